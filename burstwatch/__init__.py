@@ -1,0 +1,3 @@
+"""burstwatch: find burst transmissions (quiet, then short high-bandwidth encrypted bursts abroad)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,65 @@
+"""`burstwatch info FILE...`: a capinfos-like summary per capture."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from rich.table import Table
+
+from burstwatch.cli.console import stderr_console, stdout_console
+from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.decode.summary import CaptureSummary, linktype_name, summarize_capture
+from burstwatch.errors import BurstwatchError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("info", help="summarise capture files (format, packets, time span, decode)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="capture file, or - for stdin")
+    p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    p.set_defaults(handler=run)
+
+
+def _ts(ns: int | None) -> str:
+    if ns is None:
+        return "-"
+    dt = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%d %H:%M:%S") + f".{ns % 1_000_000_000:09d} UTC"
+
+
+def _table(s: CaptureSummary) -> Table:
+    t = Table(title=s.path, show_header=False, title_justify="left")
+    t.add_column("field", style="bold")
+    t.add_column("value")
+    t.add_row("format", s.format + (" (gzip)" if s.compressed else ""))
+    t.add_row("link types", ", ".join(f"{linktype_name(k)}: {v}" for k, v in sorted(s.linktypes.items())) or "-")
+    t.add_row("packets", f"{s.packets:,}")
+    t.add_row("captured bytes", f"{s.captured_bytes:,}")
+    t.add_row("wire bytes", f"{s.wire_bytes:,}")
+    t.add_row("first packet", _ts(s.first_ts_ns))
+    t.add_row("last packet", _ts(s.last_ts_ns))
+    t.add_row("duration", f"{s.duration_s:.6f} s")
+    t.add_row("decode", ", ".join(f"{k}: {v:,}" for k, v in s.decode.items()) or "-")
+    return t
+
+
+def run(args: argparse.Namespace) -> int:
+    out = stdout_console()
+    err = stderr_console()
+    status = ExitCode.OK
+    for path in args.files:
+        try:
+            summary = summarize_capture(path)
+        except BurstwatchError as exc:
+            err.print(f"burstwatch: error: {exc}", markup=False)
+            status = ExitCode.ERROR
+            continue
+        for w in summary.warnings:
+            err.print(f"burstwatch: warning: {w}", markup=False)
+        if args.json:
+            print(json.dumps(summary.to_json()), flush=True)
+        else:
+            out.print(_table(summary))
+    return status

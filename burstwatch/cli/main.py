@@ -1,0 +1,60 @@
+"""Entry point: parse arguments, dispatch to a command, turn errors into exit codes.
+
+This is the only place that catches exceptions for the user: a BurstwatchError becomes a
+one-line message and exit status 2; nothing reaches the user as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from burstwatch import __version__
+from burstwatch.cli import info
+from burstwatch.cli.console import stderr_console
+from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.errors import BurstwatchError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="burstwatch",
+        description="Find burst transmissions: quiet hosts sending short, high-bandwidth, "
+        "encrypted bursts to endpoints abroad.",
+        epilog="Exit status: 0 nothing flagged, 1 something flagged (scan/live), 2 error.",
+    )
+    parser.add_argument("--version", action="version", version=f"burstwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    info.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    handler: Command | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return ExitCode.ERROR
+    err = stderr_console()
+    try:
+        return handler(args)
+    except BurstwatchError as exc:
+        err.print(f"burstwatch: error: {exc}", markup=False)
+        return ExitCode.ERROR
+    except KeyboardInterrupt:
+        err.print("burstwatch: interrupted", markup=False)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        sys.stderr.close()
+        return ExitCode.OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

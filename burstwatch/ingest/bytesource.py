@@ -1,0 +1,109 @@
+"""Bounded-memory windows over an input's bytes, whatever the input is.
+
+Readers ask for "at least the next N bytes from here" and then say how many they consumed.
+Regular files are memory-mapped (no copy) and pages already processed are released with
+``madvise(MADV_DONTNEED)`` so the resident set stays small on captures larger than RAM.
+Streams (gzip, standard input, pipes) are read in chunks into fresh arrays, so a batch that
+still references an older chunk stays valid.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from typing import BinaryIO, Protocol
+
+import numpy as np
+
+from burstwatch.ingest.records import U8
+
+_RELEASE_EVERY = 64 << 20  # give back mmap pages in steps of this many bytes
+
+
+class ByteSource(Protocol):
+    """A forward-only view of an input's bytes."""
+
+    pos: int
+
+    def window(self, want: int) -> U8:
+        """Bytes from ``pos``; at least ``want`` of them unless the input ends first."""
+
+    def advance(self, n: int) -> None:
+        """Mark ``n`` bytes from ``pos`` as consumed."""
+
+    def close(self) -> None:
+        """Release the input."""
+
+
+class MmapSource:
+    """A regular file, memory-mapped read-only."""
+
+    def __init__(self, fileobj: BinaryIO) -> None:
+        self._file = fileobj
+        size = os.fstat(fileobj.fileno()).st_size
+        self.size = size
+        self.pos = 0
+        self._released = 0
+        if size:
+            self._mm: mmap.mmap | None = mmap.mmap(fileobj.fileno(), 0, access=mmap.ACCESS_READ)
+            self._all: U8 = np.frombuffer(self._mm, dtype=np.uint8)
+        else:
+            self._mm = None
+            self._all = np.zeros(0, np.uint8)
+
+    def window(self, want: int) -> U8:
+        end = min(self.size, self.pos + max(want, 0))
+        return self._all[self.pos : end]
+
+    def advance(self, n: int) -> None:
+        self.pos += n
+        if self._mm is not None and self.pos - self._released >= 2 * _RELEASE_EVERY:
+            # Keep the last step resident: batches handed out may still point into it.
+            upto = (self.pos - _RELEASE_EVERY) // mmap.PAGESIZE * mmap.PAGESIZE
+            if upto > self._released and hasattr(self._mm, "madvise"):
+                self._mm.madvise(mmap.MADV_DONTNEED, self._released, upto - self._released)
+                self._released = upto
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class StreamSource:
+    """A non-seekable or compressed stream read in chunks."""
+
+    def __init__(self, stream: BinaryIO, chunk: int = 8 << 20) -> None:
+        self._stream = stream
+        self._chunk = chunk
+        self._buf: U8 = np.zeros(0, np.uint8)
+        self._start = 0  # index in _buf of ``pos``
+        self._eof = False
+        self.pos = 0
+
+    def _fill(self, want: int) -> None:
+        have = self._buf.shape[0] - self._start
+        if have >= want or self._eof:
+            return
+        size = max(want, self._chunk)
+        fresh = np.empty(size, np.uint8)
+        fresh[:have] = self._buf[self._start :]
+        filled = have
+        view = memoryview(fresh)  # type: ignore[arg-type]
+        while filled < want:
+            got = self._stream.readinto(view[filled:])  # type: ignore[attr-defined]
+            if not got:
+                self._eof = True
+                break
+            filled += got
+        self._buf = fresh[:filled]
+        self._start = 0
+
+    def window(self, want: int) -> U8:
+        self._fill(want)
+        return self._buf[self._start : self._start + max(want, 0)]
+
+    def advance(self, n: int) -> None:
+        self._start += n
+        self.pos += n
+
+    def close(self) -> None:
+        self._stream.close()
