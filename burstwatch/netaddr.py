@@ -1,45 +1,78 @@
-"""Addresses as (hi, lo) uint64 pairs: one 128-bit representation for IPv4 and IPv6.
+"""Convert between address strings and the (hi, lo) uint64 column pair, and match address sets.
 
-IPv4 is stored IPv4-mapped (``::ffff:a.b.c.d``). Conversions to and from text happen only
-at the edges (output, configuration), once per distinct address.
+Every stage keeps addresses as two uint64 columns (see ``burstwatch.decode.batch``), IPv4
+stored IPv4-mapped. Strings appear only at the edges: parsing user input (CIDRs on the
+command line) and formatting output, so both are done once per distinct address.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
 
-V4_MAPPED = 0xFFFF << 32
-_LO_MASK = (1 << 64) - 1
+U64 = npt.NDArray[np.uint64]
+BoolArray = npt.NDArray[np.bool_]
+
+MASK64 = (1 << 64) - 1
+V4_MAPPED_BASE = 0xFFFF << 32
+"""``lo`` of ``::ffff:0.0.0.0``; ``hi`` of every IPv4-mapped address is 0."""
+V4_MAPPED_FIRST = V4_MAPPED_BASE
+V4_MAPPED_LAST = V4_MAPPED_BASE | 0xFFFFFFFF
 
 
 def ip_to_hilo(text: str) -> tuple[int, int]:
-    """Parse an IPv4 or IPv6 address into its (hi, lo) pair."""
+    """Parse one IPv4 or IPv6 address into (hi, lo); IPv4 becomes IPv4-mapped.
+
+    Raises ValueError on text that is no address, so callers can say which input was bad.
+    """
     addr = ipaddress.ip_address(text.strip())
-    value = int(addr) | V4_MAPPED if addr.version == 4 else int(addr)
-    return value >> 64, value & _LO_MASK
+    value = V4_MAPPED_BASE | int(addr) if addr.version == 4 else int(addr)
+    return value >> 64, value & MASK64
 
 
 def hilo_to_ip(hi: int, lo: int) -> str:
-    """Format one (hi, lo) pair; IPv4-mapped values come out as dotted quads."""
+    """Format one (hi, lo) pair; IPv4-mapped addresses print as dotted quads."""
     hi, lo = int(hi), int(lo)
     if hi == 0 and (lo >> 32) == 0xFFFF:
         return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
     return str(ipaddress.IPv6Address((hi << 64) | lo))
 
 
-def is_ipv4(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
-    """Vectorised: which (hi, lo) pairs are IPv4-mapped."""
-    return (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+def parse_addresses(texts: Iterable[str]) -> tuple[U64, U64]:
+    """Parse many address strings into (hi, lo) columns (for tests and user-supplied lists)."""
+    pairs = [ip_to_hilo(t) for t in texts]
+    hi = np.fromiter((p[0] for p in pairs), dtype=np.uint64, count=len(pairs))
+    lo = np.fromiter((p[1] for p in pairs), dtype=np.uint64, count=len(pairs))
+    return hi, lo
 
 
-def format_addresses(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[str]:
-    """Format many addresses, converting each distinct one once."""
-    if len(hi) == 0:
+def format_addresses(hi: npt.ArrayLike, lo: npt.ArrayLike) -> list[str]:
+    """Format (hi, lo) columns as strings, formatting each distinct address only once.
+
+    Output columns repeat the same few endpoints many times; string work per distinct
+    address keeps formatting off the per-packet path.
+    """
+    hi_a = np.ascontiguousarray(hi, dtype=np.uint64)
+    lo_a = np.ascontiguousarray(lo, dtype=np.uint64)
+    if hi_a.shape != lo_a.shape:
+        raise ValueError("hi and lo must have the same shape")
+    if hi_a.size == 0:
         return []
-    pairs = np.stack([np.asarray(hi, np.uint64), np.asarray(lo, np.uint64)], axis=1)
-    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    texts = [hilo_to_ip(h, lo_) for h, lo_ in uniq]
-    return [texts[k] for k in inverse.ravel()]
+    pairs = np.empty(hi_a.size, dtype=[("hi", np.uint64), ("lo", np.uint64)])
+    pairs["hi"] = hi_a.ravel()
+    pairs["lo"] = lo_a.ravel()
+    uniq, inverse = np.unique(pairs, return_inverse=True)
+    his, los = uniq["hi"].tolist(), uniq["lo"].tolist()
+    names = [hilo_to_ip(h, w) for h, w in zip(his, los, strict=True)]
+    table = np.array(names, dtype=object)
+    return list(table[inverse.ravel()])
+
+
+def is_ipv4_mapped(hi: npt.ArrayLike, lo: npt.ArrayLike) -> BoolArray:
+    """True where the address is IPv4 (stored IPv4-mapped)."""
+    hi_a = np.asarray(hi, dtype=np.uint64)
+    lo_a = np.asarray(lo, dtype=np.uint64)
+    return (hi_a == 0) & ((lo_a >> np.uint64(32)) == np.uint64(0xFFFF))

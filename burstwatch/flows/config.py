@@ -1,0 +1,43 @@
+"""Flow, burst and window settings, with the reasons for their defaults.
+
+burst_gap = 0.5 s: inside a bulk transfer consecutive data segments are separated by at most
+about one round trip (a congestion-window-limited sender waits for ACKs); intercontinental
+round trips stay below ~300 ms, so 0.5 s keeps one transfer in one burst even across oceans,
+while the idle that separates bursts — keepalives, user think time, a device's sending
+schedule — is measured in seconds.
+
+burst_min_bytes = 16 KiB: about eleven full-size segments. Handshakes, keepalives, chatty
+request/response exchanges and DNS stay below it; anything worth calling a transmission of
+data is above it.
+
+idle_timeout 120 s and active_timeout 30 min follow common NetFlow/IPFIX practice; window 300 s
+makes a long-lived session visible while it is still open. tcp_close_linger: after RST or FINs
+in both directions, trailing ACKs within this time still belong to the flow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    idle_timeout: float = 120.0
+    active_timeout: float = 1800.0
+    window: float = 300.0
+    burst_gap: float = 0.5
+    burst_min_bytes: int = 16384
+    tcp_close_linger: float = 2.0
+    payload_samples: int = 4  # first payload packets per direction kept for deep parsing
+
+    def as_ns(self) -> tuple[int, int, int, int, int]:
+        """(idle, active, window, burst_gap, linger) in nanoseconds, for the compiled kernels."""
+        return (
+            int(self.idle_timeout * NS),
+            int(self.active_timeout * NS),
+            int(self.window * NS),
+            int(self.burst_gap * NS),
+            int(self.tcp_close_linger * NS),
+        )

@@ -1,0 +1,306 @@
+"""The flow table's per-packet state machine, compiled with numba.
+
+Packets arrive sorted by (slot, time). Per flow this is inherently sequential — whether a
+packet extends a burst depends on the previous one — so it is one compiled loop that updates
+state arrays and appends emitted rows (flow/window accumulators, bursts) to preallocated
+outputs. Every decision is a function of packet times only (never of where a batch ends), so
+any split of the same capture into batches gives the same flows, bursts and features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from burstwatch.flows import state as st
+
+_TCP = 6
+_SYN = 0x02
+_ACK = 0x10
+_FIN = 0x01
+_RST = 0x04
+_MIN_BURST_NS = 1_000_000  # a burst shorter than 1 ms is rated as if it lasted 1 ms
+
+
+@njit(cache=True, inline="always")
+def _mix(a: np.uint64, b: np.uint64) -> np.uint64:
+    h = (a ^ b) * np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(31)
+    h = h * np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(29)
+    return h
+
+
+@njit(cache=True)
+def _reset_acc(acc_i: np.ndarray, acc_f: np.ndarray, s: int, k: int) -> None:
+    acc_i[s, k, :] = 0
+    acc_f[s, k, :] = 0.0
+    for f in (st.I_FIRST, st.I_LAST, st.I_FIRST0, st.I_FIRST1, st.I_LAST0, st.I_LAST1,
+              st.I_FIRST_BURST_START, st.I_IDLE_BEFORE_FIRST, st.I_INT_MIN):
+        acc_i[s, k, f] = -1
+
+
+@njit(cache=True)
+def _emit_row(
+    s: int, k: int, kind: int, reason: int, meta: np.ndarray, acc_i: np.ndarray,
+    acc_f: np.ndarray, row_meta: np.ndarray, row_i: np.ndarray, row_f: np.ndarray, n: int,
+) -> int:
+    if n >= row_meta.shape[0]:
+        return n  # capacity is sized so this cannot happen; never write out of bounds
+    row_meta[n, 0] = s
+    row_meta[n, 1] = kind
+    row_meta[n, 2] = reason
+    row_meta[n, 3] = meta[s, st.M_WIN_INDEX] if kind == st.ROW_WINDOW else -1
+    row_meta[n, 4] = meta[s, st.M_ORIG_IS_A]
+    row_meta[n, 5] = meta[s, st.M_FLOW_ID]
+    row_i[n, :] = acc_i[s, k, :]
+    row_f[n, :] = acc_f[s, k, :]
+    return n + 1
+
+
+@njit(cache=True)
+def _complete_run(
+    s: int, d: int, meta: np.ndarray, runs: np.ndarray, acc_i: np.ndarray, acc_f: np.ndarray,
+    min_bytes: int, bursts: np.ndarray, nb: int,
+) -> int:
+    if runs[s, d, st.R_PKTS] == 0:
+        return nb
+    nbytes = runs[s, d, st.R_BYTES]
+    if nbytes >= min_bytes:
+        start = runs[s, d, st.R_START]
+        end = runs[s, d, st.R_LAST]
+        dur = end - start
+        rate = nbytes * 1e9 / max(dur, _MIN_BURST_NS)
+        if nb < bursts.shape[0]:
+            bursts[nb, 0] = s
+            bursts[nb, 1] = meta[s, st.M_FLOW_ID]
+            bursts[nb, 2] = d
+            bursts[nb, 3] = start
+            bursts[nb, 4] = end
+            bursts[nb, 5] = runs[s, d, st.R_PKTS]
+            bursts[nb, 6] = nbytes
+            bursts[nb, 7] = meta[s, st.M_ORIG_IS_A]
+            nb += 1
+        prev_start = meta[s, st.M_PREV_BURST_START]
+        prev_end = meta[s, st.M_PREV_BURST_END]
+        flow_first = acc_i[s, st.SCOPE_FLOW, st.I_FIRST]
+        for k in range(2):
+            acc_i[s, k, st.I_BCOUNT0 + d] += 1
+            acc_i[s, k, st.I_BBYTES0 + d] += nbytes
+            acc_i[s, k, st.I_BBYTES_MAX] = max(acc_i[s, k, st.I_BBYTES_MAX], nbytes)
+            if d == 0:
+                acc_i[s, k, st.I_BBYTES_MAX0] = max(acc_i[s, k, st.I_BBYTES_MAX0], nbytes)
+                acc_f[s, k, st.F_PEAK_RATE0] = max(acc_f[s, k, st.F_PEAK_RATE0], rate)
+            acc_i[s, k, st.I_BDUR_SUM] += dur
+            acc_i[s, k, st.I_BDUR_MAX] = max(acc_i[s, k, st.I_BDUR_MAX], dur)
+            acc_f[s, k, st.F_PEAK_RATE] = max(acc_f[s, k, st.F_PEAK_RATE], rate)
+            if acc_i[s, k, st.I_FIRST_BURST_START] < 0:
+                acc_i[s, k, st.I_FIRST_BURST_START] = start
+                quiet_from = prev_end if prev_end >= 0 else flow_first
+                acc_i[s, k, st.I_IDLE_BEFORE_FIRST] = max(start - quiet_from, 0)
+            if prev_start >= 0:
+                interval = max(start - prev_start, 0)
+                acc_i[s, k, st.I_NINT] += 1
+                sec = interval / 1e9
+                acc_f[s, k, st.F_INT_SUM] += sec
+                acc_f[s, k, st.F_INT_SUMSQ] += sec * sec
+                if acc_i[s, k, st.I_INT_MIN] < 0 or interval < acc_i[s, k, st.I_INT_MIN]:
+                    acc_i[s, k, st.I_INT_MIN] = interval
+        meta[s, st.M_PREV_BURST_START] = start
+        meta[s, st.M_PREV_BURST_END] = max(prev_end, end)
+    runs[s, d, st.R_PKTS] = 0
+    runs[s, d, st.R_BYTES] = 0
+    return nb
+
+
+@njit(cache=True)
+def _close_stale(
+    s: int, t: int, gap: int, meta: np.ndarray, runs: np.ndarray, acc_i: np.ndarray,
+    acc_f: np.ndarray, min_bytes: int, bursts: np.ndarray, nb: int,
+) -> int:
+    for d in range(2):
+        if runs[s, d, st.R_PKTS] > 0 and t - runs[s, d, st.R_LAST] > gap:
+            nb = _complete_run(s, d, meta, runs, acc_i, acc_f, min_bytes, bursts, nb)
+    return nb
+
+
+@njit(cache=True)
+def _roll_if_due(
+    s: int, t: int, window: int, meta: np.ndarray, runs: np.ndarray, acc_i: np.ndarray,
+    acc_f: np.ndarray, row_meta: np.ndarray, row_i: np.ndarray, row_f: np.ndarray, n: int,
+) -> int:
+    ws = meta[s, st.M_WIN_START]
+    if ws < 0 or t - ws < window:
+        return n
+    if runs[s, 0, st.R_PKTS] > 0 or runs[s, 1, st.R_PKTS] > 0:
+        return n  # never cut a burst in two: the window waits for it to end
+    if acc_i[s, st.SCOPE_WINDOW, st.I_PKTS0] + acc_i[s, st.SCOPE_WINDOW, st.I_PKTS1] == 0:
+        return n
+    n = _emit_row(s, st.SCOPE_WINDOW, st.ROW_WINDOW, st.END_INTERIM, meta, acc_i, acc_f,
+                  row_meta, row_i, row_f, n)
+    _reset_acc(acc_i, acc_f, s, st.SCOPE_WINDOW)
+    meta[s, st.M_WIN_INDEX] += 1
+    meta[s, st.M_WINDOWED] = 1
+    meta[s, st.M_WIN_START] = -1  # the next window starts at the flow's next packet
+    return n
+
+
+@njit(cache=True)
+def finish_flow(
+    s: int, t_end: int, reason: int, cfg: np.ndarray, meta: np.ndarray, runs: np.ndarray,
+    acc_i: np.ndarray, acc_f: np.ndarray, row_meta: np.ndarray, row_i: np.ndarray,
+    row_f: np.ndarray, n: int, bursts: np.ndarray, nb: int,
+) -> tuple[int, int]:
+    """End the flow in slot ``s`` at time ``t_end``: close bursts, emit its last rows."""
+    window, min_bytes = cfg[2], cfg[5]
+    for d in range(2):
+        nb = _complete_run(s, d, meta, runs, acc_i, acc_f, min_bytes, bursts, nb)
+    n = _roll_if_due(s, t_end, window, meta, runs, acc_i, acc_f, row_meta, row_i, row_f, n)
+    if meta[s, st.M_WINDOWED] == 1 and (
+        acc_i[s, st.SCOPE_WINDOW, st.I_PKTS0] + acc_i[s, st.SCOPE_WINDOW, st.I_PKTS1] > 0
+    ):
+        n = _emit_row(s, st.SCOPE_WINDOW, st.ROW_WINDOW, reason, meta, acc_i, acc_f,
+                      row_meta, row_i, row_f, n)
+    n = _emit_row(s, st.SCOPE_FLOW, st.ROW_FLOW, reason, meta, acc_i, acc_f,
+                  row_meta, row_i, row_f, n)
+    meta[s, st.M_ACTIVE] = 0
+    return n, nb
+
+
+@njit(cache=True)
+def _expiry(s: int, t: int, cfg: np.ndarray, meta: np.ndarray, acc_i: np.ndarray) -> tuple[int, int]:
+    """(reason, end time) if the flow in slot ``s`` has ended by time ``t``, else (-1, 0)."""
+    idle, active, linger = cfg[0], cfg[1], cfg[4]
+    last = acc_i[s, st.SCOPE_FLOW, st.I_LAST]
+    first = acc_i[s, st.SCOPE_FLOW, st.I_FIRST]
+    closed = meta[s, st.M_CLOSED_AT]
+    if closed >= 0 and t - closed > linger:
+        return (st.END_RST if meta[s, st.M_FIN_FLAGS] & 4 else st.END_FIN), closed + linger
+    if t - last > idle:
+        return st.END_IDLE, last + idle
+    if t - first > active:
+        return st.END_ACTIVE, first + active
+    return -1, 0
+
+
+@njit(cache=True)
+def process_packets(
+    order: np.ndarray, slot: np.ndarray, ts: np.ndarray, src_is_a: np.ndarray,
+    proto: np.ndarray, flags: np.ndarray, wire: np.ndarray, payload: np.ndarray,
+    key_hash: np.ndarray, cfg: np.ndarray, meta: np.ndarray, runs: np.ndarray,
+    acc_i: np.ndarray, acc_f: np.ndarray, row_meta: np.ndarray, row_i: np.ndarray,
+    row_f: np.ndarray, bursts: np.ndarray, sample: np.ndarray, sample_dir: np.ndarray,
+    sample_fid: np.ndarray, start: int,
+) -> tuple[int, int, int]:
+    """Apply packets ``order[start:]`` (sorted by slot, then time) to the table.
+
+    Stops early when the output arrays are nearly full. Returns (rows, bursts, next index).
+    """
+    window, gap, min_bytes, nsamples = cfg[2], cfg[3], cfg[5], cfg[6]
+    n = 0
+    nb = 0
+    for j in range(start, order.shape[0]):
+        if n + 4 > row_meta.shape[0] or nb + 4 > bursts.shape[0]:
+            return n, nb, j
+        i = order[j]
+        s = slot[i]
+        t = ts[i]
+        fl = flags[i] if proto[i] == _TCP else 0
+        is_syn = (fl & _SYN) != 0 and (fl & _ACK) == 0
+        if meta[s, st.M_ACTIVE] == 1:
+            reason, t_end = _expiry(s, t, cfg, meta, acc_i)
+            if reason < 0 and meta[s, st.M_CLOSED_AT] >= 0 and is_syn:
+                reason = st.END_RST if meta[s, st.M_FIN_FLAGS] & 4 else st.END_FIN
+                t_end = t
+            if reason >= 0:
+                n, nb = finish_flow(s, t_end, reason, cfg, meta, runs, acc_i, acc_f,
+                                    row_meta, row_i, row_f, n, bursts, nb)
+        if meta[s, st.M_ACTIVE] == 0:
+            # A new flow: the SYN sender originates; a SYN-ACK's receiver does; else the sender.
+            synack = (fl & _SYN) != 0 and (fl & _ACK) != 0
+            orig_is_a = (not src_is_a[i]) if synack else src_is_a[i]
+            meta[s, :] = 0
+            meta[s, st.M_ACTIVE] = 1
+            meta[s, st.M_ORIG_IS_A] = 1 if orig_is_a else 0
+            meta[s, st.M_WIN_START] = t
+            meta[s, st.M_CLOSED_AT] = -1
+            meta[s, st.M_PREV_BURST_START] = -1
+            meta[s, st.M_PREV_BURST_END] = -1
+            meta[s, st.M_FLOW_ID] = np.int64(_mix(np.uint64(key_hash[s]), np.uint64(t)) >> np.uint64(1))
+            runs[s, :, :] = 0
+            _reset_acc(acc_i, acc_f, s, 0)
+            _reset_acc(acc_i, acc_f, s, 1)
+        d = 0 if (src_is_a[i] == (meta[s, st.M_ORIG_IS_A] == 1)) else 1
+        nb = _close_stale(s, t, gap, meta, runs, acc_i, acc_f, min_bytes, bursts, nb)
+        n = _roll_if_due(s, t, window, meta, runs, acc_i, acc_f, row_meta, row_i, row_f, n)
+        if meta[s, st.M_WIN_START] < 0:
+            meta[s, st.M_WIN_START] = t
+        w = wire[i]
+        pl = payload[i]
+        for k in range(2):
+            if acc_i[s, k, st.I_FIRST] < 0:
+                acc_i[s, k, st.I_FIRST] = t
+            acc_i[s, k, st.I_LAST] = max(acc_i[s, k, st.I_LAST], t)
+            if acc_i[s, k, st.I_FIRST0 + d] < 0:
+                acc_i[s, k, st.I_FIRST0 + d] = t
+            acc_i[s, k, st.I_LAST0 + d] = max(acc_i[s, k, st.I_LAST0 + d], t)
+            acc_i[s, k, st.I_PKTS0 + d] += 1
+            acc_i[s, k, st.I_WIRE0 + d] += w
+            acc_i[s, k, st.I_PAY0 + d] += pl
+            acc_i[s, k, st.I_WIRESQ] += w * w
+        if pl > 0:
+            if runs[s, d, st.R_PKTS] == 0:
+                runs[s, d, st.R_START] = t
+            runs[s, d, st.R_LAST] = t
+            runs[s, d, st.R_PKTS] += 1
+            runs[s, d, st.R_BYTES] += pl
+            if runs[s, d, st.R_SAMPLED] < nsamples:
+                runs[s, d, st.R_SAMPLED] += 1
+                sample[i] = True
+                sample_dir[i] = d
+                sample_fid[i] = meta[s, st.M_FLOW_ID]
+        if proto[i] == _TCP:
+            if fl & _RST:
+                meta[s, st.M_FIN_FLAGS] |= 4
+            if fl & _FIN:
+                meta[s, st.M_FIN_FLAGS] |= 1 << d
+            if meta[s, st.M_CLOSED_AT] < 0 and (
+                (meta[s, st.M_FIN_FLAGS] & 4) or (meta[s, st.M_FIN_FLAGS] & 3) == 3
+            ):
+                meta[s, st.M_CLOSED_AT] = t
+    return n, nb, order.shape[0]
+
+
+@njit(cache=True)
+def tick(
+    slots: np.ndarray, now: int, flush: bool, cfg: np.ndarray, meta: np.ndarray,
+    runs: np.ndarray, acc_i: np.ndarray, acc_f: np.ndarray, row_meta: np.ndarray,
+    row_i: np.ndarray, row_f: np.ndarray, bursts: np.ndarray, ended: np.ndarray, start: int,
+) -> tuple[int, int, int, int]:
+    """Advance time to ``now`` for ``slots[start:]``: close stale bursts, roll windows, expire.
+
+    With ``flush`` every flow ends (end of input). Stops early when outputs are nearly full.
+    Returns (rows, bursts, ended slots, next index).
+    """
+    window, gap, min_bytes = cfg[2], cfg[3], cfg[5]
+    n = 0
+    nb = 0
+    ne = 0
+    for j in range(start, slots.shape[0]):
+        if n + 4 > row_meta.shape[0] or nb + 4 > bursts.shape[0]:
+            return n, nb, ne, j
+        s = slots[j]
+        if meta[s, st.M_ACTIVE] == 0:
+            continue
+        reason, t_end = _expiry(s, now, cfg, meta, acc_i)
+        if reason < 0 and flush:
+            reason, t_end = st.END_INPUT, now
+        if reason >= 0:
+            n, nb = finish_flow(s, t_end, reason, cfg, meta, runs, acc_i, acc_f,
+                                row_meta, row_i, row_f, n, bursts, nb)
+            ended[ne] = s
+            ne += 1
+            continue
+        nb = _close_stale(s, now, gap, meta, runs, acc_i, acc_f, min_bytes, bursts, nb)
+        n = _roll_if_due(s, now, window, meta, runs, acc_i, acc_f, row_meta, row_i, row_f, n)
+    return n, nb, ne, slots.shape[0]

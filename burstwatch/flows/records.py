@@ -1,0 +1,132 @@
+"""What the flow table emits: flow/window rows and burst rows, as columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from burstwatch.flows import state as st
+
+
+@dataclass
+class FlowRows:
+    """Flow rows (a flow's whole life) and window rows (one window of a long flow).
+
+    Endpoints are oriented: ``orig_*`` is the originator (first sender, or SYN sender).
+    ``acc_i``/``acc_f`` hold the raw accumulators (layout in ``flows.state``).
+    """
+
+    flow_id: npt.NDArray[np.int64]
+    kind: npt.NDArray[np.int8]
+    reason: npt.NDArray[np.int8]
+    window_index: npt.NDArray[np.int32]
+    proto: npt.NDArray[np.uint8]
+    orig_hi: npt.NDArray[np.uint64]
+    orig_lo: npt.NDArray[np.uint64]
+    orig_port: npt.NDArray[np.uint16]
+    resp_hi: npt.NDArray[np.uint64]
+    resp_lo: npt.NDArray[np.uint64]
+    resp_port: npt.NDArray[np.uint16]
+    acc_i: npt.NDArray[np.int64]
+    acc_f: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.flow_id.shape[0])
+
+    @property
+    def start_ns(self) -> npt.NDArray[np.int64]:
+        return self.acc_i[:, st.I_FIRST]
+
+    @property
+    def end_ns(self) -> npt.NDArray[np.int64]:
+        return self.acc_i[:, st.I_LAST]
+
+    @staticmethod
+    def concat(parts: list[FlowRows]) -> FlowRows:
+        if not parts:
+            return FlowRows.empty()
+        return FlowRows(**{
+            name: np.concatenate([getattr(p, name) for p in parts])
+            for name in FlowRows.__dataclass_fields__
+        })
+
+    def take(self, idx: npt.NDArray[np.intp]) -> FlowRows:
+        return FlowRows(**{name: getattr(self, name)[idx] for name in FlowRows.__dataclass_fields__})
+
+    @staticmethod
+    def empty() -> FlowRows:
+        z = np.zeros
+        return FlowRows(
+            z(0, np.int64), z(0, np.int8), z(0, np.int8), z(0, np.int32), z(0, np.uint8),
+            z(0, np.uint64), z(0, np.uint64), z(0, np.uint16), z(0, np.uint64), z(0, np.uint64),
+            z(0, np.uint16), z((0, st.N_ACC_I), np.int64), z((0, st.N_ACC_F), np.float64),
+        )
+
+
+@dataclass
+class BurstRows:
+    """One row per burst: a maximal run of payload packets in one direction of one flow."""
+
+    flow_id: npt.NDArray[np.int64]
+    direction: npt.NDArray[np.int8]  # 0: originator -> responder ("up"), 1: the reverse
+    start_ns: npt.NDArray[np.int64]
+    end_ns: npt.NDArray[np.int64]
+    packets: npt.NDArray[np.int64]
+    bytes: npt.NDArray[np.int64]  # transport payload bytes
+    proto: npt.NDArray[np.uint8]
+    orig_hi: npt.NDArray[np.uint64]
+    orig_lo: npt.NDArray[np.uint64]
+    orig_port: npt.NDArray[np.uint16]
+    resp_hi: npt.NDArray[np.uint64]
+    resp_lo: npt.NDArray[np.uint64]
+    resp_port: npt.NDArray[np.uint16]
+
+    def __len__(self) -> int:
+        return int(self.flow_id.shape[0])
+
+    @property
+    def rate(self) -> npt.NDArray[np.float64]:
+        """Bytes per second; bursts shorter than 1 ms count as lasting 1 ms."""
+        dur = np.maximum(self.end_ns - self.start_ns, 1_000_000)
+        return self.bytes * 1e9 / dur
+
+    @staticmethod
+    def concat(parts: list[BurstRows]) -> BurstRows:
+        if not parts:
+            return BurstRows.empty()
+        return BurstRows(**{
+            name: np.concatenate([getattr(p, name) for p in parts])
+            for name in BurstRows.__dataclass_fields__
+        })
+
+    def take(self, idx: npt.NDArray[np.intp]) -> BurstRows:
+        return BurstRows(**{name: getattr(self, name)[idx] for name in BurstRows.__dataclass_fields__})
+
+    @staticmethod
+    def empty() -> BurstRows:
+        z = np.zeros
+        return BurstRows(
+            z(0, np.int64), z(0, np.int8), z(0, np.int64), z(0, np.int64), z(0, np.int64),
+            z(0, np.int64), z(0, np.uint8), z(0, np.uint64), z(0, np.uint64), z(0, np.uint16),
+            z(0, np.uint64), z(0, np.uint64), z(0, np.uint16),
+        )
+
+
+@dataclass
+class PayloadSamples:
+    """The first few payload packets of each flow direction, for deep parsing (per flow)."""
+
+    flow_id: npt.NDArray[np.int64]
+    direction: npt.NDArray[np.int8]
+    payloads: list[bytes] = field(default_factory=list)
+
+
+@dataclass
+class FlowOutput:
+    """Everything one step of the flow table produced."""
+
+    rows: FlowRows
+    bursts: BurstRows
+    samples: PayloadSamples

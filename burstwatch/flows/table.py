@@ -1,0 +1,264 @@
+"""The flow table: packet batches in, flow/window rows and bursts out, in bounded memory.
+
+Keys are matched per batch with sort/unique/searchsorted over a sorted index of live flows;
+per-flow state lives in slot-indexed arrays that grow by doubling and are recycled when a
+flow ends, so memory follows the number of concurrently active flows, not the capture size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from burstwatch.decode.batch import PacketBatch
+from burstwatch.flows import state as st
+from burstwatch.flows.config import FlowConfig
+from burstwatch.flows.kernel import process_packets, tick
+from burstwatch.flows.key import batch_keys
+from burstwatch.flows.records import BurstRows, FlowOutput, FlowRows, PayloadSamples
+
+_OUT_ROWS = 8192
+_OUT_BURSTS = 8192
+
+
+class FlowTable:
+    """Bidirectional flows with idle/active timeouts, TCP close, bursts and windows."""
+
+    def __init__(self, config: FlowConfig | None = None, capacity: int = 4096) -> None:
+        self.config = config or FlowConfig()
+        idle, active, window, gap, linger = self.config.as_ns()
+        self._cfg = np.array(
+            [idle, active, window, gap, linger, self.config.burst_min_bytes,
+             self.config.payload_samples],
+            np.int64,
+        )
+        self._cap = 0
+        self._alloc(capacity)
+        self._index_hash = np.zeros(0, np.uint64)  # sorted hashes of live keys
+        self._index_slot = np.zeros(0, np.int64)
+        self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)  # a stack: pop from end
+        self._nfree = capacity
+        self.now = np.iinfo(np.int64).min
+        self.hash_collisions = 0
+        self.packets_seen = 0
+        self._row_meta = np.zeros((_OUT_ROWS, 6), np.int64)
+        self._row_i = np.zeros((_OUT_ROWS, st.N_ACC_I), np.int64)
+        self._row_f = np.zeros((_OUT_ROWS, st.N_ACC_F), np.float64)
+        self._bursts = np.zeros((_OUT_BURSTS, 8), np.int64)
+
+    # ---- state arrays ----
+    def _alloc(self, cap: int) -> None:
+        old = self._cap
+
+        def grow(arr: npt.NDArray | None, shape: tuple[int, ...], dtype: type) -> npt.NDArray:
+            new = np.zeros((cap, *shape), dtype)
+            if arr is not None and old:
+                new[:old] = arr
+            return new
+
+        first = old == 0
+        self.meta = grow(None if first else self.meta, (st.N_META,), np.int64)
+        self.runs = grow(None if first else self.runs, (2, st.N_RUN), np.int64)
+        self.acc_i = grow(None if first else self.acc_i, (2, st.N_ACC_I), np.int64)
+        self.acc_f = grow(None if first else self.acc_f, (2, st.N_ACC_F), np.float64)
+        self.k_a_hi = grow(None if first else self.k_a_hi, (), np.uint64)
+        self.k_a_lo = grow(None if first else self.k_a_lo, (), np.uint64)
+        self.k_b_hi = grow(None if first else self.k_b_hi, (), np.uint64)
+        self.k_b_lo = grow(None if first else self.k_b_lo, (), np.uint64)
+        self.k_ports = grow(None if first else self.k_ports, (), np.uint64)
+        self.k_hash = grow(None if first else self.k_hash, (), np.uint64)
+        if not first:
+            extra = np.arange(cap - 1, old - 1, -1, dtype=np.int64)
+            self._free = np.concatenate([extra, self._free[: self._nfree]])
+            self._nfree = self._free.shape[0]
+        self._cap = cap
+
+    def _take_slots(self, k: int) -> npt.NDArray[np.int64]:
+        while self._nfree < k:
+            self._alloc(self._cap * 2)
+        got = self._free[self._nfree - k : self._nfree][::-1].copy()
+        self._nfree -= k
+        return got
+
+    def _release(self, slots: npt.NDArray[np.int64]) -> None:
+        if not slots.shape[0]:
+            return
+        keep = ~np.isin(self._index_slot, slots)
+        self._index_hash = self._index_hash[keep]
+        self._index_slot = self._index_slot[keep]
+        if self._free.shape[0] < self._nfree + slots.shape[0]:
+            self._free = np.concatenate([self._free[: self._nfree], slots])
+        else:
+            self._free[self._nfree : self._nfree + slots.shape[0]] = slots
+        self._nfree += slots.shape[0]
+
+    @property
+    def active_flows(self) -> int:
+        return int(self._index_slot.shape[0])
+
+    # ---- public API ----
+    def update(self, batch: PacketBatch) -> FlowOutput:
+        """Add a batch of decoded packets; return what ended or rolled over meanwhile."""
+        idx = np.flatnonzero(batch.status == 0)
+        self.packets_seen += idx.shape[0]
+        if idx.shape[0] == 0:
+            return self._empty_output()
+        keys = batch_keys(batch, idx)
+        uniq, first, inverse = np.unique(keys.hash, return_index=True, return_inverse=True)
+        pos = np.searchsorted(self._index_hash, uniq)
+        pos_c = np.minimum(pos, max(self._index_hash.shape[0] - 1, 0))
+        found = (pos < self._index_hash.shape[0]) & (
+            self._index_hash[pos_c] == uniq if self._index_hash.shape[0] else False
+        )
+        slot_of = np.empty(uniq.shape[0], np.int64)
+        slot_of[found] = self._index_slot[pos_c[found]]
+        new = np.flatnonzero(~found)
+        if new.shape[0]:
+            slots = self._take_slots(new.shape[0])
+            src = first[new]
+            self.k_a_hi[slots] = keys.a_hi[src]
+            self.k_a_lo[slots] = keys.a_lo[src]
+            self.k_b_hi[slots] = keys.b_hi[src]
+            self.k_b_lo[slots] = keys.b_lo[src]
+            self.k_ports[slots] = keys.ports[src]
+            self.k_hash[slots] = uniq[new]
+            self.meta[slots, st.M_ACTIVE] = 0
+            slot_of[new] = slots
+            merged_hash = np.concatenate([self._index_hash, uniq[new]])
+            merged_slot = np.concatenate([self._index_slot, slots])
+            o = np.argsort(merged_hash, kind="stable")
+            self._index_hash, self._index_slot = merged_hash[o], merged_slot[o]
+        slot = slot_of[inverse.ravel()]
+        same = (
+            (self.k_a_hi[slot] == keys.a_hi) & (self.k_a_lo[slot] == keys.a_lo)
+            & (self.k_b_hi[slot] == keys.b_hi) & (self.k_b_lo[slot] == keys.b_lo)
+            & (self.k_ports[slot] == keys.ports)
+        )
+        ts = batch.ts_ns[idx]
+        order = np.lexsort((ts, slot))
+        if not same.all():  # a 64-bit hash collision: count it, leave those packets out
+            self.hash_collisions += int((~same).sum())
+            order = order[same[order]]
+        n_all = idx.shape[0]
+        sample = np.zeros(n_all, np.bool_)
+        sample_dir = np.zeros(n_all, np.int8)
+        sample_fid = np.zeros(n_all, np.int64)
+        rows: list[FlowRows] = []
+        bursts: list[BurstRows] = []
+        wire = batch.wire_len[idx].astype(np.int64)
+        payload = batch.payload_len[idx].astype(np.int64)
+        flags = batch.tcp_flags[idx]
+        proto = batch.proto[idx]
+        j = 0
+        while True:
+            n, nb, j = process_packets(
+                order, slot, ts, keys.src_is_a, proto, flags, wire, payload, self.k_hash.view(np.int64),
+                self._cfg, self.meta, self.runs, self.acc_i, self.acc_f, self._row_meta,
+                self._row_i, self._row_f, self._bursts, sample, sample_dir, sample_fid, j,
+            )
+            rows.append(self._collect_rows(n))
+            bursts.append(self._collect_bursts(nb))
+            if j >= order.shape[0]:
+                break
+        samples = self._collect_samples(batch, idx, sample, sample_dir, sample_fid)
+        self.now = max(self.now, int(ts.max()))
+        out = self._tick(self.now, flush=False)
+        return FlowOutput(
+            FlowRows.concat([*rows, out.rows]), BurstRows.concat([*bursts, out.bursts]), samples
+        )
+
+    def flush(self) -> FlowOutput:
+        """End every open flow (end of input)."""
+        if self.now == np.iinfo(np.int64).min:
+            return self._empty_output()
+        return self._tick(self.now, flush=True)
+
+    def advance(self, now_ns: int) -> FlowOutput:
+        """Move the clock forward without packets (live capture on a quiet link)."""
+        self.now = max(self.now, now_ns)
+        return self._tick(self.now, flush=False)
+
+    # ---- helpers ----
+    def _tick(self, now: int, flush: bool) -> FlowOutput:
+        slots = self._index_slot.copy()
+        ended = np.zeros(slots.shape[0], np.int64)
+        rows: list[FlowRows] = []
+        bursts: list[BurstRows] = []
+        ended_parts: list[npt.NDArray[np.int64]] = []
+        j = 0
+        while True:
+            n, nb, ne, j = tick(
+                slots, now, flush, self._cfg, self.meta, self.runs, self.acc_i, self.acc_f,
+                self._row_meta, self._row_i, self._row_f, self._bursts, ended, j,
+            )
+            rows.append(self._collect_rows(n))
+            bursts.append(self._collect_bursts(nb))
+            ended_parts.append(ended[:ne].copy())
+            if j >= slots.shape[0]:
+                break
+        self._release(np.concatenate(ended_parts))
+        return FlowOutput(FlowRows.concat(rows), BurstRows.concat(bursts), _no_samples())
+
+    def _endpoints(
+        self, slots: npt.NDArray[np.int64], orig_is_a: npt.NDArray[np.bool_]
+    ) -> tuple[npt.NDArray, ...]:
+        a_hi, a_lo = self.k_a_hi[slots], self.k_a_lo[slots]
+        b_hi, b_lo = self.k_b_hi[slots], self.k_b_lo[slots]
+        ports = self.k_ports[slots]
+        a_port = ((ports >> np.uint64(16)) & np.uint64(0xFFFF)).astype(np.uint16)
+        b_port = (ports & np.uint64(0xFFFF)).astype(np.uint16)
+        proto = (ports >> np.uint64(32)).astype(np.uint8)
+        return (
+            proto,
+            np.where(orig_is_a, a_hi, b_hi), np.where(orig_is_a, a_lo, b_lo),
+            np.where(orig_is_a, a_port, b_port),
+            np.where(orig_is_a, b_hi, a_hi), np.where(orig_is_a, b_lo, a_lo),
+            np.where(orig_is_a, b_port, a_port),
+        )
+
+    def _collect_rows(self, n: int) -> FlowRows:
+        if n == 0:
+            return FlowRows.empty()
+        m = self._row_meta[:n]
+        slots = m[:, 0]
+        orig_is_a = m[:, 4] == 1
+        proto, oh, ol, op, rh, rl, rp = self._endpoints(slots, orig_is_a)
+        return FlowRows(
+            flow_id=m[:, 5].copy(), kind=m[:, 1].astype(np.int8), reason=m[:, 2].astype(np.int8),
+            window_index=m[:, 3].astype(np.int32), proto=proto, orig_hi=oh, orig_lo=ol,
+            orig_port=op, resp_hi=rh, resp_lo=rl, resp_port=rp,
+            acc_i=self._row_i[:n].copy(), acc_f=self._row_f[:n].copy(),
+        )
+
+    def _collect_bursts(self, nb: int) -> BurstRows:
+        if nb == 0:
+            return BurstRows.empty()
+        b = self._bursts[:nb]
+        proto, oh, ol, op, rh, rl, rp = self._endpoints(b[:, 0], b[:, 7] == 1)
+        return BurstRows(
+            flow_id=b[:, 1].copy(), direction=b[:, 2].astype(np.int8), start_ns=b[:, 3].copy(),
+            end_ns=b[:, 4].copy(), packets=b[:, 5].copy(), bytes=b[:, 6].copy(), proto=proto,
+            orig_hi=oh, orig_lo=ol, orig_port=op, resp_hi=rh, resp_lo=rl, resp_port=rp,
+        )
+
+    @staticmethod
+    def _collect_samples(
+        batch: PacketBatch, idx: npt.NDArray[np.intp], sample: npt.NDArray[np.bool_],
+        sample_dir: npt.NDArray[np.int8], sample_fid: npt.NDArray[np.int64],
+    ) -> PayloadSamples:
+        which = np.flatnonzero(sample)
+        if not which.shape[0]:
+            return _no_samples()
+        order = np.argsort(batch.ts_ns[idx[which]], kind="stable")
+        which = which[order]
+        return PayloadSamples(
+            flow_id=sample_fid[which], direction=sample_dir[which],
+            payloads=[batch.payload(int(idx[k])) for k in which],
+        )
+
+    def _empty_output(self) -> FlowOutput:
+        return FlowOutput(FlowRows.empty(), BurstRows.empty(), _no_samples())
+
+
+def _no_samples() -> PayloadSamples:
+    return PayloadSamples(np.zeros(0, np.int64), np.zeros(0, np.int8), [])
