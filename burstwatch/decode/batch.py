@@ -100,6 +100,22 @@ class PacketBatch:
         end = min(end, start + int(self.payload_len[i]))
         return bytes(self.records.data[start:max(start, end)])
 
+    def slice(self, start: int, stop: int) -> PacketBatch:
+        """Packets ``start:stop`` as a batch of their own (views, no copies)."""
+        cols = {
+            name: getattr(self, name)[start:stop]
+            for name in PacketBatch.__dataclass_fields__
+            if name != "records"
+        }
+        rec = self.records
+        sub = RecordBatch(
+            data=rec.data, offset=rec.offset[start:stop], caplen=rec.caplen[start:stop],
+            wirelen=rec.wirelen[start:stop], ts_ns=rec.ts_ns[start:stop],
+            linktype=rec.linktype[start:stop], iface=rec.iface[start:stop],
+            file_offset=rec.file_offset[start:stop],
+        )
+        return PacketBatch(**cols, records=sub)
+
     def status_counts(self) -> dict[str, int]:
         """Packets per decode status name (only non-zero ones)."""
         counts = np.bincount(self.status, minlength=len(STATUS_NAMES))

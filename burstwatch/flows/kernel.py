@@ -294,7 +294,11 @@ def tick(
             continue
         reason, t_end = _expiry(s, now, cfg, meta, acc_i)
         if reason < 0 and flush:
-            reason, t_end = st.END_INPUT, now
+            if meta[s, st.M_CLOSED_AT] >= 0:  # closed by FIN/RST, still lingering
+                reason = st.END_RST if meta[s, st.M_FIN_FLAGS] & 4 else st.END_FIN
+            else:
+                reason = st.END_INPUT
+            t_end = now
         if reason >= 0:
             n, nb = finish_flow(s, t_end, reason, cfg, meta, runs, acc_i, acc_f,
                                 row_meta, row_i, row_f, n, bursts, nb)

@@ -1,0 +1,74 @@
+"""The feature registry: every burst-shape feature's name, unit and meaning, in one place.
+
+Rules refer to features by these names, the scorer stores them in its model file, and
+``docs/features.md`` is generated from this table (``python -m burstwatch.features``).
+"Originator" is the side that opened the flow; "up" means originator -> responder.
+Undefined values (a ratio with nothing to divide, an interval with fewer than two bursts)
+are NaN, and a rule condition on NaN is never true.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    unit: str
+    description: str
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("duration", "s", "Time from the first to the last packet of the flow (or window)."),
+    Feature("orig_packets", "packets", "Packets sent by the originator."),
+    Feature("resp_packets", "packets", "Packets sent by the responder."),
+    Feature("orig_bytes", "bytes", "Bytes on the wire (whole frames) sent by the originator."),
+    Feature("resp_bytes", "bytes", "Bytes on the wire (whole frames) sent by the responder."),
+    Feature("orig_payload_bytes", "bytes", "Transport payload bytes sent by the originator."),
+    Feature("resp_payload_bytes", "bytes", "Transport payload bytes sent by the responder."),
+    Feature("burst_count", "bursts", "Bursts in either direction."),
+    Feature("up_burst_count", "bursts", "Bursts sent by the originator."),
+    Feature("down_burst_count", "bursts", "Bursts sent by the responder."),
+    Feature("burst_bytes_sum", "bytes", "Payload bytes carried in bursts, both directions."),
+    Feature("burst_bytes_max", "bytes", "Payload bytes of the largest burst."),
+    Feature("burst_bytes_mean", "bytes", "Mean payload bytes per burst."),
+    Feature("up_burst_bytes_max", "bytes", "Payload bytes of the largest burst sent by the originator."),
+    Feature("burst_duration_max", "s", "Duration of the longest burst."),
+    Feature("burst_duration_mean", "s", "Mean burst duration."),
+    Feature("peak_burst_rate", "bytes/s", "Highest burst rate (burst bytes / burst duration, bursts under 1 ms count as 1 ms)."),
+    Feature("up_peak_burst_rate", "bytes/s", "Highest rate of a burst sent by the originator."),
+    Feature("mean_rate", "bytes/s", "All payload bytes / duration (durations under 1 ms count as 1 ms)."),
+    Feature("peak_to_mean_rate", "ratio", "peak_burst_rate / mean_rate: how much burstier than its average the flow is."),
+    Feature("burst_duty_cycle", "ratio", "Time spent in bursts / duration, capped at 1: low for quiet-then-burst senders."),
+    Feature("idle_before_first_burst", "s", "Quiet time before the first burst: since the previous burst of the flow, or since the flow's first packet."),
+    Feature("inter_burst_mean", "s", "Mean time between the starts of consecutive bursts (either direction)."),
+    Feature("inter_burst_cv", "ratio", "Coefficient of variation of inter-burst intervals: near 0 for a fixed sending schedule."),
+    Feature("inter_burst_min", "s", "Shortest time between the starts of consecutive bursts."),
+    Feature("upload_share", "ratio", "Originator payload bytes / all payload bytes."),
+    Feature("burst_upload_share", "ratio", "Originator burst bytes / all burst bytes."),
+    Feature("burst_byte_share", "ratio", "Burst bytes / all payload bytes: how much of the data moved in bursts."),
+    Feature("packet_size_mean", "bytes", "Mean frame size, both directions."),
+    Feature("packet_size_std", "bytes", "Standard deviation of frame size, both directions."),
+)
+
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+def render_markdown() -> str:
+    """The reference page for docs/features.md."""
+    lines = [
+        "# Features",
+        "",
+        "Generated from `burstwatch/features/registry.py` by `python -m burstwatch.features`;",
+        "do not edit by hand. One row of these per flow (its whole life) and, for flows longer",
+        "than the window (default 300 s), per window. \"Originator\" is the side that opened the",
+        "flow; \"up\" is originator to responder. Undefined values are NaN (a rule condition on",
+        "NaN is never true).",
+        "",
+        "| name | unit | description |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{f.name}` | {f.unit} | {f.description} |" for f in FEATURES]
+    return "\n".join(lines) + "\n"
