@@ -1,0 +1,94 @@
+"""Which field names a rule may use, and what kind of value each holds.
+
+Features are registered by the modules that compute them; rules are checked against the
+catalog so a misspelt field is an error at load time instead of a rule that never fires.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from burstwatch.rules.model import KINDS, Kind
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A registered field: its name, its kind, and one line for `--list-fields` style help."""
+
+    name: str
+    kind: Kind
+    description: str = ""
+
+
+class FieldCatalog:
+    """Field name -> kind; callers extend it with `register` as they add features."""
+
+    def __init__(self, fields: Mapping[str, Kind] | None = None) -> None:
+        self._specs: dict[str, FieldSpec] = {}
+        for name, kind in (fields or {}).items():
+            self.register(name, kind)
+
+    def register(self, name: str, kind: Kind, description: str = "") -> FieldCatalog:
+        """Add a field (returns self so registrations chain); re-registering a kind is an error."""
+        if kind not in KINDS:
+            raise ValueError(f"field kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        old = self._specs.get(name)
+        if old is not None and old.kind != kind:
+            raise ValueError(f"field {name!r} is already registered as {old.kind}, not {kind}")
+        self._specs[name] = FieldSpec(name, kind, description or (old.description if old else ""))
+        return self
+
+    def kind(self, name: str) -> Kind | None:
+        """The kind of a field, or None when no feature provides it."""
+        spec = self._specs.get(name)
+        return spec.kind if spec else None
+
+    def spec(self, name: str) -> FieldSpec | None:
+        return self._specs.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def close_matches(self, name: str, n: int = 3) -> list[str]:
+        """Registered names that look like a misspelling of ``name``."""
+        return difflib.get_close_matches(name, self._specs.keys(), n=n, cutoff=0.6)
+
+    def copy(self) -> FieldCatalog:
+        clone = FieldCatalog()
+        clone._specs = dict(self._specs)
+        return clone
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[FieldSpec]:
+        return iter(sorted(self._specs.values(), key=lambda s: s.name))
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+
+_DEFAULT_FIELDS: tuple[tuple[str, Kind, str], ...] = (
+    ("source.ip", "address", "address of the host that sent the bursts"),
+    ("destination.ip", "address", "address of the remote endpoint"),
+    ("destination.port", "number", "transport port of the remote endpoint"),
+    ("network.transport", "string", "tcp, udp, ..."),
+    ("destination.scope", "string", "where the endpoint is: local, domestic or foreign"),
+    ("destination.geo.country_iso_code", "string", "ISO 3166 alpha-2 country of the endpoint"),
+    ("tls.client.server_name", "string", "SNI the client asked for, if any"),
+    ("encryption", "string", "tls, quic, wireguard, openvpn, ipsec, dtls, ssh, entropy or none"),
+    ("burst_count", "number", "number of bursts seen from this host to this endpoint"),
+    ("peak_burst_rate", "number", "highest burst rate, bytes per second"),
+    ("upload_share", "number", "share of all bytes that went out from the host (0..1)"),
+    ("burst_upload_share", "number", "share of burst bytes that went out from the host (0..1)"),
+)
+
+
+def default_catalog() -> FieldCatalog:
+    """The fields every deployment has; feature modules `register` theirs on top."""
+    catalog = FieldCatalog()
+    for name, kind, description in _DEFAULT_FIELDS:
+        catalog.register(name, kind, description)
+    return catalog

@@ -1,0 +1,153 @@
+"""Read YAML as nodes, never as Python objects, so every value keeps its line and column.
+
+Only ``yaml.SafeLoader`` composition is used and nodes are never constructed, so a tag such as
+``!!python/object/apply`` is inert here; `sanitize` reports it and cuts it out of the tree.
+Aliases (``*name``) are replaced by a marker node at compose time so they can be reported at
+their own line; this also rules out alias cycles and "billion laughs" expansion. PyYAML keeps
+the last of two equal mapping keys without a word; `sanitize` reports the second one instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from burstwatch.rules.findings import Finding
+from burstwatch.rules.model import Location
+
+YAML_TAG = "tag:yaml.org,2002:"
+ALIAS_TAG = "burstwatch:alias"
+INVALID_TAG = "burstwatch:invalid"  # stands in for a node already reported as an error
+PLAIN_TAGS = frozenset(
+    YAML_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
+)
+MAX_DEPTH = 64
+
+
+class _MarkedLoader(yaml.SafeLoader):
+    """SafeLoader whose composer turns each alias into a marker scalar instead of a shared node."""
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.get_event()
+            return ScalarNode(ALIAS_TAG, event.anchor, event.start_mark, event.end_mark)
+        node: Node | None = super().compose_node(parent, index)
+        return node
+
+
+def loc_of(node: Node, file: str) -> Location:
+    """Where a node starts, counting from 1 as editors do (PyYAML counts from 0)."""
+    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def short_tag(tag: str) -> str:
+    """Write a tag the way an author would have typed it (``!!python/...``)."""
+    return "!!" + tag[len(YAML_TAG):] if tag.startswith(YAML_TAG) else tag
+
+
+def compose_documents(text: str, file: str) -> tuple[list[Node], list[Finding]]:
+    """All documents of a YAML stream up to the first syntax error, plus that error if any.
+
+    Empty documents (e.g. after a trailing ``---``) are dropped.
+    """
+    docs: list[Node] = []
+    findings: list[Finding] = []
+    loader = _MarkedLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            if isinstance(node, ScalarNode) and node.tag == YAML_TAG + "null":
+                continue
+            docs.append(node)
+    except yaml.MarkedYAMLError as exc:
+        findings.append(_syntax_finding(exc, file))
+    except yaml.YAMLError as exc:
+        findings.append(
+            Finding(Location(file, 1, 1), "error", "yaml-syntax", f"cannot read YAML: {exc}")
+        )
+    except RecursionError:
+        findings.append(
+            Finding(Location(file, 1, 1), "error", "yaml-syntax",
+                    "YAML is nested too deeply to read; flatten the structure")
+        )
+    finally:
+        loader.dispose()
+    return docs, findings
+
+
+def _syntax_finding(exc: yaml.MarkedYAMLError, file: str) -> Finding:
+    mark = exc.problem_mark or exc.context_mark
+    where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+    message = f"YAML syntax error: {exc.problem or exc}"
+    ctx = exc.context_mark
+    if exc.context and ctx is not None and (mark is None or ctx.line != mark.line):
+        message += f" ({exc.context} that started at line {ctx.line + 1}, column {ctx.column + 1})"
+    message += "; fix the YAML here (check indentation, colons, and closing brackets or quotes)"
+    return Finding(where, "error", "yaml-syntax", message)
+
+
+def sanitize(root: Node, file: str) -> tuple[Node, list[Finding]]:
+    """Report and cut out every node the schema must not see: foreign tags, aliases,
+    duplicate or non-scalar keys, and over-deep nesting.
+
+    Each such node is replaced by an inert ``INVALID_TAG`` scalar (in place), so later checks
+    skip it instead of reporting it a second time.
+    """
+    findings: list[Finding] = []
+
+    def bad(node: Node, code: str, message: str) -> Node:
+        findings.append(Finding(loc_of(node, file), "error", code, message))
+        return ScalarNode(INVALID_TAG, "", node.start_mark, node.end_mark)
+
+    def clean(node: Node, depth: int) -> Node:
+        if node.tag == ALIAS_TAG:
+            return bad(node, "yaml-alias",
+                       f"YAML alias '*{node.value}' is not supported in rules; "
+                       "write the value out in full")
+        if node.tag not in PLAIN_TAGS:
+            return bad(node, "yaml-tag",
+                       f"YAML tag '{short_tag(node.tag)}' is not allowed: rule files hold plain "
+                       "data only; remove the tag")
+        if depth > MAX_DEPTH:
+            return bad(node, "too-deep",
+                       f"nested more than {MAX_DEPTH} levels deep; simplify the condition")
+        if isinstance(node, SequenceNode):
+            node.value = [clean(child, depth + 1) for child in node.value]
+        elif isinstance(node, MappingNode):
+            node.value = _clean_pairs(node, file, findings, lambda n: clean(n, depth + 1))
+        return node
+
+    return clean(root, 0), findings
+
+
+def _clean_pairs(
+    node: MappingNode, file: str, findings: list[Finding], clean: Callable[[Node], Node]
+) -> list[tuple[Node, Node]]:
+    seen: dict[str, Node] = {}
+    kept: list[tuple[Node, Node]] = []
+    for key, value in node.value:
+        if not isinstance(key, ScalarNode) or key.tag not in PLAIN_TAGS:
+            findings.append(
+                Finding(loc_of(key, file), "error", "yaml-key",
+                        "mapping keys must be plain names; write the key as text")
+            )
+            continue
+        first = seen.get(key.value)
+        if first is not None:
+            findings.append(
+                Finding(
+                    loc_of(key, file), "error", "duplicate-key",
+                    f"key '{key.value}' is repeated (first at line {first.start_mark.line + 1}, "
+                    f"column {first.start_mark.column + 1}); "
+                    "YAML would silently keep only the last one, so remove or merge one of them",
+                    related=(loc_of(first, file),),
+                )
+            )
+            continue
+        seen[key.value] = key
+        kept.append((key, clean(value)))
+    return kept
