@@ -19,6 +19,7 @@ BoolArray = npt.NDArray[np.bool_]
 MASK64 = (1 << 64) - 1
 V4_MAPPED_BASE = 0xFFFF << 32
 """``lo`` of ``::ffff:0.0.0.0``; ``hi`` of every IPv4-mapped address is 0."""
+V4_MAPPED = V4_MAPPED_BASE  # earlier name, kept for callers
 V4_MAPPED_FIRST = V4_MAPPED_BASE
 V4_MAPPED_LAST = V4_MAPPED_BASE | 0xFFFFFFFF
 
@@ -76,3 +77,8 @@ def is_ipv4_mapped(hi: npt.ArrayLike, lo: npt.ArrayLike) -> BoolArray:
     hi_a = np.asarray(hi, dtype=np.uint64)
     lo_a = np.asarray(lo, dtype=np.uint64)
     return (hi_a == 0) & ((lo_a >> np.uint64(32)) == np.uint64(0xFFFF))
+
+
+def is_ipv4(hi: npt.ArrayLike, lo: npt.ArrayLike) -> BoolArray:
+    """True where the address is IPv4 (the name output code uses for ``network.type``)."""
+    return is_ipv4_mapped(hi, lo)

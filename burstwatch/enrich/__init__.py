@@ -1,0 +1,1 @@
+"""Enrichment of endpoints: offline geography (country, ASN, organisation) and scope."""

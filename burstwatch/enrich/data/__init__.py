@@ -1,0 +1,1 @@
+"""Built geo range tables shipped with the package (a package so setuptools includes them)."""
