@@ -55,9 +55,10 @@ def batch_keys(p: PacketBatch, idx: npt.NDArray[np.intp]) -> BatchKeys:
     b_lo = np.where(src_is_a, dl, sl)
     a_port = np.where(src_is_a, sp, dp)
     b_port = np.where(src_is_a, dp, sp)
-    ports = (p.proto[idx].astype(np.uint64) << np.uint64(32)) | (a_port << np.uint64(16)) | b_port
+    proto = p.proto[idx].astype(np.uint64)
+    ports: U64 = np.bitwise_or(np.bitwise_or(proto << np.uint64(32), a_port << np.uint64(16)), b_port)
     with np.errstate(over="ignore"):
         h = ports * _M1
     for col in (a_hi, a_lo, b_hi, b_lo):
         h = _mix(h, col)
-    return BatchKeys(a_hi, a_lo, b_hi, b_lo, ports, src_is_a, h)
+    return BatchKeys(a_hi, a_lo, b_hi, b_lo, ports, np.asarray(src_is_a, np.bool_), h)

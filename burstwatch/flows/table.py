@@ -47,27 +47,39 @@ class FlowTable:
         self._bursts = np.zeros((_OUT_BURSTS, 8), np.int64)
 
     # ---- state arrays ----
+    meta: npt.NDArray[np.int64]
+    runs: npt.NDArray[np.int64]
+    acc_i: npt.NDArray[np.int64]
+    acc_f: npt.NDArray[np.float64]
+    k_a_hi: npt.NDArray[np.uint64]
+    k_a_lo: npt.NDArray[np.uint64]
+    k_b_hi: npt.NDArray[np.uint64]
+    k_b_lo: npt.NDArray[np.uint64]
+    k_ports: npt.NDArray[np.uint64]
+    k_hash: npt.NDArray[np.uint64]
+
+    _STATE: dict[str, tuple[tuple[int, ...], type]] = {
+        "meta": ((st.N_META,), np.int64),
+        "runs": ((2, st.N_RUN), np.int64),
+        "acc_i": ((2, st.N_ACC_I), np.int64),
+        "acc_f": ((2, st.N_ACC_F), np.float64),
+        "k_a_hi": ((), np.uint64),
+        "k_a_lo": ((), np.uint64),
+        "k_b_hi": ((), np.uint64),
+        "k_b_lo": ((), np.uint64),
+        "k_ports": ((), np.uint64),
+        "k_hash": ((), np.uint64),
+    }
+
     def _alloc(self, cap: int) -> None:
+        """Create (or double) the slot-indexed state arrays, keeping existing slots."""
         old = self._cap
-
-        def grow(arr: npt.NDArray | None, shape: tuple[int, ...], dtype: type) -> npt.NDArray:
-            new = np.zeros((cap, *shape), dtype)
-            if arr is not None and old:
-                new[:old] = arr
-            return new
-
-        first = old == 0
-        self.meta = grow(None if first else self.meta, (st.N_META,), np.int64)
-        self.runs = grow(None if first else self.runs, (2, st.N_RUN), np.int64)
-        self.acc_i = grow(None if first else self.acc_i, (2, st.N_ACC_I), np.int64)
-        self.acc_f = grow(None if first else self.acc_f, (2, st.N_ACC_F), np.float64)
-        self.k_a_hi = grow(None if first else self.k_a_hi, (), np.uint64)
-        self.k_a_lo = grow(None if first else self.k_a_lo, (), np.uint64)
-        self.k_b_hi = grow(None if first else self.k_b_hi, (), np.uint64)
-        self.k_b_lo = grow(None if first else self.k_b_lo, (), np.uint64)
-        self.k_ports = grow(None if first else self.k_ports, (), np.uint64)
-        self.k_hash = grow(None if first else self.k_hash, (), np.uint64)
-        if not first:
+        for name, (shape, dtype) in self._STATE.items():
+            new: npt.NDArray[np.generic] = np.zeros((cap, *shape), dtype)
+            if old:
+                new[:old] = getattr(self, name)
+            setattr(self, name, new)
+        if old:
             extra = np.arange(cap - 1, old - 1, -1, dtype=np.int64)
             self._free = np.concatenate([extra, self._free[: self._nfree]])
             self._nfree = self._free.shape[0]

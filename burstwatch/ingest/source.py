@@ -68,11 +68,16 @@ class CaptureReader:
     def bytes_consumed(self) -> int:
         return self._source.pos
 
+    @property
+    def size_hint(self) -> int:
+        """Total bytes for a plain file (for progress bars), 0 when unknown."""
+        return int(getattr(self._source, "size", 0))
+
 
 def _open_binary(path: str) -> BinaryIO:
     if path == "-":
         stdin = sys.stdin.buffer
-        return stdin if isinstance(stdin, io.BufferedReader) else io.BufferedReader(stdin)  # type: ignore[arg-type]
+        return stdin if isinstance(stdin, io.BufferedReader) else io.BufferedReader(stdin)  # type: ignore[type-var]
     try:
         return open(path, "rb")
     except FileNotFoundError:
@@ -112,10 +117,7 @@ def open_capture(path: str) -> CaptureReader:
             fmt = sniff_format(inner)
         else:
             fmt = sniff_format(head)
-            if path != "-" and raw.seekable():
-                source = MmapSource(raw)
-            else:
-                source = StreamSource(raw)
+            source = MmapSource(raw) if path != "-" and raw.seekable() else StreamSource(raw)
     except NotACaptureError as exc:
         raw.close()
         raise NotACaptureError(f"{name}: {exc}") from None

@@ -1,0 +1,32 @@
+"""Command-line options shared by the commands that build flows."""
+
+from __future__ import annotations
+
+import argparse
+
+from burstwatch.flows import FlowConfig
+
+
+def add_flow_options(p: argparse.ArgumentParser) -> None:
+    d = FlowConfig()
+    g = p.add_argument_group("flows and bursts")
+    g.add_argument("--idle-timeout", type=float, default=d.idle_timeout, metavar="S",
+                   help=f"end a flow after this many idle seconds (default {d.idle_timeout:g})")
+    g.add_argument("--active-timeout", type=float, default=d.active_timeout, metavar="S",
+                   help=f"end a flow record after this long (default {d.active_timeout:g})")
+    g.add_argument("--window", type=float, default=d.window, metavar="S",
+                   help=f"report long flows per window of this length (default {d.window:g})")
+    g.add_argument("--burst-gap", type=float, default=d.burst_gap, metavar="S",
+                   help=f"largest gap inside a burst (default {d.burst_gap:g})")
+    g.add_argument("--burst-min-bytes", type=int, default=d.burst_min_bytes, metavar="N",
+                   help=f"smallest burst, in payload bytes (default {d.burst_min_bytes})")
+
+
+def flow_config(args: argparse.Namespace) -> FlowConfig:
+    return FlowConfig(
+        idle_timeout=args.idle_timeout,
+        active_timeout=args.active_timeout,
+        window=args.window,
+        burst_gap=args.burst_gap,
+        burst_min_bytes=args.burst_min_bytes,
+    )

@@ -1,0 +1,1 @@
+"""Outputs: flow, burst and alert records as JSON lines, CSV, Parquet and tables."""
