@@ -1,0 +1,102 @@
+"""Command line: ``python -m burstwatch.synth [pcaps|scenario|bulk] ...``.
+
+With no subcommand it regenerates the project's own captures in ``./pcaps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from burstwatch.synth.bulk import parse_size, write_bulk
+from burstwatch.synth.linklayer import LINK_NAMES
+from burstwatch.synth.office import DEMO_SEED, write_project_pcaps
+from burstwatch.synth.scenarios import SCENARIOS, write_scenario
+
+SUBCOMMANDS = ("pcaps", "scenario", "bulk")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser for the generator (also mounted by the main CLI as ``generate``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m burstwatch.synth",
+        description="Generate deterministic synthetic captures.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    p = sub.add_parser("pcaps", help="regenerate the project's captures (default)")
+    p.add_argument(
+        "--out", type=Path, default=Path("pcaps"), help="output folder (default ./pcaps)"
+    )
+    p.add_argument("--seed", type=int, default=DEMO_SEED)
+
+    s = sub.add_parser("scenario", help="write one scenario to a capture")
+    s.add_argument("name", choices=sorted(SCENARIOS))
+    s.add_argument("path", type=Path)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--link", choices=sorted(LINK_NAMES), default="ethernet")
+    s.add_argument("--nanosecond", action="store_true")
+    s.add_argument("--big-endian", action="store_true")
+    s.add_argument("--snaplen", type=int, default=262144)
+
+    b = sub.add_parser("bulk", help="write a large benchmark capture fast")
+    b.add_argument("path", type=Path)
+    size = b.add_mutually_exclusive_group()
+    size.add_argument("--packets", type=int, help="number of packets (default 5,000,000)")
+    size.add_argument("--bytes", dest="size", help="target file size, e.g. 5G or 500M")
+    b.add_argument("--flows", type=int, default=20_000, help="concurrent flows")
+    b.add_argument("--seed", type=int, default=1)
+    b.add_argument(
+        "--pps", type=float, default=250_000.0, help="mean packet rate of the capture clock"
+    )
+    b.add_argument("--nanosecond", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the generator; returns the process exit code."""
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if not args_in or args_in[0] not in (*SUBCOMMANDS, "-h", "--help"):
+        args_in.insert(0, "pcaps")
+    args = build_parser().parse_args(args_in)
+    if args.command == "pcaps":
+        manifest = write_project_pcaps(args.out, args.seed)
+        demo = manifest["files"]["demo.pcap"]
+        print(
+            f"wrote {len(manifest['files'])} captures to {args.out}/ (seed {args.seed}); "
+            f"demo.pcap: {demo['packets']} packets"
+        )
+    elif args.command == "scenario":
+        session = write_scenario(
+            str(args.path),
+            args.name,
+            args.seed,
+            link=args.link,
+            nanosecond=args.nanosecond,
+            big_endian=args.big_endian,
+            snaplen=args.snaplen,
+        )
+        truth = [
+            {"start_ns": b.start_ns, "end_ns": b.end_ns, "payload_bytes": b.payload_bytes}
+            for b in session.bursts
+        ]
+        print(json.dumps({"packets": len(session), "bursts": truth}))
+    else:
+        target = parse_size(args.size) if args.size else None
+        packets = args.packets if args.packets is not None else (None if target else 5_000_000)
+        stats = write_bulk(
+            args.path,
+            packets,
+            target_bytes=target,
+            seed=args.seed,
+            flows=args.flows,
+            pps=args.pps,
+            nanosecond=args.nanosecond,
+        )
+        print(
+            f"wrote {stats.packets:,} packets, {stats.bytes / 1e6:,.1f} MB in {stats.seconds:.1f} s "
+            f"({stats.mb_per_s:,.0f} MB/s, {stats.packets_per_s:,.0f} packets/s)"
+        )
+    return 0
