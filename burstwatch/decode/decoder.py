@@ -35,7 +35,7 @@ def decode(records: RecordBatch) -> PacketBatch:
     )
     if n:
         decode_packets(
-            records.data, records.offset, records.caplen, records.linktype,
+            records.data, records.offset, records.caplen, records.wirelen, records.linktype,
             pb.status, pb.ip_version, pb.src_hi, pb.src_lo, pb.dst_hi, pb.dst_lo,
             pb.proto, pb.sport, pb.dport, pb.tcp_flags, pb.payload_off, pb.payload_len,
             pb.fragment,

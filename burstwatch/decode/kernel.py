@@ -68,6 +68,7 @@ def decode_packets(
     data: np.ndarray,
     offset: np.ndarray,
     caplen: np.ndarray,
+    wirelen: np.ndarray,
     linktype: np.ndarray,
     status: np.ndarray,
     ip_version: np.ndarray,
@@ -88,6 +89,7 @@ def decode_packets(
     for i in range(n):
         base = offset[i]
         clen = int(caplen[i])
+        wlen = int(wirelen[i])
         lt = int(linktype[i])
         status[i] = _OK
         ip_version[i] = 0
@@ -196,6 +198,10 @@ def decode_packets(
                 continue
             ihl = (int(data[q]) & 0x0F) * 4
             total = _be16(data, q + 2)
+            if total == 0:
+                # Segmentation offload: the sending host captured the segment before the NIC
+                # split it and filled in the length, so only the frame length tells.
+                total = wlen - p
             if ihl < 20 or total < ihl:
                 status[i] = b.STATUS_BAD_IP_HEADER
                 continue
@@ -225,6 +231,8 @@ def decode_packets(
                 status[i] = b.STATUS_TRUNCATED_IP
                 continue
             plen = _be16(data, q + 4)
+            if plen == 0:  # segmentation offload or a jumbogram: the frame length tells
+                plen = max(wlen - p - 40, 0)
             nxt = int(data[q + 6])
             src_hi[i] = _be64(data, q + 8)
             src_lo[i] = _be64(data, q + 16)
