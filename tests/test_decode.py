@@ -165,7 +165,10 @@ CASES = [
     Case("eth-ipv4-udp-padded", 1, b(ETH / ip4() / UDP(sport=7, dport=9) / pad(2)) + bytes(16),
          60, 60, ip_ok(4, V4A, V4B, 17, 7, 9, 42, 2)),
     Case("eth-ipv4-options-udp", 1, F_V4_OPTS, 56, 56, ip_ok(4, V4A, V4B, 17, 1000, 2000, 46, 10)),
-    Case("eth-ipv4-icmp-echo", 1, F_ICMP, 98, 98, ip_ok(4, V4A, V4B, 1, 8, 0, 42, 56)),
+    # echo request/reply: the identifier (1) stands in both "ports", pairing them in one flow
+    Case("eth-ipv4-icmp-echo", 1, F_ICMP, 98, 98, ip_ok(4, V4A, V4B, 1, 1, 1, 42, 56)),
+    Case("eth-ipv4-icmp-unreachable", 1, b(ETH / ip4() / ICMP(type=3, code=1) / pad(28)), 70, 70,
+         ip_ok(4, V4A, V4B, 1, 3, 1, 42, 28)),
     Case("eth-ipv4-esp", 1, b(ETH / ip4() / ESP(spi=0x1001, seq=1, data=b"q" * 40)), 82, 82,
          ip_ok(4, V4A, V4B, 50, 0, 0, 34, 48)),
     Case("eth-ipv4-fragment-first", 1,
@@ -186,7 +189,7 @@ CASES = [
          b(ETH / ip6() / IPv6ExtHdrFragment(offset=100, m=0, nh=17, id=9) / pad(64)), 126, 126,
          ip_ok(6, V6A, V6B, 17, 0, 0, 62, 64, fragment=True)),
     Case("eth-ipv6-icmpv6-echo", 1, b(ETH / ip6() / ICMPv6EchoRequest(id=1, seq=2, data=b"x" * 24)),
-         86, 86, ip_ok(6, V6A, V6B, 58, 128, 0, 62, 24)),
+         86, 86, ip_ok(6, V6A, V6B, 58, 1, 1, 62, 24)),
     # Segmentation offload: captured on the sending host, the IP length field is still 0.
     Case("eth-ipv4-tso-length-0", 1, F_TSO4, 3054, 3054,
          ip_ok(4, V4A, V4B, 6, 40000, 443, 54, 3000, flags=0x18)),
@@ -402,7 +405,13 @@ def dpkt_ip_view(ip: Any, *, full: bool = True) -> dict[str, Any]:
     elif isinstance(l4, dpkt.udp.UDP):
         view |= {"sport": l4.sport, "dport": l4.dport, "tcp_flags": 0}
     elif isinstance(l4, (dpkt.icmp.ICMP, dpkt.icmp6.ICMP6)):
-        view |= {"sport": l4.type, "dport": l4.code, "tcp_flags": 0}
+        raw = bytes(l4)
+        echo = l4.type in ((0, 8) if isinstance(l4, dpkt.icmp.ICMP) else (128, 129))
+        if echo and len(raw) >= 6:  # echo pairs are keyed by their identifier
+            ident = int.from_bytes(raw[4:6], "big")
+            view |= {"sport": ident, "dport": ident, "tcp_flags": 0}
+        else:
+            view |= {"sport": l4.type, "dport": l4.code, "tcp_flags": 0}
         if full:
             view["payload_len"] = len(bytes(l4)) - 8
     if full and isinstance(l4, (dpkt.tcp.TCP, dpkt.udp.UDP)):

@@ -48,7 +48,8 @@ def _scapy_totals(path: Path) -> Totals:
             elif pkt.haslayer(UDP) and proto == 17:
                 sport, dport = pkt[UDP].sport, pkt[UDP].dport
             elif pkt.haslayer(ICMP) and proto == 1:
-                sport, dport = pkt[ICMP].type, pkt[ICMP].code
+                icmp = pkt[ICMP]
+                sport, dport = (icmp.id, icmp.id) if icmp.type in (0, 8) else (icmp.type, icmp.code)
             src, dst = (str(ip.src), sport), (str(ip.dst), dport)
             a, b = sorted([src, dst], key=_order)
             key = (int(proto), a, b)

@@ -60,7 +60,9 @@ V4_MAPPED_PREFIX = np.uint64(0xFFFF << 32)
 class PacketBatch:
     """Decoded columns for a batch of packets, plus the raw bytes they came from.
 
-    ``sport``/``dport`` hold ICMP type/code for ICMP (as Zeek does). ``payload_off`` is
+    ``sport``/``dport`` hold ICMP type/code for ICMP (as Zeek does), except for echo
+    request/reply (ICMP 8/0, ICMPv6 128/129), where both hold the echo identifier so that
+    requests and replies form one flow. ``payload_off`` is
     relative to the start of the packet's captured bytes; ``payload_len`` is the transport
     payload length on the wire (from IP lengths), which may exceed what was captured.
     """

@@ -301,8 +301,20 @@ def decode_packets(
             if tavail < 4:
                 status[i] = b.STATUS_TRUNCATED_TRANSPORT
                 continue
-            sport[i] = data[t]
-            dport[i] = data[t + 1]
+            icmp_type = int(data[t])
+            echo = (
+                (nxt == b.PROTO_ICMP and (icmp_type == 0 or icmp_type == 8))
+                or (nxt == b.PROTO_ICMPV6 and (icmp_type == 128 or icmp_type == 129))
+            )
+            if echo and tavail >= 6:
+                # Echo request and reply share the identifier: use it as both "ports" so a
+                # ping session (or a tunnel riding on it) is one bidirectional flow.
+                ident = _be16(data, t + 4)
+                sport[i] = ident
+                dport[i] = ident
+            else:
+                sport[i] = icmp_type
+                dport[i] = data[t + 1]
             payload_off[i] = l4 + 8 if l4_len >= 8 else l4 + 4
             payload_len[i] = max(l4_len - 8, 0)
         else:  # ESP and other protocols: the whole IP payload is the payload
