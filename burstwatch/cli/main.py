@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from burstwatch import __version__
-from burstwatch.cli import info
+from burstwatch.cli import flows, generate, info, lookup, rules_cmd, scan
 from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.errors import BurstwatchError
@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"burstwatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     info.register(sub)
+    flows.register(sub)
+    lookup.register(sub)
+    scan.register(sub)
+    rules_cmd.register(sub)
+    generate.register(sub)
     return parser
 
 

@@ -42,7 +42,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("peak_to_mean_rate", "ratio", "peak_burst_rate / mean_rate: how much burstier than its average the flow is."),
     Feature("burst_duty_cycle", "ratio", "Time spent in bursts / duration, capped at 1: low for quiet-then-burst senders."),
     Feature("idle_before_first_burst", "s", "Quiet time before the first burst: since the previous burst of the flow, or since the flow's first packet."),
-    Feature("inter_burst_mean", "s", "Mean time between the starts of consecutive bursts (either direction)."),
+    Feature("inter_burst_mean", "s", "Mean time between the starts of consecutive bursts in the same direction."),
     Feature("inter_burst_cv", "ratio", "Coefficient of variation of inter-burst intervals: near 0 for a fixed sending schedule."),
     Feature("inter_burst_min", "s", "Shortest time between the starts of consecutive bursts."),
     Feature("upload_share", "ratio", "Originator payload bytes / all payload bytes."),

@@ -81,7 +81,7 @@ def _complete_run(
             bursts[nb, 6] = nbytes
             bursts[nb, 7] = meta[s, st.M_ORIG_IS_A]
             nb += 1
-        prev_start = meta[s, st.M_PREV_BURST_START]
+        prev_start = meta[s, st.M_PREV_BURST_START0 + d]
         prev_end = meta[s, st.M_PREV_BURST_END]
         flow_first = acc_i[s, st.SCOPE_FLOW, st.I_FIRST]
         for k in range(2):
@@ -106,7 +106,7 @@ def _complete_run(
                 acc_f[s, k, st.F_INT_SUMSQ] += sec * sec
                 if acc_i[s, k, st.I_INT_MIN] < 0 or interval < acc_i[s, k, st.I_INT_MIN]:
                     acc_i[s, k, st.I_INT_MIN] = interval
-        meta[s, st.M_PREV_BURST_START] = start
+        meta[s, st.M_PREV_BURST_START0 + d] = start
         meta[s, st.M_PREV_BURST_END] = max(prev_end, end)
     runs[s, d, st.R_PKTS] = 0
     runs[s, d, st.R_BYTES] = 0
@@ -224,7 +224,8 @@ def process_packets(
             meta[s, st.M_ORIG_IS_A] = 1 if orig_is_a else 0
             meta[s, st.M_WIN_START] = t
             meta[s, st.M_CLOSED_AT] = -1
-            meta[s, st.M_PREV_BURST_START] = -1
+            meta[s, st.M_PREV_BURST_START0] = -1
+            meta[s, st.M_PREV_BURST_START0 + 1] = -1
             meta[s, st.M_PREV_BURST_END] = -1
             meta[s, st.M_FLOW_ID] = np.int64(_mix(np.uint64(key_hash[s]), np.uint64(t)) >> np.uint64(1))
             runs[s, :, :] = 0

@@ -15,11 +15,11 @@ M_WIN_START = 2
 M_WIN_INDEX = 3
 M_FIN_FLAGS = 4  # bit 0: FIN from originator, bit 1: FIN from responder, bit 2: RST
 M_CLOSED_AT = 5
-M_PREV_BURST_START = 6  # start of the flow's previous burst (either direction), -1 if none
-M_PREV_BURST_END = 7
-M_FLOW_ID = 8
-M_WINDOWED = 9  # 1 once the flow has rolled over at least one window
-N_META = 10
+M_PREV_BURST_END = 6  # end of the flow's latest burst (either direction), -1 if none
+M_FLOW_ID = 7
+M_WINDOWED = 8  # 1 once the flow has rolled over at least one window
+M_PREV_BURST_START0 = 9  # start of the previous burst in direction 0 (+1: direction 1), -1 if none
+N_META = 11
 
 # ---- per-slot, per-direction open run of payload packets (int64 runs[slot, dir, R_*]) ----
 R_START = 0
@@ -56,7 +56,7 @@ I_BDUR_SUM = 19
 I_BDUR_MAX = 20
 I_FIRST_BURST_START = 21  # -1 if no burst yet
 I_IDLE_BEFORE_FIRST = 22  # ns of quiet before the first burst of this scope, -1 if none
-I_NINT = 23  # number of inter-burst intervals
+I_NINT = 23  # number of inter-burst intervals (start to start, within one direction)
 I_INT_MIN = 24  # ns, -1 if none
 N_ACC_I = 25
 

@@ -1,0 +1,1 @@
+"""Alerts: rule hits and anomaly scores on flow-windows, as ECS records that say why."""

@@ -1,0 +1,48 @@
+"""`burstwatch flows FILE... -o OUT`: export flow-window (or burst) records."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from typing import Any
+
+from burstwatch.cli.console import stderr_console
+from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.cli.options import add_flow_options, flow_config
+from burstwatch.cli.progress import progress_bar
+from burstwatch.enrich.annotate import add_enrich_options, enricher_factory_from_args
+from burstwatch.outputs.ecs import BURST_COLUMNS, FLOW_COLUMNS, burst_records, flow_records
+from burstwatch.outputs.writers import write_records
+from burstwatch.pipeline import RunStats, run_flows
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("flows", help="export flow/window records (or bursts) with features")
+    p.add_argument("files", nargs="+", metavar="FILE", help="capture file, or - for stdin")
+    p.add_argument("-o", "--output", default="-", metavar="OUT",
+                   help="output file: .jsonl, .csv or .parquet (default: JSON lines on stdout)")
+    p.add_argument("--bursts", action="store_true", help="write burst records instead of flows")
+    add_flow_options(p)
+    add_enrich_options(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    err = stderr_console()
+    stats = RunStats()
+    factory = enricher_factory_from_args(args)
+    with progress_bar() as progress:
+        batches = run_flows(args.files, flow_config(args), stats, factory, progress)
+
+        def records() -> Iterator[dict[str, Any]]:
+            for batch in batches:
+                yield from (burst_records(batch) if args.bursts else flow_records(batch))
+
+        columns = list(BURST_COLUMNS if args.bursts else FLOW_COLUMNS)
+        count = write_records(records(), args.output, columns)
+    for w in stats.warnings:
+        err.print(f"burstwatch: warning: {w}", markup=False)
+    if args.output != "-":
+        kind = "bursts" if args.bursts else "flow records"
+        err.print(f"burstwatch: wrote {count} {kind} to {args.output}", markup=False)
+    return ExitCode.OK

@@ -1,0 +1,130 @@
+"""`burstwatch rules lint|test PATH...`: check rule files, and run their test cases."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from burstwatch.alerts.detect import Detector
+from burstwatch.alerts.frame import rule_catalog
+from burstwatch.cli.console import stderr_console, stdout_console
+from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.config import Settings
+from burstwatch.enrich.annotate import FlowAnnotator
+from burstwatch.enrich.geo import GeoDatabase
+from burstwatch.pipeline import run_flows
+from burstwatch.rules import Finding, Location, Rule, RuleError, lint, load_rules
+from burstwatch.rules.casefile import RuleCase, case_file_for, load_cases
+from burstwatch.rules.loader import rule_files
+from burstwatch.rules_path import bundled_rules_dir
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("rules", help="lint rule files, or run their test cases")
+    rs = p.add_subparsers(dest="rules_command", metavar="ACTION")
+    lp = rs.add_parser("lint", help="report every problem in rule files, with file:line:column")
+    lp.add_argument("paths", nargs="*", metavar="PATH", help="rule files or folders (default: shipped rules)")
+    lp.set_defaults(handler=run_lint)
+    tp = rs.add_parser("test", help="run the test cases beside each rule (rules/tests/NAME.tests.yml)")
+    tp.add_argument("paths", nargs="*", metavar="PATH", help="rule files or folders (default: shipped rules)")
+    tp.set_defaults(handler=run_test)
+
+
+def _paths(args: argparse.Namespace) -> list[str]:
+    if args.paths:
+        return list(args.paths)
+    bundled = bundled_rules_dir()
+    return [str(bundled)] if bundled else ["rules"]
+
+
+def run_lint(args: argparse.Namespace) -> int:
+    findings = lint(_paths(args), rule_catalog())
+    out = stdout_console()
+    for f in findings:
+        out.print(str(f), markup=False)
+    errors = sum(1 for f in findings if f.severity == "error")
+    warnings = len(findings) - errors
+    stderr_console().print(f"{errors} error(s), {warnings} warning(s)", markup=False)
+    return ExitCode.ERROR if errors else ExitCode.OK
+
+
+def case_capture(case: RuleCase, tmp: Path) -> Path:
+    """The case's capture file, generating it first when the case names a scenario."""
+    if case.capture is not None:
+        return case.capture
+    from burstwatch.synth.scenarios import write_scenario
+
+    gen = case.generate or {}
+    path = tmp / "case.pcap"
+    try:
+        write_scenario(str(path), str(gen["scenario"]), int(gen.get("seed", 0)),
+                       link=gen.get("link", "ethernet"), nanosecond=bool(gen.get("nanosecond")),
+                       **(gen.get("params") or {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RuleError([Finding(Location(str(case.file)), "error", "bad-test-case",
+                                 f"{case.name}: cannot generate the capture ({exc})")]) from None
+    return path
+
+
+def run_case(rule: Rule, case: RuleCase, geo: GeoDatabase) -> tuple[bool, str]:
+    """Run ``rule`` over the case's capture; compare flagged flows with the expectation."""
+    settings = Settings(home_countries=case.home)
+    detector = Detector([rule])
+    got: list[dict[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="burstwatch-case-") as tmp:
+        capture = case_capture(case, Path(tmp))
+        batches = list(run_flows([str(capture)], None, None, lambda: FlowAnnotator(geo, settings)))
+    for batch in batches:
+        for alert in detector(batch):
+            r = alert.to_record()
+            got.append({
+                "source.ip": r["source"]["ip"], "destination.ip": r["destination"]["ip"],
+                "source.port": str(r["source"]["port"]), "destination.port": str(r["destination"]["port"]),
+            })
+    missing = [e for e in case.expect if not any(all(g.get(k) == v for k, v in e.items()) for g in got)]
+    extra = [g for g in got if not any(all(g.get(k) == v for k, v in e.items()) for e in case.expect)]
+    if not missing and not extra:
+        return True, f"{len(got)} alert(s) as expected"
+    parts = []
+    if missing:
+        parts.append("missing: " + "; ".join(f"{e}" for e in missing))
+    if extra:
+        parts.append("unexpected: " + "; ".join(f"{g['source.ip']} -> {g['destination.ip']}:{g['destination.port']}" for g in extra))
+    return False, ", ".join(parts)
+
+
+def run_test(args: argparse.Namespace) -> int:
+    catalog = rule_catalog()
+    files, problems = rule_files(_paths(args))
+    rules_by_file: dict[Path, list[Rule]] = {}
+    for f in files:
+        rules_by_file[Path(f)] = load_rules([f], catalog)
+    geo = GeoDatabase.bundled()
+    table = Table("rule", "case", "result", "detail")
+    failed = 0
+    total = 0
+    for path, rules in rules_by_file.items():
+        case_file = case_file_for(path)
+        if not case_file.is_file():
+            table.add_row(", ".join(r.id for r in rules), "-", "NO TESTS", str(case_file))
+            failed += 1
+            continue
+        by_id = {r.id: r for r in rules}
+        for case in load_cases(case_file):
+            total += 1
+            rule = by_id.get(case.rule_id)
+            if rule is None:
+                ok, detail = False, f"no rule with id {case.rule_id} in {path}"
+            elif case.capture is not None and not case.capture.is_file():
+                ok, detail = False, f"capture not found: {case.capture}"
+            else:
+                ok, detail = run_case(rule, case, geo)
+            failed += not ok
+            table.add_row(case.rule_id, case.name, "pass" if ok else "FAIL", detail)
+    stdout_console().print(table)
+    stderr_console().print(f"{total - failed} passed, {failed} failed", markup=False)
+    return ExitCode.ERROR if failed else ExitCode.OK

@@ -1,0 +1,223 @@
+"""`burstwatch scan`, `flows`, `lookup` and `rules` end to end, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from burstwatch.cli.main import main
+from burstwatch.synth.scenarios import write_scenario
+from tests.conftest import PROJECT_PCAPS, REPO
+
+SCHEMA = json.loads((REPO / "docs" / "alert.schema.json").read_text())
+CLIENT_V4, CLIENT_V6 = "192.168.1.50", "fd00::50"
+
+
+def scan_alerts(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict]]:
+    code = main(["scan", "--format", "jsonl", *args])
+    out = capsys.readouterr().out
+    alerts = [json.loads(line) for line in out.splitlines() if line.strip()]
+    for a in alerts:
+        jsonschema.validate(a, SCHEMA)
+    return code, alerts
+
+
+def test_demo_capture_flags_the_burst_session_and_nothing_else(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out_file = tmp_path / "alerts.jsonl"
+    code, alerts = scan_alerts(capsys, str(PROJECT_PCAPS / "demo.pcap"), "--alerts", str(out_file))
+    assert code == 1
+    assert [(a["source"]["ip"], a["destination"]["ip"], a["destination"]["port"]) for a in alerts] == [
+        ("192.168.1.50", "77.88.8.8", 443)
+    ]
+    a = alerts[0]
+    assert a["event"]["severity"] == 73 and a["burstwatch"]["level"] == "high"
+    assert a["destination"]["geo"]["country_iso_code"] == "RU"
+    assert a["destination"]["as"]["number"] == 13238
+    assert a["tls"]["client"]["server_name"] == "relay.example.net"
+    assert a["burstwatch"]["encryption"]["kind"] == "tls"
+    assert {r["id"] for r in a["burstwatch"]["rules"]} >= {"bw-001"}
+    evidence = {e["field"]: e["value"] for r in a["burstwatch"]["rules"] for e in r["evidence"]}
+    assert evidence["up_burst_count"] == 3
+    assert evidence["up_peak_burst_rate"] > 4_000_000
+    # the alerts file holds the same, complete, valid lines
+    lines = out_file.read_text().splitlines()
+    assert [json.loads(x) for x in lines] == alerts
+
+
+def test_table_output_has_header_and_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["scan", str(PROJECT_PCAPS / "demo.pcap")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "home countries: US" in out
+    assert "rules: 5 loaded" in out
+    assert "data date 2026-06-17" in out
+    assert "77.88.8.8:443/tcp" in out and "HIGH" in out
+    assert "alerts: 1 (critical 0, high 1, medium 0, low 0)" in out
+
+
+POSITIVE = [
+    ("exfil_tls", "ethernet", False, "77.88.8.8"),
+    ("exfil_tls_port", "ethernet", False, "193.0.6.139"),
+    ("exfil_tls_v6", "vlan", False, "2a02:6b8::feed:ff"),
+    ("exfil_quic", "sll", False, "114.114.114.114"),
+    ("exfil_wireguard", "ethernet", True, "193.0.6.139"),
+    ("exfil_udp_unknown", "qinq", True, "114.114.114.114"),
+    ("exfil_tls", "sll2", True, "77.88.8.8"),
+    ("exfil_quic", "raw", False, "114.114.114.114"),
+]
+
+
+@pytest.mark.parametrize(("scenario", "link", "ns", "server"), POSITIVE)
+def test_bursty_encrypted_uploads_abroad_alert_at_medium_or_above(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, scenario: str, link: str, ns: bool, server: str
+) -> None:
+    path = tmp_path / "c.pcap"
+    write_scenario(str(path), scenario, 21, link=link, nanosecond=ns)
+    code, alerts = scan_alerts(capsys, str(path))
+    assert code == 1
+    flagged = {(a["destination"]["ip"], a["burstwatch"]["level"]) for a in alerts}
+    assert any(ip == server and level in ("medium", "high", "critical") for ip, level in flagged)
+    assert all(a["source"]["ip"] in (CLIENT_V4, CLIENT_V6) for a in alerts)
+
+
+@pytest.mark.parametrize("scenario", [
+    "backup_upload", "video_stream", "video_stream_abroad", "large_download", "encrypted_call",
+    "browsing", "dns_lookups", "os_update",
+])
+def test_benign_traffic_raises_nothing_at_medium_or_above(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, scenario: str
+) -> None:
+    path = tmp_path / "b.pcap"
+    write_scenario(str(path), scenario, 5)
+    code, alerts = scan_alerts(capsys, str(path))
+    assert [a for a in alerts if a["event"]["severity"] >= 47] == []
+    assert code == (1 if alerts else 0)
+
+
+def test_home_country_changes_what_is_foreign(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "c.pcap"
+    write_scenario(str(path), "exfil_tls", 3)
+    assert scan_alerts(capsys, str(path), "--home", "RU")[0] == 0
+    assert scan_alerts(capsys, str(path), "--home", "US,DE")[0] == 1
+
+
+@pytest.mark.parametrize("allow", [
+    "cidrs: [77.88.0.0/16]", "asns: [13238]", "countries: [RU]", "sni: ['*.example.net']",
+])
+def test_allow_lists_suppress_and_are_counted(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, allow: str
+) -> None:
+    key, value = allow.split(": ", 1)
+    config = tmp_path / "c.yaml"
+    config.write_text(f"home_countries: [US]\nallow:\n  {key}: {value}\n")
+    code = main(["scan", str(PROJECT_PCAPS / "demo.pcap"), "--config", str(config)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "No alerts." in out
+    assert "1 allow-listed" in out
+
+
+def test_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"hello, this is not a capture")
+    assert main(["scan", str(junk)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a pcap or pcapng capture" in err[0]
+    bad_rule = tmp_path / "bad.yml"
+    bad_rule.write_text("id: x\ntitle: t\nlevel: high\nmatch:\n  peak_burst_rat: {gte: 1}\n")
+    assert main(["scan", str(PROJECT_PCAPS / "demo.pcap"), "--rules", str(bad_rule)]) == 2
+    err_text = capsys.readouterr().err
+    assert f"{bad_rule}:5:3" in err_text and "peak_burst_rate" in err_text
+    assert "Traceback" not in err_text
+    assert main(["scan", str(tmp_path / "missing.pcap")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    bad_config = tmp_path / "c.yaml"
+    bad_config.write_text("home_countries: [USA]\n")
+    assert main(["scan", str(PROJECT_PCAPS / "demo.pcap"), "--config", str(bad_config)]) == 2
+    assert "not a two-letter" in capsys.readouterr().err
+
+
+def test_shipped_rules_lint_clean_and_their_tests_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "lint", str(REPO / "rules")]) == 0
+    assert main(["rules", "test", str(REPO / "rules")]) == 0
+    captured = capsys.readouterr()
+    assert "0 failed" in captured.err and "FAIL" not in captured.out
+
+
+def test_rules_test_reports_a_failing_case(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rules = tmp_path / "r"
+    (rules / "tests").mkdir(parents=True)
+    (rules / "x.yml").write_text(
+        "id: x-1\ntitle: anything encrypted\nlevel: low\nmatch:\n  encryption: tls\n"
+    )
+    (rules / "tests" / "x.tests.yml").write_text(
+        "rule: x-1\ncases:\n  - name: expects nothing but TLS is there\n"
+        "    generate: {scenario: exfil_tls, seed: 1}\n    expect: []\n"
+    )
+    assert main(["rules", "test", str(rules)]) == 2
+    captured = capsys.readouterr()
+    assert "FAIL" in captured.out and "unexpected" in captured.out
+    assert "0 passed, 1 failed" in captured.err
+
+
+def test_lint_reports_every_problem_with_locations(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "id: a\ntitle: t\nlevel: severe\nmatch:\n  all:\n    - peak_burst_rat: {gte: 1}\n"
+        "    - upload_share: {bigger: 2}\n    - burst_count: {gte: many}\n"
+    )
+    assert main(["rules", "lint", str(bad)]) == 2
+    out = capsys.readouterr().out
+    assert f"{bad}:3:8" in out  # level
+    assert f"{bad}:6:7" in out and "peak_burst_rate" in out
+    assert f"{bad}:7:22" in out and "unknown operator" in out
+    assert f"{bad}:8:26" in out and "needs a number" in out
+
+
+def test_flows_export_carries_verdict_and_geography(tmp_path: Path) -> None:
+    out = tmp_path / "f.jsonl"
+    assert main(["flows", str(PROJECT_PCAPS / "demo.pcap"), "-o", str(out)]) == 0
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    exfil = [r for r in recs if r["destination"]["ip"] == "77.88.8.8" and r["destination"]["port"] == 443]
+    assert len(exfil) == 1
+    r = exfil[0]
+    assert r["source"]["ip"] == "192.168.1.50"
+    assert r["network"]["transport"] == "tcp"
+    assert r["burstwatch"]["encryption"] == "tls"
+    assert r["tls"]["client"]["server_name"] == "relay.example.net"
+    assert r["tls"]["client"]["ja4"].startswith("t13d")
+    assert r["destination"]["geo"]["country_iso_code"] == "RU"
+    assert r["destination"]["as"]["number"] == 13238
+    assert r["burstwatch"]["up_burst_count"] == 3
+    dns = [r for r in recs if r["destination"]["port"] == 53]
+    assert dns and all(r["burstwatch"]["encryption"] == "none" for r in dns)
+    assert all(r["destination"]["geo"]["country_iso_code"] == "US" for r in dns if r["destination"]["ip"] == "8.8.8.8")
+
+
+def test_flows_csv_and_bursts(tmp_path: Path) -> None:
+    import csv
+
+    out = tmp_path / "f.csv"
+    assert main(["flows", str(PROJECT_PCAPS / "demo.pcap"), "-o", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert "burstwatch.peak_burst_rate" in rows[0] and "destination.geo.country_iso_code" in rows[0]
+    exfil = [r for r in rows if r["destination.ip"] == "77.88.8.8"]
+    assert exfil[0]["burstwatch.encryption"] == "tls"
+    bursts = tmp_path / "b.jsonl"
+    assert main(["flows", str(PROJECT_PCAPS / "demo.pcap"), "--bursts", "-o", str(bursts)]) == 0
+    up = [json.loads(x) for x in bursts.read_text().splitlines()]
+    up = [b for b in up if b["destination"]["ip"] == "77.88.8.8" and b["network"]["direction"] == "upload"]
+    assert [b["burstwatch"]["burst"]["bytes"] for b in up] == [450_000] * 3
+
+
+def test_lookup_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lookup", "--json", "8.8.8.8", "77.88.8.8", "10.1.2.3", "--home", "US"]) == 0
+    recs = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(r["country"], r["scope"]) for r in recs] == [("US", "home"), ("RU", "foreign"), (None, "internal")]
+    assert recs[0]["asn"] == 15169
+    assert main(["lookup", "not-an-ip"]) == 2
