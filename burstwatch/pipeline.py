@@ -79,8 +79,8 @@ def run_flows(
     for path in paths:
         reader = open_capture(path)
         stats.files += 1
-        table = FlowTable(config)
         enrich = enricher_factory() if enricher_factory else None
+        table = FlowTable(config, sample_payloads=enrich is not None)
         total = reader.size_hint
         try:
             for records in reader.batches():

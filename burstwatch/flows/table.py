@@ -18,20 +18,30 @@ from burstwatch.flows.key import batch_keys
 from burstwatch.flows.records import BurstRows, FlowOutput, FlowRows, PayloadSamples
 
 _OUT_ROWS = 8192
+# Expiry and window roll-over are decided from packet times alone, so how often the clock is
+# advanced only changes when rows come out, not what they contain: once a second of capture
+# time is often enough and keeps the per-batch sweep over all flows off the hot path.
+_TICK_EVERY_NS = 1_000_000_000
 _OUT_BURSTS = 8192
 
 
 class FlowTable:
     """Bidirectional flows with idle/active timeouts, TCP close, bursts and windows."""
 
-    def __init__(self, config: FlowConfig | None = None, capacity: int = 4096) -> None:
+    def __init__(
+        self, config: FlowConfig | None = None, capacity: int = 4096, sample_payloads: bool = True
+    ) -> None:
+        """``sample_payloads``: keep each flow's first payload packets (for enrichment)."""
         self.config = config or FlowConfig()
+        self.sample_payloads = sample_payloads
         idle, active, window, gap, linger = self.config.as_ns()
         self._cfg = np.array(
             [idle, active, window, gap, linger, self.config.burst_min_bytes,
              self.config.payload_samples],
             np.int64,
         )
+        self._cfg_nosample = self._cfg.copy()
+        self._cfg_nosample[6] = 0
         self._cap = 0
         self._alloc(capacity)
         self._index_hash = np.zeros(0, np.uint64)  # sorted hashes of live keys
@@ -39,6 +49,7 @@ class FlowTable:
         self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)  # a stack: pop from end
         self._nfree = capacity
         self.now = np.iinfo(np.int64).min
+        self._last_tick = np.iinfo(np.int64).min
         self.hash_collisions = 0
         self.packets_seen = 0
         self._row_meta = np.zeros((_OUT_ROWS, 6), np.int64)
@@ -116,7 +127,17 @@ class FlowTable:
         if idx.shape[0] == 0:
             return self._empty_output()
         keys = batch_keys(batch, idx)
-        uniq, first, inverse = np.unique(keys.hash, return_index=True, return_inverse=True)
+        # One stable sort groups the packets by flow, in capture order within each flow.
+        order = np.argsort(keys.hash, kind="stable")
+        h_sorted = keys.hash[order]
+        is_start = np.empty(h_sorted.shape[0], np.bool_)
+        is_start[0] = True
+        np.not_equal(h_sorted[1:], h_sorted[:-1], out=is_start[1:])
+        starts = np.flatnonzero(is_start)
+        uniq = h_sorted[starts]
+        first = order[starts]
+        inverse = np.empty(order.shape[0], np.int64)
+        inverse[order] = np.cumsum(is_start) - 1
         pos = np.searchsorted(self._index_hash, uniq)
         pos_c = np.minimum(pos, max(self._index_hash.shape[0] - 1, 0))
         found = (pos < self._index_hash.shape[0]) & (
@@ -140,18 +161,21 @@ class FlowTable:
             merged_slot = np.concatenate([self._index_slot, slots])
             o = np.argsort(merged_hash, kind="stable")
             self._index_hash, self._index_slot = merged_hash[o], merged_slot[o]
-        slot = slot_of[inverse.ravel()]
+        slot = slot_of[inverse]
         same = (
             (self.k_a_hi[slot] == keys.a_hi) & (self.k_a_lo[slot] == keys.a_lo)
             & (self.k_b_hi[slot] == keys.b_hi) & (self.k_b_lo[slot] == keys.b_lo)
             & (self.k_ports[slot] == keys.ports)
         )
         ts = batch.ts_ns[idx]
-        order = np.lexsort((ts, slot))
         if not same.all():  # a 64-bit hash collision: count it, leave those packets out
             self.hash_collisions += int((~same).sum())
             order = order[same[order]]
         n_all = idx.shape[0]
+        if not self.sample_payloads:
+            cfg = self._cfg_nosample
+        else:
+            cfg = self._cfg
         sample = np.zeros(n_all, np.bool_)
         sample_dir = np.zeros(n_all, np.int8)
         sample_fid = np.zeros(n_all, np.int64)
@@ -165,15 +189,20 @@ class FlowTable:
         while True:
             n, nb, j = process_packets(
                 order, slot, ts, keys.src_is_a, proto, flags, wire, payload, self.k_hash.view(np.int64),
-                self._cfg, self.meta, self.runs, self.acc_i, self.acc_f, self._row_meta,
+                cfg, self.meta, self.runs, self.acc_i, self.acc_f, self._row_meta,
                 self._row_i, self._row_f, self._bursts, sample, sample_dir, sample_fid, j,
             )
             rows.append(self._collect_rows(n))
             bursts.append(self._collect_bursts(nb))
             if j >= order.shape[0]:
                 break
-        samples = self._collect_samples(batch, idx, sample, sample_dir, sample_fid)
+        samples = (
+            self._collect_samples(batch, idx, sample, sample_dir, sample_fid)
+            if self.sample_payloads else _no_samples()
+        )
         self.now = max(self.now, int(ts.max()))
+        if self.now - self._last_tick < _TICK_EVERY_NS:
+            return FlowOutput(FlowRows.concat(rows), BurstRows.concat(bursts), samples)
         out = self._tick(self.now, flush=False)
         return FlowOutput(
             FlowRows.concat([*rows, out.rows]), BurstRows.concat([*bursts, out.bursts]), samples
@@ -192,6 +221,7 @@ class FlowTable:
 
     # ---- helpers ----
     def _tick(self, now: int, flush: bool) -> FlowOutput:
+        self._last_tick = now
         slots = self._index_slot.copy()
         ended = np.zeros(slots.shape[0], np.int64)
         rows: list[FlowRows] = []
@@ -258,14 +288,18 @@ class FlowTable:
         batch: PacketBatch, idx: npt.NDArray[np.intp], sample: npt.NDArray[np.bool_],
         sample_dir: npt.NDArray[np.int8], sample_fid: npt.NDArray[np.int64],
     ) -> PayloadSamples:
-        which = np.flatnonzero(sample)
+        which = np.flatnonzero(sample)  # capture order: per flow direction, first come first
         if not which.shape[0]:
             return _no_samples()
-        order = np.argsort(batch.ts_ns[idx[which]], kind="stable")
-        which = which[order]
+        pk = idx[which]
+        rec = batch.records
+        start = rec.offset[pk] + batch.payload_off[pk]
+        end = np.minimum(rec.offset[pk] + batch.cap_len[pk], start + batch.payload_len[pk])
+        end = np.maximum(end, start)
+        mv = memoryview(rec.data)  # type: ignore[arg-type]
         return PayloadSamples(
             flow_id=sample_fid[which], direction=sample_dir[which],
-            payloads=[batch.payload(int(idx[k])) for k in which],
+            payloads=[bytes(mv[a:b]) for a, b in zip(start.tolist(), end.tolist(), strict=True)],
         )
 
     def _empty_output(self) -> FlowOutput:
