@@ -128,7 +128,10 @@ def table(results: list[dict[str, Any]], size: int) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         t = best[r["system"]]
-        vs = lambda base: f"{best[base] / t:.1f}x" if base in best and base != r["system"] else "-"  # noqa: E731
+
+        def vs(base: str, t: float = t, name: str = r["system"]) -> str:
+            return f"{best[base] / t:.1f}x" if base in best and base != name else "-"
+
         over = f"+{(t / best['flows'] - 1) * 100:.0f}%" if "flows" in best and r["system"] in ("enrich", "scan") else "-"
         lines.append(f"| {r['system']} | {r['packets']:,} | {t:.3f} | {r['packets'] / t / 1e6:.2f} M | "
                      f"{size / t / 1e6:.0f} | {r['peak_rss'] / 2**20:.0f} | {r['startup_rss'] / 2**20:.0f} | "

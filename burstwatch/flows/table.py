@@ -172,10 +172,7 @@ class FlowTable:
             self.hash_collisions += int((~same).sum())
             order = order[same[order]]
         n_all = idx.shape[0]
-        if not self.sample_payloads:
-            cfg = self._cfg_nosample
-        else:
-            cfg = self._cfg
+        cfg = self._cfg if self.sample_payloads else self._cfg_nosample
         sample = np.zeros(n_all, np.bool_)
         sample_dir = np.zeros(n_all, np.int8)
         sample_fid = np.zeros(n_all, np.int64)
