@@ -17,7 +17,7 @@ import numpy as np
 
 from burstwatch.ingest.records import U8
 
-_RELEASE_EVERY = 16 << 20  # give back mmap pages in steps of this many bytes
+_RELEASE_EVERY = 8 << 20  # give back mmap pages in steps of this many bytes
 
 
 class ByteSource(Protocol):

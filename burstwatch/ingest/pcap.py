@@ -104,7 +104,7 @@ def read_pcap(
     name: str,
     warnings: list[CaptureWarning],
     batch_size: int = 65536,
-    window_bytes: int = 32 << 20,
+    window_bytes: int = 16 << 20,
 ) -> Iterator[RecordBatch]:
     """Yield record batches from a classic pcap stream positioned at its first byte."""
     header = PcapHeader(src.window(GLOBAL_HEADER_LEN))

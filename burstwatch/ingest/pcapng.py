@@ -381,7 +381,7 @@ def read_pcapng(
     name: str,
     warnings: list[CaptureWarning],
     batch_size: int = 65536,
-    window_bytes: int = 32 << 20,
+    window_bytes: int = 16 << 20,
 ) -> Iterator[RecordBatch]:
     """Yield record batches from a pcapng stream positioned at its first byte."""
     batch_size = max(1, batch_size)
