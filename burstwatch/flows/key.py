@@ -2,7 +2,8 @@
 
 The canonical key puts the lower (address, port) endpoint first as side "a". A 64-bit mix of
 the key fields is used to group packets; the flow table checks full keys, so a hash collision
-is detected (and counted) rather than silently merging two flows.
+is detected (and counted) rather than silently merging two flows. One compiled pass computes
+the key, the side and the hash together (numpy would make a dozen temporaries per column).
 """
 
 from __future__ import annotations
@@ -11,23 +12,47 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from burstwatch.decode.batch import PacketBatch
 
 U64 = npt.NDArray[np.uint64]
 
-_M1 = np.uint64(0x9E3779B97F4A7C15)
-_M2 = np.uint64(0xBF58476D1CE4E5B9)
-_M3 = np.uint64(0x94D049BB133111EB)
 
-
-def _mix(h: U64, v: U64) -> U64:
-    with np.errstate(over="ignore"):
-        h = (h ^ v) * _M2
-        h ^= h >> np.uint64(31)
-        h = h * _M3
-        h ^= h >> np.uint64(29)
+@njit(cache=True, inline="always")
+def _mix(h: np.uint64, v: np.uint64) -> np.uint64:
+    h = (h ^ v) * np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(31)
+    h = h * np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(29)
     return h
+
+
+@njit(cache=True, nogil=True)
+def _keys(
+    idx: np.ndarray, src_hi: np.ndarray, src_lo: np.ndarray, dst_hi: np.ndarray,
+    dst_lo: np.ndarray, sport: np.ndarray, dport: np.ndarray, proto: np.ndarray,
+    a_hi: np.ndarray, a_lo: np.ndarray, b_hi: np.ndarray, b_lo: np.ndarray, ports: np.ndarray,
+    src_is_a: np.ndarray, h: np.ndarray,
+) -> None:
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        sh, sl, dh, dl = src_hi[i], src_lo[i], dst_hi[i], dst_lo[i]
+        sp, dp = np.uint64(sport[i]), np.uint64(dport[i])
+        first = sh < dh or (sh == dh and (sl < dl or (sl == dl and sp <= dp)))
+        src_is_a[j] = first
+        if first:
+            a_hi[j], a_lo[j], b_hi[j], b_lo[j] = sh, sl, dh, dl
+            p = (np.uint64(proto[i]) << np.uint64(32)) | (sp << np.uint64(16)) | dp
+        else:
+            a_hi[j], a_lo[j], b_hi[j], b_lo[j] = dh, dl, sh, sl
+            p = (np.uint64(proto[i]) << np.uint64(32)) | (dp << np.uint64(16)) | sp
+        ports[j] = p
+        x = p * np.uint64(0x9E3779B97F4A7C15)
+        x = _mix(x, a_hi[j])
+        x = _mix(x, a_lo[j])
+        x = _mix(x, b_hi[j])
+        h[j] = _mix(x, b_lo[j])
 
 
 @dataclass
@@ -45,20 +70,9 @@ class BatchKeys:
 
 def batch_keys(p: PacketBatch, idx: npt.NDArray[np.intp]) -> BatchKeys:
     """Keys for the packets ``idx`` of batch ``p``."""
-    sh, sl, dh, dl = p.src_hi[idx], p.src_lo[idx], p.dst_hi[idx], p.dst_lo[idx]
-    sp = p.sport[idx].astype(np.uint64)
-    dp = p.dport[idx].astype(np.uint64)
-    src_is_a = (sh < dh) | ((sh == dh) & ((sl < dl) | ((sl == dl) & (sp <= dp))))
-    a_hi = np.where(src_is_a, sh, dh)
-    a_lo = np.where(src_is_a, sl, dl)
-    b_hi = np.where(src_is_a, dh, sh)
-    b_lo = np.where(src_is_a, dl, sl)
-    a_port = np.where(src_is_a, sp, dp)
-    b_port = np.where(src_is_a, dp, sp)
-    proto = p.proto[idx].astype(np.uint64)
-    ports: U64 = np.bitwise_or(np.bitwise_or(proto << np.uint64(32), a_port << np.uint64(16)), b_port)
-    with np.errstate(over="ignore"):
-        h = ports * _M1
-    for col in (a_hi, a_lo, b_hi, b_lo):
-        h = _mix(h, col)
-    return BatchKeys(a_hi, a_lo, b_hi, b_lo, ports, np.asarray(src_is_a, np.bool_), h)
+    n = idx.shape[0]
+    u = [np.empty(n, np.uint64) for _ in range(6)]
+    k = BatchKeys(u[0], u[1], u[2], u[3], u[4], np.empty(n, np.bool_), u[5])
+    _keys(idx, p.src_hi, p.src_lo, p.dst_hi, p.dst_lo, p.sport, p.dport, p.proto,
+          k.a_hi, k.a_lo, k.b_hi, k.b_lo, k.ports, k.src_is_a, k.hash)
+    return k
