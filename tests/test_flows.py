@@ -290,3 +290,22 @@ def test_batch_boundaries_do_not_change_results(
     assert reference[1], "the capture must contain bursts"
     again = _canonical(*run_flows(list(_split(mixed_capture, cuts)), config))
     assert again == reference
+
+
+def test_snapshot_shows_open_flows_with_bursts_so_far(uploads: Path) -> None:
+    table = FlowTable()
+    batch = packets_of(uploads)[0]
+    # feed up to just after the second upload (+70.1999 s), then let 1 s pass
+    cut = int(np.searchsorted(batch.ts_ns, T0 + 75 * SEC))
+    table.update(batch.slice(0, cut))
+    table.advance(T0 + 76 * SEC)
+    snap = table.snapshot()
+    assert len(snap) == 1 and snap.kind[0] == fs.ROW_WINDOW
+    fm = compute_features(snap)
+    assert fm.column("up_burst_count")[0] == 2
+    assert fm.column("burst_bytes_max")[0] == 2_000_000
+    # a snapshot changes nothing: the rest of the capture gives the usual single flow
+    out = table.update(batch.slice(cut, len(batch)))
+    out2 = table.flush()
+    rows = FlowRows.concat([out.rows, out2.rows])
+    assert len(rows) == 1 and compute_features(rows).column("up_burst_count")[0] == 3

@@ -216,6 +216,32 @@ class FlowTable:
         self.now = max(self.now, now_ns)
         return self._tick(self.now, flush=False)
 
+    def snapshot(self) -> FlowRows:
+        """The current window of every open flow, as window rows, without closing anything.
+
+        Live capture evaluates these at a short interval so a burst is flagged while its session
+        is still open. Bursts count once they have ended (a gap longer than ``burst_gap``).
+        """
+        slots = self._index_slot
+        live = slots[self.meta[slots, st.M_ACTIVE] == 1]
+        window = self.acc_i[live, st.SCOPE_WINDOW]
+        live = live[(window[:, st.I_PKTS0] + window[:, st.I_PKTS1]) > 0]
+        if not live.shape[0]:
+            return FlowRows.empty()
+        orig_is_a = self.meta[live, st.M_ORIG_IS_A] == 1
+        proto, oh, ol, op, rh, rl, rp = self._endpoints(live, orig_is_a)
+        n = live.shape[0]
+        return FlowRows(
+            flow_id=self.meta[live, st.M_FLOW_ID].copy(),
+            kind=np.full(n, st.ROW_WINDOW, np.int8),
+            reason=np.full(n, st.END_INTERIM, np.int8),
+            window_index=self.meta[live, st.M_WIN_INDEX].astype(np.int32),
+            proto=proto, orig_hi=oh, orig_lo=ol, orig_port=op, resp_hi=rh, resp_lo=rl,
+            resp_port=rp,
+            acc_i=self.acc_i[live, st.SCOPE_WINDOW].copy(),
+            acc_f=self.acc_f[live, st.SCOPE_WINDOW].copy(),
+        )
+
     # ---- helpers ----
     def _tick(self, now: int, flush: bool) -> FlowOutput:
         self._last_tick = now
