@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from burstwatch import __version__
-from burstwatch.cli import flows, generate, info, lookup, rules_cmd, scan
+from burstwatch.cli import flows, generate, info, live, lookup, rules_cmd, scan
 from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.errors import BurstwatchError
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     flows.register(sub)
     lookup.register(sub)
     scan.register(sub)
+    live.register(sub)
     rules_cmd.register(sub)
     generate.register(sub)
     return parser

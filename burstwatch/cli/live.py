@@ -1,0 +1,357 @@
+"""`burstwatch live -i IFACE`: watch a span port and raise alerts while bursts happen.
+
+Open flows are evaluated every ``--interval`` seconds on their features so far, so an alert
+comes within seconds of the burst that earns it. Each flow-window is alerted once; a later
+evaluation that raises its level writes an update (``burstwatch.revision`` > 1) instead of a
+repeat. SIGINT/SIGTERM (and ``--duration``/``--count``) stop cleanly: open flows are flushed
+and evaluated, and the alerts file ends with a complete line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+
+from burstwatch.alerts.detect import Detector
+from burstwatch.alerts.frame import rule_catalog
+from burstwatch.alerts.record import LEVEL_ORDER, Alert, level_rank
+from burstwatch.cli.console import stderr_console
+from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.cli.options import add_flow_options, flow_config
+from burstwatch.cli.scan import ScanError, _open_alerts, _rule_paths
+from burstwatch.config import Settings
+from burstwatch.decode import decode
+from burstwatch.enrich.annotate import (
+    EnrichStats,
+    FlowAnnotator,
+    add_enrich_options,
+    geo_from_args,
+    settings_from_args,
+)
+from burstwatch.enrich.geo import GeoDatabase
+from burstwatch.features import compute_features
+from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable
+from burstwatch.flows.records import PayloadSamples
+from burstwatch.ingest.live import LiveSource
+from burstwatch.outputs.capture import RotatingPcapWriter
+from burstwatch.pipeline import FlowBatch
+from burstwatch.rules import Rule, load_rules
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("live", help="capture from an interface (span port) and alert as bursts happen")
+    p.add_argument("-i", "--interface", required=True, metavar="IFACE")
+    p.add_argument("-f", "--filter", metavar="BPF", help="capture filter, tcpdump syntax (compiled into the kernel)")
+    p.add_argument("--rules", nargs="+", metavar="PATH", help="rule files or folders (default: the shipped rules)")
+    p.add_argument("--alerts", metavar="OUT.jsonl", help="append alerts as JSON lines here")
+    p.add_argument("--format", choices=("table", "jsonl"), default="table",
+                   help="standard output: alert lines for people (default) or JSON lines")
+    p.add_argument("--interval", type=float, default=5.0, metavar="S",
+                   help="evaluate open flows this often (default 5 s)")
+    p.add_argument("--status-every", type=float, default=10.0, metavar="S",
+                   help="status line interval when not on a terminal (default 10 s)")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
+    p.add_argument("--count", type=int, metavar="N", help="stop after this many packets")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="capture processes sharing the interface by flow hash (PACKET_FANOUT)")
+    p.add_argument("--write-pcap", metavar="DIR", help="also keep a rotating capture in DIR")
+    add_flow_options(p)
+    add_enrich_options(p)
+    p.set_defaults(handler=run)
+
+
+@dataclass
+class Status:
+    packets: int = 0
+    bytes: int = 0
+    active_flows: int = 0
+    alerts: int = 0
+    kernel_packets: int = 0
+    kernel_drops: int = 0
+    by_level: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Status) -> None:
+        self.packets += other.packets
+        self.bytes += other.bytes
+        self.active_flows += other.active_flows
+        self.alerts += other.alerts
+        self.kernel_packets += other.kernel_packets
+        self.kernel_drops += other.kernel_drops
+        for k, v in other.by_level.items():
+            self.by_level[k] = self.by_level.get(k, 0) + v
+
+
+class _Stop:
+    """Set by SIGINT/SIGTERM; the capture loop checks it between batches."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+
+class AlertSink:
+    """Emit each flow-window's alert once; re-emit only when its level goes up."""
+
+    def __init__(self, emit: Any) -> None:
+        self._emit = emit
+        self._seen: dict[tuple[str, int], tuple[int, int]] = {}  # key -> (rank, revision)
+
+    def offer(self, alert: Alert) -> bool:
+        bw = alert.flow["burstwatch"]
+        key = (str(bw["flow_id"]), int(bw.get("window_index") or 0))
+        rank = level_rank(alert.level)
+        prev = self._seen.get(key)
+        if prev is not None and rank <= prev[0]:
+            return False
+        revision = 1 if prev is None else prev[1] + 1
+        self._seen[key] = (rank, revision)
+        record = alert.to_record()
+        record["burstwatch"]["revision"] = revision
+        self._emit(record, alert.level)
+        return True
+
+
+def capture_loop(
+    args: argparse.Namespace, rules: list[Rule], geo: GeoDatabase, settings: Settings,
+    config: FlowConfig, emit: Any, stop: _Stop, report: Any, fanout_group: int | None,
+) -> Status:
+    """One capture process: interface -> flows -> periodic evaluation -> alerts."""
+    status = Status()
+    table = FlowTable(config)
+    annotator = FlowAnnotator(geo, settings, EnrichStats())
+    detector = Detector(rules)
+    sink = AlertSink(emit)
+    writer = None
+    src = LiveSource(args.interface, bpf=args.filter, fanout_group=fanout_group)
+    if src.notice:
+        report(notice=src.notice)
+    if args.write_pcap:
+        writer = RotatingPcapWriter(args.write_pcap, linktype=src.linktype)
+    started = time.monotonic()
+    last_eval = last_status = started
+
+    def handle(out: FlowOutput) -> None:
+        extra = annotator(out)
+        if len(out.rows):
+            batch = FlowBatch(args.interface, out.rows, compute_features(out.rows), out.bursts, extra)
+            for alert in detector(batch):
+                if sink.offer(alert):
+                    status.alerts += 1
+                    status.by_level[alert.level] = status.by_level.get(alert.level, 0) + 1
+
+    try:
+        for records in src.batches(timeout_ms=200):
+            if len(records):
+                packets = decode(records)
+                status.packets += len(packets)
+                status.bytes += int(packets.wire_len.sum(dtype=np.int64))
+                handle(table.update(packets))
+                if writer is not None:
+                    writer.write(records)
+            else:
+                handle(table.advance(time.time_ns()))
+            now = time.monotonic()
+            if now - last_eval >= args.interval:
+                last_eval = now
+                handle(table.advance(time.time_ns()))
+                snap = table.snapshot()
+                handle(FlowOutput(snap, BurstRows.empty(), _no_samples()))
+            if now - last_status >= min(1.0, args.status_every):
+                last_status = now
+                status.active_flows = table.active_flows
+                status.kernel_packets, status.kernel_drops = src.stats()
+                report(status=status)
+            if stop.requested:
+                break
+            if args.duration is not None and now - started >= args.duration:
+                break
+            if args.count is not None and status.packets >= args.count:
+                break
+    finally:
+        handle(table.flush())
+        status.active_flows = 0
+        src.close()
+        status.kernel_packets, status.kernel_drops = src.stats()
+        if writer is not None:
+            writer.close()
+    return status
+
+
+def _no_samples() -> PayloadSamples:
+    return PayloadSamples(np.zeros(0, np.int64), np.zeros(0, np.int8), [])
+
+
+# ---- the parent: output, status, workers ----
+class Output:
+    """Writes alert records (file and/or stdout) and status, from one process."""
+
+    def __init__(self, args: argparse.Namespace, alerts_file: IO[str] | None) -> None:
+        self.args = args
+        self.alerts_file = alerts_file
+        self.err = stderr_console()
+        self.tty = sys.stderr.isatty()
+        self.last_line = 0.0
+        self.status = Status()
+
+    def alert(self, record: dict[str, Any], level: str) -> None:
+        line = json.dumps(record, separators=(",", ":"))
+        if self.alerts_file is not None:
+            self.alerts_file.write(line + "\n")  # one write per complete line
+            self.alerts_file.flush()
+        if self.args.format == "jsonl":
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        else:
+            bw = record["burstwatch"]
+            dst = record["destination"]
+            geo = dst.get("geo", {}).get("country_iso_code", "--")
+            print(f"{level.upper():<8} {record['event']['start'][:19].replace('T', ' ')}  "
+                  f"{record['source']['ip']}:{record['source']['port']} -> {dst['ip']}:{dst['port']}/"
+                  f"{record['network']['transport']}  {geo}  {bw['encryption']['kind']}  "
+                  f"{record['rule']['name']}"
+                  + (f"  (update {bw['revision']})" if bw.get("revision", 1) > 1 else ""), flush=True)
+            print(f"         why: {bw['reason']}", flush=True)
+
+    def show_status(self, s: Status, force: bool = False) -> None:
+        now = time.monotonic()
+        every = 1.0 if self.tty else self.args.status_every
+        if not force and now - self.last_line < every:
+            return
+        rate = 0.0
+        if self.last_line:
+            dt = now - self.last_line
+            rate = (s.packets - self.status.packets) / dt if dt > 0 else 0.0
+            brate = (s.bytes - self.status.bytes) / dt if dt > 0 else 0.0
+        else:
+            brate = 0.0
+        self.last_line = now
+        self.status = Status(**{**s.__dict__, "by_level": dict(s.by_level)})
+        self.err.print(
+            f"burstwatch live: {s.packets:,} packets ({rate:,.0f}/s, {brate / 1e6:,.2f} MB/s), "
+            f"{s.active_flows:,} active flows, {s.alerts} alerts, kernel drops {s.kernel_drops:,}",
+            markup=False, highlight=False,
+        )
+
+
+def _worker_main(args: argparse.Namespace, rules: list[Rule], group: int, q: Any) -> None:
+    stop = _Stop()
+    stop.install()
+    settings = settings_from_args(args)
+    geo = geo_from_args(args)
+
+    def emit(record: dict[str, Any], level: str) -> None:
+        q.put(("alert", record, level))
+
+    def report(status: Status | None = None, notice: str | None = None) -> None:
+        if status is not None:
+            q.put(("status", os.getpid(), Status(**{**status.__dict__, "by_level": dict(status.by_level)})))
+        if notice is not None:
+            q.put(("notice", notice))
+
+    try:
+        final = capture_loop(args, rules, geo, settings, flow_config(args), emit, stop, report, group)
+        q.put(("done", os.getpid(), final))
+    except Exception as exc:  # reported by the parent as one line
+        q.put(("error", os.getpid(), str(exc)))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise ScanError("--workers must be at least 1")
+    settings = settings_from_args(args)
+    geo = geo_from_args(args)
+    rules = load_rules(_rule_paths(args), rule_catalog())
+    alerts_file = _open_alerts(args.alerts) if args.alerts else None
+    out = Output(args, alerts_file)
+    err = out.err
+    err.print(f"burstwatch live: interface {args.interface}"
+              + (f", filter '{args.filter}'" if args.filter else "")
+              + f", {args.workers} worker(s)", markup=False)
+    err.print(f"home countries: {', '.join(settings.home_countries)} ({settings.source})", markup=False)
+    err.print(f"rules: {len(rules)} loaded; {geo.header()}", markup=False)
+    stop = _Stop()
+    stop.install()
+    try:
+        if args.workers == 1:
+            final = capture_loop(
+                args, rules, geo, settings, flow_config(args), out.alert, stop,
+                lambda status=None, notice=None: (
+                    out.show_status(status) if status is not None else err.print(
+                        f"burstwatch: notice: {notice}", markup=False)),
+                None,
+            )
+        else:
+            final = _run_workers(args, rules, out, stop)
+    finally:
+        if alerts_file is not None:
+            alerts_file.close()
+    out.show_status(final, force=True)
+    levels = ", ".join(f"{lvl} {final.by_level.get(lvl, 0)}" for lvl in reversed(LEVEL_ORDER))
+    err.print(f"summary: {final.packets:,} packets, kernel saw {final.kernel_packets:,} and dropped "
+              f"{final.kernel_drops:,}; alerts: {final.alerts} ({levels})", markup=False)
+    return ExitCode.FLAGGED if final.alerts else ExitCode.OK
+
+
+def _run_workers(args: argparse.Namespace, rules: list[Rule], out: Output, stop: _Stop) -> Status:
+    ctx = mp.get_context("fork")
+    q: Any = ctx.Queue()
+    group = os.getpid() & 0xFFFF
+    procs = [ctx.Process(target=_worker_main, args=(args, rules, group, q), daemon=True)
+             for _ in range(args.workers)]
+    for p in procs:
+        p.start()
+    live: dict[int, Status] = {}
+    finals: dict[int, Status] = {}
+    errors: list[str] = []
+    signalled = False
+    while len(finals) + len(errors) < len(procs):
+        if stop.requested and not signalled:
+            signalled = True
+            for p in procs:
+                if p.pid is not None and p.is_alive():
+                    os.kill(p.pid, signal.SIGTERM)
+        try:
+            msg = q.get(timeout=0.2)
+        except queue.Empty:
+            if not any(p.is_alive() for p in procs):
+                break
+            continue
+        kind = msg[0]
+        if kind == "alert":
+            out.alert(msg[1], msg[2])
+        elif kind == "status":
+            live[msg[1]] = msg[2]
+            total = Status()
+            for s in live.values():
+                total.add(s)
+            out.show_status(total)
+        elif kind == "notice":
+            out.err.print(f"burstwatch: notice: {msg[1]}", markup=False)
+        elif kind == "done":
+            finals[msg[1]] = msg[2]
+        elif kind == "error":
+            errors.append(msg[2])
+    for p in procs:
+        p.join(timeout=5)
+    if errors and not finals:
+        raise ScanError(errors[0])
+    total = Status()
+    for s in finals.values():
+        total.add(s)
+    return total
