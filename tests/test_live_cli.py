@@ -1,0 +1,193 @@
+"""`burstwatch live` end to end: a burst scenario replayed through a veth pair at its timing.
+
+Two network namespaces made by the test hold the two ends of a veth pair: the replay runs in
+one, `burstwatch live` captures in the other, so the generated traffic (public addresses
+included) never touches this host's own network stack. Frames go to a MAC address owned by no
+interface; only a promiscuous capture sees them. Everything is removed again, also on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from burstwatch.synth.scenarios import run_scenario
+from tests.conftest import REPO
+
+SCHEMA = json.loads((REPO / "docs" / "alert.schema.json").read_text())
+BURSTWATCH = str(Path(sys.executable).with_name("burstwatch"))
+
+REPLAY = r"""
+import socket, struct, sys, time
+iface, path = sys.argv[1], sys.argv[2]
+data = open(path, "rb").read()
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((iface, 0))
+pos, start, first = 0, time.monotonic(), None
+while pos < len(data):
+    ts, n = struct.unpack_from("!qH", data, pos)
+    frame = data[pos + 10 : pos + 10 + n]
+    pos += 10 + n
+    first = ts if first is None else first
+    wait = (ts - first) / 1e9 - (time.monotonic() - start)
+    if wait > 0.0005:
+        time.sleep(wait)
+    s.send(frame)
+"""
+
+
+def _why_not() -> str | None:
+    if sys.platform != "linux" or os.geteuid() != 0:
+        return "needs root on Linux (creates network namespaces and veth pairs)"
+    if shutil.which("ip") is None or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode:
+        return "ip netns is not available here"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture()
+def link() -> Iterator[tuple[str, str, str, str]]:
+    """(sender namespace, its interface, capture namespace, its interface)."""
+    pid = os.getpid()
+    a, b, ia, ib = f"bwsend-{pid}", f"bwcap-{pid}", f"bws{pid}", f"bwc{pid}"
+    for ns in (a, b):
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    try:
+        _ip("netns", "add", a)
+        _ip("netns", "add", b)
+        _ip("link", "add", ia, "netns", a, "type", "veth", "peer", "name", ib, "netns", b)
+        for ns, dev in ((a, ia), (b, ib)):
+            subprocess.run(["ip", "netns", "exec", ns, "sh", "-c",
+                            f"echo 1 > /proc/sys/net/ipv6/conf/{dev}/disable_ipv6 || true"],
+                           capture_output=True)
+            _ip("-n", ns, "link", "set", dev, "up")
+        yield a, ia, b, ib
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def _frames(tmp: Path) -> Path:
+    """A quiet-then-burst TLS session to 77.88.8.8, short enough for a test, as framed records."""
+    session = run_scenario("exfil_tls", 31, quiet_s=3, bursts=3, gap_s=3,
+                           burst_bytes=1_500_000, rate=10e6, tail_s=8)
+    out = bytearray()
+    for pkt in session.packets():
+        ip = bytes(pkt.data)
+        ethertype = b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"
+        frame = bytes.fromhex("02b5770000fe") + bytes.fromhex("02b577000001") + ethertype + ip
+        out += struct.pack("!qH", pkt.ts_ns, len(frame)) + frame
+    path = tmp / "replay.bin"
+    path.write_bytes(bytes(out))
+    return path
+
+
+def test_live_alerts_while_the_burst_session_is_open_and_stops_cleanly(
+    link: tuple[str, str, str, str], tmp_path: Path
+) -> None:
+    send_ns, send_if, cap_ns, cap_if = link
+    alerts = tmp_path / "alerts.jsonl"
+    replay = _frames(tmp_path)
+    live = subprocess.Popen(
+        ["ip", "netns", "exec", cap_ns, BURSTWATCH, "live", "-i", cap_if, "--interval", "1",
+         "--status-every", "1", "--alerts", str(alerts), "--format", "jsonl"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    err_lines: list[str] = []
+    ready = threading.Event()
+
+    def read_err() -> None:
+        assert live.stderr is not None
+        for line in live.stderr:
+            err_lines.append(line)
+            if "packets (" in line:
+                ready.set()
+
+    threading.Thread(target=read_err, daemon=True).start()
+    try:
+        assert ready.wait(30), "live capture did not start: " + "".join(err_lines)
+        sender = subprocess.Popen(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY,
+                                  send_if, str(replay)])
+        alerted_during_replay = False
+        while sender.poll() is None:
+            if alerts.exists() and alerts.read_text().strip():
+                alerted_during_replay = True
+            time.sleep(0.2)
+        assert sender.returncode == 0
+        assert alerted_during_replay, "no alert before the replay ended: " + "".join(err_lines)
+        live.send_signal(signal.SIGTERM)
+        out, _ = live.communicate(timeout=30)
+    finally:
+        if live.poll() is None:
+            live.kill()
+    assert live.returncode == 1, "".join(err_lines)
+    text = alerts.read_text()
+    assert text.endswith("\n")
+    records = [json.loads(line) for line in text.splitlines()]
+    for r in records:
+        jsonschema.validate(r, SCHEMA)
+    hits = [r for r in records if r["destination"]["ip"] == "77.88.8.8"]
+    assert hits and hits[0]["source"]["ip"] == "192.168.1.50"
+    assert hits[0]["burstwatch"]["level"] in ("medium", "high", "critical")
+    assert hits[0]["burstwatch"]["encryption"]["kind"] == "tls"
+    # once per flow-window: no two records for the same window at the same revision
+    keys = [(r["burstwatch"]["flow_id"], r["burstwatch"]["window_index"], r["burstwatch"]["revision"])
+            for r in records]
+    assert len(keys) == len(set(keys))
+    # what went to stdout is the same stream of alerts
+    assert [json.loads(x) for x in out.splitlines() if x.strip()] == records
+    assert any("summary:" in line and "dropped 0" in line for line in err_lines)
+
+
+def test_live_stops_after_count_and_writes_a_capture(link: tuple[str, str, str, str], tmp_path: Path) -> None:
+    send_ns, send_if, cap_ns, cap_if = link
+    replay = _frames(tmp_path)
+    pcaps = tmp_path / "cap"
+    live = subprocess.Popen(
+        ["ip", "netns", "exec", cap_ns, BURSTWATCH, "live", "-i", cap_if, "--count", "500",
+         "--write-pcap", str(pcaps), "--format", "jsonl", "--status-every", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(3)
+    sender = subprocess.Popen(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY,
+                              send_if, str(replay)])
+    try:
+        live.wait(timeout=60)
+    finally:
+        sender.kill()
+        if live.poll() is None:
+            live.kill()
+    assert live.returncode in (0, 1), live.stderr.read() if live.stderr else ""
+    files = list(pcaps.glob("*.pcap"))
+    assert files
+    from burstwatch.ingest import open_capture
+
+    n = sum(len(b) for f in files for b in open_capture(str(f)).batches())
+    assert n >= 500
+
+
+def test_live_missing_interface_is_one_line_exit_2() -> None:
+    done = subprocess.run([BURSTWATCH, "live", "-i", "bwnosuch0", "--duration", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    errors = [x for x in done.stderr.splitlines() if x.startswith("burstwatch: error")]
+    assert errors == ["burstwatch: error: interface bwnosuch0 does not exist"]
+    assert "Traceback" not in done.stderr
