@@ -207,7 +207,12 @@ def process_packets(
         t = ts[i]
         fl = flags[i] if proto[i] == _TCP else 0
         is_syn = (fl & _SYN) != 0 and (fl & _ACK) == 0
-        if meta[s, st.M_ACTIVE] == 1:
+        active = meta[s, st.M_ACTIVE] == 1
+        if active and (  # fast path: most packets end nothing, so test that inline first
+            t - acc_i[s, st.SCOPE_FLOW, st.I_LAST] > cfg[0]
+            or t - acc_i[s, st.SCOPE_FLOW, st.I_FIRST] > cfg[1]
+            or meta[s, st.M_CLOSED_AT] >= 0
+        ):
             reason, t_end = _expiry(s, t, cfg, meta, acc_i)
             if reason < 0 and meta[s, st.M_CLOSED_AT] >= 0 and is_syn:
                 reason = st.END_RST if meta[s, st.M_FIN_FLAGS] & 4 else st.END_FIN
@@ -232,8 +237,13 @@ def process_packets(
             _reset_acc(acc_i, acc_f, s, 0)
             _reset_acc(acc_i, acc_f, s, 1)
         d = 0 if (src_is_a[i] == (meta[s, st.M_ORIG_IS_A] == 1)) else 1
-        nb = _close_stale(s, t, gap, meta, runs, acc_i, acc_f, min_bytes, bursts, nb)
-        n = _roll_if_due(s, t, window, meta, runs, acc_i, acc_f, row_meta, row_i, row_f, n)
+        if (runs[s, 0, st.R_PKTS] > 0 and t - runs[s, 0, st.R_LAST] > gap) or (
+            runs[s, 1, st.R_PKTS] > 0 and t - runs[s, 1, st.R_LAST] > gap
+        ):
+            nb = _close_stale(s, t, gap, meta, runs, acc_i, acc_f, min_bytes, bursts, nb)
+        ws = meta[s, st.M_WIN_START]
+        if ws >= 0 and t - ws >= window:
+            n = _roll_if_due(s, t, window, meta, runs, acc_i, acc_f, row_meta, row_i, row_f, n)
         if meta[s, st.M_WIN_START] < 0:
             meta[s, st.M_WIN_START] = t
         w = wire[i]

@@ -28,7 +28,7 @@ WALK_NEED_MORE = 1  # the window ends inside a record
 WALK_BAD_LENGTH = 2  # a record claims an impossible length
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _u32(buf: U8, p: int, big: bool) -> int:
     if big:
         return (int(buf[p]) << 24) | (int(buf[p + 1]) << 16) | (int(buf[p + 2]) << 8) | int(buf[p + 3])

@@ -88,7 +88,7 @@ WALK_SHB = 3  # a section header starts at the returned position
 WALK_IDB = 4  # a complete interface description starts at the returned position
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _u32(buf: U8, p: int, big: bool) -> int:
     # Widen each byte to int64 first: numba types int(uint8) as uint64, and uint64 mixed with
     # int64 arithmetic silently becomes float64.
@@ -101,7 +101,7 @@ def _u32(buf: U8, p: int, big: bool) -> int:
     return int((b3 << 24) | (b2 << 16) | (b1 << 8) | b0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _u16(buf: U8, p: int, big: bool) -> int:
     b0 = np.int64(buf[p])
     b1 = np.int64(buf[p + 1])
