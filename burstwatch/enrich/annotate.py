@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,7 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from burstwatch.config import Settings, load_settings
-from burstwatch.enrich.encryption import EncryptionVerdict, classify_flow
+from burstwatch.enrich.encryption import EncryptionVerdict
+from burstwatch.enrich.encryption.batch import classify_flows
 from burstwatch.enrich.geo import GeoDatabase, Scope, classify_scope, internal_nets
 from burstwatch.enrich.nets import NetSet
 from burstwatch.flows import state as fs
@@ -30,6 +32,29 @@ SCOPE_NAMES = {
     Scope.FOREIGN: "foreign",
 }
 Columns = dict[str, npt.NDArray[np.generic]]
+# The encryption columns, then the entropy column; one cached value tuple per flow feeds them.
+ENCRYPTION_COLUMNS = (
+    "burstwatch.encryption",
+    "burstwatch.encryption_version",
+    "burstwatch.encryption_detail",
+    "tls.client.server_name",
+    "burstwatch.alpn",
+    "tls.client.ja4",
+)
+EncryptionValues = tuple[str, str, str, str, str, str, float]
+
+
+def encryption_values(v: EncryptionVerdict) -> EncryptionValues:
+    """A verdict as its column values, computed once per flow rather than once per row."""
+    return (
+        v.kind,
+        v.version or "",
+        v.detail or "",
+        v.sni or "",
+        ",".join(v.alpn),
+        v.fingerprint or "",
+        np.nan if v.entropy is None else v.entropy,
+    )
 
 
 @dataclass
@@ -52,12 +77,10 @@ class FlowAnnotator:
         self._internal = internal_nets(settings.internal_nets) if settings.internal_nets else None
         self._allow_nets = NetSet.from_cidrs(settings.allow.cidrs) if settings.allow.cidrs else None
         self._samples: dict[int, tuple[list[bytes], list[bytes]]] = {}
-        self._verdicts: dict[int, EncryptionVerdict] = {}
+        self._verdicts: dict[int, EncryptionValues] = {}
 
     def __call__(self, out: FlowOutput) -> Columns:
-        s = out.samples
-        for fid, d, payload in zip(s.flow_id.tolist(), s.direction.tolist(), s.payloads, strict=True):
-            self._samples.setdefault(fid, ([], []))[d].append(payload)
+        self._keep_samples(out)
         rows = out.rows
         if not len(rows):
             return {}
@@ -67,50 +90,48 @@ class FlowAnnotator:
         return cols
 
     # ---- encryption ----
-    def _verdict(self, rows: FlowRows, i: int) -> EncryptionVerdict:
-        fid = int(rows.flow_id[i])
-        v = self._verdicts.get(fid)
-        if v is None:
-            up, down = self._samples.pop(fid, ([], []))
-            v = classify_flow(int(rows.proto[i]), int(rows.orig_port[i]), int(rows.resp_port[i]), up, down)
-            self._verdicts[fid] = v
-        if rows.kind[i] == fs.ROW_FLOW:  # the flow is over: forget it
-            self._verdicts.pop(fid, None)
-            self._samples.pop(fid, None)
-        return v
+    def _keep_samples(self, out: FlowOutput) -> None:
+        """Append each payload sample to its flow direction's list (one dict probe per sample;
+        ``setdefault`` would build and drop a fresh pair of lists every time)."""
+        s = out.samples
+        samples = self._samples
+        get = samples.get
+        for fid, d, payload in zip(s.flow_id.tolist(), s.direction.tolist(), s.payloads, strict=True):
+            entry = get(fid)
+            if entry is None:
+                entry = samples[fid] = ([], [])
+            entry[d].append(payload)
 
     def _encryption(self, rows: FlowRows) -> Columns:
-        n = len(rows)
-        kind = np.empty(n, object)
-        version = np.empty(n, object)
-        detail = np.empty(n, object)
-        sni = np.empty(n, object)
-        alpn = np.empty(n, object)
-        ja4 = np.empty(n, object)
-        entropy = np.full(n, np.nan)
-        for i in range(n):
-            v = self._verdict(rows, i)
-            kind[i] = v.kind
-            version[i] = v.version or ""
-            detail[i] = v.detail or ""
-            sni[i] = v.sni or ""
-            alpn[i] = ",".join(v.alpn) if v.alpn else ""
-            ja4[i] = v.fingerprint or ""
-            if v.entropy is not None:
-                entropy[i] = v.entropy
-            if rows.kind[i] == fs.ROW_FLOW:
-                self.stats.by_encryption[v.kind] = self.stats.by_encryption.get(v.kind, 0) + 1
-                if v.kind != "none":
-                    self.stats.encrypted_flows += 1
-        return {
-            "burstwatch.encryption": kind,
-            "burstwatch.encryption_version": version,
-            "burstwatch.encryption_detail": detail,
-            "tls.client.server_name": sni,
-            "burstwatch.alpn": alpn,
-            "tls.client.ja4": ja4,
-            "burstwatch.entropy": entropy,
-        }
+        fids = rows.flow_id.tolist()
+        cache = self._verdicts
+        todo: dict[int, int] = {}  # flow id -> its first row, for flows not classified yet
+        for i, fid in enumerate(fids):
+            if fid not in cache and fid not in todo:
+                todo[fid] = i
+        if todo:
+            idx = np.fromiter(todo.values(), np.int64, len(todo))
+            none: tuple[list[bytes], list[bytes]] = ([], [])
+            found = [self._samples.pop(fid, none) for fid in todo]
+            verdicts = classify_flows(
+                rows.proto[idx], rows.orig_port[idx], rows.resp_port[idx],
+                [f[0] for f in found], [f[1] for f in found],
+            )  # fmt: skip
+            cache.update(zip(todo, map(encryption_values, verdicts), strict=True))
+        table = np.empty((len(fids), len(ENCRYPTION_COLUMNS) + 1), object)
+        table[:] = [cache[fid] for fid in fids]
+        cols: Columns = {name: table[:, k].copy() for k, name in enumerate(ENCRYPTION_COLUMNS)}
+        cols["burstwatch.entropy"] = table[:, -1].astype(np.float64)
+        ended = rows.kind == fs.ROW_FLOW
+        if ended.any():
+            kinds = Counter(cols["burstwatch.encryption"][ended].tolist())
+            for kind, count in kinds.items():
+                self.stats.by_encryption[kind] = self.stats.by_encryption.get(kind, 0) + count
+            self.stats.encrypted_flows += int(ended.sum()) - kinds.get("none", 0)
+            for fid in rows.flow_id[ended].tolist():  # the flow is over: forget it
+                cache.pop(fid, None)
+                self._samples.pop(fid, None)
+        return cols
 
     # ---- geography ----
     def _lookup(self, hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> tuple[Columns, npt.NDArray[np.uint8]]:

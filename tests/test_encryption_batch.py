@@ -1,0 +1,376 @@
+"""The batch entry point gives the per-flow verdicts exactly: real captures, scenarios, fuzzing."""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from burstwatch.config import load_settings
+from burstwatch.enrich.annotate import FlowAnnotator, encryption_values
+from burstwatch.enrich.encryption import DETECTORS, EncryptionVerdict, classify_flow
+from burstwatch.enrich.encryption import batch as batch_mod
+from burstwatch.enrich.encryption.batch import PROTOCOL_DETECTORS, classify_flows, expected_table
+from burstwatch.enrich.encryption.entropy import expected_uniform_entropy
+from burstwatch.enrich.geo import GeoDatabase
+from burstwatch.flows import state as fs
+from burstwatch.flows.records import FlowOutput
+from burstwatch.pipeline import run_flows
+from burstwatch.synth.scenarios import SCENARIOS, write_scenario
+from tests.test_encryption import (
+    ESP,
+    SESSION_A,
+    SESSION_B,
+    TCP,
+    UDP,
+    VALID_HANDSHAKES,
+    benign_samples,
+    capture_flows,
+    dtls_record,
+    ike,
+    ovpn,
+    quic_long_header,
+    tls_record,
+    u16,
+    wg,
+)
+
+Flow = tuple[int, int, int, Sequence[bytes], Sequence[bytes]]
+
+
+def assert_same(flows: Sequence[Flow]) -> list[EncryptionVerdict]:
+    """classify_flows over all ``flows`` at once equals classify_flow on each, field by field."""
+    got = classify_flows(
+        np.array([f[0] for f in flows], np.int64),
+        np.array([f[1] for f in flows], np.int64),
+        np.array([f[2] for f in flows], np.int64),
+        [f[3] for f in flows],
+        [f[4] for f in flows],
+    )
+    assert len(got) == len(flows)
+    for flow, g in zip(flows, got, strict=True):
+        w = classify_flow(*flow)
+        assert (g.kind, g.version, g.sni, g.alpn, g.fingerprint, g.detail) == (
+            w.kind, w.version, w.sni, w.alpn, w.fingerprint, w.detail,
+        ), flow
+        if w.entropy is None:
+            assert g.entropy is None
+        else:
+            assert g.entropy is not None and abs(g.entropy - w.entropy) <= 1e-9
+    return got
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def test_protocol_detectors_follow_the_classify_precedence() -> None:
+    assert tuple(d for _, d in PROTOCOL_DETECTORS) == DETECTORS[:-1]
+
+
+def test_expected_table_matches_the_scalar_function() -> None:
+    table = expected_table()
+    assert table.shape == (batch_mod.SAMPLE_BYTES + 1,)
+    assert max(abs(table[n] - expected_uniform_entropy(n)) for n in range(len(table))) < 1e-12
+
+
+def test_two_decimal_table_matches_format() -> None:
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.uniform(0, 8, 20000), rng.uniform(0, 60, 5000), [0.0, -0.0]])
+    keep = ~batch_mod._near_edge(values)
+    assert batch_mod._fixed2(values[keep]) == [f"{v:.2f}" for v in values[keep].tolist()]
+    assert batch_mod._near_edge(np.array([0.125, 1.005, 7.815])).all()
+
+
+def test_empty_batch() -> None:
+    assert classify_flows(np.zeros(0), np.zeros(0), np.zeros(0), [], []) == []
+
+
+def test_batch_without_any_payload() -> None:
+    assert_same([(TCP, 1, 2, [], []), (UDP, 500, 500, [b""], [b"", b""]), (ESP, 0, 0, [], [])])
+
+
+def test_mismatched_lengths_are_refused() -> None:
+    with pytest.raises(ValueError):
+        classify_flows([TCP, TCP], [1, 2], [3, 4], [[]], [[], []])
+
+
+def test_chunks_do_not_change_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_mod, "CHUNK_FLOWS", 3)
+    flows: list[Flow] = [
+        (p, 40000, port, c, s) for p, port, c, s in VALID_HANDSHAKES
+    ] + [(TCP, 40000, 443, [random.Random(k).randbytes(900)], []) for k in range(5)]
+    assert_same(flows)
+
+
+# --------------------------------------------------------------------------- crafted flows
+
+
+def crafted_flows() -> list[Flow]:
+    """Each detector's evidence and near misses, and the entropy test's branches."""
+    rng = random.Random(21)
+    rand = rng.randbytes
+
+    def framed(p: bytes) -> bytes:
+        return u16(len(p)) + p
+
+    ike_v2 = ike()
+    esp = [b"\xc0\x01\x02\x03" + struct.pack(">I", n) + rand(80) for n in (1, 2, 3)]
+    flows: list[Flow] = [(p, 40000, port, c, s) for p, port, c, s in VALID_HANDSHAKES]
+    flows += [
+        # TLS: mid-stream, header split over segments, server-only, alert answer to HTTP
+        (TCP, 1, 443, [tls_record(23, rand(600))], [tls_record(23, rand(600))]),
+        (TCP, 1, 443, [b"\x17\x03", b"\x03\x02\x00" + rand(600)], []),
+        (TCP, 1, 443, [], [tls_record(22, rand(100))]),
+        (TCP, 1, 443, [b"GET / HTTP/1.1\r\n\r\n"], [tls_record(21, b"\x02\x28")]),
+        (TCP, 1, 443, [b"\x16\x03\x05\x00\x10" + rand(40)], []),  # version 0x0305: not TLS
+        (TCP, 1, 443, [tls_record(23, rand(300), 0x0304)], []),
+        (TCP, 1, 443, [tls_record(23, rand(300), 0x0301)], []),
+        # QUIC: every version family, long header from the responder only, unknown version
+        *[
+            (UDP, 1, 443, [quic_long_header(v, 300)], [])
+            for v in (0x6B3343CF, 0xFF00001D, 0xFACEB002, 0x51303436, 0x54303531, 0x12345678)
+        ],
+        (UDP, 1, 443, [rand(300)], [quic_long_header(1, 300), b"\x40" + rand(40)]),
+        # DTLS: exact fill, short by one, two records, after STUN
+        (UDP, 1, 3478, [dtls_record(22, rand(60))], []),
+        (UDP, 1, 3478, [dtls_record(22, rand(60))[:-1]], []),
+        (UDP, 1, 3478, [dtls_record(20, b"\x01") + dtls_record(23, rand(80))], []),
+        (UDP, 1, 3478, [b"\x00\x01\x00\x00" + rand(16), dtls_record(23, rand(80))], []),
+        # SSH: banner on a later line, split over segments, server first, only "SSH-" prefix
+        (TCP, 1, 22, [b"hello\r\nworld\nSSH-2.0-x\r\n"], []),
+        (TCP, 1, 22, [b"SS", b"H-1.99-OpenSSH\r\n"], []),
+        (TCP, 1, 22, [], [b"banner line\r\nSSH-2.0-srv\r\n"]),
+        (TCP, 1, 22, [b"SSH-3.0-nope\r\n"], []),
+        (TCP, 1, 22, [rand(2000) + b"\nSSH-2.0-late\r\n"], []),
+        (TCP, 1, 22, [b"x\n" * 9 + b"SSH-2.0-ninth-line\r\n"], []),
+        # WireGuard: transport corroboration rules, sizes
+        (UDP, 1, 51820, [wg(4, 48, 7, 1), wg(4, 64, 7, 2)], []),
+        (UDP, 1, 51820, [wg(4, 48, 7, 2), wg(4, 64, 7, 1)], []),
+        (UDP, 1, 51820, [wg(4, 48, 7, 1)], [wg(4, 48, 9, 1)]),
+        (UDP, 1, 51820, [wg(1, 147)], []),
+        (UDP, 1, 51820, [wg(3, 64), b"TS\xf0\x9f\x92\xac" + rand(40)], []),
+        # OpenVPN: session pattern, paired resets, wrong session, key id, TCP framing
+        (UDP, 1, 1194, [ovpn(7, SESSION_A), ovpn(4, SESSION_A, bytes(30))], []),
+        (UDP, 1, 1194, [ovpn(7, SESSION_A), ovpn(4, SESSION_B, bytes(30))], []),
+        (UDP, 1, 1194, [ovpn(7, SESSION_A)], [ovpn(8, SESSION_B)]),
+        (UDP, 1, 1194, [ovpn(7, SESSION_A, key_id=1), ovpn(4, SESSION_A, bytes(30))], []),
+        (UDP, 1, 1194, [ovpn(7, SESSION_A), ovpn(4, SESSION_A, bytes(30)), b"\xff" * 20], []),
+        (UDP, 1, 1194, [ovpn(7, SESSION_A), ovpn(6, b"", bytes(30))], [ovpn(8, SESSION_B)]),
+        (
+            TCP, 1, 443,
+            [framed(ovpn(7, SESSION_A)) + framed(ovpn(4, SESSION_A, bytes(30)))[:7]],
+            [framed(ovpn(8, SESSION_B))],
+        ),
+        (TCP, 1, 443, [framed(ovpn(10, SESSION_A))[:5], framed(ovpn(10, SESSION_A))[5:]], []),
+        (TCP, 1, 443, [framed(ovpn(7, SESSION_A))], [framed(ovpn(8, SESSION_B))]),
+        (TCP, 1, 443, [framed(ovpn(1, SESSION_A)) + framed(ovpn(5, SESSION_A, bytes(9)))], []),
+        # IPsec: ESP, IKE on 500 and behind the 4500 marker, ESP-in-UDP, keepalive, bad length
+        (ESP, 0, 0, [rand(60)], []),
+        (ESP, 0, 0, [], []),
+        (UDP, 500, 500, [ike_v2], []),
+        (UDP, 500, 500, [ike_v2[:-1]], []),
+        (UDP, 4500, 4500, [b"\x00\x00\x00\x00" + ike_v2], []),
+        (UDP, 4500, 4500, esp, []),
+        (UDP, 4500, 4500, [esp[1], esp[0]], []),
+        (UDP, 4500, 4500, [b"\xff"], []),
+        (UDP, 5000, 5000, [ike_v2], []),
+        # entropy: sizes around MIN_BYTES and SAMPLE_BYTES, one symbol, text, formats
+        (UDP, 1, 9, [rand(127)], []),
+        (UDP, 1, 9, [rand(128)], [rand(128)]),
+        (UDP, 1, 9, [rand(100), rand(28)], [rand(50)]),
+        (TCP, 1, 9, [rand(1023), rand(1)], [rand(3000)]),
+        (TCP, 1, 9, [rand(5000)], [b"HTTP/1.1 200 OK\r\n\r\n" + rand(1000)]),
+        (TCP, 1, 9, [bytes(500)], []),
+        (TCP, 1, 9, [b"\x07" * 2000], []),
+        (TCP, 1, 9, [b"abcdefghijk", rand(500)], []),
+        (TCP, 1, 9, [rand(300), b"\x1f\x8b" + rand(300)], []),
+        (TCP, 1, 9, [rand(4) + b"ftyp" + rand(400)], []),
+        (TCP, 1, 9, [b"\x78\x9c" + rand(400)], []),
+        (TCP, 1, 9, [b"\x78\x9d" + rand(400)], []),
+        (TCP, 1, 9, [b"", rand(300), b""], [b"", b""]),
+        (TCP, 1, 9, [], [rand(300)]),
+        (1, 0, 0, [rand(300)], [rand(300)]),
+    ]
+    for _name, payloads in benign_samples():
+        flows.append((TCP, 40000, 80, list(payloads), []))
+    return flows
+
+
+def test_crafted_flows() -> None:
+    kinds = {v.kind for v in assert_same(crafted_flows())}
+    assert kinds == {"tls", "quic", "dtls", "ssh", "wireguard", "openvpn", "ipsec", "entropy", "none"}
+
+
+def test_values_at_a_printing_edge_go_through_judge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the edge band widened to everything, every entropy row takes the exact path."""
+    monkeypatch.setattr(batch_mod, "_EDGE", 1.0)
+    assert_same(crafted_flows())
+
+
+def test_non_bytes_payloads_are_read_like_bytes() -> None:
+    rng = random.Random(4)
+    data = rng.randbytes(700)
+    flows: list[Flow] = [
+        (TCP, 1, 443, [bytearray(data)], [memoryview(data)]),  # type: ignore[list-item]
+        (TCP, 1, 443, (tls_record(23, data),), ()),
+    ]
+    assert_same(flows)
+
+
+# --------------------------------------------------------------------------- real captures
+
+
+def test_every_flow_of_the_real_captures(shared_pcaps: Path) -> None:
+    paths = sorted(p for p in shared_pcaps.iterdir() if p.suffix in (".pcap", ".pcapng"))
+    assert paths
+    flows: list[Flow] = []
+    for path in paths:
+        for flow, (client, server) in capture_flows(path).items():
+            flows.append((flow[0], flow[2], flow[4], client, server))
+    verdicts = assert_same(flows)
+    assert {"tls", "quic", "wireguard", "openvpn", "none"} <= {v.kind for v in verdicts}
+
+
+def test_demo_capture() -> None:
+    flows = [
+        (flow[0], flow[2], flow[4], client, server)
+        for flow, (client, server) in capture_flows(Path("pcaps/demo.pcap")).items()
+    ]
+    assert flows
+    assert_same(flows)
+
+
+# --------------------------------------------------------------------------- scenarios, annotator
+
+
+class SampleCollector:
+    """An enricher that keeps each flow's payload samples, as the flow table hands them over."""
+
+    def __init__(self, flows: dict[int, Flow]) -> None:
+        self.flows = flows
+        self.samples: dict[int, tuple[list[bytes], list[bytes]]] = {}
+
+    def __call__(self, out: FlowOutput) -> dict[str, np.ndarray]:
+        s = out.samples
+        for fid, d, payload in zip(s.flow_id.tolist(), s.direction.tolist(), s.payloads, strict=True):
+            self.samples.setdefault(fid, ([], []))[d].append(payload)
+        rows = out.rows
+        for i, fid in enumerate(rows.flow_id.tolist()):
+            if fid not in self.flows:
+                up, down = self.samples.get(fid, ([], []))
+                proto, orig, resp = int(rows.proto[i]), int(rows.orig_port[i]), int(rows.resp_port[i])
+                self.flows[fid] = (proto, orig, resp, list(up), list(down))
+        return {}
+
+
+@pytest.fixture(scope="module")
+def scenario_captures(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("scenarios")
+    paths = []
+    for seed, name in enumerate(sorted(SCENARIOS)):
+        path = folder / f"{name}.pcap"
+        write_scenario(str(path), name, seed=seed)
+        paths.append(path)
+    return paths
+
+
+def test_every_scenario(scenario_captures: list[Path]) -> None:
+    flows: dict[int, Flow] = {}
+    for path in scenario_captures:
+        for _ in run_flows([str(path)], enricher_factory=lambda: SampleCollector(flows)):
+            pass
+    verdicts = assert_same(list(flows.values()))
+    assert {"tls", "quic", "wireguard", "entropy", "none"} <= {v.kind for v in verdicts}
+
+
+def test_annotator_columns_match_per_flow_verdicts(scenario_captures: list[Path]) -> None:
+    """FlowAnnotator classifies each batch's new flows at once; every row still gets its
+    flow's per-flow verdict, and the run summary counts each ended flow once."""
+    geo, config = GeoDatabase.bundled(), load_settings()
+    for path in [Path("pcaps/demo.pcap"), *scenario_captures]:
+        flows: dict[int, Flow] = {}
+        for _ in run_flows([str(path)], enricher_factory=lambda f=flows: SampleCollector(f)):
+            pass
+        annotator = FlowAnnotator(geo, config)
+        ended: dict[str, int] = {}
+        for batch in run_flows([str(path)], enricher_factory=lambda a=annotator: a):
+            names = ["burstwatch.encryption", "burstwatch.encryption_version",
+                     "burstwatch.encryption_detail", "tls.client.server_name", "burstwatch.alpn",
+                     "tls.client.ja4"]
+            for i, fid in enumerate(batch.rows.flow_id.tolist()):
+                want = encryption_values(classify_flow(*flows[fid]))
+                got = tuple(batch.extra[n][i] for n in names)
+                assert got == want[:-1], (path.name, fid)
+                entropy = batch.extra["burstwatch.entropy"][i]
+                assert (np.isnan(entropy) and np.isnan(want[-1])) or abs(entropy - want[-1]) <= 1e-9
+                if batch.rows.kind[i] == fs.ROW_FLOW:
+                    ended[want[0]] = ended.get(want[0], 0) + 1
+        assert annotator.stats.by_encryption == ended
+        assert annotator.stats.encrypted_flows == sum(c for k, c in ended.items() if k != "none")
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+
+def mutate(payload: bytes, cut: int, flip: int, byte: int) -> bytes:
+    out = bytearray(payload[: cut % (len(payload) + 1)])
+    if out:
+        out[flip % len(out)] = byte
+    return bytes(out)
+
+
+@st.composite
+def fuzzed_flow(draw: st.DrawFn) -> Flow:
+    """A valid handshake truncated, corrupted, split or padded; or random bytes."""
+    if draw(st.booleans()):
+        proto, port, client, server = draw(st.sampled_from(VALID_HANDSHAKES))
+        client, server = list(client), list(server)
+        side = client if draw(st.booleans()) or not server else server
+        k = draw(st.integers(0, len(side) - 1))
+        side[k] = mutate(
+            side[k], draw(st.integers(0, 3000)), draw(st.integers(0, 3000)), draw(st.integers(0, 255))
+        )
+        if draw(st.booleans()) and len(side[k]) > 1:  # split one payload in two segments
+            at = draw(st.integers(1, len(side[k]) - 1))
+            side[k : k + 1] = [side[k][:at], side[k][at:]]
+        if draw(st.booleans()):
+            side.insert(draw(st.integers(0, len(side))), draw(st.sampled_from([b"", b"\n"])))
+        if draw(st.booleans()):
+            client, server = server, client
+        proto = draw(st.sampled_from([proto, proto, TCP, UDP]))
+        return (proto, draw(st.sampled_from([40000, port])), port, client, server)
+    payloads = st.lists(st.binary(max_size=1500), max_size=5)
+    return (
+        draw(st.sampled_from([TCP, UDP, ESP, 1])),
+        draw(st.sampled_from([40000, 500, 4500])),
+        draw(st.sampled_from([443, 500, 4500, 1194, 51820, 22, 53])),
+        draw(payloads),
+        draw(payloads),
+    )
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(flows=st.lists(fuzzed_flow(), min_size=1, max_size=12))
+def test_fuzzed_batches_match_and_never_raise(flows: list[Flow]) -> None:
+    assert_same(flows)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    sizes=st.lists(st.integers(0, 1600), min_size=1, max_size=8),
+    alphabet=st.integers(1, 256),
+)
+def test_entropy_edges_match(seed: int, sizes: list[int], alphabet: int) -> None:
+    """Samples drawn from small alphabets land on every side of the limits and print edges."""
+    rng = random.Random(seed)
+    symbols = rng.sample(range(256), alphabet)
+    payloads = [bytes(rng.choice(symbols) for _ in range(n)) for n in sizes]
+    half = len(payloads) // 2
+    assert_same([(TCP, 40000, 9, payloads, []), (UDP, 40000, 9, payloads[:half], payloads[half:])])
