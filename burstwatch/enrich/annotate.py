@@ -21,6 +21,7 @@ from burstwatch.enrich.encryption import EncryptionVerdict
 from burstwatch.enrich.encryption.batch import classify_flows
 from burstwatch.enrich.geo import GeoDatabase, Scope, classify_scope, internal_nets
 from burstwatch.enrich.nets import NetSet
+from burstwatch.flows import FlowConfig
 from burstwatch.flows import state as fs
 from burstwatch.flows.records import FlowOutput, FlowRows
 
@@ -77,6 +78,7 @@ class FlowAnnotator:
         self._internal = internal_nets(settings.internal_nets) if settings.internal_nets else None
         self._allow_nets = NetSet.from_cidrs(settings.allow.cidrs) if settings.allow.cidrs else None
         self._samples: dict[int, tuple[list[bytes], list[bytes]]] = {}
+        self.samples_per_direction = FlowConfig().payload_samples
         self._verdicts: dict[int, EncryptionValues] = {}
 
     def __call__(self, out: FlowOutput) -> Columns:
@@ -96,11 +98,30 @@ class FlowAnnotator:
         s = out.samples
         samples = self._samples
         get = samples.get
-        for fid, d, payload in zip(s.flow_id.tolist(), s.direction.tolist(), s.payloads, strict=True):
+        verdicts = self._verdicts
+        full = self.samples_per_direction
+        complete: dict[int, int] = {}  # flow id -> one of its samples (for proto and ports)
+        for k, (fid, d, payload) in enumerate(
+            zip(s.flow_id.tolist(), s.direction.tolist(), s.payloads, strict=True)
+        ):
+            if fid in verdicts:  # already classified: later samples are not needed
+                continue
             entry = get(fid)
             if entry is None:
                 entry = samples[fid] = ([], [])
             entry[d].append(payload)
+            if len(entry[0]) >= full and len(entry[1]) >= full:
+                complete[fid] = k
+        if complete and s.proto.shape[0]:
+            # A flow with all its samples (the flow table takes no more) is classified now, so
+            # its bytes are not held until its first row, which may be half an hour away.
+            at = np.fromiter(complete.values(), np.int64, len(complete))
+            found = [samples.pop(fid) for fid in complete]
+            results = classify_flows(
+                s.proto[at], s.orig_port[at], s.resp_port[at],
+                [f[0] for f in found], [f[1] for f in found],
+            )  # fmt: skip
+            verdicts.update(zip(complete, map(encryption_values, results), strict=True))
 
     def _encryption(self, rows: FlowRows) -> Columns:
         fids = rows.flow_id.tolist()

@@ -121,6 +121,12 @@ class PayloadSamples:
     flow_id: npt.NDArray[np.int64]
     direction: npt.NDArray[np.int8]
     payloads: list[bytes] = field(default_factory=list)
+    # The flow's transport and ports (originator's, responder's) per sample, so a flow can be
+    # classified as soon as its samples are complete, before any of its rows is emitted.
+    proto: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
+    orig_port: npt.NDArray[np.uint16] = field(default_factory=lambda: np.zeros(0, np.uint16))
+    resp_port: npt.NDArray[np.uint16] = field(default_factory=lambda: np.zeros(0, np.uint16))
+    ts_ns: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 @dataclass

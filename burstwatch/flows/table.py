@@ -194,7 +194,7 @@ class FlowTable:
             if j >= order.shape[0]:
                 break
         samples = (
-            self._collect_samples(batch, idx, sample, sample_dir, sample_fid)
+            self._collect_samples(batch, idx, slot, sample, sample_dir, sample_fid)
             if self.sample_payloads else _no_samples()
         )
         self.now = max(self.now, int(ts.max()))
@@ -306,10 +306,10 @@ class FlowTable:
             orig_hi=oh, orig_lo=ol, orig_port=op, resp_hi=rh, resp_lo=rl, resp_port=rp,
         )
 
-    @staticmethod
     def _collect_samples(
-        batch: PacketBatch, idx: npt.NDArray[np.intp], sample: npt.NDArray[np.bool_],
-        sample_dir: npt.NDArray[np.int8], sample_fid: npt.NDArray[np.int64],
+        self, batch: PacketBatch, idx: npt.NDArray[np.intp], slot: npt.NDArray[np.int64],
+        sample: npt.NDArray[np.bool_], sample_dir: npt.NDArray[np.int8],
+        sample_fid: npt.NDArray[np.int64],
     ) -> PayloadSamples:
         which = np.flatnonzero(sample)  # capture order: per flow direction, first come first
         if not which.shape[0]:
@@ -320,9 +320,12 @@ class FlowTable:
         end = np.minimum(rec.offset[pk] + batch.cap_len[pk], start + batch.payload_len[pk])
         end = np.maximum(end, start)
         mv = memoryview(rec.data)  # type: ignore[arg-type]
+        slots = slot[which]
+        proto, _, _, op, _, _, rp = self._endpoints(slots, self.meta[slots, st.M_ORIG_IS_A] == 1)
         return PayloadSamples(
             flow_id=sample_fid[which], direction=sample_dir[which],
             payloads=[bytes(mv[a:b]) for a, b in zip(start.tolist(), end.tolist(), strict=True)],
+            proto=proto, orig_port=op, resp_port=rp, ts_ns=batch.ts_ns[pk],
         )
 
     def _empty_output(self) -> FlowOutput:
