@@ -221,3 +221,14 @@ def test_lookup_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert [(r["country"], r["scope"]) for r in recs] == [("US", "home"), ("RU", "foreign"), (None, "internal")]
     assert recs[0]["asn"] == 15169
     assert main(["lookup", "not-an-ip"]) == 2
+
+
+def test_flows_parquet(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet export needs the parquet extra (pyarrow)")
+    out = tmp_path / "f.parquet"
+    assert main(["flows", str(PROJECT_PCAPS / "demo.pcap"), "-o", str(out)]) == 0
+    table = pq.read_table(out)
+    assert table.num_rows == 61
+    rows = table.to_pylist()
+    exfil = [r for r in rows if r["destination.ip"] == "77.88.8.8"]
+    assert exfil[0]["burstwatch.encryption"] == "tls" and exfil[0]["burstwatch.up_burst_count"] == 3.0

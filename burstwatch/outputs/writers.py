@@ -24,7 +24,7 @@ def write_records(records: Iterable[dict[str, Any]], path: str, columns: list[st
     if path.endswith(".csv"):
         return _write_csv(records, path, columns)
     if path.endswith(".parquet"):
-        return _write_parquet(records, path)
+        return _write_parquet(records, path, columns)
     raise OutputError(f"{path}: unknown output format (use .jsonl, .csv or .parquet)")
 
 
@@ -71,7 +71,28 @@ def _write_csv(records: Iterable[dict[str, Any]], path: str, columns: list[str] 
     return n
 
 
-def _write_parquet(records: Iterable[dict[str, Any]], path: str) -> int:
+_INT_SUFFIXES = (".port", ".packets", ".bytes", ".duration", ".window_index", ".number")
+
+
+def _arrow_type(pa: Any, column: str) -> Any:
+    """Column types fixed up front, so every row group has the same schema."""
+    from burstwatch.features import FEATURE_NAMES
+
+    if column.startswith("burstwatch.") and column.split(".", 1)[1] in FEATURE_NAMES:
+        return pa.float64()
+    if column.endswith(_INT_SUFFIXES) or column == "burstwatch.entropy":
+        return pa.float64() if column == "burstwatch.entropy" else pa.int64()
+    if column.startswith("burstwatch.burst.") and column != "burstwatch.burst.rate":
+        return pa.int64()
+    if column == "burstwatch.burst.rate":
+        return pa.float64()
+    return pa.string()
+
+
+def _write_parquet(
+    records: Iterable[dict[str, Any]], path: str, columns: list[str] | None, chunk: int = 50_000
+) -> int:
+    """Flattened records in row groups of ``chunk`` rows (memory stays bounded)."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -79,13 +100,42 @@ def _write_parquet(records: Iterable[dict[str, Any]], path: str) -> int:
         raise OutputError(
             "Parquet output needs pyarrow: pip install 'burstwatch[parquet]'"
         ) from None
-    rows = [flatten(r) for r in records]
-    table = pa.Table.from_pylist(rows)
+    writer = None
+    schema = None
+    n = 0
+    rows: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        nonlocal writer, schema
+        if not rows:
+            return
+        if schema is None:
+            names = columns or list(rows[0])
+            schema = pa.schema([(c, _arrow_type(pa, c)) for c in names])
+        for r in rows:
+            for c in schema.names:
+                v = r.get(c)
+                if v is not None and pa.types.is_string(schema.field(c).type):
+                    r[c] = str(v)
+        table = pa.Table.from_pylist(rows, schema=schema)
+        if writer is None:
+            writer = pq.ParquetWriter(path, schema)
+        writer.write_table(table)
+        rows.clear()
+
     try:
-        pq.write_table(table, path)
+        for rec in records:
+            rows.append(flatten(rec))
+            n += 1
+            if len(rows) >= chunk:
+                flush()
+        flush()
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc})") from None
-    return len(rows)
+    finally:
+        if writer is not None:
+            writer.close()
+    return n
 
 
 def default_columns(sample: dict[str, Any]) -> list[str]:
