@@ -35,7 +35,10 @@ def test_demo_capture_flags_the_burst_session_and_nothing_else(
         ("192.168.1.50", "77.88.8.8", 443)
     ]
     a = alerts[0]
-    assert a["event"]["severity"] == 73 and a["burstwatch"]["level"] == "high"
+    # the rules say high; the shipped model finds it far outside the baseline and raises it
+    assert a["event"]["severity"] == 99 and a["burstwatch"]["level"] == "critical"
+    assert a["burstwatch"]["anomaly_score"] >= 0.99 and a["burstwatch"]["anomaly_reasons"]
+    assert "raised to critical" in a["burstwatch"]["reason"]
     assert a["destination"]["geo"]["country_iso_code"] == "RU"
     assert a["destination"]["as"]["number"] == 13238
     assert a["tls"]["client"]["server_name"] == "relay.example.net"
@@ -56,8 +59,36 @@ def test_table_output_has_header_and_summary(capsys: pytest.CaptureFixture[str])
     assert "home countries: US" in out
     assert "rules: 5 loaded" in out
     assert "data date 2026-06-17" in out
-    assert "77.88.8.8:443/tcp" in out and "HIGH" in out
-    assert "alerts: 1 (critical 0, high 1, medium 0, low 0)" in out
+    assert "77.88.8.8:443/tcp" in out and "CRITICAL" in out
+    assert "anomaly score: shipped model" in out
+    assert "alerts: 1 (critical 1, high 0, medium 0, low 0)" in out
+
+
+def test_rules_alone_with_no_score(capsys: pytest.CaptureFixture[str]) -> None:
+    code, alerts = scan_alerts(capsys, str(PROJECT_PCAPS / "demo.pcap"), "--no-score")
+    assert code == 1 and [a["burstwatch"]["level"] for a in alerts] == ["high"]
+    assert alerts[0]["burstwatch"]["anomaly_score"] is None
+
+
+def test_train_then_scan_with_the_model(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from burstwatch.score.corpus import write_corpus
+
+    plan = {"video_stream": 30, "video_stream_abroad": 30, "browsing": 30, "encrypted_call": 10}
+    benign = [c.path for c in write_corpus(tmp_path / "baseline", plan, seeds=[401])]
+    model = tmp_path / "m.bwmodel"
+    assert main(["train", *benign, "-o", str(model)]) == 0
+    capsys.readouterr()
+    code, alerts = scan_alerts(capsys, str(PROJECT_PCAPS / "demo.pcap"), "--model", str(model))
+    assert code == 1 and alerts[0]["destination"]["ip"] == "77.88.8.8"
+    assert alerts[0]["burstwatch"]["anomaly_score"] is not None
+    # a tampered, truncated or foreign model file is refused with one line and exit 2
+    data = model.read_bytes()
+    for bad in (data[: len(data) // 2], data[:-40] + bytes(40), b"not a model at all"):
+        broken = tmp_path / "bad.bwmodel"
+        broken.write_bytes(bad)
+        assert main(["scan", str(PROJECT_PCAPS / "demo.pcap"), "--model", str(broken)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "model" in err[0] and "Traceback" not in err[0]
 
 
 POSITIVE = [

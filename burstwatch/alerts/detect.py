@@ -21,6 +21,8 @@ from burstwatch.outputs.ecs import flow_records
 from burstwatch.pipeline import FlowBatch
 from burstwatch.rules import Rule, evaluate_all
 
+SCORE_ONLY_MIN_UP_RATE = 100_000.0  # bytes/s: an upload burst below this never alerts on score alone
+
 # (rule levels, anomaly score or None, encrypted, foreign) -> (level or None, policy note)
 Policy = Callable[[list[str], float | None, bool, bool], tuple[str | None, str]]
 # feature rows -> (scores, per-row explanations)
@@ -76,7 +78,12 @@ class Detector:
                 hits.setdefault(row, []).append(RuleHit(res.rule, evidence))
         candidates = set(hits)
         if scores is not None:
-            candidates |= set(np.flatnonzero(encrypted_mask & foreign_mask).tolist())
+            # The score alone speaks only for what this tool exists to find: encrypted upload
+            # bursts of some bandwidth to a foreign endpoint. A slow, steady encrypted call is
+            # unusual in shape but not a burst transmission.
+            up_rate = np.nan_to_num(np.asarray(frame["up_peak_burst_rate"], np.float64))
+            eligible = encrypted_mask & foreign_mask & (up_rate >= SCORE_ONLY_MIN_UP_RATE)
+            candidates |= set(np.flatnonzero(eligible).tolist())
         if not candidates:
             return
         order = np.array(sorted(candidates), np.intp)

@@ -162,6 +162,6 @@ class Alert:
         if self.anomaly_score is not None and (self.anomaly_reasons or not self.hits):
             texts = "; ".join(str(r.get("text", "")) for r in self.anomaly_reasons[:3])
             parts.append(f"anomaly score {self.anomaly_score:.3f}" + (f" ({texts})" if texts else ""))
-        if self.policy:
+        if self.policy and ("raised" in self.policy or not self.hits):
             parts.append(self.policy)
         return ", ".join(parts)

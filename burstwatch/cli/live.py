@@ -22,13 +22,13 @@ from typing import IO, Any
 
 import numpy as np
 
-from burstwatch.alerts.detect import Detector
 from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert, level_rank
 from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import add_flow_options, flow_config
 from burstwatch.cli.scan import ScanError, _open_alerts, _rule_paths
+from burstwatch.cli.scoring import add_score_options, make_detector
 from burstwatch.config import Settings
 from burstwatch.decode import decode
 from burstwatch.enrich.annotate import (
@@ -67,6 +67,7 @@ def register(sub: Any) -> None:
     p.add_argument("--write-pcap", metavar="DIR", help="also keep a rotating capture in DIR")
     add_flow_options(p)
     add_enrich_options(p)
+    add_score_options(p)
     p.set_defaults(handler=run)
 
 
@@ -135,7 +136,7 @@ def capture_loop(
     status = Status()
     table = FlowTable(config)
     annotator = FlowAnnotator(geo, settings, EnrichStats())
-    detector = Detector(rules)
+    detector, _ = make_detector(rules, args)
     sink = AlertSink(emit)
     writer = None
     src = LiveSource(args.interface, bpf=args.filter, fanout_group=fanout_group)
@@ -285,6 +286,7 @@ def run(args: argparse.Namespace) -> int:
               + f", {args.workers} worker(s)", markup=False)
     err.print(f"home countries: {', '.join(settings.home_countries)} ({settings.source})", markup=False)
     err.print(f"rules: {len(rules)} loaded; {geo.header()}", markup=False)
+    err.print(make_detector(rules, args)[1], markup=False)  # also checks the model loads
     stop = _Stop()
     stop.install()
     try:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from burstwatch import __version__
-from burstwatch.cli import flows, generate, info, live, lookup, rules_cmd, scan
+from burstwatch.cli import flows, generate, info, live, lookup, rules_cmd, scan, train
 from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.errors import BurstwatchError
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.register(sub)
     rules_cmd.register(sub)
     generate.register(sub)
+    train.register(sub)
     return parser
 
 

@@ -13,13 +13,13 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
-from burstwatch.alerts.detect import Detector
 from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert
 from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import add_flow_options, flow_config
 from burstwatch.cli.progress import progress_bar
+from burstwatch.cli.scoring import add_score_options, make_detector
 from burstwatch.enrich.annotate import (
     EnrichStats,
     FlowAnnotator,
@@ -46,6 +46,7 @@ def register(sub: Any) -> None:
                    help="standard output: a table for people (default) or JSON lines")
     add_flow_options(p)
     add_enrich_options(p)
+    add_score_options(p)
     p.set_defaults(handler=run)
 
 
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     geo = geo_from_args(args)
     rules = load_rules(_rule_paths(args), rule_catalog())
-    detector = Detector(rules)
+    detector, model_line = make_detector(rules, args)
     alerts_file = _open_alerts(args.alerts)
 
     inputs = ", ".join("<stdin>" if f == "-" else f for f in args.files)
@@ -120,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     out.print(f"home countries: {', '.join(settings.home_countries)} ({settings.source})", markup=False)
     out.print(f"rules: {len(rules)} loaded from {', '.join(_rule_paths(args))}", markup=False)
     out.print(geo.header(), markup=False)
+    out.print(model_line, markup=False)
     stale = geo.staleness_warning()
     if stale:
         err.print(f"burstwatch: warning: {stale}", markup=False)

@@ -1,0 +1,62 @@
+"""The scorer as the alert stage calls it: one flow batch in, scores and reasons out.
+
+Reasons are built only when asked for: an explanation costs about three times a score, and
+only the few rows that become alerts ever need one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from burstwatch.pipeline import FlowBatch
+from burstwatch.score.iforest import BurstScorer
+
+F64 = npt.NDArray[np.float64]
+ReasonDicts = list[dict[str, Any]]
+BatchScorer = Callable[[FlowBatch], tuple[F64, Sequence[ReasonDicts]]]
+EXPLAIN_FROM = 0.9  # below this the reasons would describe ordinary traffic
+
+
+class LazyReasons(Sequence[ReasonDicts]):
+    """Per-row reasons (as dicts) for rows scoring ``explain_from`` or more, built on first access."""
+
+    def __init__(self, scorer: BurstScorer, values: F64, scores: F64, explain_from: float, top: int) -> None:
+        self._scorer = scorer
+        self._values = values
+        self._scores = scores
+        self._explain_from = explain_from
+        self._top = top
+        self._cache: dict[int, ReasonDicts] = {}
+
+    def __len__(self) -> int:
+        return int(self._scores.shape[0])
+
+    @overload
+    def __getitem__(self, index: int) -> ReasonDicts: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ReasonDicts]: ...
+
+    def __getitem__(self, index: int | slice) -> ReasonDicts | list[ReasonDicts]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = range(len(self))[index]  # bounds check, negative indices
+        if self._scores[i] < self._explain_from:
+            return []
+        if i not in self._cache:
+            self._cache[i] = self._scorer.explain(self._values[i : i + 1], self._top)[0].as_dicts()
+        return self._cache[i]
+
+
+def batch_scorer(scorer: BurstScorer, *, explain_from: float = EXPLAIN_FROM, top: int = 3) -> BatchScorer:
+    """Score every row of a batch; reasons for rows scoring ``explain_from`` or more, on demand."""
+
+    def run(batch: FlowBatch) -> tuple[F64, Sequence[ReasonDicts]]:
+        scores = scorer.score(batch.features)
+        return scores, LazyReasons(scorer, batch.features.values, scores, explain_from, top)
+
+    return run

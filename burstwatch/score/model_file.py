@@ -1,0 +1,147 @@
+"""Model files: numbers and JSON only, so loading one can never run code.
+
+A model file is a zip of ``.npy`` arrays (read with ``allow_pickle=False``) plus ``header``,
+a JSON document: format and version, the feature schema (names, order, units, transform), the
+library versions it was built with, the training-set summary, and a SHA-256 over everything
+else in the file. Loading refuses, with a one-line :class:`ModelError`, a file that is not a
+model, is truncated or altered (zip CRC or content hash), comes from a newer format, or was
+trained on a feature set other than this burstwatch's. The hash detects damage and careless
+edits; it is not a signature (anyone can recompute it), so keep model files where only you
+can write them.
+
+Files are written deterministically (fixed zip timestamps, sorted members), so the same model
+always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from burstwatch.errors import BurstwatchError
+from burstwatch.score.transform import schema
+
+FORMAT = "burstwatch-model"
+FORMAT_VERSION = 1
+HEADER = "header"
+MAX_FILE_BYTES = 256 << 20
+MAX_UNPACKED_BYTES = 1 << 30  # a zip can claim far more than it occupies
+_ZIP_TIME = (2024, 1, 1, 0, 0, 0)
+
+
+class ModelError(BurstwatchError):
+    """A model file that cannot be used: missing, damaged, foreign, or for other features."""
+
+
+def content_hash(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over the header (without its hash) and every array's name, dtype, shape and bytes."""
+    h = hashlib.sha256()
+    body = {k: v for k, v in header.items() if k != "payload_sha256"}
+    h.update(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"\0{name}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def write_model(path: str | Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` and ``header`` (hash added) to ``path``, replacing it atomically."""
+    if HEADER in arrays:
+        raise ValueError(f"array name {HEADER!r} is reserved")
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, **header}
+    header["payload_sha256"] = content_hash(header, arrays)
+    members = {HEADER: np.frombuffer(json.dumps(header, indent=1, sort_keys=True).encode(), np.uint8)}
+    members.update(arrays)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name in sorted(members):
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.ascontiguousarray(members[name]), allow_pickle=False)
+                info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_TIME)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, buf.getvalue(), compresslevel=9)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ModelError(f"cannot write model {path}: {exc.strerror or exc}") from exc
+
+
+def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The header and arrays of a model file, after every check in the module docstring."""
+    name = str(path)
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            raise ModelError(f"{name} is not a burstwatch model ({size:,} bytes is far too large)")
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise ModelError(f"cannot read model {name}: {exc.strerror or exc}") from exc
+    if not data.startswith(b"PK\x03\x04"):
+        raise ModelError(f"{name} is not a burstwatch model file")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            unpacked = sum(info.file_size for info in zf.infolist())
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise ModelError(f"{name} is not a burstwatch model ({unpacked:,} bytes unpacked is far too large)")
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            if HEADER not in z.files:
+                raise ModelError(f"{name} is not a burstwatch model file (no model header)")
+            arrays = {k: z[k] for k in z.files}
+    except ModelError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError) as exc:
+        raise ModelError(f"model {name} is truncated or damaged ({exc}); rebuild or copy it again") from exc
+    header = _header(name, arrays.pop(HEADER))
+    if header.get("payload_sha256") != content_hash(header, arrays):
+        raise ModelError(f"model {name} failed its integrity check (content hash mismatch): "
+                         "it was altered or damaged; rebuild or copy it again")
+    check_schema(name, header)
+    return header, arrays
+
+
+def _header(name: str, raw: np.ndarray) -> dict[str, Any]:
+    try:
+        header = json.loads(raw.astype(np.uint8).tobytes().decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"model {name} has an unreadable header; rebuild or copy it again") from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelError(f"{name} is not a burstwatch model file (unknown header)")
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(f"model {name} has format version {version}; this burstwatch reads version "
+                         f"{FORMAT_VERSION}: retrain it with `burstwatch train`")
+    return header
+
+
+def check_schema(name: str, header: dict[str, Any]) -> None:
+    """Refuse a model trained on other features, another order, or another transform."""
+    stored = header.get("schema", {}).get("features")
+    current = schema()
+    if stored == current:
+        return
+    if not isinstance(stored, list) or not all(isinstance(f, dict) and "name" in f for f in stored):
+        raise ModelError(f"model {name} has no readable feature schema; retrain it with `burstwatch train`")
+    have = [f["name"] for f in stored]
+    want = [f["name"] for f in current]
+    missing = [n for n in want if n not in have]
+    extra = [n for n in have if n not in want]
+    changed = [f["name"] for f in stored if f["name"] in want and f != current[want.index(f["name"])]]
+    parts = ([f"lacks {', '.join(missing)}"] if missing else []) + \
+            ([f"has unknown {', '.join(extra)}"] if extra else []) + \
+            ([f"scales {', '.join(changed)} differently"] if changed else [])
+    detail = "; ".join(parts) or "orders them differently"
+    raise ModelError(f"model {name} was trained on other features than this burstwatch's ({detail}): "
+                     "retrain it with `burstwatch train`")
