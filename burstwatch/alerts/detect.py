@@ -8,8 +8,9 @@ row is alerted only when none of its windows was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +27,7 @@ SCORE_ONLY_MIN_UP_RATE = 100_000.0  # bytes/s: an upload burst below this never 
 # (rule levels, anomaly score or None, encrypted, foreign) -> (level or None, policy note)
 Policy = Callable[[list[str], float | None, bool, bool], tuple[str | None, str]]
 # feature rows -> (scores, per-row explanations)
-Scorer = Callable[[FlowBatch], tuple[npt.NDArray[np.float64], list[list[dict[str, object]]]]]
+Scorer = Callable[[FlowBatch], tuple[npt.NDArray[np.float64], Sequence[list[dict[str, Any]]]]]
 
 
 def rules_only_policy(
@@ -62,7 +63,7 @@ class Detector:
             return
         self.stats.rows += n
         scores: npt.NDArray[np.float64] | None = None
-        reasons: list[list[dict[str, object]]] = [[] for _ in range(n)]
+        reasons: Sequence[list[dict[str, Any]]] = [[] for _ in range(n)]
         if self.scorer is not None:
             scores, reasons = self.scorer(batch)
             batch.extra["burstwatch.anomaly_score"] = scores
