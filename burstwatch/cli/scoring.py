@@ -28,6 +28,22 @@ def scorer_from_args(args: argparse.Namespace) -> tuple[Scorer | None, Policy, s
     rows = training.get("rows") or training.get("train_rows")
     built = training.get("built") or training.get("date") or training.get("created")
     what = f"model {args.model}" if args.model else "shipped model"
+    trained_with = training.get("flow_config")
+    if isinstance(trained_with, dict) and hasattr(args, "idle_timeout"):
+        import dataclasses
+
+        from burstwatch.cli.options import flow_config
+
+        now = dataclasses.asdict(flow_config(args))
+        differ = sorted(k for k, v in trained_with.items() if k in now and now[k] != v)
+        if differ:
+            from burstwatch.cli.console import stderr_console
+
+            stderr_console().print(
+                f"burstwatch: warning: the model was trained with other flow settings "
+                f"({', '.join(f'{k}={trained_with[k]}' for k in differ)}); scores may mislead",
+                markup=False,
+            )
     desc = f"anomaly score: {what}" + (f", trained on {rows:,} rows" if isinstance(rows, int) else "") + (
         f" ({built})" if built else "")
     return batch_scorer(scorer), combine, desc
