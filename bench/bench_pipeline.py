@@ -6,7 +6,8 @@
 Systems, each in its own child process (so each peak RSS is its own):
   flows   read -> decode -> flows -> bursts -> features (burstwatch.pipeline.run_flows)
   enrich  the same plus encryption verdicts, geography, scopes and allow-lists
-  scan    the same plus the shipped rules (and the anomaly scorer when installed): alerts
+  scan-rules  the same plus the shipped rules: alerts
+  scan    the same plus the shipped anomaly model (what `burstwatch scan` runs)
   dpkt    a plain dpkt loop decoding every packet to its 5-tuple and payload length
   nfstream NFStreamer(source, statistical_analysis=True), when nfstream is installed
 Ratios are against dpkt and nfstream from the same invocation, on the same file.
@@ -28,10 +29,10 @@ import os  # noqa: E402
 
 from bench_ingest import parse_size, peak_rss_bytes, run_dpkt  # noqa: E402
 
-ALL = ("flows", "enrich", "scan", "dpkt", "nfstream")
+ALL = ("flows", "enrich", "scan-rules", "scan", "dpkt", "nfstream")
 
 
-def _flows(path: str, with_enrich: bool, with_scan: bool) -> tuple[int, int]:
+def _flows(path: str, with_enrich: bool, with_scan: bool, with_score: bool = True) -> tuple[int, int]:
     from burstwatch.alerts.detect import Detector
     from burstwatch.alerts.frame import rule_catalog
     from burstwatch.config import load_settings
@@ -49,12 +50,11 @@ def _flows(path: str, with_enrich: bool, with_scan: bool) -> tuple[int, int]:
         factory = lambda: FlowAnnotator(geo, settings)  # noqa: E731
     if with_scan:
         detector = Detector(load_rules([str(bundled_rules_dir())], rule_catalog()))
-        try:
-            from burstwatch.score import default_scorer_hook  # type: ignore[attr-defined]
+        if with_score:
+            from burstwatch.score import BurstScorer, combine
+            from burstwatch.score.batch import batch_scorer
 
-            detector.scorer, detector.policy = default_scorer_hook()
-        except ImportError:
-            pass
+            detector.scorer, detector.policy = batch_scorer(BurstScorer.default()), combine
     rows = 0
     for batch in run_flows([path], None, stats, factory):
         rows += len(batch)
@@ -78,6 +78,7 @@ RUNNERS = {
     "flows": lambda p: _flows(p, False, False),
     "enrich": lambda p: _flows(p, True, False),
     "scan": lambda p: _flows(p, True, True),
+    "scan-rules": lambda p: _flows(p, True, True, False),
     "dpkt": run_dpkt,
     "nfstream": _nfstream,
 }
@@ -95,12 +96,12 @@ def available(system: str) -> bool:
 
 def worker(system: str, path: str, runs: int) -> None:
     """Child process: warm up (compile, load data) on a tiny prefix, then time ``runs`` passes."""
-    if system in ("flows", "enrich", "scan"):  # as the command line sets it up (cli/main.py)
+    if system in ("flows", "enrich", "scan", "scan-rules"):  # as cli/main.py sets it up
         import gc
 
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
-    if system in ("flows", "enrich", "scan"):
+    if system in ("flows", "enrich", "scan", "scan-rules"):
         from burstwatch.pipeline import run_flows
 
         for _ in run_flows([str(Path(__file__).resolve().parent.parent / "pcaps" / "demo.pcap")]):
@@ -137,7 +138,8 @@ def table(results: list[dict[str, Any]], size: int) -> str:
         def vs(base: str, t: float = t, name: str = r["system"]) -> str:
             return f"{best[base] / t:.1f}x" if base in best and base != name else "-"
 
-        over = f"+{(t / best['flows'] - 1) * 100:.0f}%" if "flows" in best and r["system"] in ("enrich", "scan") else "-"
+        over = (f"+{(t / best['flows'] - 1) * 100:.0f}%"
+                if "flows" in best and r["system"] in ("enrich", "scan", "scan-rules") else "-")
         lines.append(f"| {r['system']} | {r['packets']:,} | {t:.3f} | {r['packets'] / t / 1e6:.2f} M | "
                      f"{size / t / 1e6:.0f} | {r['peak_rss'] / 2**20:.0f} | {r['startup_rss'] / 2**20:.0f} | "
                      f"{vs('dpkt')} | {vs('nfstream')} | {over} |")
