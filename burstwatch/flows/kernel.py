@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from burstwatch.flows import state as st
+from burstwatch.flows.key import mix as _mix
 
 _TCP = 6
 _SYN = 0x02
@@ -20,15 +21,6 @@ _ACK = 0x10
 _FIN = 0x01
 _RST = 0x04
 _MIN_BURST_NS = 1_000_000  # a burst shorter than 1 ms is rated as if it lasted 1 ms
-
-
-@njit(cache=True, inline="always")
-def _mix(a: np.uint64, b: np.uint64) -> np.uint64:
-    h = (a ^ b) * np.uint64(0xBF58476D1CE4E5B9)
-    h ^= h >> np.uint64(31)
-    h = h * np.uint64(0x94D049BB133111EB)
-    h ^= h >> np.uint64(29)
-    return h
 
 
 @njit(cache=True)

@@ -20,7 +20,8 @@ U64 = npt.NDArray[np.uint64]
 
 
 @njit(cache=True, inline="always")
-def _mix(h: np.uint64, v: np.uint64) -> np.uint64:
+def mix(h: np.uint64, v: np.uint64) -> np.uint64:
+    """Fold ``v`` into the 64-bit hash ``h`` (splitmix64 finaliser steps)."""
     h = (h ^ v) * np.uint64(0xBF58476D1CE4E5B9)
     h ^= h >> np.uint64(31)
     h = h * np.uint64(0x94D049BB133111EB)
@@ -49,10 +50,10 @@ def _keys(
             p = (np.uint64(proto[i]) << np.uint64(32)) | (dp << np.uint64(16)) | sp
         ports[j] = p
         x = p * np.uint64(0x9E3779B97F4A7C15)
-        x = _mix(x, a_hi[j])
-        x = _mix(x, a_lo[j])
-        x = _mix(x, b_hi[j])
-        h[j] = _mix(x, b_lo[j])
+        x = mix(x, a_hi[j])
+        x = mix(x, a_lo[j])
+        x = mix(x, b_hi[j])
+        h[j] = mix(x, b_lo[j])
 
 
 @dataclass

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from burstwatch.flows import state as st
+
+T = TypeVar("T")
+
+
+def _concat(cls: type[T], parts: list[T], empty: T) -> T:
+    """Column-wise concatenation of dataclasses of arrays."""
+    if not parts:
+        return empty
+    fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return cls(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in fields})
+
+
+def _take(obj: T, idx: npt.NDArray[np.intp]) -> T:
+    """Rows ``idx`` of every column of a dataclass of arrays."""
+    fields = obj.__dataclass_fields__  # type: ignore[attr-defined]
+    return type(obj)(**{name: getattr(obj, name)[idx] for name in fields})
 
 
 @dataclass
@@ -45,15 +62,10 @@ class FlowRows:
 
     @staticmethod
     def concat(parts: list[FlowRows]) -> FlowRows:
-        if not parts:
-            return FlowRows.empty()
-        return FlowRows(**{
-            name: np.concatenate([getattr(p, name) for p in parts])
-            for name in FlowRows.__dataclass_fields__
-        })
+        return _concat(FlowRows, parts, FlowRows.empty())
 
     def take(self, idx: npt.NDArray[np.intp]) -> FlowRows:
-        return FlowRows(**{name: getattr(self, name)[idx] for name in FlowRows.__dataclass_fields__})
+        return _take(self, idx)
 
     @staticmethod
     def empty() -> FlowRows:
@@ -94,15 +106,10 @@ class BurstRows:
 
     @staticmethod
     def concat(parts: list[BurstRows]) -> BurstRows:
-        if not parts:
-            return BurstRows.empty()
-        return BurstRows(**{
-            name: np.concatenate([getattr(p, name) for p in parts])
-            for name in BurstRows.__dataclass_fields__
-        })
+        return _concat(BurstRows, parts, BurstRows.empty())
 
     def take(self, idx: npt.NDArray[np.intp]) -> BurstRows:
-        return BurstRows(**{name: getattr(self, name)[idx] for name in BurstRows.__dataclass_fields__})
+        return _take(self, idx)
 
     @staticmethod
     def empty() -> BurstRows:
