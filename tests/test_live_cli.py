@@ -191,3 +191,28 @@ def test_live_missing_interface_is_one_line_exit_2() -> None:
     errors = [x for x in done.stderr.splitlines() if x.startswith("burstwatch: error")]
     assert errors == ["burstwatch: error: interface bwnosuch0 does not exist"]
     assert "Traceback" not in done.stderr
+
+
+def test_live_with_two_fanout_workers_merges_alerts(link: tuple[str, str, str, str], tmp_path: Path) -> None:
+    send_ns, send_if, cap_ns, cap_if = link
+    alerts = tmp_path / "alerts.jsonl"
+    replay = _frames(tmp_path)
+    live = subprocess.Popen(
+        ["ip", "netns", "exec", cap_ns, BURSTWATCH, "live", "-i", cap_if, "--workers", "2",
+         "--interval", "1", "--status-every", "1", "--alerts", str(alerts), "--format", "jsonl"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        time.sleep(4)  # both workers open their sockets in the fan-out group
+        subprocess.run(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY, send_if,
+                        str(replay)], check=True, timeout=120)
+        time.sleep(3)
+        live.send_signal(signal.SIGINT)
+        out, err = live.communicate(timeout=60)
+    finally:
+        if live.poll() is None:
+            live.kill()
+    assert live.returncode == 1, err
+    records = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert any(r["destination"]["ip"] == "77.88.8.8" for r in records), err
+    assert "2 worker(s)" in err and "dropped 0" in err
