@@ -38,11 +38,6 @@ class Calibration:
         idx = np.searchsorted(self.table, np.asarray(raw, np.float64), side="left")
         return idx / float(self.table.size)
 
-    def raw_threshold(self, score: float) -> float:
-        """The raw score at which the calibrated score reaches ``score``."""
-        k = int(np.ceil(score * self.table.size))
-        return float(self.table[min(max(k - 1, 0), self.table.size - 1)])
-
     @property
     def resolution(self) -> float:
         """Smallest step of the calibrated score: thresholds finer than this mean nothing."""
