@@ -17,3 +17,12 @@ def test_registry_names_are_unique_and_documented() -> None:
     assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
     for f in FEATURES:
         assert f.name.isidentifier() and f.unit and len(f.description) > 10
+
+
+def test_rules_doc_is_current() -> None:
+    from burstwatch.alerts.reference import render
+
+    on_disk = (REPO / "docs" / "rules.md").read_text()
+    assert on_disk == render(REPO / "rules"), (
+        "docs/rules.md is stale: run `python -m burstwatch.alerts.reference > docs/rules.md`"
+    )
