@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import numpy as np
+from rich.live import Live
+from rich.table import Table
 
 from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert, level_rank
@@ -195,12 +197,16 @@ def capture_loop(
 
 
 def _no_samples() -> PayloadSamples:
-    return PayloadSamples(np.zeros(0, np.int64), np.zeros(0, np.int8), [])
+    return PayloadSamples.empty()
 
 
 # ---- the parent: output, status, workers ----
 class Output:
-    """Writes alert records (file and/or stdout) and status, from one process."""
+    """Writes alert records (file and/or stdout) and status, from one process.
+
+    On a terminal the status is a live panel redrawn every second, with alert lines printed
+    above it; otherwise plain status lines every ``--status-every`` seconds on stderr.
+    """
 
     def __init__(self, args: argparse.Namespace, alerts_file: IO[str] | None) -> None:
         self.args = args
@@ -208,7 +214,37 @@ class Output:
         self.err = stderr_console()
         self.tty = sys.stderr.isatty()
         self.last_line = 0.0
+        self.started = time.monotonic()
         self.status = Status()
+        self.live: Live | None = None
+        if self.tty and sys.stdout.isatty() and args.format == "table":
+            self.live = Live(self._panel(Status(), 0.0, 0.0), console=self.err,
+                             refresh_per_second=2, transient=True)
+            self.live.start()
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def _panel(self, s: Status, rate: float, brate: float) -> Table:
+        t = Table(title=f"burstwatch live on {self.args.interface}", title_justify="left",
+                  show_header=False, box=None)
+        t.add_column(style="bold")
+        t.add_column(justify="right")
+        elapsed = time.monotonic() - self.started
+        levels = ", ".join(f"{lvl} {s.by_level.get(lvl, 0)}" for lvl in reversed(LEVEL_ORDER))
+        for name, value in (
+            ("running", f"{elapsed:,.0f} s"),
+            ("packets", f"{s.packets:,}"),
+            ("packets/s", f"{rate:,.0f}"),
+            ("MB/s", f"{brate / 1e6:,.2f}"),
+            ("active flows", f"{s.active_flows:,}"),
+            ("alerts", f"{s.alerts} ({levels})"),
+            ("kernel drops", f"{s.kernel_drops:,} of {s.kernel_packets:,}"),
+        ):
+            t.add_row(name, value)
+        return t
 
     def alert(self, record: dict[str, Any], level: str) -> None:
         line = json.dumps(record, separators=(",", ":"))
@@ -218,31 +254,38 @@ class Output:
         if self.args.format == "jsonl":
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
+            return
+        bw = record["burstwatch"]
+        dst = record["destination"]
+        geo = dst.get("geo", {}).get("country_iso_code", "--")
+        head = (f"{level.upper():<8} {record['event']['start'][:19].replace('T', ' ')}  "
+                f"{record['source']['ip']}:{record['source']['port']} -> {dst['ip']}:{dst['port']}/"
+                f"{record['network']['transport']}  {geo}  {bw['encryption']['kind']}  "
+                f"{record['rule']['name']}"
+                + (f"  (update {bw['revision']})" if bw.get("revision", 1) > 1 else ""))
+        why = f"         why: {bw['reason']}"
+        if self.live is not None:
+            self.live.console.print(head, markup=False, highlight=False)
+            self.live.console.print(why, markup=False, highlight=False)
         else:
-            bw = record["burstwatch"]
-            dst = record["destination"]
-            geo = dst.get("geo", {}).get("country_iso_code", "--")
-            print(f"{level.upper():<8} {record['event']['start'][:19].replace('T', ' ')}  "
-                  f"{record['source']['ip']}:{record['source']['port']} -> {dst['ip']}:{dst['port']}/"
-                  f"{record['network']['transport']}  {geo}  {bw['encryption']['kind']}  "
-                  f"{record['rule']['name']}"
-                  + (f"  (update {bw['revision']})" if bw.get("revision", 1) > 1 else ""), flush=True)
-            print(f"         why: {bw['reason']}", flush=True)
+            print(head, flush=True)
+            print(why, flush=True)
 
     def show_status(self, s: Status, force: bool = False) -> None:
         now = time.monotonic()
         every = 1.0 if self.tty else self.args.status_every
         if not force and now - self.last_line < every:
             return
-        rate = 0.0
+        rate = brate = 0.0
         if self.last_line:
             dt = now - self.last_line
             rate = (s.packets - self.status.packets) / dt if dt > 0 else 0.0
             brate = (s.bytes - self.status.bytes) / dt if dt > 0 else 0.0
-        else:
-            brate = 0.0
         self.last_line = now
         self.status = Status(**{**s.__dict__, "by_level": dict(s.by_level)})
+        if self.live is not None and not force:
+            self.live.update(self._panel(s, rate, brate))
+            return
         self.err.print(
             f"burstwatch live: {s.packets:,} packets ({rate:,.0f}/s, {brate / 1e6:,.2f} MB/s), "
             f"{s.active_flows:,} active flows, {s.alerts} alerts, kernel drops {s.kernel_drops:,}",
@@ -301,6 +344,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             final = _run_workers(args, rules, out, stop)
     finally:
+        out.close()
         if alerts_file is not None:
             alerts_file.close()
     out.show_status(final, force=True)
