@@ -13,14 +13,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from burstwatch.config import load_settings
-from burstwatch.enrich.annotate import FlowAnnotator, encryption_values
+from burstwatch.enrich.annotate import FlowAnnotator, SampleStore, encryption_values
 from burstwatch.enrich.encryption import DETECTORS, EncryptionVerdict, classify_flow
 from burstwatch.enrich.encryption import batch as batch_mod
-from burstwatch.enrich.encryption.batch import PROTOCOL_DETECTORS, classify_flows, expected_table
+from burstwatch.enrich.encryption.batch import (
+    PROTOCOL_DETECTORS,
+    classify_flows,
+    classify_packed,
+    expected_table,
+)
 from burstwatch.enrich.encryption.entropy import expected_uniform_entropy
 from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import state as fs
-from burstwatch.flows.records import FlowOutput
+from burstwatch.flows.records import FlowOutput, PayloadSamples
 from burstwatch.pipeline import run_flows
 from burstwatch.synth.scenarios import SCENARIOS, write_scenario
 from tests.test_encryption import (
@@ -63,7 +68,37 @@ def assert_same(flows: Sequence[Flow]) -> list[EncryptionVerdict]:
             assert g.entropy is None
         else:
             assert g.entropy is not None and abs(g.entropy - w.entropy) <= 1e-9
+    assert classify_packed(*packed(flows)) == got  # the packed entry point sees the same samples
     return got
+
+
+def packed(flows: Sequence[Flow], seed: int = 0) -> tuple[object, ...]:
+    """``flows`` as classify_packed takes them: every sample in one buffer, flows and directions
+    interleaved at random (each direction's own order kept), with stray bytes between samples."""
+    rng = random.Random(seed)
+    queues = [
+        (i, d, list(payloads)) for i, f in enumerate(flows) for d, payloads in ((0, f[3]), (1, f[4]))
+    ]
+    queues = [q for q in queues if q[2]]
+    buf = bytearray(rng.randbytes(3))
+    offset, length, flow, direction = [], [], [], []
+    while queues:
+        k = rng.randrange(len(queues))
+        i, d, rest = queues[k]
+        payload = bytes(rest.pop(0))
+        if not rest:
+            queues.pop(k)
+        offset.append(len(buf))
+        length.append(len(payload))
+        flow.append(i)
+        direction.append(d)
+        buf += payload + rng.randbytes(rng.randrange(3))
+    return (
+        np.array([f[0] for f in flows], np.int64), np.array([f[1] for f in flows], np.int64),
+        np.array([f[2] for f in flows], np.int64), np.frombuffer(bytes(buf), np.uint8),
+        np.array(offset, np.int64), np.array(length, np.int64), np.array(flow, np.int64),
+        np.array(direction, np.int64),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -98,6 +133,31 @@ def test_batch_without_any_payload() -> None:
 def test_mismatched_lengths_are_refused() -> None:
     with pytest.raises(ValueError):
         classify_flows([TCP, TCP], [1, 2], [3, 4], [[]], [[], []])
+
+
+def test_packed_entry_point_equals_classify_flows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same samples, any layout in the buffer, any chunking: the same verdicts."""
+    flows = crafted_flows()
+    want = classify_flows(*(np.array([f[k] for f in flows]) for k in range(3)),
+                          [f[3] for f in flows], [f[4] for f in flows])  # fmt: skip
+    for seed in range(3):
+        assert classify_packed(*packed(flows, seed)) == want
+    monkeypatch.setattr(batch_mod, "CHUNK_FLOWS", 5)
+    assert classify_packed(*packed(flows, 7)) == want
+    empty = np.zeros(0, np.int64)
+    assert classify_packed(empty, empty, empty, np.zeros(0, np.uint8), empty, empty, empty, empty) == []
+
+
+def test_packed_entry_point_refuses_bad_layouts() -> None:
+    one, data = np.array([TCP]), np.zeros(10, np.uint8)
+    with pytest.raises(ValueError):
+        classify_packed(one, one, one, data, [0], [4], [1], [0])  # no flow 1
+    with pytest.raises(ValueError):
+        classify_packed(one, one, one, data, [8], [4], [0], [0])  # past the buffer
+    with pytest.raises(ValueError):
+        classify_packed(one, one, one, data, [0], [4], [0], [2])  # no direction 2
+    with pytest.raises(ValueError):
+        classify_packed(one, [1, 2], one, data, [], [], [], [])
 
 
 def test_chunks_do_not_change_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -374,3 +434,32 @@ def test_entropy_edges_match(seed: int, sizes: list[int], alphabet: int) -> None
     payloads = [bytes(rng.choice(symbols) for _ in range(n)) for n in sizes]
     half = len(payloads) // 2
     assert_same([(TCP, 40000, 9, payloads, []), (UDP, 40000, 9, payloads[:half], payloads[half:])])
+
+
+def test_sample_store_keeps_order_and_releases_bytes() -> None:
+    """Records come back per flow in the order added, bytes intact across compaction, and a
+    classified flow leaves nothing behind."""
+    rng = random.Random(9)
+    store = SampleStore()
+    want: dict[int, list[tuple[int, bytes]]] = {}
+    for _ in range(40):  # enough bytes to grow and compact the arena several times
+        payloads = [rng.randbytes(rng.randrange(0, 3000)) for _ in range(25)]
+        fids = [rng.randrange(12) for _ in payloads]
+        dirs = [rng.randrange(2) for _ in payloads]
+        data = b"xx" + b"".join(payloads)
+        offs = np.cumsum([2] + [len(p) for p in payloads])[:-1]
+        store.add(PayloadSamples(
+            np.array(fids, np.int64), np.array(dirs, np.int8), np.frombuffer(data, np.uint8),
+            offs.astype(np.int64), np.array([len(p) for p in payloads], np.int64),
+        ))  # fmt: skip
+        for f, d, p in zip(fids, dirs, payloads, strict=True):
+            want.setdefault(f, []).append((d, p))
+        done = sorted(rng.sample(sorted(want), 3))
+        fid, d, off, ln = store.take(np.array(done, np.int64))
+        got: dict[int, list[tuple[int, bytes]]] = {}
+        for f, dd, o, n in zip(fid.tolist(), d.tolist(), off.tolist(), ln.tolist(), strict=True):
+            got.setdefault(f, []).append((dd, store.arena[o : o + n].tobytes()))
+        assert got == {f: want.pop(f) for f in done}
+    assert store.live_bytes == sum(len(p) for v in want.values() for _, p in v)
+    store.take(np.array(sorted(want), np.int64))
+    assert len(store) == 0 and store.live_bytes == 0

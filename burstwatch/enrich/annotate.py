@@ -1,8 +1,9 @@
 """Per-flow context for emitted rows: encryption verdict, geography, scope, allow-lists.
 
 Works per flow, never per packet: payload samples (the first few payload packets of each
-direction) are kept until a flow's first row is emitted, classified once, and forgotten when
-the flow ends; geography is looked up once per distinct endpoint in each batch of rows.
+direction) are kept, packed in one byte arena, until a flow has all of them or its first row is
+emitted; the flow is then classified once, its bytes are released, and its verdict is forgotten
+when the flow ends. Geography is looked up once per distinct endpoint in each batch of rows.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import numpy.typing as npt
 
 from burstwatch.config import Settings, load_settings
 from burstwatch.enrich.encryption import EncryptionVerdict
-from burstwatch.enrich.encryption.batch import classify_flows
+from burstwatch.enrich.encryption.batch import classify_packed
 from burstwatch.enrich.geo import GeoDatabase, Scope, classify_scope, internal_nets
 from burstwatch.enrich.nets import NetSet
-from burstwatch.flows import FlowConfig
 from burstwatch.flows import state as fs
-from burstwatch.flows.records import FlowOutput, FlowRows
+from burstwatch.flows.kernel import gather_bytes, move_down
+from burstwatch.flows.records import FlowOutput, FlowRows, PayloadSamples
 
 SCOPE_NAMES = {
     Scope.UNKNOWN: "unknown",
@@ -68,6 +69,106 @@ class EnrichStats:
     by_encryption: dict[str, int] = field(default_factory=dict)
 
 
+def _take_samples(s: PayloadSamples, keep: npt.NDArray[np.intp]) -> PayloadSamples:
+    """Samples ``keep`` of a batch; they still point into the batch's byte buffer."""
+    return PayloadSamples(
+        flow_id=s.flow_id[keep], direction=s.direction[keep], data=s.data,
+        offset=s.offset[keep], length=s.length[keep], proto=s.proto[keep],
+        orig_port=s.orig_port[keep], resp_port=s.resp_port[keep], ts_ns=s.ts_ns[keep],
+        completes=s.completes[keep],
+    )
+
+
+class SampleStore:
+    """Payload samples of flows not classified yet: one byte arena plus record columns.
+
+    A Python object per sample cost more than classifying it; here a batch of samples is filed
+    with a few array operations. A flow's records go when it is classified, and the arena is
+    compacted when it fills, so memory follows the unclassified active flows.
+    """
+
+    def __init__(self) -> None:
+        self.arena = np.zeros(1 << 16, np.uint8)
+        self.used = 0  # arena bytes written; those of released records are garbage
+        self.live_bytes = 0
+        self.fid = np.zeros(0, np.int64)
+        self.direction = np.zeros(0, np.int8)
+        self.offset = np.zeros(0, np.int64)  # into the arena
+        self.length = np.zeros(0, np.int64)
+
+    def __len__(self) -> int:
+        return int(self.fid.shape[0])
+
+    def add(self, s: PayloadSamples) -> None:
+        """Append samples (in capture order, so each flow direction stays first come first)."""
+        k = len(s)
+        if not k:
+            return
+        total = int(s.length.sum())
+        if self.used + total > self.arena.shape[0]:
+            self._compact(total)
+        out_off = np.empty(k, np.int64)
+        out_off[0] = self.used
+        np.cumsum(s.length[:-1], out=out_off[1:])
+        out_off[1:] += self.used
+        gather_bytes(s.data, s.offset, s.length, out_off, self.arena)
+        self.used += total
+        self.live_bytes += total
+        # Records stay sorted by flow id (a flow's own in the order added), so a flow's records
+        # are one range: filing and taking are a few searches and moves, not a scan per flow.
+        order = np.argsort(s.flow_id, kind="stable")
+        fid = s.flow_id[order]
+        at = np.searchsorted(self.fid, fid, side="right")
+        self.fid = np.insert(self.fid, at, fid)
+        self.direction = np.insert(self.direction, at, s.direction[order])
+        self.offset = np.insert(self.offset, at, out_off[order])
+        self.length = np.insert(self.length, at, s.length[order])
+
+    def take(self, sorted_fids: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], ...]:
+        """Remove and return (flow id, direction, offset, length) of every record of the flows
+        ``sorted_fids`` (each flow's in the order added). Their bytes stay put until the next
+        ``add``."""
+        lo = np.searchsorted(self.fid, sorted_fids, side="left")
+        hi = np.searchsorted(self.fid, sorted_fids, side="right")
+        count = hi - lo
+        total = int(count.sum())
+        if not total:
+            z = np.zeros(0, np.int64)
+            return z, z, z, z
+        starts = np.repeat(lo - np.cumsum(count) + count, count)
+        got = starts + np.arange(total)
+        out = (
+            self.fid[got], self.direction[got].astype(np.int64), self.offset[got], self.length[got]
+        )
+        self.fid, self.direction = np.delete(self.fid, got), np.delete(self.direction, got)
+        self.offset, self.length = np.delete(self.offset, got), np.delete(self.length, got)
+        self.live_bytes -= int(out[3].sum())
+        return out
+
+    def _compact(self, extra: int) -> None:
+        """Move the live bytes to the front of the arena, leaving room for ``extra`` more: in
+        place while the live bytes fill at most half of it (no fresh pages to fault in), else
+        into an arena twice the size needed."""
+        need = self.live_bytes + extra
+        order = np.argsort(self.offset, kind="stable")
+        lens = self.length[order]
+        packed = np.zeros(lens.shape[0], np.int64)
+        if lens.shape[0]:
+            np.cumsum(lens[:-1], out=packed[1:])
+        new_off = np.empty_like(packed)
+        new_off[order] = packed
+        if 2 * need <= self.arena.shape[0]:
+            move_down(self.arena, self.offset[order], lens, packed)
+        else:
+            size = self.arena.shape[0]
+            while size < 2 * need:
+                size *= 2
+            arena = np.zeros(size, np.uint8)
+            gather_bytes(self.arena, self.offset[order], lens, packed, arena)
+            self.arena = arena
+        self.offset, self.used = new_off, self.live_bytes
+
+
 class FlowAnnotator:
     """Stateful per capture: call it with each FlowOutput, in order."""
 
@@ -77,13 +178,12 @@ class FlowAnnotator:
         self.stats = stats if stats is not None else EnrichStats()
         self._internal = internal_nets(settings.internal_nets) if settings.internal_nets else None
         self._allow_nets = NetSet.from_cidrs(settings.allow.cidrs) if settings.allow.cidrs else None
-        self._samples: dict[int, tuple[list[bytes], list[bytes]]] = {}
-        self.samples_per_direction = FlowConfig().payload_samples
+        self._samples = SampleStore()
         self._verdicts: dict[int, EncryptionValues] = {}
 
     def __call__(self, out: FlowOutput) -> Columns:
-        self._keep_samples(out)
         rows = out.rows
+        self._classify_due(out.samples, rows)
         if not len(rows):
             return {}
         cols = self._encryption(rows)
@@ -92,53 +192,52 @@ class FlowAnnotator:
         return cols
 
     # ---- encryption ----
-    def _keep_samples(self, out: FlowOutput) -> None:
-        """Append each payload sample to its flow direction's list (one dict probe per sample;
-        ``setdefault`` would build and drop a fresh pair of lists every time)."""
-        s = out.samples
-        samples = self._samples
-        get = samples.get
+    def _classify_due(self, s: PayloadSamples, rows: FlowRows) -> None:
+        """Classify, in one batch, the flows whose samples are now complete (the flow table
+        takes no more, so their bytes need not wait for a first row half an hour away) and the
+        flows whose first row is out; keep the samples of every other flow for later."""
         verdicts = self._verdicts
-        full = self.samples_per_direction
-        complete: dict[int, int] = {}  # flow id -> one of its samples (for proto and ports)
-        for k, (fid, d, payload) in enumerate(
-            zip(s.flow_id.tolist(), s.direction.tolist(), s.payloads, strict=True)
-        ):
-            if fid in verdicts:  # already classified: later samples are not needed
-                continue
-            entry = get(fid)
-            if entry is None:
-                entry = samples[fid] = ([], [])
-            entry[d].append(payload)
-            if len(entry[0]) >= full and len(entry[1]) >= full:
-                complete[fid] = k
-        if complete and s.proto.shape[0]:
-            # A flow with all its samples (the flow table takes no more) is classified now, so
-            # its bytes are not held until its first row, which may be half an hour away.
-            at = np.fromiter(complete.values(), np.int64, len(complete))
-            found = [samples.pop(fid) for fid in complete]
-            results = classify_flows(
-                s.proto[at], s.orig_port[at], s.resp_port[at],
-                [f[0] for f in found], [f[1] for f in found],
-            )  # fmt: skip
-            verdicts.update(zip(complete, map(encryption_values, results), strict=True))
+        if len(s) and verdicts:  # samples of flows already classified are not needed
+            known = np.fromiter(map(verdicts.__contains__, s.flow_id.tolist()), np.bool_, len(s))
+            if known.any():
+                s = _take_samples(s, np.flatnonzero(~known))
+        at = np.flatnonzero(s.completes) if s.completes.shape[0] else np.zeros(0, np.intp)
+        todo: dict[int, int] = {}  # flow id -> its first row, for flows not classified yet
+        if len(rows):
+            complete = set(s.flow_id[at].tolist())
+            for i, fid in enumerate(rows.flow_id.tolist()):
+                if fid not in verdicts and fid not in todo and fid not in complete:
+                    todo[fid] = i
+        if not at.shape[0] and not todo:
+            self._samples.add(s)
+            return
+        idx = np.fromiter(todo.values(), np.int64, len(todo))
+        fids = np.concatenate([s.flow_id[at], np.fromiter(todo, np.int64, len(todo))])
+        proto = np.concatenate([s.proto[at], rows.proto[idx]])
+        orig_port = np.concatenate([s.orig_port[at], rows.orig_port[idx]])
+        resp_port = np.concatenate([s.resp_port[at], rows.resp_port[idx]])
+        order = np.argsort(fids)
+        by_fid = fids[order]
+        # Their samples: those kept from earlier batches (first), then this batch's.
+        old_fid, old_dir, old_off, old_len = self._samples.take(by_fid)
+        pos = np.minimum(np.searchsorted(by_fid, s.flow_id), by_fid.shape[0] - 1)
+        due = by_fid[pos] == s.flow_id
+        new = np.flatnonzero(due)
+        rec_fid = np.concatenate([old_fid, s.flow_id[new]])
+        results = classify_packed(
+            proto, orig_port, resp_port, [self._samples.arena, s.data],
+            np.concatenate([old_off, s.offset[new]]), np.concatenate([old_len, s.length[new]]),
+            order[np.searchsorted(by_fid, rec_fid)],
+            np.concatenate([old_dir, s.direction[new].astype(np.int64)]),
+            np.repeat(np.array([0, 1], np.int64), [old_fid.shape[0], new.shape[0]]),
+        )  # fmt: skip
+        verdicts.update(zip(fids.tolist(), map(encryption_values, results), strict=True))
+        if not due.all():
+            self._samples.add(_take_samples(s, np.flatnonzero(~due)))
 
     def _encryption(self, rows: FlowRows) -> Columns:
         fids = rows.flow_id.tolist()
         cache = self._verdicts
-        todo: dict[int, int] = {}  # flow id -> its first row, for flows not classified yet
-        for i, fid in enumerate(fids):
-            if fid not in cache and fid not in todo:
-                todo[fid] = i
-        if todo:
-            idx = np.fromiter(todo.values(), np.int64, len(todo))
-            none: tuple[list[bytes], list[bytes]] = ([], [])
-            found = [self._samples.pop(fid, none) for fid in todo]
-            verdicts = classify_flows(
-                rows.proto[idx], rows.orig_port[idx], rows.resp_port[idx],
-                [f[0] for f in found], [f[1] for f in found],
-            )  # fmt: skip
-            cache.update(zip(todo, map(encryption_values, verdicts), strict=True))
         table = np.empty((len(fids), len(ENCRYPTION_COLUMNS) + 1), object)
         table[:] = [cache[fid] for fid in fids]
         cols: Columns = {name: table[:, k].copy() for k, name in enumerate(ENCRYPTION_COLUMNS)}
@@ -151,7 +250,6 @@ class FlowAnnotator:
             self.stats.encrypted_flows += int(ended.sum()) - kinds.get("none", 0)
             for fid in rows.flow_id[ended].tolist():  # the flow is over: forget it
                 cache.pop(fid, None)
-                self._samples.pop(fid, None)
         return cols
 
     # ---- geography ----

@@ -260,7 +260,9 @@ def process_packets(
             if runs[s, d, st.R_SAMPLED] < nsamples:
                 runs[s, d, st.R_SAMPLED] += 1
                 sample[i] = True
-                sample_dir[i] = d
+                # 2 + d: this sample was the flow's last one (both directions now full)
+                full = runs[s, 0, st.R_SAMPLED] >= nsamples and runs[s, 1, st.R_SAMPLED] >= nsamples
+                sample_dir[i] = d + 2 if full else d
                 sample_fid[i] = meta[s, st.M_FLOW_ID]
         if proto[i] == _TCP:
             if fl & _RST:
@@ -311,3 +313,29 @@ def tick(
         nb = _close_stale(s, now, gap, meta, runs, acc_i, acc_f, min_bytes, bursts, nb)
         n = _roll_if_due(s, now, window, meta, runs, acc_i, acc_f, row_meta, row_i, row_f, n)
     return n, nb, ne, slots.shape[0]
+
+
+@njit(cache=True)
+def gather_bytes(
+    src: np.ndarray, start: np.ndarray, length: np.ndarray, out_off: np.ndarray, out: np.ndarray
+) -> None:
+    """Copy ``src[start[k]:start[k] + length[k]]`` to ``out[out_off[k]:]`` for every k: one
+    pass over many short slices, instead of one Python object per slice."""
+    for k in range(start.shape[0]):
+        # Unsigned indices: no negative-index wrap check per byte, so the copy vectorises.
+        a = np.uint64(start[k])
+        o = np.uint64(out_off[k])
+        for t in range(np.uint64(length[k])):
+            out[o + t] = src[a + t]
+
+
+@njit(cache=True)
+def move_down(buf: np.ndarray, start: np.ndarray, length: np.ndarray, out_off: np.ndarray) -> None:
+    """Within one buffer, copy slice k from ``start[k]`` down to ``out_off[k]``, with slices
+    in increasing ``start`` and ``out_off[k] <= start[k]``: a forward copy never overwrites
+    bytes still to be read, so an arena is compacted without a second one."""
+    for k in range(start.shape[0]):
+        a = np.uint64(start[k])
+        o = np.uint64(out_off[k])
+        for t in range(np.uint64(length[k])):
+            buf[o + t] = buf[a + t]

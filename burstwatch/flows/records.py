@@ -123,17 +123,42 @@ class BurstRows:
 
 @dataclass
 class PayloadSamples:
-    """The first few payload packets of each flow direction, for deep parsing (per flow)."""
+    """The first few payload packets of each flow direction, for deep parsing (per flow).
+
+    Packed, not one ``bytes`` per sample: sample ``k`` is ``data[offset[k]:offset[k] + length[k]]``,
+    so a batch of samples costs a few arrays however many packets it holds. ``data`` is the
+    capture batch's own buffer, which a reader may reuse: copy what is kept past the batch.
+    """
 
     flow_id: npt.NDArray[np.int64]
     direction: npt.NDArray[np.int8]
-    payloads: list[bytes] = field(default_factory=list)
+    data: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
+    offset: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    length: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     # The flow's transport and ports (originator's, responder's) per sample, so a flow can be
     # classified as soon as its samples are complete, before any of its rows is emitted.
     proto: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
     orig_port: npt.NDArray[np.uint16] = field(default_factory=lambda: np.zeros(0, np.uint16))
     resp_port: npt.NDArray[np.uint16] = field(default_factory=lambda: np.zeros(0, np.uint16))
     ts_ns: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    # True on the sample that gave its flow the last one it will get (all directions full).
+    completes: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
+
+    def __len__(self) -> int:
+        return int(self.flow_id.shape[0])
+
+    @property
+    def payloads(self) -> list[bytes]:
+        """Each sample as ``bytes`` (for tests and tools; the pipeline reads the packed form)."""
+        data = self.data
+        return [
+            data[a : a + n].tobytes()
+            for a, n in zip(self.offset.tolist(), self.length.tolist(), strict=True)
+        ]
+
+    @staticmethod
+    def empty() -> PayloadSamples:
+        return PayloadSamples(np.zeros(0, np.int64), np.zeros(0, np.int8))
 
 
 @dataclass

@@ -319,13 +319,15 @@ class FlowTable:
         start = rec.offset[pk] + batch.payload_off[pk]
         end = np.minimum(rec.offset[pk] + batch.cap_len[pk], start + batch.payload_len[pk])
         end = np.maximum(end, start)
-        mv = memoryview(rec.data)  # type: ignore[arg-type]
+        # No copy: the samples point into the batch's own buffer, and whoever keeps them copies.
+        length = (end - start).astype(np.int64)
         slots = slot[which]
         proto, _, _, op, _, _, rp = self._endpoints(slots, self.meta[slots, st.M_ORIG_IS_A] == 1)
+        code = sample_dir[which]
         return PayloadSamples(
-            flow_id=sample_fid[which], direction=sample_dir[which],
-            payloads=[bytes(mv[a:b]) for a, b in zip(start.tolist(), end.tolist(), strict=True)],
-            proto=proto, orig_port=op, resp_port=rp, ts_ns=batch.ts_ns[pk],
+            flow_id=sample_fid[which], direction=(code & 1).astype(np.int8),
+            data=rec.data, offset=start.astype(np.int64), length=length,
+            proto=proto, orig_port=op, resp_port=rp, ts_ns=batch.ts_ns[pk], completes=code >= 2,
         )
 
     def _empty_output(self) -> FlowOutput:
@@ -333,4 +335,4 @@ class FlowTable:
 
 
 def _no_samples() -> PayloadSamples:
-    return PayloadSamples(np.zeros(0, np.int64), np.zeros(0, np.int8), [])
+    return PayloadSamples.empty()

@@ -42,6 +42,7 @@ from burstwatch.enrich.encryption.ssh import detect_ssh
 from burstwatch.enrich.encryption.tls import detect_tls
 from burstwatch.enrich.encryption.verdict import EncryptionVerdict, FlowSample
 from burstwatch.enrich.encryption.wireguard import detect_wireguard
+from burstwatch.flows.kernel import gather_bytes
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -524,7 +525,6 @@ class _Packed:
     buf: U8
     pkt_off: I64  # packet j is buf[pkt_off[j]:pkt_off[j + 1]]
     dir_first: I64  # slot r (client i = r, server i = n + r) holds packets dir_first[r]:[r + 1]
-    payloads: list[bytes]
 
 
 def _pack(client: Sequence[Sequence[bytes]], server: Sequence[Sequence[bytes]]) -> _Packed:
@@ -544,7 +544,32 @@ def _pack(client: Sequence[Sequence[bytes]], server: Sequence[Sequence[bytes]]) 
     pkt_off = np.zeros(len(flat) + 1, np.int64)
     np.cumsum(lens, out=pkt_off[1:])
     buf = np.frombuffer(b"".join(flat) or b"\0", np.uint8)  # always read-only: one signature
-    return _Packed(buf, pkt_off, dir_first, flat)
+    return _Packed(buf, pkt_off, dir_first)
+
+
+def _pack_columns(
+    data: Sequence[U8], source: I64, offset: I64, length: I64, flow: I64, direction: I64, n: int
+) -> _Packed:
+    """The layout :func:`_pack` builds, from samples already in byte buffers (no bytes objects):
+    one copy of each sample, straight from wherever it lies.
+
+    Samples keep their order within each flow direction, as the list form does."""
+    keep = length > 0  # FlowSample.of drops empty payloads: so does every index here
+    source, offset, length = source[keep], offset[keep], length[keep]
+    slot = direction[keep] * n + flow[keep]
+    order = np.argsort(slot, kind="stable")
+    dir_first = np.zeros(2 * n + 1, np.int64)
+    np.cumsum(np.bincount(slot, minlength=2 * n), out=dir_first[1:])
+    lens = length[order]
+    pkt_off = np.zeros(lens.shape[0] + 1, np.int64)
+    np.cumsum(lens, out=pkt_off[1:])
+    buf = np.zeros(max(int(pkt_off[-1]), 1), np.uint8)
+    src, starts, dest = source[order], offset[order], pkt_off[:-1]
+    for k, chunk in enumerate(data):
+        mine = np.flatnonzero(src == k) if len(data) > 1 else slice(None)
+        gather_bytes(chunk, starts[mine], lens[mine], dest[mine], buf)
+    buf.flags.writeable = False  # the same signature as _pack's buffers: one compilation
+    return _Packed(buf, pkt_off, dir_first)
 
 
 # --------------------------------------------------------------------------- entropy test
@@ -662,30 +687,24 @@ def _judge_many(packed: _Packed, slots: I64, stats: _Stats, want_reason: bool) -
 def _payloads(packed: _Packed, slot: int) -> tuple[bytes, ...]:
     """One direction's non-empty payloads as FlowSample holds them."""
     a, b = int(packed.dir_first[slot]), int(packed.dir_first[slot + 1])
-    return tuple(bytes(p) for p in packed.payloads[a:b])
+    buf, off = packed.buf, packed.pkt_off[a : b + 1].tolist()
+    return tuple(buf[off[j] : off[j + 1]].tobytes() for j in range(b - a))
 
 
 # --------------------------------------------------------------------------- entry point
 
 
-def _classify_chunk(
-    proto: I64,
-    client_port: I64,
-    server_port: I64,
-    client_payloads: Sequence[Sequence[bytes]],
-    server_payloads: Sequence[Sequence[bytes]],
-) -> list[EncryptionVerdict]:
+def _classify_chunk(proto: I64, client_port: I64, server_port: I64, packed: _Packed) -> list[EncryptionVerdict]:
     n = proto.shape[0]
-    packed = _pack(client_payloads, server_payloads)
     cand = np.zeros(n, np.int64)
     _candidates(packed.buf, packed.pkt_off, packed.dir_first, proto, client_port, server_port, cand)
     client = _stats(packed, np.arange(n, dtype=np.int64))
     verdicts: list[EncryptionVerdict | None] = [None] * n
     matched = np.zeros(n, np.bool_)
     for i in np.flatnonzero(cand).tolist():
-        sample = FlowSample.of(
+        sample = FlowSample(
             int(proto[i]), int(client_port[i]), int(server_port[i]),
-            client_payloads[i], server_payloads[i],
+            _payloads(packed, i), _payloads(packed, n + i),
         )
         bits = int(cand[i])
         for bit, detector in PROTOCOL_DETECTORS:
@@ -740,7 +759,58 @@ def classify_flows(
         out.extend(
             _classify_chunk(
                 protos[lo:hi], cports[lo:hi], sports[lo:hi],
-                client_payloads[lo:hi], server_payloads[lo:hi],
+                _pack(client_payloads[lo:hi], server_payloads[lo:hi]),
             )
         )
+    return out
+
+
+def classify_packed(
+    proto: npt.ArrayLike,
+    client_port: npt.ArrayLike,
+    server_port: npt.ArrayLike,
+    data: U8 | Sequence[U8],
+    offset: npt.ArrayLike,
+    length: npt.ArrayLike,
+    flow: npt.ArrayLike,
+    direction: npt.ArrayLike,
+    source: npt.ArrayLike | None = None,
+) -> list[EncryptionVerdict]:
+    """:func:`classify_flows` on samples that already sit in byte buffers, without a ``bytes``
+    object per sample: sample ``k`` is ``data[offset[k]:offset[k] + length[k]]`` (with several
+    buffers, ``data[source[k]][...]``), sent by flow ``flow[k]``'s client (``direction[k] == 0``)
+    or server (1). A flow direction's samples are taken in the order they appear here.
+    """
+    protos = np.asarray(proto, dtype=np.int64).ravel()
+    cports = np.asarray(client_port, dtype=np.int64).ravel()
+    sports = np.asarray(server_port, dtype=np.int64).ravel()
+    offs = np.asarray(offset, dtype=np.int64).ravel()
+    lens = np.asarray(length, dtype=np.int64).ravel()
+    flows = np.asarray(flow, dtype=np.int64).ravel()
+    dirs = np.asarray(direction, dtype=np.int64).ravel()
+    buffers = [data] if isinstance(data, np.ndarray) else list(data)
+    srcs = np.zeros(offs.shape[0], np.int64) if source is None else np.asarray(source, np.int64).ravel()
+    n = protos.shape[0]
+    if not (cports.shape[0] == sports.shape[0] == n):
+        raise ValueError("classify_packed: proto and ports need one entry per flow")
+    if not (offs.shape[0] == lens.shape[0] == flows.shape[0] == dirs.shape[0] == srcs.shape[0]):
+        raise ValueError("classify_packed: every sample needs an offset, length, flow and direction")
+    if flows.size and (flows.min() < 0 or flows.max() >= n or dirs.min() < 0 or dirs.max() > 1):
+        raise ValueError("classify_packed: a sample names a flow or direction that does not exist")
+    if srcs.size and (srcs.min() < 0 or srcs.max() >= len(buffers)):
+        raise ValueError("classify_packed: a sample names a buffer that does not exist")
+    if lens.size:
+        sizes = np.array([b.shape[0] for b in buffers], np.int64)[srcs]
+        if lens.min() < 0 or offs.min() < 0 or ((offs + lens > sizes) & (lens > 0)).any():
+            raise ValueError("classify_packed: a sample lies outside its buffer")
+    order = np.argsort(flows, kind="stable")
+    by_flow = flows[order]
+    out: list[EncryptionVerdict] = []
+    for lo in range(0, n, CHUNK_FLOWS):
+        hi = min(lo + CHUNK_FLOWS, n)
+        sel = order[np.searchsorted(by_flow, lo) : np.searchsorted(by_flow, hi)]
+        packed = _pack_columns(
+            buffers, srcs[sel], offs[sel], lens[sel], flows[sel] - lo, dirs[sel], hi - lo
+        )
+        out.extend(_classify_chunk(protos[lo:hi], cports[lo:hi], sports[lo:hi], packed))
     return out
