@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -520,20 +519,3 @@ def test_combine(levels: list[str], score: float | None, encrypted: bool, foreig
 def test_combine_rejects_unknown_levels() -> None:
     with pytest.raises(ValueError, match="unknown rule level"):
         combine(["severe"], 0.5, True, True)
-
-
-# ---- speed ----
-
-
-def test_scoring_speed(benign: Traffic, capsys: pytest.CaptureFixture[str]) -> None:
-    """Report the cost per 100k flow-windows with bursts (all rows judged: the worst case)."""
-    scorer = BurstScorer.default()
-    judged = benign.rows.values[has_burst(benign.rows.values)]
-    rows = judged[np.random.default_rng(0).integers(0, len(judged), 100_000)]
-    scorer.score(rows[:10])
-    started = time.perf_counter()
-    scorer.score(rows)
-    elapsed = time.perf_counter() - started
-    with capsys.disabled():
-        print(f"\nscoring 100k flow-windows with bursts: {elapsed:.3f} s")
-    assert elapsed < 10.0  # smoke bound only; docs/scoring.md has the measurement
