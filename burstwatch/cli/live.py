@@ -174,7 +174,7 @@ def capture_loop(
                 last_eval = now
                 handle(table.advance(time.time_ns()))
                 snap = table.snapshot()
-                handle(FlowOutput(snap, BurstRows.empty(), _no_samples()))
+                handle(FlowOutput(snap, BurstRows.empty(), PayloadSamples.empty()))
             if now - last_status >= min(1.0, args.status_every):
                 last_status = now
                 status.active_flows = table.active_flows
@@ -195,9 +195,6 @@ def capture_loop(
             writer.close()
     return status
 
-
-def _no_samples() -> PayloadSamples:
-    return PayloadSamples.empty()
 
 
 # ---- the parent: output, status, workers ----

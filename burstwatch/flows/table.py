@@ -195,7 +195,7 @@ class FlowTable:
                 break
         samples = (
             self._collect_samples(batch, idx, slot, sample, sample_dir, sample_fid)
-            if self.sample_payloads else _no_samples()
+            if self.sample_payloads else PayloadSamples.empty()
         )
         self.now = max(self.now, int(ts.max()))
         if self.now - self._last_tick < _TICK_EVERY_NS:
@@ -262,7 +262,7 @@ class FlowTable:
             if j >= slots.shape[0]:
                 break
         self._release(np.concatenate(ended_parts))
-        return FlowOutput(FlowRows.concat(rows), BurstRows.concat(bursts), _no_samples())
+        return FlowOutput(FlowRows.concat(rows), BurstRows.concat(bursts), PayloadSamples.empty())
 
     def _endpoints(
         self, slots: npt.NDArray[np.int64], orig_is_a: npt.NDArray[np.bool_]
@@ -313,7 +313,7 @@ class FlowTable:
     ) -> PayloadSamples:
         which = np.flatnonzero(sample)  # capture order: per flow direction, first come first
         if not which.shape[0]:
-            return _no_samples()
+            return PayloadSamples.empty()
         pk = idx[which]
         rec = batch.records
         start = rec.offset[pk] + batch.payload_off[pk]
@@ -331,8 +331,5 @@ class FlowTable:
         )
 
     def _empty_output(self) -> FlowOutput:
-        return FlowOutput(FlowRows.empty(), BurstRows.empty(), _no_samples())
+        return FlowOutput(FlowRows.empty(), BurstRows.empty(), PayloadSamples.empty())
 
-
-def _no_samples() -> PayloadSamples:
-    return PayloadSamples.empty()

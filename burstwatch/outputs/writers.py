@@ -6,7 +6,6 @@ import csv
 import json
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, TextIO
 
 from burstwatch.errors import BurstwatchError
@@ -138,8 +137,4 @@ def _write_parquet(
     return n
 
 
-def default_columns(sample: dict[str, Any]) -> list[str]:
-    return list(flatten(sample))
-
-
-__all__ = ["OutputError", "Path", "write_records"]
+__all__ = ["OutputError", "write_records"]
