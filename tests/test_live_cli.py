@@ -121,7 +121,16 @@ def test_live_alerts_while_the_burst_session_is_open_and_stops_cleanly(
             if "packets (" in line:
                 ready.set()
 
-    threading.Thread(target=read_err, daemon=True).start()
+    out_lines: list[str] = []
+
+    def read_out() -> None:
+        assert live.stdout is not None
+        out_lines.extend(live.stdout)
+
+    # each pipe has exactly one reader: communicate() beside the stderr thread would race it
+    readers = [threading.Thread(target=f, daemon=True) for f in (read_err, read_out)]
+    for r in readers:
+        r.start()
     try:
         assert ready.wait(30), "live capture did not start: " + "".join(err_lines)
         sender = subprocess.Popen(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY,
@@ -134,7 +143,9 @@ def test_live_alerts_while_the_burst_session_is_open_and_stops_cleanly(
         assert sender.returncode == 0
         assert alerted_during_replay, "no alert before the replay ended: " + "".join(err_lines)
         live.send_signal(signal.SIGTERM)
-        out, _ = live.communicate(timeout=30)
+        live.wait(timeout=30)
+        for r in readers:
+            r.join(timeout=10)
     finally:
         if live.poll() is None:
             live.kill()
@@ -153,7 +164,7 @@ def test_live_alerts_while_the_burst_session_is_open_and_stops_cleanly(
             for r in records]
     assert len(keys) == len(set(keys))
     # what went to stdout is the same stream of alerts
-    assert [json.loads(x) for x in out.splitlines() if x.strip()] == records
+    assert [json.loads(x) for x in out_lines if x.strip()] == records
     assert any("summary:" in line and "dropped 0" in line for line in err_lines)
 
 

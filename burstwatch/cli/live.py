@@ -31,6 +31,7 @@ from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import add_flow_options, flow_config
 from burstwatch.cli.scan import ScanError, _open_alerts, _rule_paths
 from burstwatch.cli.scoring import add_score_options, make_detector
+from burstwatch.cli.warmup import warm_up
 from burstwatch.config import Settings
 from burstwatch.decode import decode
 from burstwatch.enrich.annotate import (
@@ -141,6 +142,7 @@ def capture_loop(
     detector, _ = make_detector(rules, args)
     sink = AlertSink(emit)
     writer = None
+    warm_up(config, geo, settings, make_detector(rules, args)[0])
     src = LiveSource(args.interface, bpf=args.filter, fanout_group=fanout_group)
     if src.notice:
         report(notice=src.notice)
