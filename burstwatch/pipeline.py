@@ -14,9 +14,12 @@ import numpy as np
 
 from burstwatch.decode import decode
 from burstwatch.decode.batch import STATUS_NAMES
+from burstwatch.enrich.encryption.opening import SAMPLE_POLICY
 from burstwatch.features import FeatureMatrix, compute_features
 from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowRows, FlowTable
+from burstwatch.flows.sampling import SamplePolicy
 from burstwatch.ingest import CaptureWarning, open_capture
+from burstwatch.readahead import read_ahead
 
 Progress = Callable[[int, int], None]  # (bytes consumed so far, total bytes or 0 if unknown)
 
@@ -73,14 +76,37 @@ def run_flows(
     stats: RunStats | None = None,
     enricher_factory: Callable[[], Enricher] | None = None,
     progress: Progress | None = None,
+    sample_policy: SamplePolicy | None = SAMPLE_POLICY,
 ) -> Iterator[FlowBatch]:
-    """Stream finished flow/window rows, file by file."""
+    """Stream finished flow/window rows, file by file. With an enricher, payload samples are
+    kept as ``sample_policy`` says (None: whole).
+
+    Reading, decoding and the flow table run one step ahead in a thread of their own, while
+    this generator's caller enriches, matches and writes the rows before.
+    """
     stats = stats if stats is not None else RunStats()
-    for path in paths:
+    sample = enricher_factory is not None
+    enrich: Enricher | None = None
+    current = -1
+    outputs = _table_outputs(paths, config, stats, sample, sample_policy, progress)
+    for index, name, out in read_ahead(outputs):
+        if index != current:  # each file gets its own enricher, as it gets its own flow table
+            current = index
+            enrich = enricher_factory() if enricher_factory else None
+        batch = _finish(name, out, enrich, stats)
+        if batch is not None:
+            yield batch
+
+
+def _table_outputs(
+    paths: list[str], config: FlowConfig | None, stats: RunStats, sample: bool,
+    policy: SamplePolicy | None, progress: Progress | None,
+) -> Iterator[tuple[int, str, FlowOutput]]:
+    """(file index, source name, flow table output) for every batch of every file, in order."""
+    for index, path in enumerate(paths):
         reader = open_capture(path)
         stats.files += 1
-        enrich = enricher_factory() if enricher_factory else None
-        table = FlowTable(config, sample_payloads=enrich is not None)
+        table = FlowTable(config, sample_payloads=sample, sample_policy=policy)
         total = reader.size_hint
         try:
             for records in reader.batches():
@@ -88,15 +114,10 @@ def run_flows(
                 stats.packets += len(packets)
                 stats.wire_bytes += int(packets.wire_len.sum(dtype=np.int64))
                 stats.add_decode(np.bincount(packets.status, minlength=len(STATUS_NAMES)))
-                out = table.update(packets)
-                batch = _finish(reader.name, out, enrich, stats)
-                if batch is not None:
-                    yield batch
+                yield index, reader.name, table.update(packets)
                 if progress:
                     progress(reader.bytes_consumed, total)
-            batch = _finish(reader.name, table.flush(), enrich, stats)
-            if batch is not None:
-                yield batch
+            yield index, reader.name, table.flush()
         finally:
             stats.warnings.extend(reader.warnings)
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from burstwatch.config import load_settings
-from burstwatch.enrich.annotate import FlowAnnotator, SampleStore, encryption_values
+from burstwatch.enrich.annotate import FlowAnnotator, SampleStore
 from burstwatch.enrich.encryption import DETECTORS, EncryptionVerdict, classify_flow
 from burstwatch.enrich.encryption import batch as batch_mod
 from burstwatch.enrich.encryption.batch import (
@@ -48,6 +48,12 @@ from tests.test_encryption import (
 
 Flow = tuple[int, int, int, Sequence[bytes], Sequence[bytes]]
 
+
+
+def encryption_values(v: EncryptionVerdict) -> tuple[str, str, str, str, str, str, float]:
+    """A verdict as the annotator's columns hold it."""
+    return (v.kind, v.version or "", v.detail or "", v.sni or "", ",".join(v.alpn),
+            v.fingerprint or "", np.nan if v.entropy is None else v.entropy)
 
 def assert_same(flows: Sequence[Flow]) -> list[EncryptionVerdict]:
     """classify_flows over all ``flows`` at once equals classify_flow on each, field by field."""
@@ -312,14 +318,17 @@ def test_demo_capture() -> None:
 class SampleCollector:
     """An enricher that keeps each flow's payload samples, as the flow table hands them over."""
 
-    def __init__(self, flows: dict[int, Flow]) -> None:
+    def __init__(self, flows: dict[int, Flow], probes: dict[int, bool] | None = None) -> None:
         self.flows = flows
+        self.probes = probes if probes is not None else {}  # flow id -> some sample kept whole
         self.samples: dict[int, tuple[list[bytes], list[bytes]]] = {}
 
     def __call__(self, out: FlowOutput) -> dict[str, np.ndarray]:
         s = out.samples
-        for fid, d, payload in zip(s.flow_id.tolist(), s.direction.tolist(), s.payloads, strict=True):
+        for fid, d, payload, whole in zip(s.flow_id.tolist(), s.direction.tolist(), s.payloads,
+                                          s.whole.tolist(), strict=True):
             self.samples.setdefault(fid, ([], []))[d].append(payload)
+            self.probes[fid] = self.probes.get(fid, False) or whole
         rows = out.rows
         for i, fid in enumerate(rows.flow_id.tolist()):
             if fid not in self.flows:
@@ -355,7 +364,8 @@ def test_annotator_columns_match_per_flow_verdicts(scenario_captures: list[Path]
     geo, config = GeoDatabase.bundled(), load_settings()
     for path in [Path("pcaps/demo.pcap"), *scenario_captures]:
         flows: dict[int, Flow] = {}
-        for _ in run_flows([str(path)], enricher_factory=lambda f=flows: SampleCollector(f)):
+        probes: dict[int, bool] = {}
+        for _ in run_flows([str(path)], enricher_factory=lambda f=flows, p=probes: SampleCollector(f, p)):
             pass
         annotator = FlowAnnotator(geo, config)
         ended: dict[str, int] = {}
@@ -364,7 +374,7 @@ def test_annotator_columns_match_per_flow_verdicts(scenario_captures: list[Path]
                      "burstwatch.encryption_detail", "tls.client.server_name", "burstwatch.alpn",
                      "tls.client.ja4"]
             for i, fid in enumerate(batch.rows.flow_id.tolist()):
-                want = encryption_values(classify_flow(*flows[fid]))
+                want = encryption_values(classify_flow(*flows[fid], protocols=probes.get(fid, False)))
                 got = tuple(batch.extra[n][i] for n in names)
                 assert got == want[:-1], (path.name, fid)
                 entropy = batch.extra["burstwatch.entropy"][i]
@@ -441,7 +451,7 @@ def test_sample_store_keeps_order_and_releases_bytes() -> None:
     classified flow leaves nothing behind."""
     rng = random.Random(9)
     store = SampleStore()
-    want: dict[int, list[tuple[int, bytes]]] = {}
+    want: dict[int, list[tuple[int, bytes, bool]]] = {}
     for _ in range(40):  # enough bytes to grow and compact the arena several times
         payloads = [rng.randbytes(rng.randrange(0, 3000)) for _ in range(25)]
         fids = [rng.randrange(12) for _ in payloads]
@@ -451,15 +461,17 @@ def test_sample_store_keeps_order_and_releases_bytes() -> None:
         store.add(PayloadSamples(
             np.array(fids, np.int64), np.array(dirs, np.int8), np.frombuffer(data, np.uint8),
             offs.astype(np.int64), np.array([len(p) for p in payloads], np.int64),
+            whole=np.array([len(p) % 2 == 0 for p in payloads]),
         ))  # fmt: skip
         for f, d, p in zip(fids, dirs, payloads, strict=True):
-            want.setdefault(f, []).append((d, p))
+            want.setdefault(f, []).append((d, p, len(p) % 2 == 0))
         done = sorted(rng.sample(sorted(want), 3))
-        fid, d, off, ln = store.take(np.array(done, np.int64))
-        got: dict[int, list[tuple[int, bytes]]] = {}
-        for f, dd, o, n in zip(fid.tolist(), d.tolist(), off.tolist(), ln.tolist(), strict=True):
-            got.setdefault(f, []).append((dd, store.arena[o : o + n].tobytes()))
+        fid, d, off, ln, whole = store.take(np.array(done, np.int64))
+        got: dict[int, list[tuple[int, bytes, bool]]] = {}
+        for f, dd, o, n, w in zip(fid.tolist(), d.tolist(), off.tolist(), ln.tolist(), whole.tolist(),
+                                  strict=True):
+            got.setdefault(f, []).append((dd, store.arena[o : o + n].tobytes(), w))
         assert got == {f: want.pop(f) for f in done}
-    assert store.live_bytes == sum(len(p) for v in want.values() for _, p in v)
+    assert store.live_bytes == sum(len(p) for v in want.values() for _, p, _ in v)
     store.take(np.array(sorted(want), np.int64))
     assert len(store) == 0 and store.live_bytes == 0

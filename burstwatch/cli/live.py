@@ -41,6 +41,7 @@ from burstwatch.enrich.annotate import (
     geo_from_args,
     settings_from_args,
 )
+from burstwatch.enrich.encryption.opening import SAMPLE_POLICY
 from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.features import compute_features
 from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable
@@ -137,7 +138,7 @@ def capture_loop(
 ) -> Status:
     """One capture process: interface -> flows -> periodic evaluation -> alerts."""
     status = Status()
-    table = FlowTable(config)
+    table = FlowTable(config, sample_policy=SAMPLE_POLICY)
     annotator = FlowAnnotator(geo, settings, EnrichStats())
     detector, _ = make_detector(rules, args)
     sink = AlertSink(emit)

@@ -14,6 +14,7 @@ import numpy as np
 from burstwatch.config import Settings
 from burstwatch.decode import decode
 from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
+from burstwatch.enrich.encryption.opening import SAMPLE_POLICY
 from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.features import compute_features
 from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable
@@ -44,7 +45,7 @@ def warm_up_records() -> RecordBatch:
 
 def warm_up(config: FlowConfig, geo: GeoDatabase, settings: Settings, detector: Any) -> int:
     """Run the pipeline once on generated packets; returns the rows evaluated (for tests)."""
-    table = FlowTable(config)
+    table = FlowTable(config, sample_policy=SAMPLE_POLICY)
     annotator = FlowAnnotator(geo, settings, EnrichStats())
     rows = 0
     records = warm_up_records()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,10 +17,10 @@ import numpy as np
 import numpy.typing as npt
 
 from burstwatch.config import Settings, load_settings
-from burstwatch.enrich.encryption import EncryptionVerdict
-from burstwatch.enrich.encryption.batch import classify_packed
+from burstwatch.enrich.encryption.batch import classify_packed_columns
 from burstwatch.enrich.geo import GeoDatabase, Scope, classify_scope, internal_nets
 from burstwatch.enrich.nets import NetSet
+from burstwatch.enrich.verdicts import VerdictCache
 from burstwatch.flows import state as fs
 from burstwatch.flows.kernel import gather_bytes, move_down
 from burstwatch.flows.records import FlowOutput, FlowRows, PayloadSamples
@@ -34,31 +33,6 @@ SCOPE_NAMES = {
     Scope.FOREIGN: "foreign",
 }
 Columns = dict[str, npt.NDArray[np.generic]]
-# The encryption columns, then the entropy column; one cached value tuple per flow feeds them.
-ENCRYPTION_COLUMNS = (
-    "burstwatch.encryption",
-    "burstwatch.encryption_version",
-    "burstwatch.encryption_detail",
-    "tls.client.server_name",
-    "burstwatch.alpn",
-    "tls.client.ja4",
-)
-EncryptionValues = tuple[str, str, str, str, str, str, float]
-
-
-def encryption_values(v: EncryptionVerdict) -> EncryptionValues:
-    """A verdict as its column values, computed once per flow rather than once per row."""
-    return (
-        v.kind,
-        v.version or "",
-        v.detail or "",
-        v.sni or "",
-        ",".join(v.alpn),
-        v.fingerprint or "",
-        np.nan if v.entropy is None else v.entropy,
-    )
-
-
 @dataclass
 class EnrichStats:
     """Counts for the run summary."""
@@ -75,7 +49,7 @@ def _take_samples(s: PayloadSamples, keep: npt.NDArray[np.intp]) -> PayloadSampl
         flow_id=s.flow_id[keep], direction=s.direction[keep], data=s.data,
         offset=s.offset[keep], length=s.length[keep], proto=s.proto[keep],
         orig_port=s.orig_port[keep], resp_port=s.resp_port[keep], ts_ns=s.ts_ns[keep],
-        completes=s.completes[keep],
+        completes=s.completes[keep], whole=s.whole[keep],
     )
 
 
@@ -95,6 +69,7 @@ class SampleStore:
         self.direction = np.zeros(0, np.int8)
         self.offset = np.zeros(0, np.int64)  # into the arena
         self.length = np.zeros(0, np.int64)
+        self.whole = np.zeros(0, np.bool_)
 
     def __len__(self) -> int:
         return int(self.fid.shape[0])
@@ -123,9 +98,10 @@ class SampleStore:
         self.direction = np.insert(self.direction, at, s.direction[order])
         self.offset = np.insert(self.offset, at, out_off[order])
         self.length = np.insert(self.length, at, s.length[order])
+        self.whole = np.insert(self.whole, at, s.whole[order])
 
-    def take(self, sorted_fids: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], ...]:
-        """Remove and return (flow id, direction, offset, length) of every record of the flows
+    def take(self, sorted_fids: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.generic], ...]:
+        """Remove and return (flow id, direction, offset, length, whole) of every record of the flows
         ``sorted_fids`` (each flow's in the order added). Their bytes stay put until the next
         ``add``."""
         lo = np.searchsorted(self.fid, sorted_fids, side="left")
@@ -134,14 +110,16 @@ class SampleStore:
         total = int(count.sum())
         if not total:
             z = np.zeros(0, np.int64)
-            return z, z, z, z
+            return z, z, z, z, np.zeros(0, np.bool_)
         starts = np.repeat(lo - np.cumsum(count) + count, count)
         got = starts + np.arange(total)
         out = (
-            self.fid[got], self.direction[got].astype(np.int64), self.offset[got], self.length[got]
+            self.fid[got], self.direction[got].astype(np.int64), self.offset[got], self.length[got],
+            self.whole[got],
         )
         self.fid, self.direction = np.delete(self.fid, got), np.delete(self.direction, got)
         self.offset, self.length = np.delete(self.offset, got), np.delete(self.length, got)
+        self.whole = np.delete(self.whole, got)
         self.live_bytes -= int(out[3].sum())
         return out
 
@@ -179,7 +157,7 @@ class FlowAnnotator:
         self._internal = internal_nets(settings.internal_nets) if settings.internal_nets else None
         self._allow_nets = NetSet.from_cidrs(settings.allow.cidrs) if settings.allow.cidrs else None
         self._samples = SampleStore()
-        self._verdicts: dict[int, EncryptionValues] = {}
+        self._verdicts = VerdictCache()
 
     def __call__(self, out: FlowOutput) -> Columns:
         rows = out.rows
@@ -197,8 +175,8 @@ class FlowAnnotator:
         takes no more, so their bytes need not wait for a first row half an hour away) and the
         flows whose first row is out; keep the samples of every other flow for later."""
         verdicts = self._verdicts
-        if len(s) and verdicts:  # samples of flows already classified are not needed
-            known = np.fromiter(map(verdicts.__contains__, s.flow_id.tolist()), np.bool_, len(s))
+        if len(s) and len(verdicts):  # samples of flows already classified are not needed
+            known = verdicts.known(s.flow_id)
             if known.any():
                 s = _take_samples(s, np.flatnonzero(~known))
         at = np.flatnonzero(s.completes) if s.completes.shape[0] else np.zeros(0, np.intp)
@@ -219,37 +197,36 @@ class FlowAnnotator:
         order = np.argsort(fids)
         by_fid = fids[order]
         # Their samples: those kept from earlier batches (first), then this batch's.
-        old_fid, old_dir, old_off, old_len = self._samples.take(by_fid)
+        old_fid, old_dir, old_off, old_len, old_whole = self._samples.take(by_fid)
         pos = np.minimum(np.searchsorted(by_fid, s.flow_id), by_fid.shape[0] - 1)
         due = by_fid[pos] == s.flow_id
         new = np.flatnonzero(due)
         rec_fid = np.concatenate([old_fid, s.flow_id[new]])
-        results = classify_packed(
+        rec_flow = order[np.searchsorted(by_fid, rec_fid)]
+        # A flow's protocol detectors run when some sample of it was kept whole (it may open
+        # a protocol); the others were cut to what the entropy test reads.
+        probe = np.zeros(fids.shape[0], np.bool_)
+        probe[rec_flow[np.concatenate([old_whole, s.whole[new]])]] = True
+        results = classify_packed_columns(
             proto, orig_port, resp_port, [self._samples.arena, s.data],
             np.concatenate([old_off, s.offset[new]]), np.concatenate([old_len, s.length[new]]),
-            order[np.searchsorted(by_fid, rec_fid)],
-            np.concatenate([old_dir, s.direction[new].astype(np.int64)]),
-            np.repeat(np.array([0, 1], np.int64), [old_fid.shape[0], new.shape[0]]),
+            rec_flow, np.concatenate([old_dir, s.direction[new].astype(np.int64)]),
+            np.repeat(np.array([0, 1], np.int64), [old_fid.shape[0], new.shape[0]]), probe,
         )  # fmt: skip
-        verdicts.update(zip(fids.tolist(), map(encryption_values, results), strict=True))
+        verdicts.add(fids, results)
         if not due.all():
             self._samples.add(_take_samples(s, np.flatnonzero(~due)))
 
     def _encryption(self, rows: FlowRows) -> Columns:
-        fids = rows.flow_id.tolist()
-        cache = self._verdicts
-        table = np.empty((len(fids), len(ENCRYPTION_COLUMNS) + 1), object)
-        table[:] = [cache[fid] for fid in fids]
-        cols: Columns = {name: table[:, k].copy() for k, name in enumerate(ENCRYPTION_COLUMNS)}
-        cols["burstwatch.entropy"] = table[:, -1].astype(np.float64)
+        cols = self._verdicts.columns(rows.flow_id)
         ended = rows.kind == fs.ROW_FLOW
         if ended.any():
-            kinds = Counter(cols["burstwatch.encryption"][ended].tolist())
-            for kind, count in kinds.items():
-                self.stats.by_encryption[kind] = self.stats.by_encryption.get(kind, 0) + count
-            self.stats.encrypted_flows += int(ended.sum()) - kinds.get("none", 0)
-            for fid in rows.flow_id[ended].tolist():  # the flow is over: forget it
-                cache.pop(fid, None)
+            kinds, counts = np.unique(cols["burstwatch.encryption"][ended].astype(str), return_counts=True)
+            by_kind = self.stats.by_encryption
+            for kind, count in zip(kinds.tolist(), counts.tolist(), strict=True):
+                by_kind[kind] = by_kind.get(kind, 0) + count
+            self.stats.encrypted_flows += int(counts[kinds != "none"].sum())
+            self._verdicts.forget(rows.flow_id[ended])  # the flow is over
         return cols
 
     # ---- geography ----

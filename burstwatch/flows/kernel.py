@@ -175,7 +175,7 @@ def _expiry(s: int, t: int, cfg: np.ndarray, meta: np.ndarray, acc_i: np.ndarray
     return -1, 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def process_packets(
     order: np.ndarray, slot: np.ndarray, ts: np.ndarray, src_is_a: np.ndarray,
     proto: np.ndarray, flags: np.ndarray, wire: np.ndarray, payload: np.ndarray,
@@ -258,11 +258,13 @@ def process_packets(
             runs[s, d, st.R_PKTS] += 1
             runs[s, d, st.R_BYTES] += pl
             if runs[s, d, st.R_SAMPLED] < nsamples:
+                first = runs[s, d, st.R_SAMPLED] == 0
                 runs[s, d, st.R_SAMPLED] += 1
                 sample[i] = True
-                # 2 + d: this sample was the flow's last one (both directions now full)
+                # bit 0: direction; bit 1: this sample was the flow's last one (both directions
+                # now full); bit 2: it is its direction's first
                 full = runs[s, 0, st.R_SAMPLED] >= nsamples and runs[s, 1, st.R_SAMPLED] >= nsamples
-                sample_dir[i] = d + 2 if full else d
+                sample_dir[i] = d + (2 if full else 0) + (4 if first else 0)
                 sample_fid[i] = meta[s, st.M_FLOW_ID]
         if proto[i] == _TCP:
             if fl & _RST:
@@ -276,7 +278,7 @@ def process_packets(
     return n, nb, order.shape[0]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def tick(
     slots: np.ndarray, now: int, flush: bool, cfg: np.ndarray, meta: np.ndarray,
     runs: np.ndarray, acc_i: np.ndarray, acc_f: np.ndarray, row_meta: np.ndarray,
@@ -315,7 +317,7 @@ def tick(
     return n, nb, ne, slots.shape[0]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def gather_bytes(
     src: np.ndarray, start: np.ndarray, length: np.ndarray, out_off: np.ndarray, out: np.ndarray
 ) -> None:
@@ -329,7 +331,7 @@ def gather_bytes(
             out[o + t] = src[a + t]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def move_down(buf: np.ndarray, start: np.ndarray, length: np.ndarray, out_off: np.ndarray) -> None:
     """Within one buffer, copy slice k from ``start[k]`` down to ``out_off[k]``, with slices
     in increasing ``start`` and ``out_off[k] <= start[k]``: a forward copy never overwrites

@@ -127,7 +127,7 @@ class PayloadSamples:
 
     Packed, not one ``bytes`` per sample: sample ``k`` is ``data[offset[k]:offset[k] + length[k]]``,
     so a batch of samples costs a few arrays however many packets it holds. ``data`` is the
-    capture batch's own buffer, which a reader may reuse: copy what is kept past the batch.
+    samples' own buffer (the flow table copies them out of the capture).
     """
 
     flow_id: npt.NDArray[np.int64]
@@ -143,6 +143,8 @@ class PayloadSamples:
     ts_ns: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     # True on the sample that gave its flow the last one it will get (all directions full).
     completes: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
+    # False where the sample was cut short by the table's sample policy (flows.sampling).
+    whole: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
 
     def __len__(self) -> int:
         return int(self.flow_id.shape[0])

@@ -13,9 +13,10 @@ import numpy.typing as npt
 from burstwatch.decode.batch import PacketBatch
 from burstwatch.flows import state as st
 from burstwatch.flows.config import FlowConfig
-from burstwatch.flows.kernel import process_packets, tick
+from burstwatch.flows.kernel import gather_bytes, process_packets, tick
 from burstwatch.flows.key import batch_keys
 from burstwatch.flows.records import BurstRows, FlowOutput, FlowRows, PayloadSamples
+from burstwatch.flows.sampling import SamplePolicy, keep_lengths
 
 _OUT_ROWS = 8192
 # Expiry and window roll-over are decided from packet times alone, so how often the clock is
@@ -29,11 +30,14 @@ class FlowTable:
     """Bidirectional flows with idle/active timeouts, TCP close, bursts and windows."""
 
     def __init__(
-        self, config: FlowConfig | None = None, capacity: int = 4096, sample_payloads: bool = True
+        self, config: FlowConfig | None = None, capacity: int = 4096, sample_payloads: bool = True,
+        sample_policy: SamplePolicy | None = None,
     ) -> None:
-        """``sample_payloads``: keep each flow's first payload packets (for enrichment)."""
+        """``sample_payloads``: keep each flow's first payload packets (for enrichment), whole,
+        or as much of them as ``sample_policy`` asks for."""
         self.config = config or FlowConfig()
         self.sample_payloads = sample_payloads
+        self.sample_policy = sample_policy
         idle, active, window, gap, linger = self.config.as_ns()
         self._cfg = np.array(
             [idle, active, window, gap, linger, self.config.burst_min_bytes,
@@ -68,6 +72,7 @@ class FlowTable:
     k_b_lo: npt.NDArray[np.uint64]
     k_ports: npt.NDArray[np.uint64]
     k_hash: npt.NDArray[np.uint64]
+    sample_budget: npt.NDArray[np.int64]
 
     _STATE: dict[str, tuple[tuple[int, ...], type]] = {
         "meta": ((st.N_META,), np.int64),
@@ -80,6 +85,7 @@ class FlowTable:
         "k_b_lo": ((), np.uint64),
         "k_ports": ((), np.uint64),
         "k_hash": ((), np.uint64),
+        "sample_budget": ((2,), np.int64),  # flows.sampling.keep_lengths's state
     }
 
     def _alloc(self, cap: int) -> None:
@@ -318,16 +324,31 @@ class FlowTable:
         rec = batch.records
         start = rec.offset[pk] + batch.payload_off[pk]
         end = np.minimum(rec.offset[pk] + batch.cap_len[pk], start + batch.payload_len[pk])
-        end = np.maximum(end, start)
-        # No copy: the samples point into the batch's own buffer, and whoever keeps them copies.
-        length = (end - start).astype(np.int64)
+        length = np.maximum(end - start, 0).astype(np.int64)
+        start = start.astype(np.int64)
         slots = slot[which]
         proto, _, _, op, _, _, rp = self._endpoints(slots, self.meta[slots, st.M_ORIG_IS_A] == 1)
         code = sample_dir[which]
+        direction = (code & 1).astype(np.int8)
+        policy = self.sample_policy
+        if policy is None:
+            keep, whole = length, np.ones(length.shape[0], np.bool_)
+        else:
+            opens = policy.opens(rec.data, start, length, proto, op, rp)
+            keep = np.empty_like(length)
+            whole = np.empty(length.shape[0], np.bool_)
+            keep_lengths(slots, direction, (code & 4) != 0, opens, length, self.sample_budget,
+                         policy.prefix, policy.head, keep, whole)
+        # The kept bytes are copied out: the capture's buffer is released as reading moves on,
+        # and enrichment may run behind it in another thread.
+        out_off = np.zeros(keep.shape[0], np.int64)
+        np.cumsum(keep[:-1], out=out_off[1:])
+        data = np.empty(max(int(keep.sum()), 1), np.uint8)
+        gather_bytes(rec.data, start, keep, out_off, data)
         return PayloadSamples(
-            flow_id=sample_fid[which], direction=(code & 1).astype(np.int8),
-            data=rec.data, offset=start.astype(np.int64), length=length,
-            proto=proto, orig_port=op, resp_port=rp, ts_ns=batch.ts_ns[pk], completes=code >= 2,
+            flow_id=sample_fid[which], direction=direction, data=data, offset=out_off,
+            length=keep, proto=proto, orig_port=op, resp_port=rp, ts_ns=batch.ts_ns[pk],
+            completes=(code & 2) != 0, whole=whole,
         )
 
     def _empty_output(self) -> FlowOutput:

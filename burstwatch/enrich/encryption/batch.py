@@ -381,7 +381,7 @@ def _ipsec_udp(
     return nat_t and (_esp_consistent(buf, pkt_off, ca, cb) or _esp_consistent(buf, pkt_off, sa, sb))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _candidates(
     buf: U8, pkt_off: I64, dir_first: I64, proto: I64, cport: I64, sport: I64, out: I64
 ) -> None:
@@ -461,7 +461,7 @@ def _file_format(buf: U8, o: int, n: int, magic: U8, magic_len: I64) -> bool:
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _direction_stats(
     buf: U8,
     pkt_off: I64,
@@ -694,12 +694,64 @@ def _payloads(packed: _Packed, slot: int) -> tuple[bytes, ...]:
 # --------------------------------------------------------------------------- entry point
 
 
-def _classify_chunk(proto: I64, client_port: I64, server_port: I64, packed: _Packed) -> list[EncryptionVerdict]:
+@dataclasses.dataclass
+class VerdictColumns:
+    """Verdicts of many flows as columns: what enrichment emits, without an object per flow.
+
+    Rows with a protocol verdict (the few flows a detector recognised) keep their verdict
+    object in ``protocol``; every other row is an entropy or "none" verdict, whole in
+    ``kind``, ``entropy`` (NaN where the verdict has none) and ``detail``.
+    """
+
+    kind: npt.NDArray[np.object_]
+    entropy: npt.NDArray[np.float64]
+    detail: npt.NDArray[np.object_]
+    protocol: dict[int, EncryptionVerdict]
+
+    def __len__(self) -> int:
+        return int(self.kind.shape[0])
+
+    def verdicts(self) -> list[EncryptionVerdict]:
+        """One verdict object per row (for tests and tools; the pipeline reads the columns)."""
+        out = []
+        for i, (kind, ent, detail) in enumerate(
+            zip(self.kind.tolist(), self.entropy.tolist(), self.detail.tolist(), strict=True)
+        ):
+            v = self.protocol.get(i)
+            if v is None:
+                v = EncryptionVerdict(kind=kind, entropy=None if math.isnan(ent) else ent, detail=detail)
+            out.append(v)
+        return out
+
+    @staticmethod
+    def concat(parts: list[VerdictColumns]) -> VerdictColumns:
+        protocol: dict[int, EncryptionVerdict] = {}
+        base = 0
+        for part in parts:
+            protocol.update((base + i, v) for i, v in part.protocol.items())
+            base += len(part)
+        if not parts:
+            return VerdictColumns(np.zeros(0, object), np.zeros(0), np.zeros(0, object), {})
+        return VerdictColumns(
+            np.concatenate([p.kind for p in parts]), np.concatenate([p.entropy for p in parts]),
+            np.concatenate([p.detail for p in parts]), protocol,
+        )
+
+
+def _classify_chunk(
+    proto: I64, client_port: I64, server_port: I64, packed: _Packed,
+    probe: npt.NDArray[np.bool_] | None = None,
+) -> VerdictColumns:
     n = proto.shape[0]
     cand = np.zeros(n, np.int64)
     _candidates(packed.buf, packed.pkt_off, packed.dir_first, proto, client_port, server_port, cand)
+    if probe is not None:
+        cand[~probe] = 0  # samples that open no protocol were cut short: entropy test only
     client = _stats(packed, np.arange(n, dtype=np.int64))
-    verdicts: list[EncryptionVerdict | None] = [None] * n
+    kind = np.empty(n, object)
+    entropy_col = np.full(n, np.nan)
+    detail = np.empty(n, object)
+    protocol: dict[int, EncryptionVerdict] = {}
     matched = np.zeros(n, np.bool_)
     for i in np.flatnonzero(cand).tolist():
         sample = FlowSample(
@@ -713,7 +765,10 @@ def _classify_chunk(proto: I64, client_port: I64, server_port: I64, packed: _Pac
                 if v is not None:
                     if v.entropy is None and sample.client:
                         v = dataclasses.replace(v, entropy=float(client.entropy[i]))
-                    verdicts[i] = v
+                    protocol[i] = v
+                    kind[i], detail[i] = v.kind, v.detail
+                    if v.entropy is not None:
+                        entropy_col[i] = v.entropy
                     matched[i] = True
                     break
     rest = np.flatnonzero(~matched)
@@ -723,17 +778,16 @@ def _classify_chunk(proto: I64, client_port: I64, server_port: I64, packed: _Pac
     slots = rest[random_rows] + n
     server = _judge_many(packed, slots, _stats(packed, slots), want_reason=False)
     tails = ["", _ALSO]
-    reason, entropy = judged.reason, judged.entropy
-    flows = rest.tolist()
+    reason = judged.reason
+    kind[rest] = np.where(judged.passed, "entropy", "none")
+    entropy_col[rest] = np.array([np.nan if e is None else e for e in judged.entropy], np.float64)
+    texts = [f"{_NONE}{r}" for r in reason]
     for row, also in zip(random_rows.tolist(), server.passed.tolist(), strict=True):
-        verdicts[flows[row]] = EncryptionVerdict(
-            kind="entropy", entropy=entropy[row], detail=f"{_RANDOM}{reason[row]}{tails[also]}"
-        )
-    for row in np.flatnonzero(~judged.passed).tolist():
-        verdicts[flows[row]] = EncryptionVerdict(
-            kind="none", entropy=entropy[row], detail=f"{_NONE}{reason[row]}"
-        )
-    return verdicts  # type: ignore[return-value]  # every slot was filled above
+        texts[row] = f"{_RANDOM}{reason[row]}{tails[also]}"
+    rest_detail = np.empty(rest.shape[0], object)
+    rest_detail[:] = texts
+    detail[rest] = rest_detail
+    return VerdictColumns(kind, entropy_col, detail, protocol)
 
 
 def classify_flows(
@@ -760,12 +814,12 @@ def classify_flows(
             _classify_chunk(
                 protos[lo:hi], cports[lo:hi], sports[lo:hi],
                 _pack(client_payloads[lo:hi], server_payloads[lo:hi]),
-            )
+            ).verdicts()
         )
     return out
 
 
-def classify_packed(
+def classify_packed_columns(
     proto: npt.ArrayLike,
     client_port: npt.ArrayLike,
     server_port: npt.ArrayLike,
@@ -775,11 +829,14 @@ def classify_packed(
     flow: npt.ArrayLike,
     direction: npt.ArrayLike,
     source: npt.ArrayLike | None = None,
-) -> list[EncryptionVerdict]:
+    probe: npt.ArrayLike | None = None,
+) -> VerdictColumns:
     """:func:`classify_flows` on samples that already sit in byte buffers, without a ``bytes``
     object per sample: sample ``k`` is ``data[offset[k]:offset[k] + length[k]]`` (with several
     buffers, ``data[source[k]][...]``), sent by flow ``flow[k]``'s client (``direction[k] == 0``)
     or server (1). A flow direction's samples are taken in the order they appear here.
+    Flows whose ``probe`` is False (samples kept only as far as the entropy test reads, see
+    :mod:`burstwatch.enrich.encryption.opening`) skip the protocol detectors.
     """
     protos = np.asarray(proto, dtype=np.int64).ravel()
     cports = np.asarray(client_port, dtype=np.int64).ravel()
@@ -803,14 +860,23 @@ def classify_packed(
         sizes = np.array([b.shape[0] for b in buffers], np.int64)[srcs]
         if lens.min() < 0 or offs.min() < 0 or ((offs + lens > sizes) & (lens > 0)).any():
             raise ValueError("classify_packed: a sample lies outside its buffer")
+    probes = None if probe is None else np.asarray(probe, np.bool_).ravel()
+    if probes is not None and probes.shape[0] != n:
+        raise ValueError("classify_packed: probe needs one entry per flow")
     order = np.argsort(flows, kind="stable")
     by_flow = flows[order]
-    out: list[EncryptionVerdict] = []
+    out: list[VerdictColumns] = []
     for lo in range(0, n, CHUNK_FLOWS):
         hi = min(lo + CHUNK_FLOWS, n)
         sel = order[np.searchsorted(by_flow, lo) : np.searchsorted(by_flow, hi)]
         packed = _pack_columns(
             buffers, srcs[sel], offs[sel], lens[sel], flows[sel] - lo, dirs[sel], hi - lo
         )
-        out.extend(_classify_chunk(protos[lo:hi], cports[lo:hi], sports[lo:hi], packed))
-    return out
+        out.append(_classify_chunk(protos[lo:hi], cports[lo:hi], sports[lo:hi], packed,
+                                   None if probes is None else probes[lo:hi]))
+    return VerdictColumns.concat(out)
+
+
+def classify_packed(*args: object, **kwargs: object) -> list[EncryptionVerdict]:
+    """:func:`classify_packed_columns` as one verdict object per flow."""
+    return classify_packed_columns(*args, **kwargs).verdicts()  # type: ignore[arg-type]

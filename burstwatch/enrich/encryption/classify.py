@@ -34,9 +34,10 @@ DETECTORS: tuple[Detector, ...] = (
 )
 
 
-def classify_sample(sample: FlowSample) -> EncryptionVerdict:
-    """The verdict for an already built sample (see :func:`classify_flow`)."""
-    for detector in DETECTORS:
+def classify_sample(sample: FlowSample, protocols: bool = True) -> EncryptionVerdict:
+    """The verdict for an already built sample (see :func:`classify_flow`); with ``protocols``
+    False, the entropy test only (a sample cut short because nothing in it opens a protocol)."""
+    for detector in DETECTORS if protocols else DETECTORS[-1:]:
         verdict = detector(sample)
         if verdict is not None:
             if verdict.entropy is None and sample.client:
@@ -57,6 +58,7 @@ def classify_flow(
     server_port: int,
     client_payloads: Sequence[bytes],
     server_payloads: Sequence[bytes],
+    protocols: bool = True,
 ) -> EncryptionVerdict:
     """Classify one flow from the first (up to 4) payloads of each direction.
 
@@ -64,4 +66,4 @@ def classify_flow(
     Never raises on malformed or truncated payloads: they simply match nothing.
     """
     sample = FlowSample.of(proto, client_port, server_port, client_payloads, server_payloads)
-    return classify_sample(sample)
+    return classify_sample(sample, protocols)

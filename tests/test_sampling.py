@@ -1,0 +1,111 @@
+"""The sample policy: what the flow table keeps of each payload sample, and that cutting the
+rest changes no verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from burstwatch.config import load_settings
+from burstwatch.enrich.annotate import FlowAnnotator
+from burstwatch.enrich.encryption.opening import HEAD_BYTES, SAMPLE_POLICY, opens_protocol
+from burstwatch.enrich.geo import GeoDatabase
+from burstwatch.flows.sampling import keep_lengths
+from burstwatch.pipeline import run_flows
+from burstwatch.synth.payloads import tls_client_hello, wg_initiation
+from burstwatch.synth.scenarios import SCENARIOS, write_scenario
+
+TCP, UDP, ESP, ICMP = 6, 17, 50, 1
+
+
+def _keep(lengths: list[int], opens: list[bool], first: list[bool], prefix: int = 10,
+          head: int = 4, slot: list[int] | None = None) -> tuple[list[int], list[bool]]:
+    n = len(lengths)
+    state = np.zeros((4, 2), np.int64)
+    out_len = np.zeros(n, np.int64)
+    out_whole = np.zeros(n, np.bool_)
+    keep_lengths(np.array(slot or [0] * n, np.int64), np.zeros(n, np.int8), np.array(first),
+                 np.array(opens), np.array(lengths, np.int64), state, prefix, head, out_len, out_whole)
+    return out_len.tolist(), out_whole.tolist()
+
+
+def test_prefix_then_heads_when_nothing_opens() -> None:
+    # budget 10: 6 bytes whole, then 4 of 6 (the budget left), then heads of 4
+    assert _keep([6, 6, 6, 2], [False] * 4, [True, False, False, False]) == (
+        [6, 4, 4, 2], [True, False, False, True])
+    # a payload shorter than the head is never cut
+    assert _keep([3, 20], [False, False], [True, False], prefix=2) == ([3, 4], [True, False])
+
+
+def test_whole_from_the_first_payload_that_opens_a_protocol() -> None:
+    assert _keep([20, 20, 20], [False, True, False], [True, False, False]) == (
+        [10, 20, 20], [False, True, True])
+
+
+def test_a_direction_first_sample_resets_the_slot() -> None:
+    # slot 0 opened for one flow; the next flow in the same slot starts from the prefix again
+    assert _keep([20, 20, 20], [True, False, False], [True, True, False]) == (
+        [20, 10, 4], [True, False, False])
+
+
+def _opens(payloads: list[bytes], proto: int, ports: tuple[int, int] = (40000, 443)) -> list[bool]:
+    data = np.frombuffer(b"".join(payloads) or b"\0", np.uint8)
+    lens = np.array([len(p) for p in payloads], np.int64)
+    offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    n = len(payloads)
+    return opens_protocol(data, offs, lens, np.full(n, proto, np.uint8),
+                          np.full(n, ports[0], np.uint16), np.full(n, ports[1], np.uint16)).tolist()
+
+
+def test_what_opens_a_protocol() -> None:
+    rng = np.random.default_rng(3)
+    random_payload = bytes([0xF1]) + rng.bytes(1399)  # 0xF1: no TLS/text/SSH/OpenVPN start
+    hello = tls_client_hello(rng, "example.com")
+    assert _opens([hello, b"SSH-2.0-OpenSSH_9.6\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n",
+                   random_payload], TCP) == [True, True, True, False]
+    assert _opens([wg_initiation(rng, 7), random_payload], UDP, (51820, 51820)) == [True, False]
+    assert _opens([random_payload], UDP, (500, 500)) == [True]  # IKE's ports: whole
+    assert _opens([random_payload], ESP) == [True]
+    assert _opens([random_payload], ICMP) == [False]
+    assert HEAD_BYTES >= 8  # a format signature (up to 8 bytes, or "ftyp" at 4) stays readable
+
+
+def _columns(path: Path, policy: object) -> list[tuple[object, ...]]:
+    names = ["burstwatch.encryption", "burstwatch.encryption_version",
+             "burstwatch.encryption_detail", "tls.client.server_name", "burstwatch.alpn",
+             "tls.client.ja4", "burstwatch.entropy"]
+    geo, settings = GeoDatabase.bundled(), load_settings()
+    out = []
+    for batch in run_flows([str(path)], enricher_factory=lambda: FlowAnnotator(geo, settings),
+                           sample_policy=policy):  # type: ignore[arg-type]
+        for i in range(len(batch)):
+            out.append((int(batch.rows.flow_id[i]), int(batch.rows.kind[i]),
+                        *(str(batch.extra[n][i]) for n in names)))
+    return out
+
+
+def _same_verdicts(path: Path) -> None:
+    cut, whole = _columns(path, SAMPLE_POLICY), _columns(path, None)
+    assert len(cut) == len(whole) > 0
+    for a, b in zip(cut, whole, strict=True):
+        assert a == b, (path.name, a, b)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_cut_samples_give_the_verdicts_of_whole_ones(name: str, tmp_path: Path) -> None:
+    path = tmp_path / f"{name}.pcap"
+    write_scenario(str(path), name, seed=5)
+    _same_verdicts(path)
+
+
+def test_cut_samples_on_the_demo_capture() -> None:
+    _same_verdicts(Path("pcaps/demo.pcap"))
+
+
+def test_cut_samples_on_real_captures(shared_pcaps: Path) -> None:
+    paths = sorted(p for p in shared_pcaps.iterdir() if p.suffix in (".pcap", ".pcapng"))
+    assert paths
+    for path in paths:
+        _same_verdicts(path)
