@@ -50,6 +50,28 @@ def parse_addresses(texts: Iterable[str]) -> tuple[U64, U64]:
     return hi, lo
 
 
+def unique_pairs(
+    hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.intp]]:
+    """Distinct (hi, lo) addresses in order, and each input's index among them.
+
+    ``np.unique`` on a structured or 2-column array sorts through a generic comparison that
+    costs ~1 µs per row; two stable integer sorts (``lexsort``) do the same in a fraction."""
+    n = hi.shape[0]
+    if n == 0:
+        z = np.zeros(0, np.uint64)
+        return z, z, np.zeros(0, np.intp)
+    order = np.lexsort((lo, hi))
+    h, w = hi[order], lo[order]
+    start = np.empty(n, np.bool_)
+    start[0] = True
+    np.not_equal(h[1:], h[:-1], out=start[1:])
+    start[1:] |= w[1:] != w[:-1]
+    inverse = np.empty(n, np.intp)
+    inverse[order] = np.cumsum(start) - 1
+    return h[start], w[start], inverse
+
+
 def format_addresses(hi: npt.ArrayLike, lo: npt.ArrayLike) -> list[str]:
     """Format (hi, lo) columns as strings, formatting each distinct address only once.
 
@@ -62,14 +84,10 @@ def format_addresses(hi: npt.ArrayLike, lo: npt.ArrayLike) -> list[str]:
         raise ValueError("hi and lo must have the same shape")
     if hi_a.size == 0:
         return []
-    pairs = np.empty(hi_a.size, dtype=[("hi", np.uint64), ("lo", np.uint64)])
-    pairs["hi"] = hi_a.ravel()
-    pairs["lo"] = lo_a.ravel()
-    uniq, inverse = np.unique(pairs, return_inverse=True)
-    his, los = uniq["hi"].tolist(), uniq["lo"].tolist()
-    names = [hilo_to_ip(h, w) for h, w in zip(his, los, strict=True)]
+    uhi, ulo, inverse = unique_pairs(hi_a.ravel(), lo_a.ravel())
+    names = [hilo_to_ip(h, w) for h, w in zip(uhi.tolist(), ulo.tolist(), strict=True)]
     table = np.array(names, dtype=object)
-    return list(table[inverse.ravel()])
+    return list(table[inverse])
 
 
 def is_ipv4_mapped(hi: npt.ArrayLike, lo: npt.ArrayLike) -> BoolArray:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from burstwatch.alerts.frame import build_frame
+from burstwatch.alerts.frame import build_frame, is_none
 from burstwatch.alerts.record import Alert, RuleHit, level_rank
 from burstwatch.flows import state as fs
 from burstwatch.outputs.ecs import flow_records
@@ -71,7 +71,7 @@ class Detector:
         results = evaluate_all(self.rules, frame) if self.rules else []
         allowed = np.asarray(batch.extra.get("burstwatch.allowlisted", np.full(n, "", object))) != ""
         encrypted = np.asarray(frame["encryption"], object)
-        encrypted_mask = np.array([e not in (None, "none") for e in encrypted], bool)
+        encrypted_mask = ~(is_none(encrypted) | (encrypted == "none"))
         foreign_mask = np.asarray(frame["destination.scope"], object) == "foreign"
         hits: dict[int, list[RuleHit]] = {}
         for res in results:

@@ -6,6 +6,8 @@ Schema names (``destination.geo.country_iso_code``), plus ``encryption`` and the
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 import numpy as np
 import numpy.typing as npt
 
@@ -56,35 +58,82 @@ def rule_catalog() -> FieldCatalog:
     return catalog
 
 
+_IS_NONE = np.frompyfunc(lambda v: v is None, 1, 1)
+
+
+def is_none(col: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
+    """Elementwise ``v is None`` over an object column."""
+    return np.asarray(_IS_NONE(col), dtype=bool) if col.size else np.zeros(col.shape, bool)
+
+
 def _strings(col: npt.NDArray[np.generic] | None, n: int) -> npt.NDArray[np.object_]:
-    out = np.full(n, None, object)
-    if col is not None:
-        vals = np.asarray(col, object)
-        keep = np.array([isinstance(v, str) and v != "" for v in vals], bool) if n else np.zeros(0, bool)
-        out[keep] = vals[keep]
+    """A string column with empty values as None (a rule's "field is absent")."""
+    if col is None:
+        return np.full(n, None, object)
+    out = np.array(col, dtype=object, copy=True)
+    out[(out == "") | is_none(out)] = None
     return out
 
 
-def build_frame(batch: FlowBatch) -> dict[str, npt.NDArray[np.generic]]:
-    """Columns for rule evaluation, one row per flow/window row of ``batch``."""
-    rows = batch.rows
-    n = len(rows)
-    frame: dict[str, npt.NDArray[np.generic]] = {
-        name: batch.features.values[:, i] for i, name in enumerate(batch.features.names)
-    }
-    frame["source.ip"] = np.array(format_addresses(rows.orig_hi, rows.orig_lo), object)
-    frame["destination.ip"] = np.array(format_addresses(rows.resp_hi, rows.resp_lo), object)
-    frame["source.port"] = rows.orig_port.astype(np.float64)
-    frame["destination.port"] = rows.resp_port.astype(np.float64)
-    names = np.array([transport_name(p) for p in range(256)], object)
-    frame["network.transport"] = names[rows.proto]
-    frame["record"] = np.where(rows.kind == fs.ROW_WINDOW, "window", "flow").astype(object)
-    for name, kind, _, column in CONTEXT_FIELDS:
-        if column is None:
-            continue
+class RuleFrame(Mapping[str, npt.NDArray[np.generic]]):
+    """Columns for rule evaluation, one row per flow/window row of a batch, each built the
+    first time it is read: the rules loaded name only some fields, and formatting every
+    address as text for rules that never test one would cost more than the rules."""
+
+    def __init__(self, batch: FlowBatch) -> None:
+        self.batch = batch
+        self._names = [*batch.features.names, "source.ip", "destination.ip", "source.port",
+                       "destination.port", "network.transport", "record",
+                       *(name for name, _, _, column in CONTEXT_FIELDS if column is not None)]
+        self._known = set(self._names)
+        self._built: dict[str, npt.NDArray[np.generic]] = {}
+
+    def __getitem__(self, name: str) -> npt.NDArray[np.generic]:
+        col = self._built.get(name)
+        if col is None:
+            if name not in self._known:
+                raise KeyError(name)
+            col = self._built[name] = self._build(name)
+        return col
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._known
+
+    def _build(self, name: str) -> npt.NDArray[np.generic]:
+        batch, rows = self.batch, self.batch.rows
+        n = len(rows)
+        if name in _FEATURE_INDEX and name in batch.features.names:
+            return batch.features.values[:, batch.features.names.index(name)]
+        if name == "source.ip":
+            return np.array(format_addresses(rows.orig_hi, rows.orig_lo), object)
+        if name == "destination.ip":
+            return np.array(format_addresses(rows.resp_hi, rows.resp_lo), object)
+        if name == "source.port":
+            return rows.orig_port.astype(np.float64)
+        if name == "destination.port":
+            return rows.resp_port.astype(np.float64)
+        if name == "network.transport":
+            return _TRANSPORTS[rows.proto]
+        if name == "record":
+            return np.where(rows.kind == fs.ROW_WINDOW, "window", "flow").astype(object)
+        kind, column = _CONTEXT[name]
         col = batch.extra.get(column)
         if kind == "number":
-            frame[name] = (np.asarray(col, np.float64) if col is not None else np.full(n, np.nan))
-        else:
-            frame[name] = _strings(col, n)
-    return frame
+            return np.asarray(col, np.float64) if col is not None else np.full(n, np.nan)
+        return _strings(col, n)
+
+
+_FEATURE_INDEX = {f.name for f in FEATURES}
+_CONTEXT = {name: (kind, column) for name, kind, _, column in CONTEXT_FIELDS if column is not None}
+_TRANSPORTS = np.array([transport_name(p) for p in range(256)], object)
+
+
+def build_frame(batch: FlowBatch) -> RuleFrame:
+    """Columns for rule evaluation, one row per flow/window row of ``batch``."""
+    return RuleFrame(batch)

@@ -24,6 +24,7 @@ from burstwatch.enrich.verdicts import VerdictCache
 from burstwatch.flows import state as fs
 from burstwatch.flows.kernel import gather_bytes, move_down
 from burstwatch.flows.records import FlowOutput, FlowRows, PayloadSamples
+from burstwatch.netaddr import unique_pairs
 
 SCOPE_NAMES = {
     Scope.UNKNOWN: "unknown",
@@ -231,10 +232,8 @@ class FlowAnnotator:
 
     # ---- geography ----
     def _lookup(self, hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> tuple[Columns, npt.NDArray[np.uint8]]:
-        pairs = np.stack([hi, lo], axis=1)
-        uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        res = self.geo.lookup(uniq[:, 0], uniq[:, 1], self._internal)
+        uhi, ulo, inverse = unique_pairs(hi, lo)
+        res = self.geo.lookup(uhi, ulo, self._internal)
         scope = classify_scope(res, self.settings.home_countries)
         cols: Columns = {
             "geo.country_iso_code": res.country[inverse].astype(object),

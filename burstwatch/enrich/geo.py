@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from burstwatch.enrich.nets import NetSet, Sorted128, sort_u32, unsort
 from burstwatch.errors import BurstwatchError
+from burstwatch.netaddr import unique_pairs
 
 U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
@@ -400,15 +401,12 @@ class _MmdbBackend:
         return self._columns(rows, inverse.ravel())
 
     def resolve_v6(self, hi: U64, lo: U64) -> tuple[npt.NDArray[np.uint16], U32, U32]:
-        pairs = np.empty(hi.shape[0], dtype=[("hi", np.uint64), ("lo", np.uint64)])
-        pairs["hi"] = hi
-        pairs["lo"] = lo
-        uniq, inverse = np.unique(pairs, return_inverse=True)
+        uhi, ulo, inverse = unique_pairs(hi, lo)
         rows = []
-        for h, w in zip(uniq["hi"].tolist(), uniq["lo"].tolist(), strict=True):
+        for h, w in zip(uhi.tolist(), ulo.tolist(), strict=True):
             value = (h << 64) | w
             rows.append(self._resolve_one(value, ipaddress.IPv6Address(value)))
-        return self._columns(rows, inverse.ravel())
+        return self._columns(rows, inverse)
 
 
 class GeoDatabase:
