@@ -297,6 +297,37 @@ def test_batch_scorer_explains_only_high_rows_and_only_on_demand(
     assert any(r for s, r in zip(scores, reasons, strict=True) if s >= 0.9)
 
 
+def test_prefetch_explains_in_one_pass_with_the_same_reasons(
+    exfil_capture: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scorer = BurstScorer.default()
+    batch = next(b for b in run_flows([exfil_capture]) if len(b))
+    _, lazy = batch_scorer(scorer, explain_from=0.0)(batch)
+    one_by_one = [lazy[i] for i in range(len(batch))]
+    calls: list[int] = []
+    explain = scorer.explain
+    monkeypatch.setattr(scorer, "explain", lambda X, top=3: calls.append(len(X)) or explain(X, top))
+    _, fetched = batch_scorer(scorer, explain_from=0.0)(batch)
+    fetched.prefetch(np.arange(len(batch)))  # type: ignore[attr-defined]
+    assert calls == [len(batch)]
+    assert [fetched[i] for i in range(len(batch))] == one_by_one
+    assert calls == [len(batch)]  # reading them afterwards explains nothing again
+
+
+def test_large_batches_score_in_halves_with_the_same_result() -> None:
+    trees = BurstScorer.default().trees_
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(20_000, len(USED_NAMES))).astype(np.float32) * 3
+    from burstwatch.score import trees as trees_mod
+
+    split = trees.raw_scores(X)
+    whole = np.power(2.0, -trees_mod._path_lengths(
+        X, trees.offsets, trees.left, trees.right, trees.feature, trees.threshold, trees.leaf,
+    ) / (trees.n_trees * trees.norm))
+    assert X.shape[0] >= trees_mod._SPLIT_ROWS
+    assert np.array_equal(split, whole)
+
+
 # ---- fitting ----
 
 

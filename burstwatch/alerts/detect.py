@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from burstwatch.alerts.frame import build_frame, is_none
+from burstwatch.alerts.frame import build_frame
 from burstwatch.alerts.record import Alert, RuleHit, level_rank
 from burstwatch.flows import state as fs
 from burstwatch.outputs.ecs import flow_records
@@ -70,8 +70,10 @@ class Detector:
         frame = build_frame(batch)
         results = evaluate_all(self.rules, frame) if self.rules else []
         allowed = np.asarray(batch.extra.get("burstwatch.allowlisted", np.full(n, "", object))) != ""
-        encrypted = np.asarray(frame["encryption"], object)
-        encrypted_mask = ~(is_none(encrypted) | (encrypted == "none"))
+        kind = batch.extra.get("burstwatch.encryption")
+        encrypted_mask = (
+            (kind != "") & (kind != "none") if kind is not None else np.zeros(n, bool)
+        )
         foreign_mask = np.asarray(frame["destination.scope"], object) == "foreign"
         hits: dict[int, list[RuleHit]] = {}
         for res in results:
@@ -88,6 +90,9 @@ class Detector:
         if not candidates:
             return
         order = np.array(sorted(candidates), np.intp)
+        prefetch = getattr(reasons, "prefetch", None)
+        if prefetch is not None:
+            prefetch(order)
         records = list(flow_records(batch.take(order)))
         for k, row in enumerate(order.tolist()):
             row_hits = hits.get(row, [])

@@ -58,20 +58,12 @@ def rule_catalog() -> FieldCatalog:
     return catalog
 
 
-_IS_NONE = np.frompyfunc(lambda v: v is None, 1, 1)
-
-
-def is_none(col: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
-    """Elementwise ``v is None`` over an object column."""
-    return np.asarray(_IS_NONE(col), dtype=bool) if col.size else np.zeros(col.shape, bool)
-
-
 def _strings(col: npt.NDArray[np.generic] | None, n: int) -> npt.NDArray[np.object_]:
     """A string column with empty values as None (a rule's "field is absent")."""
     if col is None:
         return np.full(n, None, object)
     out = np.array(col, dtype=object, copy=True)
-    out[(out == "") | is_none(out)] = None
+    out[out == ""] = None  # (None stays None)
     return out
 
 
