@@ -39,6 +39,22 @@ def rules_only_policy(
     return max(levels, key=level_rank), ""
 
 
+class _NoReasons(Sequence[list[dict[str, Any]]]):
+    """No anomaly reasons for any of ``n`` rows (no scorer), without a list per row."""
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [[] for _ in range(*index.indices(self._n))]
+        range(self._n)[index]  # bounds check
+        return []
+
+
 @dataclass
 class DetectStats:
     rows: int = 0
@@ -63,7 +79,7 @@ class Detector:
             return
         self.stats.rows += n
         scores: npt.NDArray[np.float64] | None = None
-        reasons: Sequence[list[dict[str, Any]]] = [[] for _ in range(n)]
+        reasons: Sequence[list[dict[str, Any]]] = _NoReasons(n)
         if self.scorer is not None:
             scores, reasons = self.scorer(batch)
             batch.extra["burstwatch.anomaly_score"] = scores

@@ -181,17 +181,16 @@ class FlowAnnotator:
             if known.any():
                 s = _take_samples(s, np.flatnonzero(~known))
         at = np.flatnonzero(s.completes) if s.completes.shape[0] else np.zeros(0, np.intp)
-        todo: dict[int, int] = {}  # flow id -> its first row, for flows not classified yet
+        # The first row of each flow that has no verdict and is not completed just now.
+        idx = np.zeros(0, np.intp)
         if len(rows):
-            complete = set(s.flow_id[at].tolist())
-            for i, fid in enumerate(rows.flow_id.tolist()):
-                if fid not in verdicts and fid not in todo and fid not in complete:
-                    todo[fid] = i
-        if not at.shape[0] and not todo:
+            open_rows = np.flatnonzero(~verdicts.known(rows.flow_id) & ~np.isin(rows.flow_id, s.flow_id[at]))
+            _, first = np.unique(rows.flow_id[open_rows], return_index=True)
+            idx = open_rows[np.sort(first)]
+        if not at.shape[0] and not idx.shape[0]:
             self._samples.add(s)
             return
-        idx = np.fromiter(todo.values(), np.int64, len(todo))
-        fids = np.concatenate([s.flow_id[at], np.fromiter(todo, np.int64, len(todo))])
+        fids = np.concatenate([s.flow_id[at], rows.flow_id[idx]])
         proto = np.concatenate([s.proto[at], rows.proto[idx]])
         orig_port = np.concatenate([s.orig_port[at], rows.orig_port[idx]])
         resp_port = np.concatenate([s.resp_port[at], rows.resp_port[idx]])

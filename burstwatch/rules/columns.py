@@ -55,11 +55,10 @@ def factorize(col: npt.NDArray[np.generic]) -> Distinct:
     One dict pass (like ``np.unique(..., return_inverse=True)`` without its sort, which is
     several times slower on millions of strings).
     """
-    seen: dict[object, int] = {}
-    remember = seen.setdefault
-    inverse = np.fromiter(
-        (remember(x, len(seen)) for x in col.tolist()), dtype=np.intp, count=col.shape[0]
-    )
+    values = col.tolist()
+    # Two C-level passes (dict.fromkeys, then map) instead of a Python-level loop per row.
+    seen = {v: k for k, v in enumerate(dict.fromkeys(values))}
+    inverse = np.fromiter(map(seen.__getitem__, values), dtype=np.intp, count=col.shape[0])
     valid = np.fromiter((isinstance(v, str) for v in seen), dtype=bool, count=len(seen))
     text = [v if isinstance(v, str) else "" for v in seen]
     return Distinct(np.array(text, dtype=str), valid, inverse)

@@ -160,7 +160,7 @@ class TreeArrays:
         return np.power(2.0, -total / (self.n_trees * self.norm))
 
 
-_SPLIT_ROWS = 8192  # below this a thread hand-off costs more than it saves
+_SPLIT_ROWS = 2048  # below this a thread hand-off costs more than it saves
 _WORKERS = min(4, os.cpu_count() or 1)
 
 
