@@ -81,15 +81,17 @@ def run_flows(
     """Stream finished flow/window rows, file by file. With an enricher, payload samples are
     kept as ``sample_policy`` says (None: whole).
 
-    Reading, decoding and the flow table run one step ahead in a thread of their own, while
-    this generator's caller enriches, matches and writes the rows before.
+    With an enricher, reading, decoding and the flow table run one step ahead in a thread of
+    their own, while this generator's caller enriches, matches and writes the rows before.
     """
     stats = stats if stats is not None else RunStats()
     sample = enricher_factory is not None
     enrich: Enricher | None = None
     current = -1
     outputs = _table_outputs(paths, config, stats, sample, sample_policy, progress)
-    for index, name, out in read_ahead(outputs):
+    # Enrichment and what follows run behind the flow table; without them there is nothing
+    # to overlap, and a second thread would only add its own malloc arena to the peak RSS.
+    for index, name, out in read_ahead(outputs) if sample else outputs:
         if index != current:  # each file gets its own enricher, as it gets its own flow table
             current = index
             enrich = enricher_factory() if enricher_factory else None

@@ -452,7 +452,7 @@ def test_sample_store_keeps_order_and_releases_bytes() -> None:
     rng = random.Random(9)
     store = SampleStore()
     want: dict[int, list[tuple[int, bytes, bool]]] = {}
-    for _ in range(40):  # enough bytes to grow and compact the arena several times
+    for _ in range(200):  # enough to grow and compact the arena and the records, and merge runs
         payloads = [rng.randbytes(rng.randrange(0, 3000)) for _ in range(25)]
         fids = [rng.randrange(12) for _ in payloads]
         dirs = [rng.randrange(2) for _ in payloads]

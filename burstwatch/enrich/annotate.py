@@ -20,9 +20,9 @@ from burstwatch.config import Settings, load_settings
 from burstwatch.enrich.encryption.batch import classify_packed_columns
 from burstwatch.enrich.geo import GeoDatabase, Scope, classify_scope, internal_nets
 from burstwatch.enrich.nets import NetSet
+from burstwatch.enrich.samplestore import SampleStore
 from burstwatch.enrich.verdicts import VerdictCache
 from burstwatch.flows import state as fs
-from burstwatch.flows.kernel import gather_bytes, move_down
 from burstwatch.flows.records import FlowOutput, FlowRows, PayloadSamples
 from burstwatch.netaddr import unique_pairs
 
@@ -52,100 +52,6 @@ def _take_samples(s: PayloadSamples, keep: npt.NDArray[np.intp]) -> PayloadSampl
         orig_port=s.orig_port[keep], resp_port=s.resp_port[keep], ts_ns=s.ts_ns[keep],
         completes=s.completes[keep], whole=s.whole[keep],
     )
-
-
-class SampleStore:
-    """Payload samples of flows not classified yet: one byte arena plus record columns.
-
-    A Python object per sample cost more than classifying it; here a batch of samples is filed
-    with a few array operations. A flow's records go when it is classified, and the arena is
-    compacted when it fills, so memory follows the unclassified active flows.
-    """
-
-    def __init__(self) -> None:
-        self.arena = np.zeros(1 << 16, np.uint8)
-        self.used = 0  # arena bytes written; those of released records are garbage
-        self.live_bytes = 0
-        self.fid = np.zeros(0, np.int64)
-        self.direction = np.zeros(0, np.int8)
-        self.offset = np.zeros(0, np.int64)  # into the arena
-        self.length = np.zeros(0, np.int64)
-        self.whole = np.zeros(0, np.bool_)
-
-    def __len__(self) -> int:
-        return int(self.fid.shape[0])
-
-    def add(self, s: PayloadSamples) -> None:
-        """Append samples (in capture order, so each flow direction stays first come first)."""
-        k = len(s)
-        if not k:
-            return
-        total = int(s.length.sum())
-        if self.used + total > self.arena.shape[0]:
-            self._compact(total)
-        out_off = np.empty(k, np.int64)
-        out_off[0] = self.used
-        np.cumsum(s.length[:-1], out=out_off[1:])
-        out_off[1:] += self.used
-        gather_bytes(s.data, s.offset, s.length, out_off, self.arena)
-        self.used += total
-        self.live_bytes += total
-        # Records stay sorted by flow id (a flow's own in the order added), so a flow's records
-        # are one range: filing and taking are a few searches and moves, not a scan per flow.
-        order = np.argsort(s.flow_id, kind="stable")
-        fid = s.flow_id[order]
-        at = np.searchsorted(self.fid, fid, side="right")
-        self.fid = np.insert(self.fid, at, fid)
-        self.direction = np.insert(self.direction, at, s.direction[order])
-        self.offset = np.insert(self.offset, at, out_off[order])
-        self.length = np.insert(self.length, at, s.length[order])
-        self.whole = np.insert(self.whole, at, s.whole[order])
-
-    def take(self, sorted_fids: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.generic], ...]:
-        """Remove and return (flow id, direction, offset, length, whole) of every record of the flows
-        ``sorted_fids`` (each flow's in the order added). Their bytes stay put until the next
-        ``add``."""
-        lo = np.searchsorted(self.fid, sorted_fids, side="left")
-        hi = np.searchsorted(self.fid, sorted_fids, side="right")
-        count = hi - lo
-        total = int(count.sum())
-        if not total:
-            z = np.zeros(0, np.int64)
-            return z, z, z, z, np.zeros(0, np.bool_)
-        starts = np.repeat(lo - np.cumsum(count) + count, count)
-        got = starts + np.arange(total)
-        out = (
-            self.fid[got], self.direction[got].astype(np.int64), self.offset[got], self.length[got],
-            self.whole[got],
-        )
-        self.fid, self.direction = np.delete(self.fid, got), np.delete(self.direction, got)
-        self.offset, self.length = np.delete(self.offset, got), np.delete(self.length, got)
-        self.whole = np.delete(self.whole, got)
-        self.live_bytes -= int(out[3].sum())
-        return out
-
-    def _compact(self, extra: int) -> None:
-        """Move the live bytes to the front of the arena, leaving room for ``extra`` more: in
-        place while the live bytes fill at most half of it (no fresh pages to fault in), else
-        into an arena twice the size needed."""
-        need = self.live_bytes + extra
-        order = np.argsort(self.offset, kind="stable")
-        lens = self.length[order]
-        packed = np.zeros(lens.shape[0], np.int64)
-        if lens.shape[0]:
-            np.cumsum(lens[:-1], out=packed[1:])
-        new_off = np.empty_like(packed)
-        new_off[order] = packed
-        if 2 * need <= self.arena.shape[0]:
-            move_down(self.arena, self.offset[order], lens, packed)
-        else:
-            size = self.arena.shape[0]
-            while size < 2 * need:
-                size *= 2
-            arena = np.zeros(size, np.uint8)
-            gather_bytes(self.arena, self.offset[order], lens, packed, arena)
-            self.arena = arena
-        self.offset, self.used = new_off, self.live_bytes
 
 
 class FlowAnnotator:
