@@ -2,6 +2,7 @@
 
     python bench/bench_pipeline.py [--packets N | CAPTURE] [--runs R] [--systems a,b,...]
     python bench/bench_pipeline.py CAPTURE --rss-check 256M --systems flows
+    python bench/bench_pipeline.py CAPTURE --systems flows,enrich,scan --rounds 3 --overhead-check 15
 
 Systems, each in its own child process (so each peak RSS is its own):
   flows   read -> decode -> flows -> bursts -> features (burstwatch.pipeline.run_flows)
@@ -153,6 +154,11 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--systems", default=",".join(ALL))
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure the systems in turn this many times (best of all rounds): "
+                         "drift on a shared machine then hits every system alike")
+    ap.add_argument("--overhead-check", type=float, metavar="PCT",
+                    help="exit 1 if enrich, scan-rules or scan is more than PCT %% slower than flows")
     ap.add_argument("--rss-check", type=parse_size, metavar="BYTES",
                     help="exit 1 if any measured system's peak RSS exceeds BYTES")
     ap.add_argument("--worker", choices=ALL, help=argparse.SUPPRESS)
@@ -173,17 +179,33 @@ def main() -> int:
             ).stdout.strip()
             print(f"generated {args.packets:,} packets with {who}", flush=True)
         size = path.stat().st_size
-        results = []
-        for s in systems:
-            if not available(s):
-                print(f"{s}: not installed, skipped", flush=True)
-                continue
-            r = measure(s, path, args.runs)
-            print(f"{s}: {min(r['times']):.2f} s, peak RSS {r['peak_rss'] / 2**20:.0f} MiB", flush=True)
-            results.append(r)
+        merged: dict[str, dict[str, Any]] = {}
+        for _ in range(args.rounds):
+            for s in systems:
+                if not available(s):
+                    print(f"{s}: not installed, skipped", flush=True)
+                    continue
+                r = measure(s, path, args.runs)
+                print(f"{s}: {min(r['times']):.2f} s, peak RSS {r['peak_rss'] / 2**20:.0f} MiB", flush=True)
+                if s in merged:
+                    m = merged[s]
+                    m["times"] += r["times"]
+                    m["peak_rss"] = max(m["peak_rss"], r["peak_rss"])
+                    m["startup_rss"] = max(m["startup_rss"], r["startup_rss"])
+                else:
+                    merged[s] = r
+        results = list(merged.values())
         print(f"\ncapture: {path.name}, {size / 1e9:.2f} GB, {os.cpu_count()} CPUs, "
               f"load {os.getloadavg()[0]:.2f}\n")
         print(table(results, size))
+        if args.overhead_check is not None and "flows" in merged:
+            base = min(merged["flows"]["times"])
+            slow = [f"{r['system']} +{(min(r['times']) / base - 1) * 100:.0f}%" for r in results
+                    if r["system"] in ("enrich", "scan-rules", "scan")
+                    and min(r["times"]) > base * (1 + args.overhead_check / 100)]
+            if slow:
+                print(f"over the flows benchmark by more than {args.overhead_check:g}%: {', '.join(slow)}")
+                return 1
         if args.rss_check is not None:
             over = [r["system"] for r in results if r["peak_rss"] > args.rss_check]
             if over:
