@@ -57,7 +57,8 @@ def _flows(path: str, with_enrich: bool, with_scan: bool, with_score: bool = Tru
 
             detector.scorer, detector.policy = batch_scorer(BurstScorer.default()), combine
     rows = 0
-    for batch in run_flows([path], None, stats, factory):
+    for batch in run_flows([path], None, stats, factory,
+                           on_features=detector.prefetch if detector is not None else None):
         rows += len(batch)
         if detector is not None:
             for _ in detector(batch):

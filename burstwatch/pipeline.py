@@ -77,9 +77,11 @@ def run_flows(
     enricher_factory: Callable[[], Enricher] | None = None,
     progress: Progress | None = None,
     sample_policy: SamplePolicy | None = SAMPLE_POLICY,
+    on_features: Callable[[FlowBatch], None] | None = None,
 ) -> Iterator[FlowBatch]:
     """Stream finished flow/window rows, file by file. With an enricher, payload samples are
-    kept as ``sample_policy`` says (None: whole).
+    kept as ``sample_policy`` says (None: whole). ``on_features`` sees each batch as soon as
+    its features exist, before enrichment (a scorer can start there, in another thread).
 
     With an enricher, reading, decoding and the flow table run one step ahead in a thread of
     their own, while this generator's caller enriches, matches and writes the rows before.
@@ -95,7 +97,7 @@ def run_flows(
         if index != current:  # each file gets its own enricher, as it gets its own flow table
             current = index
             enrich = enricher_factory() if enricher_factory else None
-        batch = _finish(name, out, enrich, stats)
+        batch = _finish(name, out, enrich, stats, on_features)
         if batch is not None:
             yield batch
 
@@ -125,13 +127,20 @@ def _table_outputs(
 
 
 def _finish(
-    source: str, out: FlowOutput, enrich: Enricher | None, stats: RunStats
+    source: str, out: FlowOutput, enrich: Enricher | None, stats: RunStats,
+    on_features: Callable[[FlowBatch], None] | None = None,
 ) -> FlowBatch | None:
-    extra = enrich(out) if enrich else {}
     stats.bursts += len(out.bursts)
     if not len(out.rows) and not len(out.bursts):
+        if enrich:
+            enrich(out)  # it files the samples of flows that have no row yet
         return None
     kinds = out.rows.kind
     stats.flow_rows += int((kinds == 0).sum())
     stats.window_rows += int((kinds == 1).sum())
-    return FlowBatch(source, out.rows, compute_features(out.rows), out.bursts, extra)
+    batch = FlowBatch(source, out.rows, compute_features(out.rows), out.bursts, {})
+    if on_features is not None and len(out.rows):
+        on_features(batch)
+    if enrich:
+        batch.extra.update(enrich(out))
+    return batch

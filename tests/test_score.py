@@ -314,6 +314,16 @@ def test_prefetch_explains_in_one_pass_with_the_same_reasons(
     assert calls == [len(batch)]  # reading them afterwards explains nothing again
 
 
+def test_scores_started_early_equal_scores_computed_on_call(exfil_capture: str) -> None:
+    scorer = batch_scorer(BurstScorer.default())
+    seen = 0
+    for batch in run_flows([exfil_capture], on_features=scorer.prefetch):
+        got, _ = scorer(batch)
+        assert np.array_equal(got, BurstScorer.default().score(batch.features))
+        seen += len(batch)
+    assert seen and not scorer._pending
+
+
 def test_large_batches_score_in_halves_with_the_same_result() -> None:
     trees = BurstScorer.default().trees_
     rng = np.random.default_rng(4)

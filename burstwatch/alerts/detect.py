@@ -73,6 +73,13 @@ class Detector:
         self.stats = DetectStats()
         self._windowed_alerted: set[str] = set()
 
+    def prefetch(self, batch: FlowBatch) -> None:
+        """Start what needs only the features (the anomaly score) before enrichment is done;
+        give this to ``run_flows(on_features=...)``."""
+        start = getattr(self.scorer, "prefetch", None)
+        if start is not None:
+            start(batch)
+
     def __call__(self, batch: FlowBatch) -> Iterator[Alert]:
         n = len(batch)
         if not n:

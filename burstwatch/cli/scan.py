@@ -132,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with progress_bar() as progress:
             for batch in run_flows(args.files, flow_config(args), stats,
-                                   lambda: FlowAnnotator(geo, settings, enrich_stats), progress):
+                                   lambda: FlowAnnotator(geo, settings, enrich_stats), progress,
+                                   on_features=detector.prefetch):
                 for alert in detector(batch):
                     alerts.append(alert)
                     line = json.dumps(alert.to_record(), separators=(",", ":"))

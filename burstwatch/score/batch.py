@@ -7,6 +7,8 @@ only the few rows that become alerts ever need one.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import lru_cache
 from typing import Any, overload
 
 import numpy as np
@@ -62,11 +64,39 @@ class LazyReasons(Sequence[ReasonDicts]):
         return self._cache[i]
 
 
-def batch_scorer(scorer: BurstScorer, *, explain_from: float = EXPLAIN_FROM, top: int = 3) -> BatchScorer:
+class PrefetchingScorer:
+    """A :data:`BatchScorer` that can start on a batch early: :meth:`prefetch` hands the forest
+    walk (which releases the GIL) to a worker thread as soon as a batch's features exist, so it
+    runs while enrichment works on the same batch; calling the scorer then collects it."""
+
+    def __init__(self, scorer: BurstScorer, explain_from: float, top: int) -> None:
+        self.scorer = scorer
+        self.explain_from = explain_from
+        self.top = top
+        self._pending: dict[int, tuple[FlowBatch, Future[F64]]] = {}
+
+    def prefetch(self, batch: FlowBatch) -> None:
+        while len(self._pending) >= _MAX_PENDING:  # batches started but never scored
+            self._pending.pop(next(iter(self._pending)))
+        self._pending[id(batch)] = (batch, _pool().submit(self.scorer.score, batch.features))
+
+    def __call__(self, batch: FlowBatch) -> tuple[F64, Sequence[ReasonDicts]]:
+        pending = self._pending.pop(id(batch), None)
+        if pending is not None and pending[0] is batch:
+            scores = pending[1].result()
+        else:
+            scores = self.scorer.score(batch.features)
+        return scores, LazyReasons(self.scorer, batch.features.values, scores, self.explain_from, self.top)
+
+
+_MAX_PENDING = 8
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(1, thread_name_prefix="burstwatch-prescore")
+
+
+def batch_scorer(scorer: BurstScorer, *, explain_from: float = EXPLAIN_FROM, top: int = 3) -> PrefetchingScorer:
     """Score every row of a batch; reasons for rows scoring ``explain_from`` or more, on demand."""
-
-    def run(batch: FlowBatch) -> tuple[F64, Sequence[ReasonDicts]]:
-        scores = scorer.score(batch.features)
-        return scores, LazyReasons(scorer, batch.features.values, scores, explain_from, top)
-
-    return run
+    return PrefetchingScorer(scorer, explain_from, top)
