@@ -14,7 +14,6 @@ import numpy as np
 
 from burstwatch.decode import decode
 from burstwatch.decode.batch import STATUS_NAMES
-from burstwatch.enrich.encryption.opening import SAMPLE_POLICY
 from burstwatch.features import FeatureMatrix, compute_features
 from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowRows, FlowTable
 from burstwatch.flows.sampling import SamplePolicy
@@ -76,11 +75,11 @@ def run_flows(
     stats: RunStats | None = None,
     enricher_factory: Callable[[], Enricher] | None = None,
     progress: Progress | None = None,
-    sample_policy: SamplePolicy | None = SAMPLE_POLICY,
+    whole_samples: bool = False,
     on_features: Callable[[FlowBatch], None] | None = None,
 ) -> Iterator[FlowBatch]:
     """Stream finished flow/window rows, file by file. With an enricher, payload samples are
-    kept as ``sample_policy`` says (None: whole). ``on_features`` sees each batch as soon as
+    kept as the encryption classifier's sample policy says, or whole with ``whole_samples``. ``on_features`` sees each batch as soon as
     its features exist, before enrichment (a scorer can start there, in another thread).
 
     With an enricher, reading, decoding and the flow table run one step ahead in a thread of
@@ -90,7 +89,13 @@ def run_flows(
     sample = enricher_factory is not None
     enrich: Enricher | None = None
     current = -1
-    outputs = _table_outputs(paths, config, stats, sample, sample_policy, progress)
+    policy = None
+    if sample and not whole_samples:
+        # Imported here: a flows-only run does not load the classifier (nor its libraries).
+        from burstwatch.enrich.encryption.opening import SAMPLE_POLICY
+
+        policy = SAMPLE_POLICY
+    outputs = _table_outputs(paths, config, stats, sample, policy, progress)
     # Enrichment and what follows run behind the flow table; without them there is nothing
     # to overlap, and a second thread would only add its own malloc arena to the peak RSS.
     for index, name, out in read_ahead(outputs) if sample else outputs:

@@ -10,7 +10,7 @@ import pytest
 
 from burstwatch.config import load_settings
 from burstwatch.enrich.annotate import FlowAnnotator
-from burstwatch.enrich.encryption.opening import HEAD_BYTES, SAMPLE_POLICY, opens_protocol
+from burstwatch.enrich.encryption.opening import HEAD_BYTES, opens_protocol
 from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows.sampling import keep_lengths
 from burstwatch.pipeline import run_flows
@@ -72,14 +72,14 @@ def test_what_opens_a_protocol() -> None:
     assert HEAD_BYTES >= 8  # a format signature (up to 8 bytes, or "ftyp" at 4) stays readable
 
 
-def _columns(path: Path, policy: object) -> list[tuple[object, ...]]:
+def _columns(path: Path, whole: bool) -> list[tuple[object, ...]]:
     names = ["burstwatch.encryption", "burstwatch.encryption_version",
              "burstwatch.encryption_detail", "tls.client.server_name", "burstwatch.alpn",
              "tls.client.ja4", "burstwatch.entropy"]
     geo, settings = GeoDatabase.bundled(), load_settings()
     out = []
     for batch in run_flows([str(path)], enricher_factory=lambda: FlowAnnotator(geo, settings),
-                           sample_policy=policy):  # type: ignore[arg-type]
+                           whole_samples=whole):
         for i in range(len(batch)):
             out.append((int(batch.rows.flow_id[i]), int(batch.rows.kind[i]),
                         *(str(batch.extra[n][i]) for n in names)))
@@ -87,7 +87,7 @@ def _columns(path: Path, policy: object) -> list[tuple[object, ...]]:
 
 
 def _same_verdicts(path: Path) -> None:
-    cut, whole = _columns(path, SAMPLE_POLICY), _columns(path, None)
+    cut, whole = _columns(path, False), _columns(path, True)
     assert len(cut) == len(whole) > 0
     for a, b in zip(cut, whole, strict=True):
         assert a == b, (path.name, a, b)

@@ -57,9 +57,11 @@ class MmapSource:
 
     def advance(self, n: int) -> None:
         self.pos += n
-        if self._mm is not None and self.pos - self._released >= 2 * _RELEASE_EVERY:
-            # Keep the last step resident: batches handed out may still point into it.
-            upto = (self.pos - _RELEASE_EVERY) // mmap.PAGESIZE * mmap.PAGESIZE
+        if self._mm is not None and self.pos - self._released >= _RELEASE_EVERY:
+            # Bytes before ``pos`` are done with: readers advance only once the batch they
+            # handed out has been processed (and a page touched again after this is read back
+            # from the page cache, so this costs at most time, never data).
+            upto = self.pos // mmap.PAGESIZE * mmap.PAGESIZE
             if upto > self._released and hasattr(self._mm, "madvise"):
                 self._mm.madvise(mmap.MADV_DONTNEED, self._released, upto - self._released)
                 self._released = upto
