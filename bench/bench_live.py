@@ -111,10 +111,11 @@ def send_main(iface: str, frames_path: str, rate: float, seconds: float) -> None
 def capture_main(iface: str, group: int | None, stop_path: str) -> None:
     """LiveSource -> decode -> FlowTable.update until told to stop; print JSON."""
     from burstwatch.decode import decode
+    from burstwatch.enrich.encryption.opening import SAMPLE_POLICY
     from burstwatch.flows import FlowTable
     from burstwatch.ingest.live import LiveSource
 
-    table = FlowTable()
+    table = FlowTable(sample_policy=SAMPLE_POLICY)  # samples as `burstwatch live` keeps them
     with LiveSource(iface, fanout_group=group) as src:
         _warm_kernels()
         print("ready", flush=True)
