@@ -137,14 +137,7 @@ def video_stream(
         )
         t += to_ns(chunk_interval_s * rng.uniform(0.9, 1.1))
     flow.close(max(flow.t, end), from_client=True)
-    return Session(
-        "video_stream",
-        "benign",
-        flow.client,
-        server,
-        [flow.build()],
-        description=f"video stream from {server.ip}",
-    )
+    return Session.of_flow("video_stream", "benign", flow, server, f"video stream from {server.ip}")
 
 
 def video_stream_abroad(
@@ -197,14 +190,7 @@ def backup_upload(
         flow.send(False, pl.tls_app_data(rng, int(rng.integers(300, 500))), at_ns=flow.t + 20 * MS)
         left -= part
     flow.close(flow.t + 2 * S)
-    return Session(
-        "backup_upload",
-        "benign",
-        flow.client,
-        server,
-        [flow.build()],
-        description=f"backup upload of {total_bytes} B to {server.ip}",
-    )
+    return Session.of_flow("backup_upload", "benign", flow, server, f"backup upload of {total_bytes} B to {server.ip}")
 
 
 def large_download(
@@ -224,14 +210,7 @@ def large_download(
     tls_open(flow, sni)
     tls_request(flow, 420, total_bytes, rate=rate)
     flow.close(flow.t + S)
-    return Session(
-        "large_download",
-        "benign",
-        flow.client,
-        server,
-        [flow.build()],
-        description=f"download of {total_bytes} B from {server.ip}",
-    )
+    return Session.of_flow("large_download", "benign", flow, server, f"download of {total_bytes} B from {server.ip}")
 
 
 def os_update(
@@ -256,14 +235,7 @@ def os_update(
         rate=rate,
     )
     flow.close(flow.t + 3 * S, from_client=False)
-    return Session(
-        "os_update",
-        "benign",
-        flow.client,
-        server,
-        [flow.build()],
-        description=f"HTTP update download of {total_bytes} B from {server.ip}",
-    )
+    return Session.of_flow("os_update", "benign", flow, server, f"HTTP update download of {total_bytes} B from {server.ip}")
 
 
 def encrypted_call(
@@ -305,14 +277,7 @@ def encrypted_call(
                 for k in range(n)
             ],
         )
-    return Session(
-        "encrypted_call",
-        "benign",
-        flow.client,
-        server,
-        [flow.build()],
-        description=f"SRTP call with {server.ip}",
-    )
+    return Session.of_flow("encrypted_call", "benign", flow, server, f"SRTP call with {server.ip}")
 
 
 def dns_lookups(

@@ -9,6 +9,7 @@ first/last packet time and byte counts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,15 +18,38 @@ from burstwatch.synth import addresses as ad
 from burstwatch.synth import payloads as pl
 from burstwatch.synth.conversations import MS, quic_open, tls_open, wg_handshake
 from burstwatch.synth.flows import TcpFlow, UdpFlow, pace, periodic, split_sizes
-from burstwatch.synth.model import BurstTruth, Endpoint, Session, to_ns
+from burstwatch.synth.model import BurstTruth, Endpoint, OneFlow, Session, to_ns
 
 DEFAULT_RATE = 10e6
 DEFAULT_BURST = 2_000_000
 S = 1_000_000_000
 
 
-def _burst_starts(start_ns: int, quiet_s: float, gap_s: float, bursts: int) -> list[int]:
-    return [start_ns + to_ns(quiet_s + k * gap_s) for k in range(bursts)]
+def _session(
+    name: str, what: str, flow: OneFlow, server: Endpoint, truths: list[BurstTruth],
+    burst_bytes: int, rate: float, detail: str = "",
+) -> Session:
+    """The session of a one-flow exfil scenario, described the same way for all of them."""
+    description = (f"{what} to {server.ip}:{server.port}{detail}, "
+                   f"{len(truths)} x {burst_bytes} B at {rate:.0f} B/s")
+    return Session.of_flow(name, "exfil", flow, server, description, truths)
+
+
+def _timeline(
+    start_ns: int, quiet_s: float, gap_s: float, bursts: int, tail_s: float,
+    quiet: Callable[[int], None], burst: Callable[[int], BurstTruth],
+) -> tuple[list[BurstTruth], int]:
+    """The timeline every exfil scenario shares: ``quiet(until)`` fills the time up to each
+    burst start, ``burst(at)`` makes the burst, and ``quiet`` runs on for ``tail_s`` after the
+    last one. Returns the bursts' ground truth and the session's end."""
+    truths = []
+    for k in range(bursts):
+        at = start_ns + to_ns(quiet_s + k * gap_s)
+        quiet(at)
+        truths.append(burst(at))
+    end = truths[-1].end_ns + to_ns(tail_s)
+    quiet(end)
+    return truths, end
 
 
 def exfil_tls(
@@ -53,25 +77,19 @@ def exfil_tls(
     start = to_ns(start_ts)
     flow = TcpFlow(rng, client, server, start, rtt_ns=to_ns(rtt_ms / 1000), rate=rate)
     tls_open(flow, sni, alpn=("http/1.1",))
-    truths: list[BurstTruth] = []
     keep = to_ns(keepalive_s)
-    for at in _burst_starts(start, quiet_s, gap_s, bursts):
-        flow.keepalives(flow.t, at - keep // 4, keep)
+
+    def quiet(until: int) -> None:
+        flow.keepalives(flow.t, until - keep // 4, keep)
+
+    def burst(at: int) -> BurstTruth:
         truth = flow.send(True, pl.tls_app_data(rng, burst_bytes), at_ns=at, rate=rate)
-        truths.append(truth)
         flow.send(False, pl.tls_app_data(rng, int(rng.integers(40, 90))), at_ns=flow.t + 2 * MS)
-    end = truths[-1].end_ns + to_ns(tail_s)
-    flow.keepalives(flow.t, end - keep // 4, keep)
+        return truth
+
+    truths, end = _timeline(start, quiet_s, gap_s, bursts, tail_s, quiet, burst)
     flow.close(end)
-    return Session(
-        name="exfil_tls",
-        kind="exfil",
-        client=flow.client,
-        server=server,
-        flows=[flow.build()],
-        bursts=truths,
-        description=f"TLS to {server.ip}:{server.port} (SNI {sni}), {bursts} x {burst_bytes} B at {rate:.0f} B/s",
-    )
+    return _session("exfil_tls", "TLS", flow, server, truths, burst_bytes, rate, f" (SNI {sni})")
 
 
 def exfil_tls_port(
@@ -126,17 +144,17 @@ def exfil_quic(
     start = to_ns(start_ts)
     flow = UdpFlow(rng, client, server, rtt_ns=to_ns(rtt_ms / 1000))
     ids, t = quic_open(flow, start)
-    truths: list[BurstTruth] = []
-    for at in [*_burst_starts(start, quiet_s, gap_s, bursts), None]:
-        until = at if at is not None else truths[-1].end_ns + to_ns(tail_s)
+
+    def quiet(until: int) -> None:
         _quic_pings(rng, flow, ids.to_server, ids.to_client, t, until, to_ns(ping_s))
-        if at is None:
-            break
+
+    def burst(at: int) -> BurstTruth:
+        nonlocal t
         sizes = split_sizes(burst_bytes, datagram, 40)
         ts = pace(rng, at, sizes, rate)
         up = [pl.quic_short(rng, ids.to_server, int(n)) for n in sizes]
         flow.add(ts, True, up)
-        truths.append(flow.truth(ts, up))
+        truth = flow.truth(ts, up)
         acks = ts[1::2] + flow.rtt
         flow.add(
             acks,
@@ -144,17 +162,11 @@ def exfil_quic(
             [pl.quic_short(rng, ids.to_client, int(rng.integers(30, 48))) for _ in acks],
         )
         t = int(acks[-1]) if acks.size else int(ts[-1])
-    close = truths[-1].end_ns + to_ns(tail_s)
+        return truth
+
+    truths, close = _timeline(start, quiet_s, gap_s, bursts, tail_s, quiet, burst)
     flow.add(close, True, [pl.quic_short(rng, ids.to_server, 45)])  # CONNECTION_CLOSE
-    return Session(
-        name="exfil_quic",
-        kind="exfil",
-        client=flow.client,
-        server=server,
-        flows=[flow.build()],
-        bursts=truths,
-        description=f"QUIC to {server.ip}:{server.port}, {bursts} x {burst_bytes} B at {rate:.0f} B/s",
-    )
+    return _session("exfil_quic", "QUIC", flow, server, truths, burst_bytes, rate)
 
 
 def _quic_pings(
@@ -217,12 +229,12 @@ def exfil_wireguard(
     # the first transport message confirms the handshake
     transport(np.array([last_handshake + MS]), True, 0)
     t = last_handshake + MS
-    truths: list[BurstTruth] = []
-    for at in [*_burst_starts(start, quiet_s, gap_s, bursts), None]:
-        until = at if at is not None else truths[-1].end_ns + to_ns(tail_s)
+
+    def quiet(until: int) -> None:
         transport(periodic(rng, t, until - to_ns(keepalive_s) // 4, to_ns(keepalive_s)), True, 0)
-        if at is None:
-            break
+
+    def burst(at: int) -> BurstTruth:
+        nonlocal t, last_handshake
         if at - last_handshake > 120 * S:
             last_handshake = wg_handshake(flow, at - 2 * flow.rtt, mine, theirs)
         sizes = split_sizes(burst_bytes, inner_mtu, 64)  # the tunnelled packets
@@ -230,18 +242,13 @@ def exfil_wireguard(
         up = [pl.wg_transport(rng, theirs, counters[True] + k, int(n)) for k, n in enumerate(sizes)]
         counters[True] += len(up)
         flow.add(ts, True, up)
-        truths.append(flow.truth(ts, up))
+        truth = flow.truth(ts, up)
         transport(ts[1::2] + flow.rtt, False, 52)
         t = int(ts[-1] + flow.rtt)
-    return Session(
-        name="exfil_wireguard",
-        kind="exfil",
-        client=client,
-        server=server,
-        flows=[flow.build()],
-        bursts=truths,
-        description=f"WireGuard to {server.ip}:{server.port}, {bursts} x {burst_bytes} B at {rate:.0f} B/s",
-    )
+        return truth
+
+    truths, _ = _timeline(start, quiet_s, gap_s, bursts, tail_s, quiet, burst)
+    return _session("exfil_wireguard", "WireGuard", flow, server, truths, burst_bytes, rate)
 
 
 def exfil_udp_unknown(
@@ -269,31 +276,26 @@ def exfil_udp_unknown(
     start = to_ns(start_ts)
     flow = UdpFlow(rng, client, server, rtt_ns=to_ns(rtt_ms / 1000))
     t = start
-    truths: list[BurstTruth] = []
     beat = to_ns(heartbeat_s)
     flow.add(start, True, [pl.random_bytes(rng, 48)])
     flow.add(start + flow.rtt, False, [pl.random_bytes(rng, 48)])
-    for at in [*_burst_starts(start, quiet_s, gap_s, bursts), None]:
-        until = at if at is not None else truths[-1].end_ns + to_ns(tail_s)
+
+    def quiet(until: int) -> None:
         hb = periodic(rng, t, until - beat // 4, beat)
         flow.add(hb, True, [pl.random_bytes(rng, 48) for _ in hb])
         flow.add(hb + flow.rtt, False, [pl.random_bytes(rng, 48) for _ in hb])
-        if at is None:
-            break
+
+    def burst(at: int) -> BurstTruth:
+        nonlocal t
         sizes = split_sizes(burst_bytes, datagram, 64)
         ts = pace(rng, at, sizes, rate)
         up = [pl.random_bytes(rng, int(n)) for n in sizes]
         flow.add(ts, True, up)
-        truths.append(flow.truth(ts, up))
+        truth = flow.truth(ts, up)
         replies = ts[31::32] + flow.rtt
         flow.add(replies, False, [pl.random_bytes(rng, int(rng.integers(24, 64))) for _ in replies])
         t = int(ts[-1] + flow.rtt)
-    return Session(
-        name="exfil_udp_unknown",
-        kind="exfil",
-        client=flow.client,
-        server=server,
-        flows=[flow.build()],
-        bursts=truths,
-        description=f"unknown UDP to {server.ip}:{server.port}, {bursts} x {burst_bytes} B at {rate:.0f} B/s",
-    )
+        return truth
+
+    truths, _ = _timeline(start, quiet_s, gap_s, bursts, tail_s, quiet, burst)
+    return _session("exfil_udp_unknown", "unknown UDP", flow, server, truths, burst_bytes, rate)

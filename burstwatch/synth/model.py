@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from burstwatch.synth.flows import FlowPackets
@@ -68,6 +68,14 @@ class BurstTruth:
         return (self.end_ns - self.start_ns) / NS
 
 
+class OneFlow(Protocol):
+    """A scenario's flow under construction (``TcpFlow`` or ``UdpFlow``)."""
+
+    client: Endpoint
+
+    def build(self) -> FlowPackets: ...
+
+
 @dataclass
 class Session:
     """What a scenario returns: its flows (packet schedules) and, for exfil, the bursts it made."""
@@ -79,6 +87,14 @@ class Session:
     flows: list[FlowPackets] = field(default_factory=list)
     bursts: list[BurstTruth] = field(default_factory=list)
     description: str = ""
+
+    @classmethod
+    def of_flow(
+        cls, name: str, kind: str, flow: OneFlow, server: Endpoint, description: str,
+        bursts: list[BurstTruth] | None = None,
+    ) -> Session:
+        """The session of a scenario made of one flow (most of them)."""
+        return cls(name, kind, flow.client, server, [flow.build()], bursts or [], description)
 
     @property
     def start_ns(self) -> int:
