@@ -100,39 +100,63 @@ def _frames(tmp: Path) -> Path:
     return path
 
 
+class Live:
+    """`burstwatch live` in the capture namespace, each of its pipes read by exactly one thread
+    (``communicate()`` beside a reader thread would race it for the last lines)."""
+
+    def __init__(self, cap_ns: str, args: list[str], capturing_lines: int = 1) -> None:
+        self.proc = subprocess.Popen(["ip", "netns", "exec", cap_ns, BURSTWATCH, "live", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.err: list[str] = []
+        self.out: list[str] = []
+        self.ready = threading.Event()  # set once ``capturing_lines`` status lines came
+        self._readers = [threading.Thread(target=f, daemon=True)
+                         for f in (lambda: self._read_err(capturing_lines), self._read_out)]
+        for r in self._readers:
+            r.start()
+
+    def _read_err(self, capturing_lines: int) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.err.append(line)
+            if sum("packets (" in x for x in self.err) >= capturing_lines:
+                self.ready.set()
+
+    def _read_out(self) -> None:
+        assert self.proc.stdout is not None
+        self.out.extend(self.proc.stdout)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.err)
+
+    def wait_ready(self, timeout: float) -> None:
+        assert self.ready.wait(timeout), "live capture did not start: " + self.stderr
+
+    def finish(self, stop: signal.Signals | None = None, timeout: float = 60) -> int:
+        """Send ``stop`` (if any), wait for the exit and for both pipes to be read to the end."""
+        if stop is not None:
+            self.proc.send_signal(stop)
+        self.proc.wait(timeout=timeout)
+        for r in self._readers:
+            r.join(timeout=10)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+
 def test_live_alerts_while_the_burst_session_is_open_and_stops_cleanly(
     link: tuple[str, str, str, str], tmp_path: Path
 ) -> None:
     send_ns, send_if, cap_ns, cap_if = link
     alerts = tmp_path / "alerts.jsonl"
     replay = _frames(tmp_path)
-    live = subprocess.Popen(
-        ["ip", "netns", "exec", cap_ns, BURSTWATCH, "live", "-i", cap_if, "--interval", "1",
-         "--status-every", "1", "--alerts", str(alerts), "--format", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    err_lines: list[str] = []
-    ready = threading.Event()
-
-    def read_err() -> None:
-        assert live.stderr is not None
-        for line in live.stderr:
-            err_lines.append(line)
-            if "packets (" in line:
-                ready.set()
-
-    out_lines: list[str] = []
-
-    def read_out() -> None:
-        assert live.stdout is not None
-        out_lines.extend(live.stdout)
-
-    # each pipe has exactly one reader: communicate() beside the stderr thread would race it
-    readers = [threading.Thread(target=f, daemon=True) for f in (read_err, read_out)]
-    for r in readers:
-        r.start()
+    live = Live(cap_ns, ["-i", cap_if, "--interval", "1", "--status-every", "1",
+                         "--alerts", str(alerts), "--format", "jsonl"])
     try:
-        assert ready.wait(30), "live capture did not start: " + "".join(err_lines)
+        live.wait_ready(30)
         sender = subprocess.Popen(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY,
                                   send_if, str(replay)])
         alerted_during_replay = False
@@ -141,15 +165,11 @@ def test_live_alerts_while_the_burst_session_is_open_and_stops_cleanly(
                 alerted_during_replay = True
             time.sleep(0.2)
         assert sender.returncode == 0
-        assert alerted_during_replay, "no alert before the replay ended: " + "".join(err_lines)
-        live.send_signal(signal.SIGTERM)
-        live.wait(timeout=30)
-        for r in readers:
-            r.join(timeout=10)
+        assert alerted_during_replay, "no alert before the replay ended: " + live.stderr
+        returncode = live.finish(signal.SIGTERM, timeout=30)
     finally:
-        if live.poll() is None:
-            live.kill()
-    assert live.returncode == 1, "".join(err_lines)
+        live.kill()
+    assert returncode == 1, live.stderr
     text = alerts.read_text()
     assert text.endswith("\n")
     records = [json.loads(line) for line in text.splitlines()]
@@ -164,29 +184,27 @@ def test_live_alerts_while_the_burst_session_is_open_and_stops_cleanly(
             for r in records]
     assert len(keys) == len(set(keys))
     # what went to stdout is the same stream of alerts
-    assert [json.loads(x) for x in out_lines if x.strip()] == records
-    assert any("summary:" in line and "dropped 0" in line for line in err_lines)
+    assert [json.loads(x) for x in live.out if x.strip()] == records
+    assert any("summary:" in line and "dropped 0" in line for line in live.err)
 
 
 def test_live_stops_after_count_and_writes_a_capture(link: tuple[str, str, str, str], tmp_path: Path) -> None:
     send_ns, send_if, cap_ns, cap_if = link
     replay = _frames(tmp_path)
     pcaps = tmp_path / "cap"
-    live = subprocess.Popen(
-        ["ip", "netns", "exec", cap_ns, BURSTWATCH, "live", "-i", cap_if, "--count", "500",
-         "--write-pcap", str(pcaps), "--format", "jsonl", "--status-every", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    time.sleep(3)
-    sender = subprocess.Popen(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY,
-                              send_if, str(replay)])
+    live = Live(cap_ns, ["-i", cap_if, "--count", "500", "--write-pcap", str(pcaps),
+                         "--format", "jsonl", "--status-every", "1"])
+    sender = None
     try:
-        live.wait(timeout=60)
+        live.wait_ready(30)
+        sender = subprocess.Popen(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY,
+                                  send_if, str(replay)])
+        returncode = live.finish()
     finally:
-        sender.kill()
-        if live.poll() is None:
-            live.kill()
-    assert live.returncode in (0, 1), live.stderr.read() if live.stderr else ""
+        if sender is not None:
+            sender.kill()
+        live.kill()
+    assert returncode in (0, 1), live.stderr
     files = list(pcaps.glob("*.pcap"))
     assert files
     from burstwatch.ingest import open_capture
@@ -215,37 +233,19 @@ def test_live_with_two_fanout_workers_merges_alerts(link: tuple[str, str, str, s
     rule.write_text("id: t-1\ntitle: encrypted upload burst abroad\nlevel: medium\nmatch:\n"
                     "  all:\n    - encryption: tls\n    - destination.scope: foreign\n"
                     "    - up_burst_count: {gte: 1}\n")
-    live = subprocess.Popen(
-        ["ip", "netns", "exec", cap_ns, BURSTWATCH, "live", "-i", cap_if, "--workers", "2",
-         "--rules", str(rule), "--no-score",
-         "--interval", "1", "--status-every", "1", "--alerts", str(alerts), "--format", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    err_lines: list[str] = []
-    ready = threading.Event()
-
-    def read_err() -> None:
-        assert live.stderr is not None
-        for line in live.stderr:
-            err_lines.append(line)
-            if sum("packets (" in x for x in err_lines) >= 3:  # both workers are capturing
-                ready.set()
-
-    reader = threading.Thread(target=read_err, daemon=True)
-    reader.start()
+    live = Live(cap_ns, ["-i", cap_if, "--workers", "2", "--rules", str(rule), "--no-score",
+                         "--interval", "1", "--status-every", "1", "--alerts", str(alerts),
+                         "--format", "jsonl"], capturing_lines=3)  # both workers capturing
     try:
-        assert ready.wait(60), "".join(err_lines)
+        live.wait_ready(60)
         subprocess.run(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY, send_if,
                         str(replay)], check=True, timeout=120)
         time.sleep(3)
-        live.send_signal(signal.SIGINT)
-        live.wait(timeout=60)
-        reader.join(timeout=10)
+        returncode = live.finish(signal.SIGINT)
     finally:
-        if live.poll() is None:
-            live.kill()
-    err = "".join(err_lines)
-    assert live.returncode == 1, err
+        live.kill()
+    err = live.stderr
+    assert returncode == 1, err
     records = [json.loads(line) for line in alerts.read_text().splitlines()]
     assert any(r["destination"]["ip"] == "77.88.8.8" for r in records), err
     assert "2 worker(s)" in err and "dropped 0" in err
