@@ -8,63 +8,17 @@ out, so memory follows the number of active flows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from burstwatch.decode import decode
 from burstwatch.decode.batch import STATUS_NAMES
-from burstwatch.features import FeatureMatrix, compute_features
-from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowRows, FlowTable
+from burstwatch.features import compute_features
+from burstwatch.flows import FlowConfig, FlowOutput, FlowTable
 from burstwatch.flows.sampling import SamplePolicy
-from burstwatch.ingest import CaptureWarning, open_capture
+from burstwatch.ingest import open_capture
 from burstwatch.readahead import read_ahead
-
-Progress = Callable[[int, int], None]  # (bytes consumed so far, total bytes or 0 if unknown)
-
-
-@dataclass
-class RunStats:
-    """Totals over a run, for headers, summaries and `info`-like reporting."""
-
-    files: int = 0
-    packets: int = 0
-    wire_bytes: int = 0
-    decode: dict[str, int] = field(default_factory=dict)
-    flow_rows: int = 0
-    window_rows: int = 0
-    bursts: int = 0
-    warnings: list[CaptureWarning] = field(default_factory=list)
-
-    def add_decode(self, counts: np.ndarray) -> None:
-        for i, c in enumerate(counts.tolist()):
-            if c:
-                self.decode[STATUS_NAMES[i]] = self.decode.get(STATUS_NAMES[i], 0) + c
-
-
-@dataclass
-class FlowBatch:
-    """Finished flow/window rows with their features (and, once enriched, their context)."""
-
-    source: str
-    rows: FlowRows
-    features: FeatureMatrix
-    bursts: BurstRows
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def take(self, idx: np.ndarray) -> FlowBatch:
-        """The rows ``idx`` (bursts are kept whole: they are not per row)."""
-        return FlowBatch(
-            self.source,
-            self.rows.take(idx),
-            FeatureMatrix(self.features.values[idx], self.features.names),
-            self.bursts,
-            {k: v[idx] for k, v in self.extra.items()},
-        )
-
+from burstwatch.records import FlowBatch, Progress, RunStats
 
 Enricher = Callable[[FlowOutput], dict[str, np.ndarray]]
 

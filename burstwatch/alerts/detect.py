@@ -19,7 +19,7 @@ from burstwatch.alerts.frame import build_frame
 from burstwatch.alerts.record import Alert, RuleHit, level_rank
 from burstwatch.flows import state as fs
 from burstwatch.outputs.ecs import flow_records
-from burstwatch.pipeline import FlowBatch
+from burstwatch.records import FlowBatch
 from burstwatch.rules import Rule, evaluate_all
 
 SCORE_ONLY_MIN_UP_RATE = 100_000.0  # bytes/s: an upload burst below this never alerts on score alone

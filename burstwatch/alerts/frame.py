@@ -15,7 +15,7 @@ from burstwatch.features import FEATURES
 from burstwatch.flows import state as fs
 from burstwatch.netaddr import format_addresses
 from burstwatch.outputs.ecs import transport_name
-from burstwatch.pipeline import FlowBatch
+from burstwatch.records import FlowBatch
 from burstwatch.rules import FieldCatalog
 
 CONTEXT_FIELDS: tuple[tuple[str, str, str, str | None], ...] = (

@@ -48,7 +48,7 @@ from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable
 from burstwatch.flows.records import PayloadSamples
 from burstwatch.ingest.live import LiveSource
 from burstwatch.outputs.capture import RotatingPcapWriter
-from burstwatch.pipeline import FlowBatch
+from burstwatch.records import FlowBatch
 from burstwatch.rules import Rule, load_rules
 
 

@@ -15,7 +15,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from burstwatch.pipeline import Progress as ProgressFn
+from burstwatch.records import Progress as ProgressFn
 
 _MIN_BYTES = 32 << 20  # below this a run is over before a bar helps
 

@@ -13,7 +13,7 @@ from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import add_flow_options, flow_config
 from burstwatch.cli.progress import progress_bar
-from burstwatch.pipeline import RunStats
+from burstwatch.records import RunStats
 from burstwatch.score import ANOMALY_THRESHOLD, RAISE_THRESHOLD, BurstScorer
 from burstwatch.score.rows import read_rows
 

@@ -20,7 +20,7 @@ from burstwatch.features import compute_features
 from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable
 from burstwatch.flows.records import PayloadSamples
 from burstwatch.ingest.records import RecordBatch
-from burstwatch.pipeline import FlowBatch
+from burstwatch.records import FlowBatch
 from burstwatch.synth.scenarios import run_scenario
 
 LINKTYPE_RAW = 101

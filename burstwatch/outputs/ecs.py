@@ -17,7 +17,7 @@ import numpy as np
 from burstwatch.features import FEATURE_NAMES
 from burstwatch.flows import state as fs
 from burstwatch.netaddr import format_addresses, is_ipv4
-from burstwatch.pipeline import FlowBatch
+from burstwatch.records import FlowBatch
 
 TRANSPORTS = {1: "icmp", 6: "tcp", 17: "udp", 50: "esp", 58: "ipv6-icmp", 47: "gre", 132: "sctp"}
 

@@ -14,7 +14,7 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
-from burstwatch.pipeline import FlowBatch
+from burstwatch.records import FlowBatch
 from burstwatch.score.iforest import BurstScorer
 
 F64 = npt.NDArray[np.float64]

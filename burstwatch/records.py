@@ -1,0 +1,70 @@
+"""The record types passed between stages: the bottom of the import graph.
+
+Outputs, rules, the scorer and the ledger import these, never the module that wires the
+stages together (``pipeline.py``), so each stage can be used and tested on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from burstwatch.decode.batch import STATUS_NAMES
+from burstwatch.features import FeatureMatrix
+from burstwatch.flows import BurstRows, FlowRows
+from burstwatch.ingest import CaptureWarning
+
+Progress = Callable[[int, int], None]  # (bytes consumed so far, total bytes or 0 if unknown)
+
+
+@dataclass
+class RunStats:
+    """Totals over a run, for headers, summaries and `info`-like reporting."""
+
+    files: int = 0
+    packets: int = 0
+    wire_bytes: int = 0
+    decode: dict[str, int] = field(default_factory=dict)
+    flow_rows: int = 0
+    window_rows: int = 0
+    bursts: int = 0
+    warnings: list[CaptureWarning] = field(default_factory=list)
+
+    def add_decode(self, counts: np.ndarray) -> None:
+        for i, c in enumerate(counts.tolist()):
+            if c:
+                self.decode[STATUS_NAMES[i]] = self.decode.get(STATUS_NAMES[i], 0) + c
+
+
+@dataclass
+class FlowBatch:
+    """Finished flow/window rows with their features and, once enriched, their context.
+
+    Endpoints are oriented by role: ``orig`` is the local side, ``resp`` the remote one, and
+    burst direction 0 is an upload (local -> remote). ``extra`` holds enrichment columns
+    aligned with ``rows``; ``burst_extra`` the same kind of columns aligned with ``bursts``
+    (verdict and geography of each burst's flow, where known when the burst ended).
+    """
+
+    source: str
+    rows: FlowRows
+    features: FeatureMatrix
+    bursts: BurstRows
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    burst_extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, idx: np.ndarray) -> FlowBatch:
+        """The rows ``idx`` (bursts are kept whole: they are not per row)."""
+        return FlowBatch(
+            self.source,
+            self.rows.take(idx),
+            FeatureMatrix(self.features.values[idx], self.features.names),
+            self.bursts,
+            {k: v[idx] for k, v in self.extra.items()},
+            self.burst_extra,
+        )
