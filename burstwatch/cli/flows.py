@@ -10,7 +10,12 @@ from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import add_flow_options, flow_config
 from burstwatch.cli.progress import progress_bar
-from burstwatch.enrich.annotate import add_enrich_options, enricher_factory_from_args
+from burstwatch.enrich.annotate import (
+    add_enrich_options,
+    enricher_factory_from_args,
+    settings_from_args,
+)
+from burstwatch.flows.roles import local_nets
 from burstwatch.outputs.ecs import BURST_COLUMNS, FLOW_COLUMNS, burst_records, flow_records
 from burstwatch.outputs.writers import write_records
 from burstwatch.pipeline import RunStats, run_flows
@@ -32,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     stats = RunStats()
     factory = enricher_factory_from_args(args)
     with progress_bar() as progress:
-        batches = run_flows(args.files, flow_config(args), stats, factory, progress)
+        local = local_nets(settings_from_args(args).internal_nets)
+        batches = run_flows(args.files, flow_config(args), stats, factory, progress, local=local)
 
         def records() -> Iterator[dict[str, Any]]:
             for batch in batches:

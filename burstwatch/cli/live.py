@@ -33,7 +33,6 @@ from burstwatch.cli.scan import ScanError, _open_alerts, _rule_paths
 from burstwatch.cli.scoring import add_score_options, make_detector
 from burstwatch.cli.warmup import warm_up
 from burstwatch.config import Settings
-from burstwatch.decode import decode
 from burstwatch.enrich.annotate import (
     EnrichStats,
     FlowAnnotator,
@@ -41,13 +40,12 @@ from burstwatch.enrich.annotate import (
     geo_from_args,
     settings_from_args,
 )
-from burstwatch.enrich.encryption.opening import SAMPLE_POLICY
 from burstwatch.enrich.geo import GeoDatabase
-from burstwatch.features import compute_features
-from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable
-from burstwatch.flows.records import PayloadSamples
+from burstwatch.flows import FlowConfig
+from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.live import LiveSource
 from burstwatch.outputs.capture import RotatingPcapWriter
+from burstwatch.pipeline import Pipeline
 from burstwatch.records import FlowBatch
 from burstwatch.rules import Rule, load_rules
 
@@ -138,8 +136,8 @@ def capture_loop(
 ) -> Status:
     """One capture process: interface -> flows -> periodic evaluation -> alerts."""
     status = Status()
-    table = FlowTable(config, sample_policy=SAMPLE_POLICY)
-    annotator = FlowAnnotator(geo, settings, EnrichStats())
+    pipe = Pipeline(args.interface, config, FlowAnnotator(geo, settings, EnrichStats()),
+                    local=local_nets(settings.internal_nets))
     detector, _ = make_detector(rules, args)
     sink = AlertSink(emit)
     writer = None
@@ -152,10 +150,8 @@ def capture_loop(
     started = time.monotonic()
     last_eval = last_status = started
 
-    def handle(out: FlowOutput) -> None:
-        extra = annotator(out)
-        if len(out.rows):
-            batch = FlowBatch(args.interface, out.rows, compute_features(out.rows), out.bursts, extra)
+    def handle(batch: FlowBatch | None) -> None:
+        if batch is not None and len(batch):
             for alert in detector(batch):
                 if sink.offer(alert):
                     status.alerts += 1
@@ -164,23 +160,21 @@ def capture_loop(
     try:
         for records in src.batches(timeout_ms=200):
             if len(records):
-                packets = decode(records)
-                status.packets += len(packets)
-                status.bytes += int(packets.wire_len.sum(dtype=np.int64))
-                handle(table.update(packets))
+                status.packets += len(records)
+                status.bytes += int(records.wirelen.sum(dtype=np.int64))
+                handle(pipe.step(records))
                 if writer is not None:
                     writer.write(records)
             else:
-                handle(table.advance(time.time_ns()))
+                handle(pipe.advance(time.time_ns()))
             now = time.monotonic()
             if now - last_eval >= args.interval:
                 last_eval = now
-                handle(table.advance(time.time_ns()))
-                snap = table.snapshot()
-                handle(FlowOutput(snap, BurstRows.empty(), PayloadSamples.empty()))
+                handle(pipe.advance(time.time_ns()))
+                handle(pipe.snapshot())
             if now - last_status >= min(1.0, args.status_every):
                 last_status = now
-                status.active_flows = table.active_flows
+                status.active_flows = pipe.table.active_flows
                 status.kernel_packets, status.kernel_drops = src.stats()
                 report(status=status)
             if stop.requested:
@@ -190,7 +184,7 @@ def capture_loop(
             if args.count is not None and status.packets >= args.count:
                 break
     finally:
-        handle(table.flush())
+        handle(pipe.flush())
         status.active_flows = 0
         src.close()
         status.kernel_packets, status.kernel_drops = src.stats()

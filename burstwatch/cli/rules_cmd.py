@@ -16,6 +16,7 @@ from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.config import Settings
 from burstwatch.enrich.annotate import FlowAnnotator
 from burstwatch.enrich.geo import GeoDatabase
+from burstwatch.flows.roles import local_nets
 from burstwatch.pipeline import run_flows
 from burstwatch.rules import Finding, Location, Rule, RuleError, lint, load_rules
 from burstwatch.rules.casefile import RuleCase, case_file_for, load_cases
@@ -77,7 +78,8 @@ def run_case(rule: Rule, case: RuleCase, geo: GeoDatabase) -> tuple[bool, str]:
     got: list[dict[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="burstwatch-case-") as tmp:
         capture = case_capture(case, Path(tmp))
-        batches = list(run_flows([str(capture)], None, None, lambda: FlowAnnotator(geo, settings)))
+        batches = list(run_flows([str(capture)], None, None, lambda: FlowAnnotator(geo, settings),
+                                 local=local_nets(settings.internal_nets)))
     for batch in batches:
         for alert in detector(batch):
             r = alert.to_record()

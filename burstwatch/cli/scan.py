@@ -28,6 +28,7 @@ from burstwatch.enrich.annotate import (
     settings_from_args,
 )
 from burstwatch.errors import BurstwatchError
+from burstwatch.flows.roles import local_nets
 from burstwatch.pipeline import RunStats, run_flows
 from burstwatch.rules import load_rules
 from burstwatch.rules_path import bundled_rules_dir
@@ -133,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         with progress_bar() as progress:
             for batch in run_flows(args.files, flow_config(args), stats,
                                    lambda: FlowAnnotator(geo, settings, enrich_stats), progress,
-                                   on_features=detector.prefetch):
+                                   on_features=detector.prefetch,
+                                   local=local_nets(settings.internal_nets)):
                 for alert in detector(batch):
                     alerts.append(alert)
                     line = json.dumps(alert.to_record(), separators=(",", ":"))

@@ -12,15 +12,12 @@ from typing import Any
 import numpy as np
 
 from burstwatch.config import Settings
-from burstwatch.decode import decode
 from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
-from burstwatch.enrich.encryption.opening import SAMPLE_POLICY
 from burstwatch.enrich.geo import GeoDatabase
-from burstwatch.features import compute_features
-from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable
-from burstwatch.flows.records import PayloadSamples
+from burstwatch.flows import FlowConfig
+from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.records import RecordBatch
-from burstwatch.records import FlowBatch
+from burstwatch.pipeline import Pipeline
 from burstwatch.synth.scenarios import run_scenario
 
 LINKTYPE_RAW = 101
@@ -45,15 +42,13 @@ def warm_up_records() -> RecordBatch:
 
 def warm_up(config: FlowConfig, geo: GeoDatabase, settings: Settings, detector: Any) -> int:
     """Run the pipeline once on generated packets; returns the rows evaluated (for tests)."""
-    table = FlowTable(config, sample_policy=SAMPLE_POLICY)
-    annotator = FlowAnnotator(geo, settings, EnrichStats())
-    rows = 0
+    pipe = Pipeline("warm-up", config, FlowAnnotator(geo, settings, EnrichStats()),
+                    local=local_nets(settings.internal_nets))
     records = warm_up_records()
-    outputs = [table.update(decode(records)), table.advance(int(records.ts_ns[-1]) + 1_000_000_000),
-               FlowOutput(table.snapshot(), BurstRows.empty(), PayloadSamples.empty()), table.flush()]
-    for out in outputs:
-        extra = annotator(out)
-        if len(out.rows):
-            rows += len(out.rows)
-            list(detector(FlowBatch("warm-up", out.rows, compute_features(out.rows), out.bursts, extra)))
+    rows = 0
+    for batch in (pipe.step(records), pipe.advance(int(records.ts_ns[-1]) + 1_000_000_000),
+                  pipe.snapshot(), pipe.flush()):
+        if batch is not None and len(batch):
+            rows += len(batch)
+            list(detector(batch))
     return rows

@@ -22,8 +22,9 @@ from burstwatch.enrich.geo import GeoDatabase, Scope, classify_scope, internal_n
 from burstwatch.enrich.nets import NetSet
 from burstwatch.enrich.samplestore import SampleStore
 from burstwatch.enrich.verdicts import VerdictCache
+from burstwatch.flows import FlowConfig
 from burstwatch.flows import state as fs
-from burstwatch.flows.records import FlowOutput, FlowRows, PayloadSamples
+from burstwatch.flows.records import BurstRows, FlowOutput, FlowRows, PayloadSamples
 from burstwatch.netaddr import unique_pairs
 
 SCOPE_NAMES = {
@@ -34,6 +35,8 @@ SCOPE_NAMES = {
     Scope.FOREIGN: "foreign",
 }
 Columns = dict[str, npt.NDArray[np.generic]]
+_RECENT_MIN = 4096  # ended verdicts kept before expired ones are swept out
+_BURST_VERDICT_COLUMNS = ("burstwatch.encryption", "tls.client.server_name", "tls.client.ja4")
 @dataclass
 class EnrichStats:
     """Counts for the run summary."""
@@ -54,10 +57,18 @@ def _take_samples(s: PayloadSamples, keep: npt.NDArray[np.intp]) -> PayloadSampl
     )
 
 
+def _five_tuple(rows: FlowRows, i: int) -> tuple[int, ...]:
+    return (int(rows.proto[i]), int(rows.orig_hi[i]), int(rows.orig_lo[i]), int(rows.orig_port[i]),
+            int(rows.resp_hi[i]), int(rows.resp_lo[i]), int(rows.resp_port[i]))
+
+
 class FlowAnnotator:
     """Stateful per capture: call it with each FlowOutput, in order."""
 
-    def __init__(self, geo: GeoDatabase, settings: Settings, stats: EnrichStats | None = None) -> None:
+    def __init__(
+        self, geo: GeoDatabase, settings: Settings, stats: EnrichStats | None = None,
+        conversation_timeout: float = FlowConfig.conversation_timeout,
+    ) -> None:
         self.geo = geo
         self.settings = settings
         self.stats = stats if stats is not None else EnrichStats()
@@ -65,9 +76,19 @@ class FlowAnnotator:
         self._allow_nets = NetSet.from_cidrs(settings.allow.cidrs) if settings.allow.cidrs else None
         self._samples = SampleStore()
         self._verdicts = VerdictCache()
+        # Flows that ended in the last step: their verdicts are forgotten at the next one, so
+        # the bursts of that step can still be given them (``burst_columns``).
+        self._ended = np.zeros(0, np.int64)
+        # 5-tuple -> (verdict strings, entropy, end ns) of ended flows with a protocol verdict.
+        self._recent: dict[tuple[int, ...], tuple[npt.NDArray[np.object_], float, int]] = {}
+        self._recent_limit = _RECENT_MIN
+        self._conversation_ns = int(conversation_timeout * 1e9)
 
     def __call__(self, out: FlowOutput) -> Columns:
         rows = out.rows
+        if self._ended.shape[0]:
+            self._verdicts.forget(self._ended)
+            self._ended = np.zeros(0, np.int64)
         self._classify_due(out.samples, rows)
         if not len(rows):
             return {}
@@ -123,7 +144,48 @@ class FlowAnnotator:
         if not due.all():
             self._samples.add(_take_samples(s, np.flatnonzero(~due)))
 
+    def _inherit(self, rows: FlowRows) -> None:
+        """A flow that continues a connection split by the idle or active timeout (same
+        5-tuple, within the conversation timeout) has no handshake of its own: it keeps the
+        protocol verdict, SNI and evidence of the part before it."""
+        verdicts = self._verdicts
+        strings, entropy = verdicts.rows(rows.flow_id)
+        kind = strings[:, 0]
+        weak = np.flatnonzero((kind == "entropy") | (kind == "none"))
+        changed = []
+        for i in weak.tolist():
+            key = _five_tuple(rows, i)
+            held = self._recent.get(key)
+            if held is None:
+                continue
+            row, ent, end = held
+            if int(rows.start_ns[i]) - end > self._conversation_ns:
+                continue
+            strings[i] = row
+            entropy[i] = ent
+            changed.append(i)
+        if changed:
+            idx = np.array(changed, np.intp)
+            verdicts.overwrite(rows.flow_id[idx], strings[idx], entropy[idx])
+
+    def _remember(self, rows: FlowRows, ended: npt.NDArray[np.bool_]) -> None:
+        """Keep the protocol verdicts of ended flows by 5-tuple, for the conversation timeout."""
+        strings, entropy = self._verdicts.rows(rows.flow_id[ended])
+        ended_idx = np.flatnonzero(ended)
+        strong = (strings[:, 0] != "entropy") & (strings[:, 0] != "none")
+        recent = self._recent
+        for k in np.flatnonzero(strong).tolist():
+            i = int(ended_idx[k])
+            recent[_five_tuple(rows, i)] = (strings[k], float(entropy[k]), int(rows.end_ns[i]))
+        if len(recent) > self._recent_limit:
+            newest = int(rows.end_ns.max())
+            for key in [k for k, v in recent.items() if newest - v[2] > self._conversation_ns]:
+                del recent[key]
+            self._recent_limit = max(2 * len(recent), _RECENT_MIN)
+
     def _encryption(self, rows: FlowRows) -> Columns:
+        if self._recent:
+            self._inherit(rows)
         cols = self._verdicts.columns(rows.flow_id)
         ended = rows.kind == fs.ROW_FLOW
         if ended.any():
@@ -132,7 +194,27 @@ class FlowAnnotator:
             for kind, count in zip(kinds.tolist(), counts.tolist(), strict=True):
                 by_kind[kind] = by_kind.get(kind, 0) + count
             self.stats.encrypted_flows += int(counts[kinds != "none"].sum())
-            self._verdicts.forget(rows.flow_id[ended])  # the flow is over
+            self._ended = rows.flow_id[ended]  # the flow is over: forgotten at the next step
+            self._remember(rows, ended)
+        return cols
+
+    def burst_columns(self, bursts: BurstRows) -> Columns:
+        """Verdict and geography of each burst's flow, where the flow is classified already
+        (a burst often ends before its flow's samples are complete: then "")."""
+        if not len(bursts):
+            return {}
+        known = self._verdicts.known(bursts.flow_id)
+        cols: Columns = {name: np.full(len(bursts), "", object) for name in _BURST_VERDICT_COLUMNS}
+        if known.any():
+            have = self._verdicts.columns(bursts.flow_id[known])
+            for name in _BURST_VERDICT_COLUMNS:
+                cols[name][known] = have[name]
+        dst, _ = self._lookup(bursts.resp_hi, bursts.resp_lo)
+        asn = dst["as.number"].astype(float)
+        asn[asn == 0] = np.nan
+        cols["destination.geo.country_iso_code"] = dst["geo.country_iso_code"]
+        cols["destination.as.number"] = asn
+        cols["destination.as.organization.name"] = dst["as.organization.name"]
         return cols
 
     # ---- geography ----

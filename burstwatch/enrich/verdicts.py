@@ -73,6 +73,20 @@ class VerdictCache:
         cols[ENTROPY_COLUMN] = self._entropy[idx]
         return cols
 
+    def rows(self, fids: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float64]]:
+        """(string columns [n, len(STRING_COLUMNS)], entropy) of flows ``fids`` (all known)."""
+        idx = np.fromiter(map(self._pos.__getitem__, fids.tolist()), np.int64, fids.shape[0])
+        return self._strings[idx].copy(), self._entropy[idx].copy()
+
+    def overwrite(
+        self, fids: npt.NDArray[np.int64], strings: npt.NDArray[np.object_],
+        entropy: npt.NDArray[np.float64],
+    ) -> None:
+        """Replace the verdicts of flows ``fids`` (all known), e.g. with an inherited one."""
+        idx = np.fromiter(map(self._pos.__getitem__, fids.tolist()), np.int64, fids.shape[0])
+        self._strings[idx] = strings
+        self._entropy[idx] = entropy
+
     def forget(self, fids: npt.NDArray[np.int64]) -> None:
         """The flows are over: drop their verdicts."""
         pop = self._pos.pop

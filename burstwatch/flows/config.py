@@ -13,6 +13,10 @@ data is above it.
 idle_timeout 120 s and active_timeout 30 min follow common NetFlow/IPFIX practice; window 300 s
 makes a long-lived session visible while it is still open. tcp_close_linger: after RST or FINs
 in both directions, trailing ACKs within this time still belong to the flow.
+
+conversation_timeout 1 h: a flow split by the idle or active timeout is the same conversation
+when the same 5-tuple is seen again within it; the new part keeps the old orientation (when
+the addresses do not decide it) and its encryption verdict, SNI and evidence.
 """
 
 from __future__ import annotations
@@ -31,13 +35,16 @@ class FlowConfig:
     burst_min_bytes: int = 16384
     tcp_close_linger: float = 2.0
     payload_samples: int = 4  # first payload packets per direction kept for deep parsing
+    conversation_timeout: float = 3600.0
 
-    def as_ns(self) -> tuple[int, int, int, int, int]:
-        """(idle, active, window, burst_gap, linger) in nanoseconds, for the compiled kernels."""
+    def as_ns(self) -> tuple[int, int, int, int, int, int]:
+        """(idle, active, window, burst_gap, linger, conversation) in nanoseconds, for the
+        compiled kernels."""
         return (
             int(self.idle_timeout * NS),
             int(self.active_timeout * NS),
             int(self.window * NS),
             int(self.burst_gap * NS),
             int(self.tcp_close_linger * NS),
+            int(self.conversation_timeout * NS),
         )

@@ -156,7 +156,28 @@ def finish_flow(
     n = _emit_row(s, st.SCOPE_FLOW, st.ROW_FLOW, reason, meta, acc_i, acc_f,
                   row_meta, row_i, row_f, n)
     meta[s, st.M_ACTIVE] = 0
+    meta[s, st.M_PREV_ORIG] = meta[s, st.M_ORIG_IS_A]
+    meta[s, st.M_PREV_END] = t_end
     return n, nb
+
+
+@njit(cache=True)
+def _orig_is_a(
+    s: int, t: int, src_is_a: bool, fl: int, conv_timeout: int, meta: np.ndarray
+) -> bool:
+    """Which key side originates a new flow (flows.roles has the order and the reasons)."""
+    role = meta[s, st.M_ROLE]
+    if role >= 0:
+        return role == 1
+    if (fl & _SYN) != 0:
+        return src_is_a if (fl & _ACK) == 0 else not src_is_a
+    prev = meta[s, st.M_PREV_ORIG]
+    if prev >= 0 and t - meta[s, st.M_PREV_END] <= conv_timeout:
+        return prev == 1
+    port_role = meta[s, st.M_PORT_ROLE]
+    if port_role >= 0:
+        return port_role == 1
+    return src_is_a
 
 
 @njit(cache=True)
@@ -213,10 +234,13 @@ def process_packets(
                 n, nb = finish_flow(s, t_end, reason, cfg, meta, runs, acc_i, acc_f,
                                     row_meta, row_i, row_f, n, bursts, nb)
         if meta[s, st.M_ACTIVE] == 0:
-            # A new flow: the SYN sender originates; a SYN-ACK's receiver does; else the sender.
-            synack = (fl & _SYN) != 0 and (fl & _ACK) != 0
-            orig_is_a = (not src_is_a[i]) if synack else src_is_a[i]
+            # A new flow: the local side originates (flows.roles).
+            orig_is_a = _orig_is_a(s, t, src_is_a[i], fl, cfg[7], meta)
+            role, port_role = meta[s, st.M_ROLE], meta[s, st.M_PORT_ROLE]
             meta[s, :] = 0
+            meta[s, st.M_ROLE] = role
+            meta[s, st.M_PORT_ROLE] = port_role
+            meta[s, st.M_PREV_ORIG] = -1
             meta[s, st.M_ACTIVE] = 1
             meta[s, st.M_ORIG_IS_A] = 1 if orig_is_a else 0
             meta[s, st.M_WIN_START] = t

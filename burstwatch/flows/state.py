@@ -19,7 +19,11 @@ M_PREV_BURST_END = 6  # end of the flow's latest burst (either direction), -1 if
 M_FLOW_ID = 7
 M_WINDOWED = 8  # 1 once the flow has rolled over at least one window
 M_PREV_BURST_START0 = 9  # start of the previous burst in direction 0 (+1: direction 1), -1 if none
-N_META = 11
+M_ROLE = 11  # flows.roles: which key side is local by address (kept while the key is in the table)
+M_PORT_ROLE = 12  # flows.roles: which key side has the client port
+M_PREV_ORIG = 13  # orientation of the previous flow on this key (M_ORIG_IS_A), -1 if none
+M_PREV_END = 14  # when that flow ended (ns)
+N_META = 15
 
 # ---- per-slot, per-direction open run of payload packets (int64 runs[slot, dir, R_*]) ----
 R_START = 0

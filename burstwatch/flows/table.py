@@ -11,6 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from burstwatch.decode.batch import PacketBatch
+from burstwatch.enrich.nets import NetSet
+from burstwatch.flows import roles
 from burstwatch.flows import state as st
 from burstwatch.flows.config import FlowConfig
 from burstwatch.flows.kernel import gather_bytes, process_packets, tick
@@ -31,19 +33,27 @@ class FlowTable:
 
     def __init__(
         self, config: FlowConfig | None = None, capacity: int = 4096, sample_payloads: bool = True,
-        sample_policy: SamplePolicy | None = None,
+        sample_policy: SamplePolicy | None = None, local: NetSet | None = None,
     ) -> None:
         """``sample_payloads``: keep each flow's first payload packets (for enrichment), whole,
-        or as much of them as ``sample_policy`` asks for."""
+        or as much of them as ``sample_policy`` asks for. ``local``: the networks whose hosts
+        are the local side of a flow (default: ``flows.roles.local_nets()``)."""
         self.config = config or FlowConfig()
         self.sample_payloads = sample_payloads
         self.sample_policy = sample_policy
-        idle, active, window, gap, linger = self.config.as_ns()
+        idle, active, window, gap, linger, conversation = self.config.as_ns()
         self._cfg = np.array(
             [idle, active, window, gap, linger, self.config.burst_min_bytes,
-             self.config.payload_samples],
+             self.config.payload_samples, conversation],
             np.int64,
         )
+        self._conversation_ns = conversation
+        self._local = local if local is not None else roles.local_nets()
+        # Keys whose flows ended and left the table, whose orientation the addresses do not
+        # decide: hash -> (orientation, end), kept for the conversation timeout.
+        self._recent_hash = np.zeros(0, np.uint64)
+        self._recent_orig = np.zeros(0, np.int64)
+        self._recent_end = np.zeros(0, np.int64)
         self._cfg_nosample = self._cfg.copy()
         self._cfg_nosample[6] = 0
         self._cap = 0
@@ -109,7 +119,46 @@ class FlowTable:
         self._nfree -= k
         return got
 
+    def _set_roles(self, slots: npt.NDArray[np.int64]) -> None:
+        """A new key in ``slots``: which side is local, which has the client port, and how the
+        last flow on the same key was oriented if it left the table recently."""
+        meta = self.meta
+        meta[slots, st.M_ACTIVE] = 0
+        role = roles.address_roles(
+            self._local, self.k_a_hi[slots], self.k_a_lo[slots], self.k_b_hi[slots],
+            self.k_b_lo[slots],
+        )
+        meta[slots, st.M_ROLE] = role
+        meta[slots, st.M_PORT_ROLE] = roles.port_roles(self.k_ports[slots])
+        meta[slots, st.M_PREV_ORIG] = -1
+        meta[slots, st.M_PREV_END] = 0
+        if self._recent_hash.shape[0]:
+            h = self.k_hash[slots]
+            pos = np.minimum(np.searchsorted(self._recent_hash, h), self._recent_hash.shape[0] - 1)
+            hit = (self._recent_hash[pos] == h) & (role < 0)
+            meta[slots[hit], st.M_PREV_ORIG] = self._recent_orig[pos[hit]]
+            meta[slots[hit], st.M_PREV_END] = self._recent_end[pos[hit]]
+
+    def _remember(self, slots: npt.NDArray[np.int64]) -> None:
+        """Keep the orientation of ended flows that the addresses do not orient, for the
+        conversation timeout (the table forgets their keys when their slots are released)."""
+        keep_from = self.now - self._conversation_ns
+        alive = self._recent_end >= keep_from
+        ended = slots[(self.meta[slots, st.M_ROLE] < 0) & (self.meta[slots, st.M_PREV_ORIG] >= 0)]
+        if not ended.shape[0] and alive.all():
+            return
+        h = np.concatenate([self._recent_hash[alive], self.k_hash[ended]])
+        orig = np.concatenate([self._recent_orig[alive], self.meta[ended, st.M_PREV_ORIG]])
+        end = np.concatenate([self._recent_end[alive], self.meta[ended, st.M_PREV_END]])
+        # Sorted by hash, the latest entry last among equals; keep only that one.
+        order = np.lexsort((end, h))
+        h, orig, end = h[order], orig[order], end[order]
+        last = np.ones(h.shape[0], np.bool_)
+        last[:-1] = h[1:] != h[:-1]
+        self._recent_hash, self._recent_orig, self._recent_end = h[last], orig[last], end[last]
+
     def _release(self, slots: npt.NDArray[np.int64]) -> None:
+        self._remember(slots)
         if not slots.shape[0]:
             return
         keep = ~np.isin(self._index_slot, slots)
@@ -161,7 +210,7 @@ class FlowTable:
             self.k_b_lo[slots] = keys.b_lo[src]
             self.k_ports[slots] = keys.ports[src]
             self.k_hash[slots] = uniq[new]
-            self.meta[slots, st.M_ACTIVE] = 0
+            self._set_roles(slots)
             slot_of[new] = slots
             merged_hash = np.concatenate([self._index_hash, uniq[new]])
             merged_slot = np.concatenate([self._index_slot, slots])
