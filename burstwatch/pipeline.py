@@ -1,6 +1,7 @@
 """The one module that knows every stage: decode -> flow table -> enrich -> features -> ledger.
 
-``Pipeline`` is that chain for one timeline of packets; ``scan``, ``flows``, ``train``,
+``Pipeline`` is that chain for one timeline of packets (several capture files are one timeline unless
+told otherwise: ``ingest.timeline``); ``scan``, ``flows``, ``train``,
 ``live`` and the warm-up all drive one. It has two halves: ``table_step`` (decode and the
 flow table: compiled kernels that release the GIL) and ``finish`` (features, enrichment, the
 ledger: mostly Python), so ``run_flows`` can run the first half one batch ahead in a thread of
@@ -10,6 +11,8 @@ the number of active flows.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -21,11 +24,13 @@ from burstwatch.enrich.nets import NetSet
 from burstwatch.features import compute_features
 from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable, PayloadSamples
 from burstwatch.flows.sampling import SamplePolicy
-from burstwatch.ingest import RecordBatch, open_capture
+from burstwatch.ingest import RecordBatch
+from burstwatch.ingest.timeline import InputLog, Timeline, expand_inputs, iter_files
 from burstwatch.readahead import read_ahead
 from burstwatch.records import FlowBatch, Progress, RunStats
 
 Columns = dict[str, np.ndarray]
+CHECKPOINT_FORMAT = 1  # bump when the flow table's or the annotator's state layout changes
 Enricher = Callable[[FlowOutput], Columns]
 
 
@@ -114,6 +119,40 @@ class Pipeline:
         """End every open flow (end of input)."""
         return self.finish(self.table.flush())
 
+    # ---- carrying open flows from one run to the next ----
+    def checkpoint(self) -> bytes:
+        """The open flows (flow table and enrichment state) as a compressed ``.npz`` image: a
+        run over one capture file hands them to the run over the next (``resume``), so a
+        capture scanned in parts gives what it gives whole. Plain arrays only, never pickle."""
+        state = {f"table.{k}": v for k, v in self.table.export_state().items()}
+        export = getattr(self.enricher, "export_state", None)
+        if export is not None:
+            state.update({f"enrich.{k}": v for k, v in export().items()})
+        state["format"] = np.array([CHECKPOINT_FORMAT], np.int64)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **state)  # type: ignore[arg-type]
+        return buf.getvalue()
+
+    def resume(self, image: bytes) -> None:
+        """Continue from ``checkpoint`` (on a fresh pipeline with the same settings); ValueError
+        when the image was made by other settings or another version."""
+        try:
+            with np.load(io.BytesIO(image), allow_pickle=False) as z:
+                state = {k: z[k] for k in z.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"not a flow checkpoint ({exc})") from None
+        if state.get("format", np.zeros(1))[0] != CHECKPOINT_FORMAT:
+            raise ValueError("the saved flows were written by another version")
+        try:
+            self.table.load_state({k[6:]: v for k, v in state.items() if k.startswith("table.")})
+            load = getattr(self.enricher, "load_state", None)
+            if load is not None:
+                load({k[7:]: v for k, v in state.items() if k.startswith("enrich.")})
+        except (KeyError, IndexError) as exc:
+            raise ValueError(f"the saved flows do not fit this version ({exc})") from None
+        # ``_last_tick`` and the clock come back with the table: the next step expires what
+        # went idle across the gap between the two captures.
+
     def snapshot(self) -> FlowBatch | None:
         """The current window of every open flow, enriched, without closing anything and
         without keeping it in the ledger (live capture judges these between windows)."""
@@ -137,11 +176,17 @@ def run_flows(
     on_features: Callable[[FlowBatch], None] | None = None,
     local: NetSet | None = None,
     ledger: BatchSink | None = None,
+    separate: bool = False,
 ) -> Iterator[FlowBatch]:
-    """Stream finished flow/window rows of the captures ``paths``, each file with a pipeline
-    of its own. With an enricher, reading, decoding and the flow table run one step ahead in
-    a thread of their own, while this generator's caller enriches, matches and writes the
-    rows before.
+    """Stream finished flow/window rows of the captures ``paths`` (files, directories, glob
+    patterns, ``-``). Together they are one capture, read as one timeline
+    (``ingest.timeline``): a flow open at the end of one file continues in the next. With
+    ``separate`` each file gets a pipeline of its own, as unrelated captures should.
+
+    An input that cannot be read is a warning in ``stats.warnings``; only when none can be
+    read is it an error. With an enricher, reading, decoding and the flow table run one step
+    ahead in a thread of their own, while this generator's caller enriches, matches and
+    writes the rows before.
     """
     stats = stats if stats is not None else RunStats()
 
@@ -149,7 +194,8 @@ def run_flows(
         enrich = enricher_factory() if enricher_factory is not None else None
         return Pipeline(name, config, enrich, ledger, stats, local, whole_samples, on_features)
 
-    steps = _table_steps(paths, make, stats, progress)
+    inputs = expand_inputs(paths)
+    steps = (_separate_steps if separate else _timeline_steps)(inputs, make, stats, progress)
     # Enrichment and what follows run behind the flow table; without them there is nothing
     # to overlap, and a second thread would only add its own malloc arena to the peak RSS.
     for pipe, out in read_ahead(steps) if enricher_factory is not None else steps:
@@ -158,20 +204,42 @@ def run_flows(
             yield batch
 
 
-def _table_steps(
-    paths: list[str], make: Callable[[str], Pipeline], stats: RunStats, progress: Progress | None,
-) -> Iterator[tuple[Pipeline, FlowOutput]]:
-    """(pipeline, flow table output) for every batch of every file, in order."""
-    for path in paths:
-        reader = open_capture(path)
-        stats.files += 1
-        pipe = make(reader.name)
-        total = reader.size_hint
-        try:
-            for records in reader.batches():
+Steps = Iterator[tuple[Pipeline, FlowOutput]]
+
+
+def _timeline_steps(
+    inputs: list[str], make: Callable[[str], Pipeline], stats: RunStats, progress: Progress | None,
+) -> Steps:
+    """(pipeline, flow table output) for every batch of the one timeline of all inputs."""
+    timeline = Timeline(inputs)
+    pipe = make(timeline.name)
+    total = timeline.size_hint
+    try:
+        for records in timeline.batches():
+            yield pipe, pipe.table_step(records)
+            if progress:
+                progress(timeline.bytes_consumed, total)
+        yield pipe, pipe.table.flush()
+    finally:
+        timeline.close()
+        stats.files += timeline.log.files_read
+        stats.warnings.extend(timeline.log.warnings)
+
+
+def _separate_steps(
+    inputs: list[str], make: Callable[[str], Pipeline], stats: RunStats, progress: Progress | None,
+) -> Steps:
+    """(pipeline, flow table output) for every batch of every input, each input alone."""
+    log = InputLog()
+    try:
+        for reader, batches in iter_files(inputs, log):
+            stats.files += 1
+            pipe = make(reader.name)
+            total = reader.size_hint
+            for records in batches:
                 yield pipe, pipe.table_step(records)
                 if progress:
                     progress(reader.bytes_consumed, total)
             yield pipe, pipe.table.flush()
-        finally:
-            stats.warnings.extend(reader.warnings)
+    finally:
+        stats.warnings.extend(log.warnings)

@@ -333,7 +333,10 @@ class SampleCollector:
         for i, fid in enumerate(rows.flow_id.tolist()):
             if fid not in self.flows:
                 up, down = self.samples.get(fid, ([], []))
-                proto, orig, resp = int(rows.proto[i]), int(rows.orig_port[i]), int(rows.resp_port[i])
+                out_ = bool(rows.local_initiated[i])
+                orig = int(rows.orig_port[i] if out_ else rows.resp_port[i])
+                resp = int(rows.resp_port[i] if out_ else rows.orig_port[i])
+                proto = int(rows.proto[i])
                 self.flows[fid] = (proto, orig, resp, list(up), list(down))
         return {}
 

@@ -20,10 +20,10 @@ from burstwatch.rules import FieldCatalog
 
 CONTEXT_FIELDS: tuple[tuple[str, str, str, str | None], ...] = (
     # (rule field, kind, description, enrichment column it comes from)
-    ("source.ip", "address", "originator's address (the host that opened the flow)", None),
-    ("destination.ip", "address", "responder's address (the remote endpoint)", None),
-    ("source.port", "number", "originator's transport port", None),
-    ("destination.port", "number", "responder's transport port", None),
+    ("source.ip", "address", "the local host's address (the internal side, whoever opened the flow)", None),
+    ("destination.ip", "address", "the remote party's address", None),
+    ("source.port", "number", "the local host's transport port", None),
+    ("destination.port", "number", "the remote party's transport port", None),
     ("network.transport", "string", "tcp, udp, icmp, esp, ...", None),
     ("record", "string", "flow (whole life) or window (one window of a long flow)", None),
     ("encryption", "string", "tls, quic, dtls, ssh, wireguard, openvpn, ipsec, entropy or none",
@@ -33,9 +33,9 @@ CONTEXT_FIELDS: tuple[tuple[str, str, str, str | None], ...] = (
     ("destination.scope", "string", "internal, home, foreign or unknown (public, no country data)",
      "burstwatch.destination_scope"),
     ("source.scope", "string", "internal, home, foreign or unknown", "burstwatch.source_scope"),
-    ("destination.geo.country_iso_code", "string", "ISO 3166-1 alpha-2 country of the responder",
+    ("destination.geo.country_iso_code", "string", "ISO 3166-1 alpha-2 country of the remote party",
      "destination.geo.country_iso_code"),
-    ("destination.as.number", "number", "autonomous system of the responder",
+    ("destination.as.number", "number", "autonomous system of the remote party",
      "destination.as.number"),
     ("destination.as.organization.name", "string", "organisation of that autonomous system",
      "destination.as.organization.name"),

@@ -1,7 +1,7 @@
 """Alert records: one per flagged flow-window, in Elastic Common Schema, saying why.
 
-``source`` is the internal side (the originator unless the flow came in from outside to an
-internal host), ``destination`` the far end. Severity follows Elastic's detection-rule
+``source`` is the local side of the flow and ``destination`` the remote party, whoever
+opened the connection (``flows.roles``; ``network.direction`` says which did). Severity follows Elastic's detection-rule
 mapping (low 21, medium 47, high 73, critical 99); the level name is ``burstwatch.level``.
 """
 
@@ -88,9 +88,6 @@ class Alert:
         f = self.flow
         bw = f.get("burstwatch", {})
         src, dst = f["source"], f["destination"]
-        inbound = bw.get("source_scope") not in ("internal", None) and bw.get("destination_scope") == "internal"
-        if inbound:  # the internal host is the responder: report it as the source
-            src, dst = dst, src
         top = max(self.hits, key=lambda h: level_rank(h.rule.level)) if self.hits else None
         rules = [
             {
@@ -127,7 +124,6 @@ class Alert:
                 "record": bw.get("record"),
                 "window_index": bw.get("window_index"),
                 "capture": bw.get("capture"),
-                "direction": "inbound" if inbound else "outbound",
                 "rules": rules,
                 "anomaly_score": None if self.anomaly_score is None else round(self.anomaly_score, 4),
                 "anomaly_reasons": self.anomaly_reasons,

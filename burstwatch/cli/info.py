@@ -13,6 +13,7 @@ from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.decode.summary import CaptureSummary, linktype_name, summarize_capture
 from burstwatch.errors import BurstwatchError
+from burstwatch.ingest.timeline import expand_inputs
 
 
 def register(sub: Any) -> None:
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     out = stdout_console()
     err = stderr_console()
     status = ExitCode.OK
-    for path in args.files:
+    for path in expand_inputs(args.files):
         try:
             summary = summarize_capture(path)
         except BurstwatchError as exc:

@@ -7,6 +7,15 @@ import argparse
 from burstwatch.flows import FlowConfig
 
 
+def add_input_options(p: argparse.ArgumentParser) -> None:
+    """Capture inputs: files given together are one capture unless ``--separate``."""
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="capture file, directory (read recursively), glob pattern, or - for stdin")
+    p.add_argument("--separate", action="store_true",
+                   help="read each file as a capture of its own (default: all files are one "
+                        "capture, merged by time, as rotated files of one sensor are)")
+
+
 def add_flow_options(p: argparse.ArgumentParser) -> None:
     d = FlowConfig()
     g = p.add_argument_group("flows and bursts")

@@ -17,7 +17,7 @@ from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert
 from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, flow_config
+from burstwatch.cli.options import add_flow_options, add_input_options, flow_config
 from burstwatch.cli.progress import progress_bar
 from burstwatch.cli.scoring import add_score_options, make_detector
 from burstwatch.enrich.annotate import (
@@ -40,7 +40,7 @@ class ScanError(BurstwatchError):
 
 def register(sub: Any) -> None:
     p = sub.add_parser("scan", help="flag bursty encrypted sessions to foreign endpoints")
-    p.add_argument("files", nargs="+", metavar="FILE", help="capture file, or - for stdin")
+    add_input_options(p)
     p.add_argument("--rules", nargs="+", metavar="PATH", help="rule files or folders (default: the shipped rules)")
     p.add_argument("--alerts", metavar="OUT.jsonl", help="also write alerts as JSON lines here")
     p.add_argument("--format", choices=("table", "jsonl"), default="table",
@@ -135,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
             for batch in run_flows(args.files, flow_config(args), stats,
                                    lambda: FlowAnnotator(geo, settings, enrich_stats), progress,
                                    on_features=detector.prefetch,
-                                   local=local_nets(settings.internal_nets)):
+                                   local=local_nets(settings.internal_nets),
+                                   separate=args.separate):
                 for alert in detector(batch):
                     alerts.append(alert)
                     line = json.dumps(alert.to_record(), separators=(",", ":"))

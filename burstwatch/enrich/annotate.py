@@ -21,6 +21,7 @@ from burstwatch.enrich.encryption.batch import classify_packed_columns
 from burstwatch.enrich.geo import GeoDatabase, Scope, classify_scope, internal_nets
 from burstwatch.enrich.nets import NetSet
 from burstwatch.enrich.samplestore import SampleStore
+from burstwatch.enrich.verdicts import STRING_COLUMNS as _STRING_COLUMNS
 from burstwatch.enrich.verdicts import VerdictCache
 from burstwatch.flows import FlowConfig
 from burstwatch.flows import state as fs
@@ -52,7 +53,7 @@ def _take_samples(s: PayloadSamples, keep: npt.NDArray[np.intp]) -> PayloadSampl
     return PayloadSamples(
         flow_id=s.flow_id[keep], direction=s.direction[keep], data=s.data,
         offset=s.offset[keep], length=s.length[keep], proto=s.proto[keep],
-        orig_port=s.orig_port[keep], resp_port=s.resp_port[keep], ts_ns=s.ts_ns[keep],
+        client_port=s.client_port[keep], server_port=s.server_port[keep], ts_ns=s.ts_ns[keep],
         completes=s.completes[keep], whole=s.whole[keep],
     )
 
@@ -119,8 +120,11 @@ class FlowAnnotator:
             return
         fids = np.concatenate([s.flow_id[at], rows.flow_id[idx]])
         proto = np.concatenate([s.proto[at], rows.proto[idx]])
-        orig_port = np.concatenate([s.orig_port[at], rows.orig_port[idx]])
-        resp_port = np.concatenate([s.resp_port[at], rows.resp_port[idx]])
+        outbound = rows.local_initiated[idx]
+        client_port = np.concatenate(
+            [s.client_port[at], np.where(outbound, rows.orig_port[idx], rows.resp_port[idx])])
+        server_port = np.concatenate(
+            [s.server_port[at], np.where(outbound, rows.resp_port[idx], rows.orig_port[idx])])
         order = np.argsort(fids)
         by_fid = fids[order]
         # Their samples: those kept from earlier batches (first), then this batch's.
@@ -135,7 +139,7 @@ class FlowAnnotator:
         probe = np.zeros(fids.shape[0], np.bool_)
         probe[rec_flow[np.concatenate([old_whole, s.whole[new]])]] = True
         results = classify_packed_columns(
-            proto, orig_port, resp_port, [self._samples.arena, s.data],
+            proto, client_port, server_port, [self._samples.arena, s.data],
             np.concatenate([old_off, s.offset[new]]), np.concatenate([old_len, s.length[new]]),
             rec_flow, np.concatenate([old_dir, s.direction[new].astype(np.int64)]),
             np.repeat(np.array([0, 1], np.int64), [old_fid.shape[0], new.shape[0]]), probe,
@@ -197,6 +201,32 @@ class FlowAnnotator:
             self._ended = rows.flow_id[ended]  # the flow is over: forgotten at the next step
             self._remember(rows, ended)
         return cols
+
+    # ---- carrying open flows from one run to the next ----
+    def export_state(self) -> dict[str, npt.NDArray[np.generic]]:
+        """Samples and verdicts of open flows and recently ended ones, as plain arrays."""
+        state = {f"samples.{k}": v for k, v in self._samples.export().items()}
+        state.update({f"verdicts.{k}": v for k, v in self._verdicts.export().items()})
+        keys = list(self._recent)
+        held = list(self._recent.values())
+        state["recent.key"] = np.array(keys, np.uint64).reshape(len(keys), 7)
+        state["recent.strings"] = np.array(
+            [h[0] for h in held], dtype=str).reshape(len(held), len(_STRING_COLUMNS))
+        state["recent.entropy"] = np.array([h[1] for h in held], np.float64)
+        state["recent.end"] = np.array([h[2] for h in held], np.int64)
+        state["ended"] = self._ended
+        return state
+
+    def load_state(self, state: dict[str, npt.NDArray[np.generic]]) -> None:
+        """Continue from ``export_state`` (on a fresh annotator)."""
+        self._samples.load({k[8:]: v for k, v in state.items() if k.startswith("samples.")})
+        self._verdicts.load({k[9:]: v for k, v in state.items() if k.startswith("verdicts.")})
+        strings = state["recent.strings"].astype(object)
+        for key, row, ent, end in zip(state["recent.key"].tolist(), strings,
+                                      state["recent.entropy"].tolist(),
+                                      state["recent.end"].tolist(), strict=True):
+            self._recent[tuple(key)] = (row, ent, end)
+        self._ended = state["ended"].astype(np.int64)
 
     def burst_columns(self, bursts: BurstRows) -> Columns:
         """Verdict and geography of each burst's flow, where the flow is classified already

@@ -67,6 +67,30 @@ class SampleStore:
         if len(self._runs) > _MAX_RUNS:
             self._merge_runs()
 
+    def export(self) -> dict[str, npt.NDArray[np.generic]]:
+        """The records still kept, in the order added, with their bytes (for ``load``)."""
+        live = np.flatnonzero(self._alive[: self._n])
+        length = self._len[live]
+        out_off = np.zeros(live.shape[0], np.int64)
+        if live.shape[0]:
+            np.cumsum(length[:-1], out=out_off[1:])
+        data = np.empty(int(length.sum()), np.uint8)
+        gather_bytes(self.arena, self._off[live], length, out_off, data)
+        return {"fid": self._fid[live], "dir": self._dir[live], "len": length,
+                "whole": self._whole[live], "data": data}
+
+    def load(self, state: dict[str, npt.NDArray[np.generic]]) -> None:
+        """Add the records of ``export`` (to an empty store)."""
+        length = state["len"].astype(np.int64)
+        offset = np.zeros(length.shape[0], np.int64)
+        if length.shape[0]:
+            np.cumsum(length[:-1], out=offset[1:])
+        self.add(PayloadSamples(
+            flow_id=state["fid"].astype(np.int64), direction=state["dir"].astype(np.int8),
+            data=state["data"].astype(np.uint8), offset=offset, length=length,
+            whole=state["whole"].astype(np.bool_),
+        ))
+
     def take(self, sorted_fids: I64) -> tuple[npt.NDArray[np.generic], ...]:
         """Remove and return (flow id, direction, offset, length, whole) of every record of the
         flows ``sorted_fids`` (each flow's in the order added). Their bytes stay put until the

@@ -87,6 +87,24 @@ class VerdictCache:
         self._strings[idx] = strings
         self._entropy[idx] = entropy
 
+    def export(self) -> dict[str, npt.NDArray[np.generic]]:
+        """Every verdict held, as plain arrays (strings as fixed-width text, for ``np.savez``)."""
+        fids = np.fromiter(self._pos.keys(), np.int64, len(self._pos))
+        idx = np.fromiter(self._pos.values(), np.int64, len(self._pos))
+        return {"fid": fids, "strings": self._strings[idx].astype(str), "entropy": self._entropy[idx]}
+
+    def load(self, state: dict[str, npt.NDArray[np.generic]]) -> None:
+        """Take back the verdicts of ``export`` (into an empty cache)."""
+        fids = state["fid"].astype(np.int64)
+        m = fids.shape[0]
+        if self._used + m > self._entropy.shape[0]:
+            self._make_room(m)
+        at = self._used
+        self._strings[at : at + m] = state["strings"].astype(object).reshape(m, len(STRING_COLUMNS))
+        self._entropy[at : at + m] = state["entropy"]
+        self._pos.update(zip(fids.tolist(), range(at, at + m), strict=True))
+        self._used += m
+
     def forget(self, fids: npt.NDArray[np.int64]) -> None:
         """The flows are over: drop their verdicts."""
         pop = self._pos.pop

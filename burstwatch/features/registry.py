@@ -2,7 +2,8 @@
 
 Rules refer to features by these names, the scorer stores them in its model file, and
 ``docs/features.md`` is generated from this table (``python -m burstwatch.features``).
-"Originator" is the side that opened the flow; "up" means originator -> responder.
+The originator ("orig") is the flow's local side and the responder its remote side, whoever
+spoke first (``flows.roles``); "up" is an upload, local -> remote.
 Undefined values (a ratio with nothing to divide, an interval with fewer than two bursts)
 are NaN, and a rule condition on NaN is never true.
 """
@@ -21,23 +22,23 @@ class Feature:
 
 FEATURES: tuple[Feature, ...] = (
     Feature("duration", "s", "Time from the first to the last packet of the flow (or window)."),
-    Feature("orig_packets", "packets", "Packets sent by the originator."),
-    Feature("resp_packets", "packets", "Packets sent by the responder."),
-    Feature("orig_bytes", "bytes", "Bytes on the wire (whole frames) sent by the originator."),
-    Feature("resp_bytes", "bytes", "Bytes on the wire (whole frames) sent by the responder."),
-    Feature("orig_payload_bytes", "bytes", "Transport payload bytes sent by the originator."),
-    Feature("resp_payload_bytes", "bytes", "Transport payload bytes sent by the responder."),
+    Feature("orig_packets", "packets", "Packets sent by the local side (originator)."),
+    Feature("resp_packets", "packets", "Packets sent by the remote side (responder)."),
+    Feature("orig_bytes", "bytes", "Bytes on the wire (whole frames) sent by the local side."),
+    Feature("resp_bytes", "bytes", "Bytes on the wire (whole frames) sent by the remote side."),
+    Feature("orig_payload_bytes", "bytes", "Transport payload bytes uploaded (local -> remote)."),
+    Feature("resp_payload_bytes", "bytes", "Transport payload bytes downloaded (remote -> local)."),
     Feature("burst_count", "bursts", "Bursts in either direction."),
-    Feature("up_burst_count", "bursts", "Bursts sent by the originator."),
-    Feature("down_burst_count", "bursts", "Bursts sent by the responder."),
+    Feature("up_burst_count", "bursts", "Upload bursts (local -> remote)."),
+    Feature("down_burst_count", "bursts", "Download bursts (remote -> local)."),
     Feature("burst_bytes_sum", "bytes", "Payload bytes carried in bursts, both directions."),
     Feature("burst_bytes_max", "bytes", "Payload bytes of the largest burst."),
     Feature("burst_bytes_mean", "bytes", "Mean payload bytes per burst."),
-    Feature("up_burst_bytes_max", "bytes", "Payload bytes of the largest burst sent by the originator."),
+    Feature("up_burst_bytes_max", "bytes", "Payload bytes of the largest upload burst."),
     Feature("burst_duration_max", "s", "Duration of the longest burst."),
     Feature("burst_duration_mean", "s", "Mean burst duration."),
     Feature("peak_burst_rate", "bytes/s", "Highest burst rate (burst bytes / burst duration, bursts under 1 ms count as 1 ms)."),
-    Feature("up_peak_burst_rate", "bytes/s", "Highest rate of a burst sent by the originator."),
+    Feature("up_peak_burst_rate", "bytes/s", "Highest rate of an upload burst."),
     Feature("mean_rate", "bytes/s", "All payload bytes / duration (durations under 1 ms count as 1 ms)."),
     Feature("peak_to_mean_rate", "ratio", "peak_burst_rate / mean_rate: how much burstier than its average the flow is."),
     Feature("burst_duty_cycle", "ratio", "Time spent in bursts / duration, capped at 1: low for quiet-then-burst senders."),
@@ -45,8 +46,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("inter_burst_mean", "s", "Mean time between the starts of consecutive bursts in the same direction."),
     Feature("inter_burst_cv", "ratio", "Coefficient of variation of inter-burst intervals: near 0 for a fixed sending schedule."),
     Feature("inter_burst_min", "s", "Shortest time between the starts of consecutive bursts."),
-    Feature("upload_share", "ratio", "Originator payload bytes / all payload bytes."),
-    Feature("burst_upload_share", "ratio", "Originator burst bytes / all burst bytes."),
+    Feature("upload_share", "ratio", "Uploaded payload bytes / all payload bytes."),
+    Feature("burst_upload_share", "ratio", "Upload burst bytes / all burst bytes."),
     Feature("burst_byte_share", "ratio", "Burst bytes / all payload bytes: how much of the data moved in bursts."),
     Feature("packet_size_mean", "bytes", "Mean frame size, both directions."),
     Feature("packet_size_std", "bytes", "Standard deviation of frame size, both directions."),
@@ -63,9 +64,9 @@ def render_markdown() -> str:
         "",
         "Generated from `burstwatch/features/registry.py` by `python -m burstwatch.features`;",
         "do not edit by hand. One row of these per flow (its whole life) and, for flows longer",
-        "than the window (default 300 s), per window. \"Originator\" is the side that opened the",
-        "flow; \"up\" is originator to responder. Undefined values are NaN (a rule condition on",
-        "NaN is never true).",
+        "than the window (default 300 s), per window. The originator is the flow's local side",
+        "(an internal host) and the responder the remote side, whoever spoke first; \"up\" is an",
+        "upload, local to remote. Undefined values are NaN (a rule condition on NaN is never true).",
         "",
         "| name | unit | description |",
         "|---|---|---|",

@@ -45,6 +45,7 @@ def _emit_row(
     row_meta[n, 3] = meta[s, st.M_WIN_INDEX] if kind == st.ROW_WINDOW else -1
     row_meta[n, 4] = meta[s, st.M_ORIG_IS_A]
     row_meta[n, 5] = meta[s, st.M_FLOW_ID]
+    row_meta[n, 6] = meta[s, st.M_INIT_IS_A]
     row_i[n, :] = acc_i[s, k, :]
     row_f[n, :] = acc_f[s, k, :]
     return n + 1
@@ -156,22 +157,21 @@ def finish_flow(
     n = _emit_row(s, st.SCOPE_FLOW, st.ROW_FLOW, reason, meta, acc_i, acc_f,
                   row_meta, row_i, row_f, n)
     meta[s, st.M_ACTIVE] = 0
-    meta[s, st.M_PREV_ORIG] = meta[s, st.M_ORIG_IS_A]
+    meta[s, st.M_PREV_INIT] = meta[s, st.M_INIT_IS_A]
     meta[s, st.M_PREV_END] = t_end
     return n, nb
 
 
 @njit(cache=True)
-def _orig_is_a(
+def _initiator_is_a(
     s: int, t: int, src_is_a: bool, fl: int, conv_timeout: int, meta: np.ndarray
 ) -> bool:
-    """Which key side originates a new flow (flows.roles has the order and the reasons)."""
-    role = meta[s, st.M_ROLE]
-    if role >= 0:
-        return role == 1
+    """Which key side opened the connection: the SYN sender (a SYN-ACK's receiver), else the
+    initiator of the same key's previous flow within the conversation timeout, else the
+    client by ports, else the first sender (flows.roles)."""
     if (fl & _SYN) != 0:
         return src_is_a if (fl & _ACK) == 0 else not src_is_a
-    prev = meta[s, st.M_PREV_ORIG]
+    prev = meta[s, st.M_PREV_INIT]
     if prev >= 0 and t - meta[s, st.M_PREV_END] <= conv_timeout:
         return prev == 1
     port_role = meta[s, st.M_PORT_ROLE]
@@ -234,13 +234,15 @@ def process_packets(
                 n, nb = finish_flow(s, t_end, reason, cfg, meta, runs, acc_i, acc_f,
                                     row_meta, row_i, row_f, n, bursts, nb)
         if meta[s, st.M_ACTIVE] == 0:
-            # A new flow: the local side originates (flows.roles).
-            orig_is_a = _orig_is_a(s, t, src_is_a[i], fl, cfg[7], meta)
+            # A new flow: the local side originates, else the initiator (flows.roles).
+            init_is_a = _initiator_is_a(s, t, src_is_a[i], fl, cfg[7], meta)
             role, port_role = meta[s, st.M_ROLE], meta[s, st.M_PORT_ROLE]
+            orig_is_a = role == 1 if role >= 0 else init_is_a
             meta[s, :] = 0
             meta[s, st.M_ROLE] = role
             meta[s, st.M_PORT_ROLE] = port_role
-            meta[s, st.M_PREV_ORIG] = -1
+            meta[s, st.M_PREV_INIT] = -1
+            meta[s, st.M_INIT_IS_A] = 1 if init_is_a else 0
             meta[s, st.M_ACTIVE] = 1
             meta[s, st.M_ORIG_IS_A] = 1 if orig_is_a else 0
             meta[s, st.M_WIN_START] = t

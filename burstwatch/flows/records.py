@@ -31,8 +31,10 @@ def _take(obj: T, idx: npt.NDArray[np.intp]) -> T:
 class FlowRows:
     """Flow rows (a flow's whole life) and window rows (one window of a long flow).
 
-    Endpoints are oriented: ``orig_*`` is the originator (first sender, or SYN sender).
-    ``acc_i``/``acc_f`` hold the raw accumulators (layout in ``flows.state``).
+    Endpoints are oriented by role (``flows.roles``): ``orig_*`` is the local side, ``resp_*``
+    the remote side, whoever spoke first; ``local_initiated`` says whether the local side also
+    opened the connection (outbound) or the remote side did (inbound). ``acc_i``/``acc_f`` hold
+    the raw accumulators (layout in ``flows.state``; direction 0 is local -> remote).
     """
 
     flow_id: npt.NDArray[np.int64]
@@ -46,6 +48,7 @@ class FlowRows:
     resp_hi: npt.NDArray[np.uint64]
     resp_lo: npt.NDArray[np.uint64]
     resp_port: npt.NDArray[np.uint16]
+    local_initiated: npt.NDArray[np.bool_]
     acc_i: npt.NDArray[np.int64]
     acc_f: npt.NDArray[np.float64]
 
@@ -73,7 +76,8 @@ class FlowRows:
         return FlowRows(
             z(0, np.int64), z(0, np.int8), z(0, np.int8), z(0, np.int32), z(0, np.uint8),
             z(0, np.uint64), z(0, np.uint64), z(0, np.uint16), z(0, np.uint64), z(0, np.uint64),
-            z(0, np.uint16), z((0, st.N_ACC_I), np.int64), z((0, st.N_ACC_F), np.float64),
+            z(0, np.uint16), z(0, np.bool_), z((0, st.N_ACC_I), np.int64),
+            z((0, st.N_ACC_F), np.float64),
         )
 
 
@@ -82,7 +86,7 @@ class BurstRows:
     """One row per burst: a maximal run of payload packets in one direction of one flow."""
 
     flow_id: npt.NDArray[np.int64]
-    direction: npt.NDArray[np.int8]  # 0: originator -> responder ("up"), 1: the reverse
+    direction: npt.NDArray[np.int8]  # 0: local -> remote (upload), 1: the reverse
     start_ns: npt.NDArray[np.int64]
     end_ns: npt.NDArray[np.int64]
     packets: npt.NDArray[np.int64]
@@ -131,15 +135,17 @@ class PayloadSamples:
     """
 
     flow_id: npt.NDArray[np.int64]
+    # 0: sent by the side that opened the connection (the client), 1: by the server. Protocol
+    # detectors read a ClientHello from the client, whichever side is local.
     direction: npt.NDArray[np.int8]
     data: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
     offset: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     length: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
-    # The flow's transport and ports (originator's, responder's) per sample, so a flow can be
+    # The flow's transport and ports (client's, server's) per sample, so a flow can be
     # classified as soon as its samples are complete, before any of its rows is emitted.
     proto: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
-    orig_port: npt.NDArray[np.uint16] = field(default_factory=lambda: np.zeros(0, np.uint16))
-    resp_port: npt.NDArray[np.uint16] = field(default_factory=lambda: np.zeros(0, np.uint16))
+    client_port: npt.NDArray[np.uint16] = field(default_factory=lambda: np.zeros(0, np.uint16))
+    server_port: npt.NDArray[np.uint16] = field(default_factory=lambda: np.zeros(0, np.uint16))
     ts_ns: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     # True on the sample that gave its flow the last one it will get (all directions full).
     completes: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))

@@ -21,9 +21,10 @@ M_WINDOWED = 8  # 1 once the flow has rolled over at least one window
 M_PREV_BURST_START0 = 9  # start of the previous burst in direction 0 (+1: direction 1), -1 if none
 M_ROLE = 11  # flows.roles: which key side is local by address (kept while the key is in the table)
 M_PORT_ROLE = 12  # flows.roles: which key side has the client port
-M_PREV_ORIG = 13  # orientation of the previous flow on this key (M_ORIG_IS_A), -1 if none
+M_PREV_INIT = 13  # initiator of the previous flow on this key (M_INIT_IS_A), -1 if none
 M_PREV_END = 14  # when that flow ended (ns)
-N_META = 15
+M_INIT_IS_A = 15  # the side that opened the connection (SYN sender...), which may be remote
+N_META = 16
 
 # ---- per-slot, per-direction open run of payload packets (int64 runs[slot, dir, R_*]) ----
 R_START = 0

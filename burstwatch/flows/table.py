@@ -47,15 +47,11 @@ class FlowTable:
              self.config.payload_samples, conversation],
             np.int64,
         )
-        self._conversation_ns = conversation
-        self._local = local if local is not None else roles.local_nets()
-        # Keys whose flows ended and left the table, whose orientation the addresses do not
-        # decide: hash -> (orientation, end), kept for the conversation timeout.
-        self._recent_hash = np.zeros(0, np.uint64)
-        self._recent_orig = np.zeros(0, np.int64)
-        self._recent_end = np.zeros(0, np.int64)
         self._cfg_nosample = self._cfg.copy()
         self._cfg_nosample[6] = 0
+        self._local = local if local is not None else roles.local_nets()
+        # Keys whose flows ended and left the table: who opened them, and when they ended.
+        self._recent = RecentKeys(conversation)
         self._cap = 0
         self._alloc(capacity)
         self._index_hash = np.zeros(0, np.uint64)  # sorted hashes of live keys
@@ -66,7 +62,7 @@ class FlowTable:
         self._last_tick = np.iinfo(np.int64).min
         self.hash_collisions = 0
         self.packets_seen = 0
-        self._row_meta = np.zeros((_OUT_ROWS, 6), np.int64)
+        self._row_meta = np.zeros((_OUT_ROWS, 7), np.int64)
         self._row_i = np.zeros((_OUT_ROWS, st.N_ACC_I), np.int64)
         self._row_f = np.zeros((_OUT_ROWS, st.N_ACC_F), np.float64)
         self._bursts = np.zeros((_OUT_BURSTS, 8), np.int64)
@@ -120,8 +116,8 @@ class FlowTable:
         return got
 
     def _set_roles(self, slots: npt.NDArray[np.int64]) -> None:
-        """A new key in ``slots``: which side is local, which has the client port, and how the
-        last flow on the same key was oriented if it left the table recently."""
+        """A new key in ``slots``: which side is local, which has the client port, and who
+        opened the last flow on the same key if it left the table recently."""
         meta = self.meta
         meta[slots, st.M_ACTIVE] = 0
         role = roles.address_roles(
@@ -130,35 +126,15 @@ class FlowTable:
         )
         meta[slots, st.M_ROLE] = role
         meta[slots, st.M_PORT_ROLE] = roles.port_roles(self.k_ports[slots])
-        meta[slots, st.M_PREV_ORIG] = -1
+        meta[slots, st.M_PREV_INIT] = -1
         meta[slots, st.M_PREV_END] = 0
-        if self._recent_hash.shape[0]:
-            h = self.k_hash[slots]
-            pos = np.minimum(np.searchsorted(self._recent_hash, h), self._recent_hash.shape[0] - 1)
-            hit = (self._recent_hash[pos] == h) & (role < 0)
-            meta[slots[hit], st.M_PREV_ORIG] = self._recent_orig[pos[hit]]
-            meta[slots[hit], st.M_PREV_END] = self._recent_end[pos[hit]]
-
-    def _remember(self, slots: npt.NDArray[np.int64]) -> None:
-        """Keep the orientation of ended flows that the addresses do not orient, for the
-        conversation timeout (the table forgets their keys when their slots are released)."""
-        keep_from = self.now - self._conversation_ns
-        alive = self._recent_end >= keep_from
-        ended = slots[(self.meta[slots, st.M_ROLE] < 0) & (self.meta[slots, st.M_PREV_ORIG] >= 0)]
-        if not ended.shape[0] and alive.all():
-            return
-        h = np.concatenate([self._recent_hash[alive], self.k_hash[ended]])
-        orig = np.concatenate([self._recent_orig[alive], self.meta[ended, st.M_PREV_ORIG]])
-        end = np.concatenate([self._recent_end[alive], self.meta[ended, st.M_PREV_END]])
-        # Sorted by hash, the latest entry last among equals; keep only that one.
-        order = np.lexsort((end, h))
-        h, orig, end = h[order], orig[order], end[order]
-        last = np.ones(h.shape[0], np.bool_)
-        last[:-1] = h[1:] != h[:-1]
-        self._recent_hash, self._recent_orig, self._recent_end = h[last], orig[last], end[last]
+        hit, init, end = self._recent.find(self.k_hash[slots])
+        meta[slots[hit], st.M_PREV_INIT] = init
+        meta[slots[hit], st.M_PREV_END] = end
 
     def _release(self, slots: npt.NDArray[np.int64]) -> None:
-        self._remember(slots)
+        self._recent.add(self.k_hash[slots], self.meta[slots, st.M_PREV_INIT],
+                         self.meta[slots, st.M_PREV_END], self.now)
         if not slots.shape[0]:
             return
         keep = ~np.isin(self._index_slot, slots)
@@ -293,9 +269,44 @@ class FlowTable:
             window_index=self.meta[live, st.M_WIN_INDEX].astype(np.int32),
             proto=proto, orig_hi=oh, orig_lo=ol, orig_port=op, resp_hi=rh, resp_lo=rl,
             resp_port=rp,
+            local_initiated=self.meta[live, st.M_INIT_IS_A] == self.meta[live, st.M_ORIG_IS_A],
             acc_i=self.acc_i[live, st.SCOPE_WINDOW].copy(),
             acc_f=self.acc_f[live, st.SCOPE_WINDOW].copy(),
         )
+
+    # ---- carrying open flows from one run to the next ----
+    def export_state(self) -> dict[str, npt.NDArray[np.generic]]:
+        """The open flows and the clock, as plain arrays (``load_state`` takes them back): a
+        run that ends mid-capture hands them to the next run over the following capture."""
+        slots = self._index_slot
+        state: dict[str, npt.NDArray[np.generic]] = {
+            f"slot.{name}": getattr(self, name)[slots] for name in self._STATE
+        }
+        state["clock"] = np.array(
+            [self.now, self._last_tick, self.hash_collisions, self.packets_seen], np.int64
+        )
+        state["config"] = self._cfg.copy()
+        state["recent.hash"], state["recent.init"], state["recent.end"] = self._recent.export()
+        return state
+
+    def load_state(self, state: dict[str, npt.NDArray[np.generic]]) -> None:
+        """Continue from ``export_state`` of a table with the same settings (ValueError if not)."""
+        if not np.array_equal(state["config"], self._cfg):
+            raise ValueError("the flow settings differ from those of the saved flows")
+        n = int(state["slot.meta"].shape[0])
+        while self._cap < n:
+            self._alloc(self._cap * 2)
+        for name in self._STATE:
+            getattr(self, name)[:n] = state[f"slot.{name}"]
+        # Exported in index order (sorted by hash), now placed in slots 0..n-1.
+        self._index_hash = self.k_hash[:n].copy()
+        self._index_slot = np.arange(n, dtype=np.int64)
+        self._free = np.arange(self._cap - 1, n - 1, -1, dtype=np.int64)
+        self._nfree = self._free.shape[0]
+        clock = state["clock"]
+        self.now, self._last_tick = int(clock[0]), int(clock[1])
+        self.hash_collisions, self.packets_seen = int(clock[2]), int(clock[3])
+        self._recent.load(state["recent.hash"], state["recent.init"], state["recent.end"])  # type: ignore[arg-type]
 
     # ---- helpers ----
     def _tick(self, now: int, flush: bool) -> FlowOutput:
@@ -346,7 +357,7 @@ class FlowTable:
         return FlowRows(
             flow_id=m[:, 5].copy(), kind=m[:, 1].astype(np.int8), reason=m[:, 2].astype(np.int8),
             window_index=m[:, 3].astype(np.int32), proto=proto, orig_hi=oh, orig_lo=ol,
-            orig_port=op, resp_hi=rh, resp_lo=rl, resp_port=rp,
+            orig_port=op, resp_hi=rh, resp_lo=rl, resp_port=rp, local_initiated=m[:, 6] == m[:, 4],
             acc_i=self._row_i[:n].copy(), acc_f=self._row_f[:n].copy(),
         )
 
@@ -376,9 +387,13 @@ class FlowTable:
         length = np.maximum(end - start, 0).astype(np.int64)
         start = start.astype(np.int64)
         slots = slot[which]
-        proto, _, _, op, _, _, rp = self._endpoints(slots, self.meta[slots, st.M_ORIG_IS_A] == 1)
+        # Samples are oriented client -> server (flows.records.PayloadSamples), which is the
+        # table's local -> remote unless the remote side opened the connection.
+        init_is_a = self.meta[slots, st.M_INIT_IS_A] == 1
+        inbound = init_is_a != (self.meta[slots, st.M_ORIG_IS_A] == 1)
+        proto, _, _, op, _, _, rp = self._endpoints(slots, init_is_a)
         code = sample_dir[which]
-        direction = (code & 1).astype(np.int8)
+        direction = ((code & 1) ^ inbound).astype(np.int8)
         policy = self.sample_policy
         if policy is None:
             keep, whole = length, np.ones(length.shape[0], np.bool_)
@@ -396,10 +411,84 @@ class FlowTable:
         gather_bytes(rec.data, start, keep, out_off, data)
         return PayloadSamples(
             flow_id=sample_fid[which], direction=direction, data=data, offset=out_off,
-            length=keep, proto=proto, orig_port=op, resp_port=rp, ts_ns=batch.ts_ns[pk],
+            length=keep, proto=proto, client_port=op, server_port=rp, ts_ns=batch.ts_ns[pk],
             completes=(code & 2) != 0, whole=whole,
         )
 
     def _empty_output(self) -> FlowOutput:
         return FlowOutput(FlowRows.empty(), BurstRows.empty(), PayloadSamples.empty())
 
+
+
+class RecentKeys:
+    """Keys of flows that ended and left the table: who opened each, and when it ended, kept
+    for the conversation timeout so a connection split by a timeout keeps its initiator.
+
+    Each release files one sorted chunk; a look-up searches the chunks newest first; chunks
+    expire whole, and are merged into one when they pile up, so the cost per ended flow stays
+    a few array operations however many flows a sensor sees in an hour.
+    """
+
+    _MERGE_AT = 16
+
+    def __init__(self, timeout_ns: int) -> None:
+        self.timeout_ns = timeout_ns
+        self._chunks: list[tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+
+    def __len__(self) -> int:
+        return sum(c[0].shape[0] for c in self._chunks)
+
+    def add(self, hashes: npt.NDArray[np.uint64], init: npt.NDArray[np.int64],
+            end: npt.NDArray[np.int64], now: int) -> None:
+        keep_from = now - self.timeout_ns
+        self._chunks = [c for c in self._chunks if c[2].max() >= keep_from]
+        known = init >= 0
+        if known.any():
+            self._chunks.append(self._sorted(hashes[known], init[known], end[known]))
+        if len(self._chunks) > self._MERGE_AT:
+            h = np.concatenate([c[0] for c in self._chunks])
+            i = np.concatenate([c[1] for c in self._chunks])
+            e = np.concatenate([c[2] for c in self._chunks])
+            alive = e >= keep_from
+            self._chunks = [self._sorted(h[alive], i[alive], e[alive])]
+
+    @staticmethod
+    def _sorted(
+        h: npt.NDArray[np.uint64], init: npt.NDArray[np.int64], end: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Sorted by hash, keeping the latest entry of each key."""
+        order = np.lexsort((end, h))
+        h, init, end = h[order], init[order], end[order]
+        last = np.ones(h.shape[0], np.bool_)
+        last[:-1] = h[1:] != h[:-1]
+        return h[last], init[last], end[last]
+
+    def export(self) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """All entries as one sorted chunk (hash, initiator, end)."""
+        if not self._chunks:
+            return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        # Newest chunks last: the stable sort inside _sorted keeps the latest end per key.
+        return self._sorted(np.concatenate([c[0] for c in self._chunks]),
+                            np.concatenate([c[1] for c in self._chunks]),
+                            np.concatenate([c[2] for c in self._chunks]))
+
+    def load(self, h: npt.NDArray[np.uint64], init: npt.NDArray[np.int64],
+             end: npt.NDArray[np.int64]) -> None:
+        self._chunks = [(h, init, end)] if h.shape[0] else []
+
+    def find(self, hashes: npt.NDArray[np.uint64]) -> tuple[
+        npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64]
+    ]:
+        """(found mask, initiator, end) for ``hashes``; the last two only where found."""
+        found = np.zeros(hashes.shape[0], np.bool_)
+        init = np.zeros(hashes.shape[0], np.int64)
+        end = np.zeros(hashes.shape[0], np.int64)
+        for h, i, e in reversed(self._chunks):
+            if not h.shape[0]:
+                continue
+            pos = np.minimum(np.searchsorted(h, hashes), h.shape[0] - 1)
+            hit = (h[pos] == hashes) & ~found
+            init[hit] = i[pos[hit]]
+            end[hit] = e[pos[hit]]
+            found |= hit
+        return found, init[found], end[found]

@@ -1,7 +1,8 @@
 """Flow and burst records with Elastic Common Schema names, as nested dicts.
 
 The same names are used by flow exports and alerts, so a SIEM ingests both without a
-mapping: ``source`` is the originator, ``destination`` the responder, burstwatch's own
+mapping: ``source`` is the local side, ``destination`` the remote side (whoever opened the
+connection: ``network.direction`` says outbound or inbound), burstwatch's own
 fields live under ``burstwatch``. Records are built per flow row (never per packet).
 """
 
@@ -82,6 +83,7 @@ def flow_records(batch: FlowBatch) -> Iterator[dict[str, Any]]:
                 "transport": transport_name(rows.proto[i]),
                 "iana_number": str(int(rows.proto[i])),
                 "type": "ipv4" if v4[i] else "ipv6",
+                "direction": "outbound" if rows.local_initiated[i] else "inbound",
                 "packets": int(acc[i, fs.I_PKTS0] + acc[i, fs.I_PKTS1]),
                 "bytes": int(acc[i, fs.I_WIRE0] + acc[i, fs.I_WIRE1]),
             },
@@ -152,7 +154,8 @@ FLOW_COLUMNS: tuple[str, ...] = (
     "@timestamp", "event.start", "event.end", "event.duration",
     "source.ip", "source.port", "source.packets", "source.bytes",
     "destination.ip", "destination.port", "destination.packets", "destination.bytes",
-    "network.transport", "network.iana_number", "network.type", "network.packets", "network.bytes",
+    "network.transport", "network.iana_number", "network.type", "network.direction",
+    "network.packets", "network.bytes",
     "burstwatch.flow_id", "burstwatch.record", "burstwatch.window_index", "burstwatch.end_reason",
     "burstwatch.capture",
     *(f"burstwatch.{name}" for name in FEATURE_NAMES),

@@ -64,7 +64,8 @@ def read_rows(
     values, kinds, sources, origs = [], [], [], []
     names = ["<stdin>" if p == "-" else str(p) for p in paths]
     index = {name: k for k, name in enumerate(names)}
-    for batch in run_flows(list(paths), config, stats, None, progress):
+    # Baseline captures are unrelated samples of normal traffic: each is read on its own.
+    for batch in run_flows(list(paths), config, stats, None, progress, separate=True):
         if batch.source not in index:
             index[batch.source] = len(names)
             names.append(batch.source)
