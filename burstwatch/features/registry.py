@@ -1,7 +1,8 @@
 """The feature registry: every burst-shape feature's name, unit and meaning, in one place.
 
 Rules refer to features by these names, the scorer stores them in its model file, and
-``docs/features.md`` is generated from this table (``python -m burstwatch.features``).
+``docs/features.md`` is generated from this table and the conversation features' one
+(``burstwatch/conversations/registry.py``) by ``python -m burstwatch.features``.
 The originator ("orig") is the flow's local side and the responder its remote side, whoever
 spoke first (``flows.roles``); "up" is an upload, local -> remote.
 Undefined values (a ratio with nothing to divide, an interval with fewer than two bursts)
@@ -72,4 +73,20 @@ def render_markdown() -> str:
         "|---|---|---|",
     ]
     lines += [f"| `{f.name}` | {f.unit} | {f.description} |" for f in FEATURES]
+    # Imported here: the conversation registry builds on this module's Feature.
+    from burstwatch.conversations.registry import CONVERSATION_FEATURES
+
+    lines += [
+        "",
+        "## Conversation features",
+        "",
+        "Generated from `burstwatch/conversations/registry.py`. One row of these per",
+        "conversation, a local host and one remote party (the registrable domain of the server",
+        "name, else the remote /24 or /48), over a horizon (default 24 h), from its bursts.",
+        "\"Upload\" is local host to remote party. Undefined values are NaN.",
+        "",
+        "| name | unit | description |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{f.name}` | {f.unit} | {f.description} |" for f in CONVERSATION_FEATURES]
     return "\n".join(lines) + "\n"
