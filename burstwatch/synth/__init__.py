@@ -10,7 +10,12 @@ Public API:
   exfil (:data:`EXFIL`): ``exfil_tls``, ``exfil_tls_port``, ``exfil_tls_v6``, ``exfil_quic``,
   ``exfil_wireguard``, ``exfil_udp_unknown``; benign (:data:`BENIGN`): ``browsing``,
   ``video_stream``, ``video_stream_abroad``, ``backup_upload``, ``large_download``,
-  ``os_update``, ``encrypted_call``, ``dns_lookups``. :func:`run_scenario` runs one by name.
+  ``os_update``, ``encrypted_call``, ``dns_lookups``. Conversation scenarios, over hours and
+  across connections: exfil (:data:`CONVERSATION_EXFIL`) ``exfil_pull_after_idle``,
+  ``exfil_conn_per_burst``, ``exfil_slow_uplink``, ``exfil_jittered_session``,
+  ``exfil_many_small``; benign (:data:`CONVERSATION_BENIGN`) ``continuous_upload_abroad``,
+  ``photo_backup_home``, ``ssh_interactive_abroad``, ``browsing_abroad``, ``os_update_abroad``.
+  :func:`run_scenario` runs any of them (:data:`ALL_SCENARIOS`) by name.
 - :class:`Session`: ``flows`` (per-flow packet schedules), ``packets()`` (time-ordered
   :class:`Packet` ``(ts_ns, ip_bytes)``), and for exfil ``bursts``: a :class:`BurstTruth`
   per burst (first/last upstream data packet time, payload bytes, IP bytes, packets).
@@ -19,6 +24,8 @@ Public API:
   big_endian=False, snaplen=262144)``: classic pcap, gzip when the path ends in ``.gz``;
   ``link`` is a name in :data:`LINK_NAMES` (ethernet, vlan, qinq, sll, sll2, raw, ipv4, ipv6,
   null, loop), a LINKTYPE_ number, or a :class:`Link`. :class:`PcapWriter` streams.
+- :func:`split_capture` ``(path, out_dir, cuts)``: a pcap split at packet indices into
+  complete pcap files, as capture rotation makes them.
 - :func:`write_bulk` ``(path, packets=5_000_000, target_bytes=None, seed=1, flows=20000)``:
   a large benchmark capture built in numpy chunks.
 - :func:`write_project_pcaps` ``(out_dir, seed)``: the captures in ``pcaps/``.
@@ -32,15 +39,26 @@ from burstwatch.synth.linklayer import LINK_NAMES, Link
 from burstwatch.synth.model import BurstTruth, Endpoint, Packet, Session
 from burstwatch.synth.office import office_sessions, write_project_pcaps
 from burstwatch.synth.scenarios import (
+    ALL_SCENARIOS,
     BENIGN,
+    CONVERSATION_BENIGN,
+    CONVERSATION_EXFIL,
+    CONVERSATION_SCENARIOS,
     EXFIL,
     SCENARIOS,
     Scenario,
     backup_upload,
     browsing,
+    browsing_abroad,
+    continuous_upload_abroad,
     dns_lookups,
     encrypted_call,
+    exfil_conn_per_burst,
+    exfil_jittered_session,
+    exfil_many_small,
+    exfil_pull_after_idle,
     exfil_quic,
+    exfil_slow_uplink,
     exfil_tls,
     exfil_tls_port,
     exfil_tls_v6,
@@ -48,14 +66,21 @@ from burstwatch.synth.scenarios import (
     exfil_wireguard,
     large_download,
     os_update,
+    os_update_abroad,
+    photo_backup_home,
     run_scenario,
+    ssh_interactive_abroad,
     video_stream,
     video_stream_abroad,
 )
-from burstwatch.synth.writer import PcapWriter, write_capture
+from burstwatch.synth.writer import PcapWriter, split_capture, write_capture
 
 __all__ = [
+    "ALL_SCENARIOS",
     "BENIGN",
+    "CONVERSATION_BENIGN",
+    "CONVERSATION_EXFIL",
+    "CONVERSATION_SCENARIOS",
     "EXFIL",
     "LINK_NAMES",
     "SCENARIOS",
@@ -72,9 +97,16 @@ __all__ = [
     "UdpFlow",
     "backup_upload",
     "browsing",
+    "browsing_abroad",
+    "continuous_upload_abroad",
     "dns_lookups",
     "encrypted_call",
+    "exfil_conn_per_burst",
+    "exfil_jittered_session",
+    "exfil_many_small",
+    "exfil_pull_after_idle",
     "exfil_quic",
+    "exfil_slow_uplink",
     "exfil_tls",
     "exfil_tls_port",
     "exfil_tls_v6",
@@ -85,7 +117,11 @@ __all__ = [
     "merge",
     "office_sessions",
     "os_update",
+    "os_update_abroad",
+    "photo_backup_home",
     "run_scenario",
+    "split_capture",
+    "ssh_interactive_abroad",
     "video_stream",
     "video_stream_abroad",
     "write_bulk",

@@ -25,6 +25,17 @@ FOREIGN_EXFIL: tuple[str, ...] = (FOREIGN_RU, FOREIGN_CN, FOREIGN_NL)
 FOREIGN_VIDEO_GB = "212.58.244.20"  # BBC, GB
 FOREIGN_DOWNLOAD_SE = "194.71.11.173"  # ftp.acc.umu.se mirror, SE
 FOREIGN_CALL_DE = "85.214.132.117"  # Strato hosting, DE
+FOREIGN_FILES_LU = "31.216.144.5"  # Datacenter Luxembourg (file hosting), LU
+FOREIGN_SSH_FI = "95.216.195.133"  # Hetzner Online, FI
+FOREIGN_MIRROR_GB = "91.189.91.38"  # Canonical (archive.ubuntu.com), GB
+FOREIGN_WEB: tuple[str, ...] = (
+    "212.58.233.254",  # BBC, GB
+    "87.250.250.242",  # Yandex, RU
+    "185.15.59.224",  # Wikimedia, NL
+    "141.30.66.1",  # DFN (German research network), DE
+    "130.239.18.159",  # Umea University, SE
+    "133.242.0.3",  # SAKURA Internet, JP
+)
 
 # Domestic (US) endpoints.
 US_DNS = "8.8.8.8"  # Google Public DNS
@@ -41,6 +52,7 @@ US_WEB: tuple[str, ...] = (
 )
 US_VIDEO = "198.38.120.10"  # Netflix Open Connect
 US_BACKUP = "52.216.8.19"  # AWS S3 us-east-1
+US_PHOTOS = "17.248.185.40"  # Apple (iCloud), US
 US_UPDATE = "13.107.4.50"  # Windows Update CDN
 US_V6_WEB = "2607:f8b0:4004:c07::64"  # Google
 

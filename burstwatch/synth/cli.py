@@ -10,11 +10,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from burstwatch.synth.bulk import parse_size, write_bulk
 from burstwatch.synth.linklayer import LINK_NAMES
 from burstwatch.synth.office import DEMO_SEED, write_project_pcaps
-from burstwatch.synth.scenarios import SCENARIOS, write_scenario
+from burstwatch.synth.scenarios import ALL_SCENARIOS, write_scenario
 
 SUBCOMMANDS = ("pcaps", "scenario", "bulk")
 
@@ -33,13 +34,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEMO_SEED)
 
     s = sub.add_parser("scenario", help="write one scenario to a capture")
-    s.add_argument("name", choices=sorted(SCENARIOS))
+    s.add_argument("name", choices=sorted(ALL_SCENARIOS))
     s.add_argument("path", type=Path)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--link", choices=sorted(LINK_NAMES), default="ethernet")
     s.add_argument("--nanosecond", action="store_true")
     s.add_argument("--big-endian", action="store_true")
     s.add_argument("--snaplen", type=int, default=262144)
+    s.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a scenario parameter, VALUE in JSON (a list is a (lo, hi) range), e.g. "
+        "--param burst_bytes=[5000000,30000000]; repeatable",
+    )
 
     b = sub.add_parser("bulk", help="write a large benchmark capture fast")
     b.add_argument("path", type=Path)
@@ -53,6 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--nanosecond", action="store_true")
     return parser
+
+
+def parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs to keyword arguments: VALUE as JSON (lists become tuples), else text."""
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise SystemExit(f"--param wants NAME=VALUE, not {item!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        params[name] = tuple(value) if isinstance(value, list) else value
+    return params
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             nanosecond=args.nanosecond,
             big_endian=args.big_endian,
             snaplen=args.snaplen,
+            **parse_params(args.param),
         )
         truth = [
             {"start_ns": b.start_ns, "end_ns": b.end_ns, "payload_bytes": b.payload_bytes}

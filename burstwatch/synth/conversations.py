@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from burstwatch.synth import payloads as pl
-from burstwatch.synth.flows import FlowPackets, TcpFlow, UdpFlow
-from burstwatch.synth.model import Endpoint
+from burstwatch.synth.flows import FloatRange, FlowPackets, TcpFlow, UdpFlow, draw_float
+from burstwatch.synth.model import Endpoint, to_ns
 
 MS = 1_000_000
 
@@ -52,6 +52,30 @@ def tls_request(
         think_ns=think,
         rate=rate,
     )
+
+
+def upload_connection(
+    rng: np.random.Generator, client: Endpoint, server: Endpoint, at_ns: int, sni: str,
+    parts: Sequence[int], *, rate: float, rtt_ns: int, pause_s: FloatRange = (0.2, 1.5),
+) -> tuple[FlowPackets, int, int]:
+    """A new TLS connection that uploads ``parts`` one after another and is closed by the client.
+
+    The server answers each part with one short record; parts after the first wait
+    ``pause_s`` after that answer. Returns the flow and the times of its first and last upload
+    packet.
+    """
+    flow = TcpFlow(rng, client, server, at_ns, rtt_ns=rtt_ns, rate=rate)
+    tls_open(flow, sni, alpn=("http/1.1",))
+    first = last = -1
+    for k, part in enumerate(parts):
+        wait = int(rng.integers(1, 20)) * MS if k == 0 else to_ns(draw_float(rng, pause_s))
+        data = pl.tls_app_data(rng, max(int(part), pl.TLS_RECORD_MIN))
+        sent = flow.send(True, data, at_ns=flow.t + wait, rate=rate)
+        flow.send(False, pl.tls_app_data(rng, int(rng.integers(60, 400))), at_ns=flow.t + 2 * MS)
+        first = sent.start_ns if first < 0 else first
+        last = sent.end_ns
+    flow.close(flow.t + to_ns(float(rng.uniform(0.05, 1.0))))
+    return flow.build(), first, last
 
 
 @dataclass

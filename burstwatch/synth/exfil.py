@@ -16,8 +16,30 @@ import numpy as np
 
 from burstwatch.synth import addresses as ad
 from burstwatch.synth import payloads as pl
-from burstwatch.synth.conversations import MS, quic_open, tls_open, wg_handshake
-from burstwatch.synth.flows import TcpFlow, UdpFlow, pace, periodic, split_sizes
+from burstwatch.synth.conversations import (
+    MS,
+    quic_open,
+    tls_open,
+    tls_request,
+    upload_connection,
+    wg_handshake,
+)
+from burstwatch.synth.flows import (
+    ClientPorts,
+    FloatRange,
+    FlowPackets,
+    IntRange,
+    TcpFlow,
+    UdpFlow,
+    check_schedule,
+    draw_float,
+    draw_int,
+    jittered_slots,
+    pace,
+    periodic,
+    split_sizes,
+    window_truth,
+)
 from burstwatch.synth.model import BurstTruth, Endpoint, OneFlow, Session, to_ns
 
 DEFAULT_RATE = 10e6
@@ -299,3 +321,274 @@ def exfil_udp_unknown(
 
     truths, _ = _timeline(start, quiet_s, gap_s, bursts, tail_s, quiet, burst)
     return _session("exfil_udp_unknown", "unknown UDP", flow, server, truths, burst_bytes, rate)
+
+
+# --- schedules across hours: pulled bursts, a connection per burst, jittered beacons ----------
+#
+# These scenarios model how real implants and exfiltration tools pace themselves: a sleep of
+# ``gap_s * (1 + u)`` with ``u`` uniform in [-jitter, jitter] between bursts, missed check-ins,
+# a fresh connection per upload, or a server that asks for the data. Sizes and rates given as
+# ``(lo, hi)`` are drawn uniformly per burst; a plain number is used as is.
+
+
+def _ranges(value: IntRange | FloatRange) -> str:
+    if isinstance(value, tuple | list):
+        return f"{value[0]:.0f}-{value[1]:.0f}"
+    return f"{value:.0f}"
+
+
+def _scheduled_uploads(
+    name: str, what: str, rng: np.random.Generator, start_ts: float, client: Endpoint,
+    server: Endpoint, *, sni: str, slots: int, gap_s: float, jitter: float, miss_prob: float,
+    burst_bytes: IntRange, rate: FloatRange, rtt_ms: float, chunk_bytes: int | None = None,
+    conn_per_chunk: bool = True, chunk_pause_s: FloatRange = (0.2, 1.5),
+) -> Session:
+    """Bursts on a jittered schedule, each on new connection(s); see :func:`exfil_conn_per_burst`."""
+    ports = ClientPorts(rng, client.port)
+    rtt = to_ns(rtt_ms / 1000)
+    flows: list[FlowPackets] = []
+    truths: list[BurstTruth] = []
+    free_at = 0
+    for slot in jittered_slots(rng, to_ns(start_ts), slots, gap_s, jitter, miss_prob):
+        size, speed = draw_int(rng, burst_bytes), draw_float(rng, rate)
+        parts = [size] if chunk_bytes is None else split_sizes(size, chunk_bytes, 64).tolist()
+        groups = [[p] for p in parts] if conn_per_chunk else [parts]
+        t = max(slot, free_at)  # a burst never starts before the previous one has closed
+        mine: list[FlowPackets] = []
+        first = last = -1
+        for group in groups:
+            endpoint = Endpoint(client.ip, ports.take())
+            flow, a, b = upload_connection(
+                rng, endpoint, server, t, sni, group, rate=speed, rtt_ns=rtt, pause_s=chunk_pause_s
+            )
+            mine.append(flow)
+            first = a if first < 0 else first
+            last = b
+            t = int(flow.ts_ns[-1]) + to_ns(draw_float(rng, chunk_pause_s))
+        truths.append(window_truth(mine, first, last))
+        flows.extend(mine)
+        free_at = int(mine[-1].ts_ns[-1]) + S
+    description = (
+        f"{what} to {server.ip}:{server.port} (SNI {sni}): {len(truths)} bursts of "
+        f"{_ranges(burst_bytes)} B at {_ranges(rate)} B/s in {slots} slots every "
+        f"{gap_s:.0f} s +-{jitter:.0%}"
+    )
+    return Session(name, "exfil", Endpoint(client.ip), server, flows, truths, description)
+
+
+def exfil_pull_after_idle(
+    rng: np.random.Generator,
+    start_ts: float,
+    client: Endpoint,
+    server: Endpoint | None = None,
+    *,
+    sni: str = "api.example.net",
+    bursts: int = 4,
+    gap_s: float = 1200.0,
+    jitter: float = 0.5,
+    burst_bytes: IntRange = (2_000_000, 8_000_000),
+    rate: FloatRange = (2e6, 5e6),
+    command_bytes: IntRange = (200, 600),
+    tail_s: float = 60.0,
+    rtt_ms: float = 120.0,
+) -> Session:
+    """A foreign server that pulls: it sends a short command, the client answers with a burst.
+
+    Models a command-and-control channel held open by the implant (one TCP/TLS connection,
+    default to 77.88.8.8:443; the only SYN is at the start, no keepalives, as with the OS
+    default of two hours) where the operator asks for data now and then. After the TLS
+    handshake and a short check-in, each burst is preceded by ``gap_s * (1 + u)`` seconds of
+    silence (``u`` uniform in [-jitter, jitter]; default 10-30 min), then the server sends a
+    ``command_bytes`` record and, after a short think time, the client uploads ``burst_bytes`` at
+    ``rate``; the server acknowledges with one short record.
+
+    Why it matters: the silences exceed the flow table's idle timeout (120 s by default), so
+    every burst arrives in a new flow record whose first packet comes from the server: a
+    detector that takes the first packet's sender as the client, or keys on upload bursts in
+    client-initiated flows, sees the local host as the responder.
+    """
+    server = server or Endpoint(ad.FOREIGN_RU, 443)
+    check_schedule(gap_s, jitter)
+    flow = TcpFlow(rng, client, server, to_ns(start_ts), rtt_ns=to_ns(rtt_ms / 1000), rate=2e6)
+    tls_open(flow, sni, alpn=("http/1.1",))
+    tls_request(flow, int(rng.integers(150, 400)), int(rng.integers(60, 200)))  # check-in
+    truths = []
+    for _ in range(bursts):
+        idle = to_ns(gap_s * (1.0 + float(rng.uniform(-jitter, jitter))))
+        command = pl.tls_app_data(rng, max(draw_int(rng, command_bytes), pl.TLS_RECORD_MIN))
+        asked = flow.send(False, command, at_ns=flow.t + idle)
+        think = int(rng.integers(20, 400)) * MS
+        data = pl.tls_app_data(rng, draw_int(rng, burst_bytes))
+        truths.append(
+            flow.send(True, data, at_ns=asked.end_ns + think, rate=draw_float(rng, rate))
+        )
+        flow.send(False, pl.tls_app_data(rng, int(rng.integers(40, 90))), at_ns=flow.t + 2 * MS)
+    flow.close(flow.t + to_ns(tail_s))
+    description = (
+        f"TLS to {server.ip}:{server.port} (SNI {sni}) pulled by the server: {bursts} bursts of "
+        f"{_ranges(burst_bytes)} B at {_ranges(rate)} B/s after {gap_s:.0f} s +-{jitter:.0%} idle"
+    )
+    return Session.of_flow("exfil_pull_after_idle", "exfil", flow, server, description, truths)
+
+
+def exfil_conn_per_burst(
+    rng: np.random.Generator,
+    start_ts: float,
+    client: Endpoint,
+    server: Endpoint | None = None,
+    *,
+    sni: str = "cdn-static.example.com",
+    slots: int = 16,
+    gap_s: float = 2100.0,
+    jitter: float = 0.4,
+    miss_prob: float = 0.1,
+    burst_bytes: IntRange = (1_000_000, 4_000_000),
+    rate: FloatRange = (2e6, 6e6),
+    rtt_ms: float = 95.0,
+) -> Session:
+    """One new TLS connection per burst, on a jittered schedule over hours.
+
+    Models an exfiltration tool that wakes up, connects (default to 193.0.6.139:443, SNI of an
+    innocuous-looking CDN name), uploads what it collected and disconnects: slot 0 at
+    ``start_ts``, then a slot every ``gap_s * (1 + u)`` s (``u`` uniform in [-jitter, jitter]:
+    35 min +-40 %), each slot after the first skipped with probability ``miss_prob`` (machine
+    asleep, nothing new to send). The defaults span about nine hours with about 14 bursts of
+    1-4 MB (about 40 MB of capture); ``burst_bytes=(5_000_000, 30_000_000)`` is the realistic
+    size. Each connection: handshake, ClientHello with ``sni``, one upload of ``burst_bytes`` at
+    ``rate``, a short answer, FIN from the client; every connection has its own client port.
+
+    Why it matters: no single flow is long, periodic or quiet-then-bursty; only the
+    conversation (this host and this party across connections) shows the pattern.
+    """
+    return _scheduled_uploads(
+        "exfil_conn_per_burst", "TLS, a connection per burst,", rng, start_ts, client,
+        server or Endpoint(ad.FOREIGN_NL, 443), sni=sni, slots=slots, gap_s=gap_s,
+        jitter=jitter, miss_prob=miss_prob, burst_bytes=burst_bytes, rate=rate, rtt_ms=rtt_ms,
+    )
+
+
+def exfil_slow_uplink(
+    rng: np.random.Generator,
+    start_ts: float,
+    client: Endpoint,
+    server: Endpoint | None = None,
+    *,
+    sni: str = "files.example.org",
+    slots: int = 16,
+    gap_s: float = 2100.0,
+    jitter: float = 0.4,
+    miss_prob: float = 0.1,
+    burst_bytes: IntRange = (1_000_000, 4_000_000),
+    rate: FloatRange = (3.5e5, 4.5e5),
+    chunk_bytes: int = 1_000_000,
+    conn_per_chunk: bool = True,
+    chunk_pause_s: FloatRange = (0.2, 1.5),
+    rtt_ms: float = 190.0,
+) -> Session:
+    """:func:`exfil_conn_per_burst` over a slow uplink: ~0.4 MB/s, in ``chunk_bytes`` chunks.
+
+    Models a device behind DSL or LTE (default to 114.114.114.114:443) whose tool uploads each
+    burst in pieces: every chunk on a new TLS connection (``conn_per_chunk``; otherwise all
+    chunks of a burst on one connection, the server answering each), ``chunk_pause_s`` apart.
+    A burst's ground truth spans all its chunks and counts every upstream payload byte between
+    its first and last upload packet, the handshakes of its later connections included.
+
+    Why it matters: at 0.4 MB/s a burst is no faster than ordinary uploads and lasts seconds
+    to minutes, and a chunk per connection cuts it into short flows, so neither a rate
+    threshold nor a single flow's burst finds it.
+    """
+    return _scheduled_uploads(
+        "exfil_slow_uplink", "TLS over a slow uplink", rng, start_ts, client,
+        server or Endpoint(ad.FOREIGN_CN, 443), sni=sni, slots=slots, gap_s=gap_s,
+        jitter=jitter, miss_prob=miss_prob, burst_bytes=burst_bytes, rate=rate, rtt_ms=rtt_ms,
+        chunk_bytes=chunk_bytes, conn_per_chunk=conn_per_chunk, chunk_pause_s=chunk_pause_s,
+    )
+
+
+def exfil_many_small(
+    rng: np.random.Generator,
+    start_ts: float,
+    client: Endpoint,
+    server: Endpoint | None = None,
+    *,
+    sni: str = "telemetry.example.org",
+    slots: int = 40,
+    gap_s: float = 180.0,
+    jitter: float = 0.4,
+    miss_prob: float = 0.0,
+    burst_bytes: IntRange = (50_000, 200_000),
+    rate: FloatRange = (1e6, 4e6),
+    rtt_ms: float = 180.0,
+) -> Session:
+    """Many small bursts (50-200 kB), every few minutes +-jitter, each on a new connection.
+
+    Models low-and-slow exfiltration that trickles data out (default to 114.114.114.114:443,
+    SNI of a telemetry-like name) in pieces small enough to pass for telemetry or page loads:
+    40 slots 3 min +-40 % apart, about two hours.
+
+    Why it matters: each burst is barely above the burst threshold and unremarkable alone;
+    only their number, regularity and the total over hours to one foreign party stand out.
+    """
+    return _scheduled_uploads(
+        "exfil_many_small", "TLS, many small uploads,", rng, start_ts, client,
+        server or Endpoint(ad.FOREIGN_CN, 443), sni=sni, slots=slots, gap_s=gap_s,
+        jitter=jitter, miss_prob=miss_prob, burst_bytes=burst_bytes, rate=rate, rtt_ms=rtt_ms,
+    )
+
+
+def exfil_jittered_session(
+    rng: np.random.Generator,
+    start_ts: float,
+    client: Endpoint,
+    server: Endpoint | None = None,
+    *,
+    sni: str = "push.example.net",
+    bursts: int = 8,
+    gap_s: float = 600.0,
+    jitter: float = 0.4,
+    miss_prob: float = 0.0,
+    burst_bytes: IntRange = (1_000_000, 4_000_000),
+    rate: FloatRange = (3e6, 8e6),
+    heartbeat_s: float | None = 30.0,
+    tail_s: float = 60.0,
+    rtt_ms: float = 120.0,
+) -> Session:
+    """One long TLS session with upload bursts on a jittered period.
+
+    Models an implant holding one connection (default to 77.88.8.8:443) with application
+    heartbeats every ``heartbeat_s`` (a small record each way; None for silence) and uploading
+    in ``bursts`` slots: the first ``gap_s * (1 + u)`` after the handshake, each next one
+    ``gap_s * (1 + u)`` after the one before (``u`` uniform in [-jitter, jitter]; 10 min
+    +-40 %), each skipped with probability ``miss_prob`` (the first never).
+
+    Why it matters: +-40 % jitter defeats detectors that look for a fixed period; the
+    bursts are still far larger than anything else in the session and regular on average.
+    """
+    server = server or Endpoint(ad.FOREIGN_RU, 443)
+    check_schedule(gap_s, jitter, miss_prob)
+    flow = TcpFlow(rng, client, server, to_ns(start_ts), rtt_ns=to_ns(rtt_ms / 1000), rate=3e6)
+    tls_open(flow, sni, alpn=("http/1.1",))
+
+    def quiet(until: int) -> None:
+        if heartbeat_s is None:
+            return
+        beat = to_ns(heartbeat_s)
+        for t in periodic(rng, flow.t, until - beat // 4, beat).tolist():
+            request, response = int(rng.integers(30, 80)), int(rng.integers(30, 80))
+            tls_request(flow, request, response, at_ns=t, think_ns=int(rng.integers(1, 5)) * MS)
+
+    first = flow.t + to_ns(gap_s * (1.0 + float(rng.uniform(-jitter, jitter))))
+    truths = []
+    for at in jittered_slots(rng, first, bursts, gap_s, jitter, miss_prob):
+        quiet(at)
+        data = pl.tls_app_data(rng, draw_int(rng, burst_bytes))
+        truths.append(flow.send(True, data, at_ns=at, rate=draw_float(rng, rate)))
+        flow.send(False, pl.tls_app_data(rng, int(rng.integers(40, 90))), at_ns=flow.t + 2 * MS)
+    end = flow.t + to_ns(tail_s)
+    quiet(end)
+    flow.close(end)
+    description = (
+        f"TLS to {server.ip}:{server.port} (SNI {sni}): {len(truths)} bursts of "
+        f"{_ranges(burst_bytes)} B at {_ranges(rate)} B/s every {gap_s:.0f} s +-{jitter:.0%}"
+    )
+    return Session.of_flow("exfil_jittered_session", "exfil", flow, server, description, truths)

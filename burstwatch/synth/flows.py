@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from burstwatch.synth import packets as pk
-from burstwatch.synth.model import BurstTruth, Endpoint, Packet
+from burstwatch.synth.model import BurstTruth, Endpoint, Packet, to_ns
 
 I64 = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
@@ -364,6 +364,10 @@ class TcpFlow:
             self.keepalive(t)
             t += interval_ns + int(self.rng.integers(0, max(1, interval_ns // 50)))
 
+    def ack(self, at_ns: int, from_client: bool = True) -> None:
+        """A pure ACK of everything the peer has sent so far (a delayed ACK, say)."""
+        self._one(int(at_ns), from_client, pk.ACK)
+
     def close(
         self, at_ns: int | None = None, *, from_client: bool = True, rst: bool = False
     ) -> None:
@@ -493,3 +497,87 @@ def periodic(
     base = start_ns + interval_ns * np.arange(1, count + 1, dtype=np.int64)
     late = rng.uniform(0.0, jitter * interval_ns, size=count).astype(np.int64)
     return base + late
+
+
+# Parameters given as a value or a (lo, hi) range, and schedules and ports across connections.
+
+IntRange = int | tuple[int, int]
+FloatRange = float | tuple[float, float]
+
+
+def draw_int(rng: np.random.Generator, value: IntRange | Sequence[int]) -> int:
+    """``value`` itself, or a uniform draw from the inclusive range ``(lo, hi)``."""
+    if isinstance(value, int | np.integer):
+        return int(value)
+    lo, hi = value
+    return int(rng.integers(int(lo), int(hi) + 1))
+
+
+def draw_float(rng: np.random.Generator, value: FloatRange | Sequence[float]) -> float:
+    """``value`` itself, or a uniform draw from ``[lo, hi)``."""
+    if isinstance(value, int | float | np.number):
+        return float(value)
+    lo, hi = value
+    return float(rng.uniform(float(lo), float(hi)))
+
+
+def check_schedule(gap_s: float, jitter: float, miss_prob: float = 0.0) -> None:
+    """Reject a schedule that could run backwards or never fire."""
+    if gap_s <= 0 or not 0.0 <= jitter < 1.0 or not 0.0 <= miss_prob < 1.0:
+        raise ValueError(
+            f"need gap_s > 0, 0 <= jitter < 1 and 0 <= miss_prob < 1 "
+            f"(got {gap_s}, {jitter}, {miss_prob})"
+        )
+
+
+def jittered_slots(
+    rng: np.random.Generator, start_ns: int, slots: int, gap_s: float, jitter: float,
+    miss_prob: float = 0.0,
+) -> list[int]:
+    """Times of the used slots of a jittered schedule.
+
+    Slot 0 is at ``start_ns``; each later slot follows the one before after
+    ``gap_s * (1 + u)``, ``u`` uniform in [-jitter, jitter]. Every slot but the first is
+    skipped with probability ``miss_prob``; the schedule runs on regardless.
+    """
+    check_schedule(gap_s, jitter, miss_prob)
+    if slots < 1:
+        raise ValueError(f"need at least one slot, not {slots}")
+    steps = [to_ns(gap_s * (1.0 + u)) for u in rng.uniform(-jitter, jitter, size=slots - 1)]
+    times = start_ns + np.concatenate([[0], np.cumsum(np.array(steps, np.int64))])
+    keep = rng.random(slots) >= miss_prob
+    keep[0] = True
+    return [int(t) for t, k in zip(times, keep, strict=True) if k]
+
+
+class ClientPorts:
+    """Distinct source ports for a host's successive connections: a random first port, then
+    small random steps, wrapping within the ephemeral range (distinct for the first ~1,800)."""
+
+    def __init__(self, rng: np.random.Generator, first: int = 0) -> None:
+        self.rng = rng
+        self.next = first or ephemeral_port(rng)
+
+    def take(self) -> int:
+        """The port for the next connection."""
+        port = self.next
+        lo, hi = EPHEMERAL_PORTS
+        self.next = lo + (port - lo + int(self.rng.integers(1, 32))) % (hi - lo + 1)
+        return port
+
+
+def window_truth(flows: Sequence[FlowPackets], start_ns: int, end_ns: int) -> BurstTruth:
+    """Ground truth of a burst that may span connections: every upstream packet carrying
+    payload in [start_ns, end_ns], whichever flow it belongs to."""
+    payload = packets = ip_bytes = 0
+    for f in flows:
+        tcp = f.proto == pk.PROTO_TCP
+        header = pk.ip_header_len(f.client.version) + (pk.TCP_HEADER_TS if tcp else pk.UDP_HEADER)
+        inside = np.flatnonzero(f.from_client & (f.ts_ns >= start_ns) & (f.ts_ns <= end_ns))
+        for i in inside.tolist():
+            n = len(f.payloads[i])
+            if n:
+                payload += n
+                packets += 1
+                ip_bytes += n + header
+    return BurstTruth(int(start_ns), int(end_ns), payload, ip_bytes, packets)

@@ -285,3 +285,123 @@ def srtp_packet(
     """One SRTP packet (Opus payload type by default) of ``payload`` encrypted bytes."""
     header = struct.pack("!BBHII", 0x80, pt, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
     return header + rng.bytes(payload) + rng.bytes(10)
+
+
+# SSH (RFC 4253): banners and key exchange in the clear, then chacha20-poly1305@openssh.com.
+SSH_MSG_KEXINIT = 20
+SSH_MSG_NEWKEYS = 21
+SSH_MSG_KEX_ECDH_INIT = 30
+SSH_MSG_KEX_ECDH_REPLY = 31
+SSH_CHANNEL_DATA_HEADER = 9  # message code, recipient channel, data length
+SSH_MAX_DATA = 32768  # OpenSSH's channel packet size: larger output comes in several packets
+
+_SSH_KEX_CLIENT = (
+    "sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,"
+    "ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,"
+    "diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,"
+    "diffie-hellman-group18-sha512,diffie-hellman-group14-sha256,ext-info-c"
+)
+_SSH_KEX_SERVER = (
+    "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"
+    "ecdh-sha2-nistp521,sntrup761x25519-sha512@openssh.com,"
+    "diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,"
+    "diffie-hellman-group18-sha512,diffie-hellman-group14-sha256"
+)
+_SSH_HOSTKEYS_CLIENT = (
+    "ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256-cert-v01@openssh.com,"
+    "rsa-sha2-512-cert-v01@openssh.com,ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256"
+)
+_SSH_HOSTKEYS_SERVER = "rsa-sha2-512,rsa-sha2-256,ecdsa-sha2-nistp256,ssh-ed25519"
+_SSH_CIPHERS = (
+    "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,"
+    "aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+)
+_SSH_MACS = (
+    "umac-64-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com,"
+    "hmac-sha2-512-etm@openssh.com,hmac-sha1-etm@openssh.com,umac-64@openssh.com,"
+    "umac-128@openssh.com,hmac-sha2-256,hmac-sha2-512,hmac-sha1"
+)
+
+
+def _ssh_string(data: bytes) -> bytes:
+    return struct.pack("!I", len(data)) + data
+
+
+def ssh_banner(software: str) -> bytes:
+    """The identification line each side sends first, e.g. ``SSH-2.0-OpenSSH_9.6``."""
+    return f"SSH-2.0-{software}\r\n".encode("ascii")
+
+
+def ssh_packet(rng: np.random.Generator, payload: bytes, block: int = 8) -> bytes:
+    """An unencrypted binary packet: length, padding length, payload, 4+ bytes of padding."""
+    pad = block - (5 + len(payload)) % block
+    if pad < 4:
+        pad += block
+    return struct.pack("!IB", 1 + len(payload) + pad, pad) + payload + rng.bytes(pad)
+
+
+def ssh_kexinit(rng: np.random.Generator, client: bool) -> bytes:
+    """SSH_MSG_KEXINIT with the algorithm lists an OpenSSH client or server offers."""
+    lists = (
+        _SSH_KEX_CLIENT if client else _SSH_KEX_SERVER,
+        _SSH_HOSTKEYS_CLIENT if client else _SSH_HOSTKEYS_SERVER,
+        _SSH_CIPHERS,
+        _SSH_CIPHERS,
+        _SSH_MACS,
+        _SSH_MACS,
+        "none,zlib@openssh.com",
+        "none,zlib@openssh.com",
+        "",
+        "",
+    )
+    body = b"".join(_ssh_string(x.encode("ascii")) for x in lists)
+    payload = bytes([SSH_MSG_KEXINIT]) + rng.bytes(16) + body + b"\x00" + bytes(4)
+    return ssh_packet(rng, payload)
+
+
+def ssh_ecdh_init(rng: np.random.Generator) -> bytes:
+    """SSH_MSG_KEX_ECDH_INIT carrying the client's curve25519 public key."""
+    return ssh_packet(rng, bytes([SSH_MSG_KEX_ECDH_INIT]) + _ssh_string(rng.bytes(32)))
+
+
+def ssh_ecdh_reply(rng: np.random.Generator) -> bytes:
+    """SSH_MSG_KEX_ECDH_REPLY (ed25519 host key, server public key, signature) and NEWKEYS."""
+    host_key = _ssh_string(b"ssh-ed25519") + _ssh_string(rng.bytes(32))
+    signature = _ssh_string(b"ssh-ed25519") + _ssh_string(rng.bytes(64))
+    reply = (
+        bytes([SSH_MSG_KEX_ECDH_REPLY])
+        + _ssh_string(host_key)
+        + _ssh_string(rng.bytes(32))
+        + _ssh_string(signature)
+    )
+    return ssh_packet(rng, reply) + ssh_newkeys(rng)
+
+
+def ssh_newkeys(rng: np.random.Generator) -> bytes:
+    """SSH_MSG_NEWKEYS: the last packet in the clear."""
+    return ssh_packet(rng, bytes([SSH_MSG_NEWKEYS]))
+
+
+def ssh_encrypted(rng: np.random.Generator, payload: int) -> bytes:
+    """One chacha20-poly1305@openssh.com packet carrying a ``payload``-byte message.
+
+    Encrypted length (4), then padding length, message and padding to a multiple of 8 (at
+    least 4 bytes of padding), then the 16-byte tag: a one-character keystroke
+    (SSH_MSG_CHANNEL_DATA, 10 bytes) is 36 bytes on the wire.
+    """
+    body = 1 + payload
+    pad = 8 - body % 8
+    if pad < 4:
+        pad += 8
+    return rng.bytes(4 + body + pad + 16)
+
+
+def ssh_channel_data(rng: np.random.Generator, data: int) -> bytes:
+    """``data`` bytes of terminal output (or input) as SSH_MSG_CHANNEL_DATA packets."""
+    out = []
+    while True:
+        n = min(data, SSH_MAX_DATA)
+        out.append(ssh_encrypted(rng, SSH_CHANNEL_DATA_HEADER + n))
+        data -= n
+        if data <= 0:
+            return b"".join(out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -125,3 +125,65 @@ def write_capture(
         path, link=link, nanosecond=nanosecond, big_endian=big_endian, snaplen=snaplen
     ) as w:
         return w.write_all(packets)
+
+
+def _pcap_stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".pcap", ".cap"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name or "capture"
+
+
+def split_capture(path: str | Path, out_dir: str | Path, cuts: Sequence[int]) -> list[Path]:
+    """Split a classic pcap at packet indices ``cuts``, as ``tcpdump -C``/``-G`` rotation does.
+
+    Part ``k`` holds packets ``cuts[k-1]`` up to (not including) ``cuts[k]``; there are
+    ``len(cuts) + 1`` parts, each a complete pcap file starting with the input's global
+    header, written to ``out_dir`` as ``<stem>.<k>.pcap`` (``k`` zero-padded). Cuts must be
+    non-decreasing and within [0, packets]: equal cuts, or a cut at 0 or at the end, give an
+    empty part (just the header), as a rotation interval without traffic does. Records are
+    copied byte for byte; a gzip input (by its magic) is read decompressed. Returns the paths.
+    """
+    path, out_dir = Path(path), Path(out_dir)
+    cuts = [int(c) for c in cuts]
+    if any(b < a for a, b in zip(cuts, cuts[1:], strict=False)) or any(c < 0 for c in cuts):
+        raise ValueError(f"cuts must be non-decreasing packet indices >= 0, not {cuts}")
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    width = max(2, len(str(len(cuts))))
+    stem = _pcap_stem(path)
+    paths = [out_dir / f"{stem}.{k:0{width}d}.pcap" for k in range(len(cuts) + 1)]
+    src: BinaryIO = gzip.open(path, "rb") if gzipped else open(path, "rb")  # type: ignore[assignment]  # noqa: SIM115
+    with src:
+        header = src.read(24)
+        if len(header) < 24:
+            raise ValueError(f"{path}: too short for a pcap header")
+        magic_le = struct.unpack("<I", header[:4])[0]
+        if magic_le in (MAGIC_MICRO, MAGIC_NANO):
+            record = struct.Struct("<IIII")
+        elif struct.unpack(">I", header[:4])[0] in (MAGIC_MICRO, MAGIC_NANO):
+            record = struct.Struct(">IIII")
+        else:
+            raise ValueError(f"{path}: not a classic pcap file (magic {header[:4].hex()})")
+        index = 0
+        for k, part in enumerate(paths):
+            stop = cuts[k] if k < len(cuts) else None
+            with open(part, "wb") as out:
+                out.write(header)
+                while stop is None or index < stop:
+                    head = src.read(16)
+                    if not head:
+                        if stop is not None:
+                            raise ValueError(f"cut {stop} is past the last packet ({index})")
+                        break
+                    if len(head) < 16:
+                        raise ValueError(f"{path}: truncated record header at packet {index}")
+                    incl = record.unpack(head)[2]
+                    data = src.read(incl)
+                    if len(data) < incl:
+                        raise ValueError(f"{path}: truncated record at packet {index}")
+                    out.write(head + data)
+                    index += 1
+    return paths
