@@ -141,3 +141,29 @@ def test_address_and_port_roles_by_hand() -> None:
         roles.ROLE_A, roles.ROLE_B, roles.ROLE_A, roles.ROLE_UNKNOWN, roles.ROLE_UNKNOWN,
         roles.ROLE_UNKNOWN,
     ]
+
+
+def test_every_part_of_a_pulled_connection_keeps_the_handshake_verdict(tmp_path: Path) -> None:
+    """exfil_pull_after_idle: one TLS connection split by idle gaps into one flow per pull;
+    only the first part saw the ClientHello, yet every part is TLS to api.example.net, and
+    every part's upload counts as upload from the internal host."""
+    from burstwatch.config import load_settings
+    from burstwatch.enrich.annotate import FlowAnnotator
+    from burstwatch.enrich.geo import GeoDatabase
+    from burstwatch.pipeline import run_flows as pipeline_flows
+    from burstwatch.synth.scenarios import write_scenario
+
+    path = tmp_path / "pull.pcap"
+    session = write_scenario(str(path), "exfil_pull_after_idle", 5, bursts=3,
+                             burst_bytes=300_000, rate=2e6)
+    annotator = FlowAnnotator(GeoDatabase.bundled(), load_settings(None, None, None))
+    rows = []
+    for b in pipeline_flows([str(path)], enricher_factory=lambda: annotator):
+        for i in np.flatnonzero(b.rows.kind == fs.ROW_FLOW).tolist():
+            rows.append((format_addresses(b.rows.orig_hi[i:i + 1], b.rows.orig_lo[i:i + 1])[0],
+                         b.extra["burstwatch.encryption"][i], b.extra["tls.client.server_name"][i],
+                         float(b.features.column("orig_payload_bytes")[i])))
+    assert len(rows) == 4  # the handshake, then one flow per pull
+    assert {r[:3] for r in rows} == {("192.168.1.50", "tls", "api.example.net")}
+    uploaded = sum(r[3] for r in rows)
+    assert uploaded >= sum(b.payload_bytes for b in session.bursts)

@@ -148,48 +148,49 @@ class FlowAnnotator:
         if not due.all():
             self._samples.add(_take_samples(s, np.flatnonzero(~due)))
 
-    def _inherit(self, rows: FlowRows) -> None:
+    def _carry(self, rows: FlowRows) -> None:
         """A flow that continues a connection split by the idle or active timeout (same
         5-tuple, within the conversation timeout) has no handshake of its own: it keeps the
-        protocol verdict, SNI and evidence of the part before it."""
+        protocol verdict, SNI and evidence of the part before it. Rows are taken in start
+        order, so a part can inherit from an earlier part that ended in the same batch."""
         verdicts = self._verdicts
         strings, entropy = verdicts.rows(rows.flow_id)
         kind = strings[:, 0]
-        weak = np.flatnonzero((kind == "entropy") | (kind == "none"))
+        # No handshake of its own: an entropy or clear verdict, or a protocol recognised from
+        # its record layer alone (no server name, no fingerprint).
+        bare = (kind == "entropy") | (kind == "none") | ((strings[:, 3] == "") & (strings[:, 5] == ""))
+        ended = rows.kind == fs.ROW_FLOW
+        todo = np.flatnonzero(bare | ended)
+        if not self._recent:
+            todo = todo[ended[todo]]  # nothing to inherit from before this batch
+        if not todo.shape[0]:
+            return
+        recent = self._recent
         changed = []
-        for i in weak.tolist():
+        start, end = rows.start_ns, rows.end_ns
+        for i in todo[np.argsort(start[todo], kind="stable")].tolist():
             key = _five_tuple(rows, i)
-            held = self._recent.get(key)
-            if held is None:
-                continue
-            row, ent, end = held
-            if int(rows.start_ns[i]) - end > self._conversation_ns:
-                continue
-            strings[i] = row
-            entropy[i] = ent
-            changed.append(i)
+            if bare[i]:
+                held = recent.get(key)
+                if held is not None and held[2] <= start[i] and (
+                    start[i] - held[2] <= self._conversation_ns
+                    and kind[i] in ("entropy", "none", held[0][0])  # else another protocol
+                ):
+                    strings[i], entropy[i] = held[0], held[1]
+                    changed.append(i)
+            if ended[i] and strings[i, 0] not in ("entropy", "none"):
+                recent[key] = (strings[i].copy(), float(entropy[i]), int(end[i]))
         if changed:
             idx = np.array(changed, np.intp)
             verdicts.overwrite(rows.flow_id[idx], strings[idx], entropy[idx])
-
-    def _remember(self, rows: FlowRows, ended: npt.NDArray[np.bool_]) -> None:
-        """Keep the protocol verdicts of ended flows by 5-tuple, for the conversation timeout."""
-        strings, entropy = self._verdicts.rows(rows.flow_id[ended])
-        ended_idx = np.flatnonzero(ended)
-        strong = (strings[:, 0] != "entropy") & (strings[:, 0] != "none")
-        recent = self._recent
-        for k in np.flatnonzero(strong).tolist():
-            i = int(ended_idx[k])
-            recent[_five_tuple(rows, i)] = (strings[k], float(entropy[k]), int(rows.end_ns[i]))
         if len(recent) > self._recent_limit:
-            newest = int(rows.end_ns.max())
+            newest = int(end.max())
             for key in [k for k, v in recent.items() if newest - v[2] > self._conversation_ns]:
                 del recent[key]
             self._recent_limit = max(2 * len(recent), _RECENT_MIN)
 
     def _encryption(self, rows: FlowRows) -> Columns:
-        if self._recent:
-            self._inherit(rows)
+        self._carry(rows)
         cols = self._verdicts.columns(rows.flow_id)
         ended = rows.kind == fs.ROW_FLOW
         if ended.any():
@@ -199,7 +200,6 @@ class FlowAnnotator:
                 by_kind[kind] = by_kind.get(kind, 0) + count
             self.stats.encrypted_flows += int(counts[kinds != "none"].sum())
             self._ended = rows.flow_id[ended]  # the flow is over: forgotten at the next step
-            self._remember(rows, ended)
         return cols
 
     # ---- carrying open flows from one run to the next ----
