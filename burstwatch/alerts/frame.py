@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import numpy.typing as npt
 
+from burstwatch.conversations.frame import register_conversation_fields
 from burstwatch.features import FEATURES
 from burstwatch.flows import state as fs
 from burstwatch.netaddr import format_addresses
@@ -55,7 +56,7 @@ def rule_catalog() -> FieldCatalog:
         catalog.register(f.name, "number", f"{f.description} [{f.unit}]")
     for name, kind, description, _ in CONTEXT_FIELDS:
         catalog.register(name, kind, description)  # type: ignore[arg-type]
-    return catalog
+    return register_conversation_fields(catalog)
 
 
 def _strings(col: npt.NDArray[np.generic] | None, n: int) -> npt.NDArray[np.object_]:

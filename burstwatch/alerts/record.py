@@ -11,12 +11,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from burstwatch.conversations.registry import CONVERSATION_FEATURES
 from burstwatch.features import FEATURE_NAMES, FEATURES
 from burstwatch.rules import Evidence, Rule
 
 LEVEL_ORDER = ("low", "medium", "high", "critical")
 SEVERITY = {"low": 21, "medium": 47, "high": 73, "critical": 99}
-_UNITS = {f.name: f.unit for f in FEATURES}
+_UNITS = {f.name: f.unit for f in FEATURES} | {
+    "conversation." + f.name: f.unit for f in CONVERSATION_FEATURES
+}
 
 
 def level_rank(level: str) -> int:

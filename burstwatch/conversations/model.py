@@ -26,6 +26,8 @@ class Conversations:
     party: Obj  # str: "example.com", or "203.0.113.0/24", or "2001:db8:1::/48"
     party_kind: Obj  # "domain" or "net"
     remote_ips: I64  # distinct remote addresses within the horizon
+    remote_port: I64  # the remote port carrying the most bytes
+    transport: Obj  # "tcp", "udp", ... of that port
     remote_country: Obj  # ISO code carrying the most bytes ("" unknown)
     remote_asn: I64  # ASN carrying the most bytes (0 unknown)
     remote_org: Obj  # that ASN's organisation ("" unknown)

@@ -7,19 +7,25 @@ catalog so a misspelt field is an error at load time instead of a rule that neve
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from burstwatch.rules.model import KINDS, Kind
+
+RuleLevel = Literal["flow", "conversation"]
+RULE_LEVELS: tuple[RuleLevel, ...] = ("flow", "conversation")
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """A registered field: its name, its kind, and one line for `--list-fields` style help."""
+    """A registered field: its name, its kind, one line for `--list-fields` style help, and
+    the rule levels (flow-windows, conversations) whose records have it."""
 
     name: str
     kind: Kind
     description: str = ""
+    levels: frozenset[str] = frozenset({"flow"})
 
 
 class FieldCatalog:
@@ -30,15 +36,27 @@ class FieldCatalog:
         for name, kind in (fields or {}).items():
             self.register(name, kind)
 
-    def register(self, name: str, kind: Kind, description: str = "") -> FieldCatalog:
-        """Add a field (returns self so registrations chain); re-registering a kind is an error."""
+    def register(
+        self, name: str, kind: Kind, description: str = "",
+        levels: Iterable[RuleLevel] = ("flow",),
+    ) -> FieldCatalog:
+        """Add a field (returns self so registrations chain); re-registering a kind is an error,
+        re-registering for another level adds that level."""
         if kind not in KINDS:
             raise ValueError(f"field kind must be one of {', '.join(KINDS)}, not {kind!r}")
         old = self._specs.get(name)
         if old is not None and old.kind != kind:
             raise ValueError(f"field {name!r} is already registered as {old.kind}, not {kind}")
-        self._specs[name] = FieldSpec(name, kind, description or (old.description if old else ""))
+        at = frozenset(levels) | (old.levels if old else frozenset())
+        text = old.description if old is not None and old.description else description
+        self._specs[name] = FieldSpec(name, kind, text, at)
         return self
+
+    def at_level(self, level: str) -> FieldCatalog:
+        """The fields records of ``level`` have."""
+        clone = FieldCatalog()
+        clone._specs = {n: s for n, s in self._specs.items() if level in s.levels}
+        return clone
 
     def kind(self, name: str) -> Kind | None:
         """The kind of a field, or None when no feature provides it."""

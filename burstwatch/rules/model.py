@@ -112,6 +112,9 @@ class Rule:
     references: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     falsepositives: tuple[str, ...] = ()
+    # What the rule reads: "flow" (flow-windows) or "conversation" (a local host and a
+    # remote party over the horizon); written as Sigma's logsource category.
+    applies_to: str = "flow"
     loc: Location = dataclasses.field(default=NOWHERE, compare=False)
 
     @property

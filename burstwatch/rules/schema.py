@@ -24,7 +24,7 @@ from typing import cast
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from burstwatch.rules.catalog import FieldCatalog
+from burstwatch.rules.catalog import RULE_LEVELS, FieldCatalog
 from burstwatch.rules.findings import Finding, Severity
 from burstwatch.rules.model import (
     COMBINATORS,
@@ -46,8 +46,9 @@ from burstwatch.rules.yamlnodes import INVALID_TAG, YAML_TAG, loc_of
 
 TOP_KEYS = (
     "id", "title", "description", "author", "references", "tags", "level",
-    "falsepositives", "match", "allow",
+    "falsepositives", "logsource", "match", "allow",
 )
+LOGSOURCE_KEYS = ("category", "product", "service")
 REQUIRED = ("id", "title", "level", "match")
 LIST_KEYS = ("references", "tags", "falsepositives")
 
@@ -107,6 +108,7 @@ class _Document:
     catalog: FieldCatalog
     findings: list[Finding] = field(default_factory=list)
     rule_id: tuple[str, Location] | None = None  # the id and where its value is written
+    applies_to: str = "flow"  # the rule's logsource category: which records it reads
 
     def add(self, node: Node, severity: Severity, code: str, message: str) -> None:
         self.findings.append(Finding(loc_of(node, self.file), severity, code, message))
@@ -199,6 +201,8 @@ class _Document:
             rule_id = None
         if rule_id is not None:
             self.rule_id = (rule_id, loc_of(present["id"], self.file))
+        if "logsource" in present:
+            self.logsource(present["logsource"])
         title = self.text(present["title"], "title") if "title" in present else None
         level = self.level(present["level"]) if "level" in present else None
         match = self.condition(present["match"], "match", 0) if "match" in present else None
@@ -223,8 +227,36 @@ class _Document:
             references=lists.get("references") or (),
             tags=lists.get("tags") or (),
             falsepositives=lists.get("falsepositives") or (),
+            applies_to=self.applies_to,
             loc=loc_of(root, self.file),
         )
+
+    def logsource(self, node: Node) -> None:
+        """Sigma's ``logsource``: ``category`` says which records the rule reads."""
+        if node.tag == INVALID_TAG:
+            return
+        if not isinstance(node, MappingNode):
+            self.error(node, "bad-value", f"logsource must be a mapping, not {_describe(node)}; "
+                       "write logsource: {category: conversation}")
+            return
+        for key, value in node.value:
+            name = str(key.value)
+            if name not in LOGSOURCE_KEYS:
+                hint = _suggest(name, LOGSOURCE_KEYS, {}) or f"; valid keys: {', '.join(LOGSOURCE_KEYS)}"
+                self.error(key, "unknown-key", f"unknown logsource key '{name}'{hint}")
+                continue
+            text = self.text(value, f"logsource {name}")
+            if text is None:
+                continue
+            if name == "category":
+                if text in RULE_LEVELS:
+                    self.applies_to = text
+                else:
+                    hint = _suggest(text, RULE_LEVELS, {}) or f"; write one of {', '.join(RULE_LEVELS)}"
+                    self.error(value, "bad-value", f"unknown logsource category '{text}'{hint}")
+            elif name == "product" and text != "burstwatch":
+                self.error(value, "bad-value", f"logsource product '{text}' is not burstwatch; "
+                           "write product: burstwatch or leave it out")
 
     def level(self, node: Node) -> Level | None:
         text = self.text(node, "level")
@@ -321,9 +353,18 @@ class _Document:
         return None if child is None else Not(child, loc_of(key, self.file))
 
     def field_tests(self, name: str, key: Node, node: Node) -> list[FieldTest | None]:
-        kind = self.catalog.kind(name)
-        if kind is None:
+        spec = self.catalog.spec(name)
+        kind = spec.kind if spec is not None else None
+        if spec is None:
             self.unknown_field(name, key)
+        elif self.applies_to not in spec.levels:
+            other = sorted(spec.levels)[0]
+            close = self.catalog.at_level(self.applies_to).close_matches(name)
+            hint = ("; did you mean " + " or ".join(f"'{c}'" for c in close) + "?") if close else ""
+            self.error(key, "unknown-field",
+                       f"'{name}' is a field of {other} records, and this rule reads "
+                       f"{self.applies_to}s (logsource category {self.applies_to}){hint}")
+            kind = None
         if node.tag == INVALID_TAG:
             return [None]
         if isinstance(node, ScalarNode) and node.tag == _NULL_TAG:

@@ -1,0 +1,275 @@
+"""Judge conversations: features, conversation rules, flow-rule hits, the score -> cases.
+
+Policy (docs/scoring.md), for each conversation within the horizon:
+
+1. The base level is the highest level of the conversation rules that match it and of the
+   flow rules that fired on any of its flows (allow-listed flows raise nothing).
+2. The anomaly score of the conversation raises a base level one step when it reaches
+   ``RAISE_THRESHOLD``; without any rule it opens a case on its own only for an encrypted
+   conversation to a foreign party that sent upload bursts, and only at ``low`` with the
+   shipped model (trained on generated traffic), at ``medium`` with a model trained on the
+   site's own history.
+3. A conversation with no repetition (fewer than two upload bursts of similar size) is a
+   single transfer, not a burst transmission: its level is capped at ``low``.
+4. Allow-listed parties (country, ASN, server name, network) raise nothing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from burstwatch.alerts.record import Alert, evidence_record, level_rank
+from burstwatch.config import Settings
+from burstwatch.conversations.cases import Burst, Case, Finding, case_id
+from burstwatch.conversations.features import ConversationFeatures, conversation_features
+from burstwatch.conversations.frame import ConversationFrame
+from burstwatch.conversations.model import ConversationBursts, Conversations
+from burstwatch.rules import Rule, evaluate_all
+
+LEVELS = ("low", "medium", "high", "critical")
+RAISE_THRESHOLD = 0.99  # a score this high raises a rule's level one step
+ANOMALY_THRESHOLD = 0.995  # a score this high opens a case without any rule
+SHIPPED_MODEL_LEVEL = "low"  # the highest level the shipped model's score reaches alone
+SITE_MODEL_LEVEL = "medium"  # ... and a model trained on the site's own traffic
+SINGLE_TRANSFER_CAP = "low"
+MIN_REPETITION = 2  # upload bursts of similar size needed to be more than a single transfer
+
+
+class ConversationScorer(Protocol):
+    """An anomaly score per conversation row: higher = further toward exfiltration."""
+
+    site_trained: bool
+
+    def score(self, features: ConversationFeatures) -> tuple[
+        npt.NDArray[np.float64], Sequence[list[dict[str, Any]]]
+    ]: ...
+
+
+@dataclass
+class Judgement:
+    """The cases of one evaluation, most severe first, and what was looked at."""
+
+    cases: list[Case]
+    conversations: int
+    features: ConversationFeatures | None = None
+    by_level: dict[str, int] = field(default_factory=dict)
+
+
+def _scope(country: npt.NDArray[np.object_], home: Sequence[str]) -> npt.NDArray[np.object_]:
+    home_set = {c.upper() for c in home}
+    out = np.full(country.shape[0], "unknown", object)
+    known = country != ""
+    out[known] = "foreign"
+    out[known & np.isin(country.astype(str), list(home_set))] = "home"
+    return out
+
+
+def _allowed(conv: Conversations, settings: Settings) -> npt.NDArray[np.bool_]:
+    """Conversations whose party an allow-list covers (country, ASN, server name, network)."""
+    allow = settings.allow
+    n = len(conv)
+    hit = np.zeros(n, np.bool_)
+    if not allow:
+        return hit
+    if allow.countries:
+        hit |= np.isin(conv.remote_country.astype(str), [c.upper() for c in allow.countries])
+    if allow.asns:
+        hit |= np.isin(conv.remote_asn, list(allow.asns))
+    if allow.sni:
+        for i, name in enumerate(conv.server_name.tolist()):
+            if name and any(fnmatch.fnmatchcase(str(name).lower(), p) for p in allow.sni):
+                hit[i] = True
+    if allow.cidrs:
+        nets = [ipaddress.ip_network(c, strict=False) for c in allow.cidrs]
+        for i, (kind, party) in enumerate(zip(conv.party_kind.tolist(), conv.party.tolist(), strict=True)):
+            if kind == "net":
+                first = ipaddress.ip_network(party, strict=False).network_address
+                hit[i] = hit[i] or any(first in net for net in nets)
+    return hit
+
+
+def _num(v: float) -> float | None:
+    return None if math.isnan(v) else round(float(v), 6)
+
+
+class Judge:
+    """Stateless over calls: give it the horizon's conversations and the run's flow alerts."""
+
+    def __init__(self, rules: Sequence[Rule], settings: Settings,
+                 scorer: ConversationScorer | None = None) -> None:
+        self.rules = [r for r in rules if r.applies_to == "conversation"]
+        self.settings = settings
+        self.scorer = scorer
+
+    def __call__(self, conv: Conversations, bursts: ConversationBursts,
+                 flow_alerts: Sequence[Alert] = (), capture: str = "") -> Judgement:
+        n = len(conv)
+        if not n:
+            return Judgement([], 0)
+        feats = conversation_features(conv, bursts)
+        scope = _scope(conv.remote_country, self.settings.home_countries)
+        scores = np.full(n, np.nan)
+        reasons: Sequence[list[dict[str, Any]]] = [[] for _ in range(n)]
+        if self.scorer is not None:
+            scores, reasons = self.scorer.score(feats)
+        frame = ConversationFrame(conv, feats, scope, scores)
+        findings: dict[int, list[Finding]] = {}
+        for res in evaluate_all(self.rules, frame) if self.rules else []:
+            for row, evidence in res.explanations():
+                r = res.rule
+                findings.setdefault(row, []).append(Finding(
+                    "conversation rule", r.id, r.title, r.level,
+                    [evidence_record(e) for e in evidence], tags=list(r.tags)))
+        self._attach_flow_alerts(conv, bursts, flow_alerts, findings)
+        allowed = _allowed(conv, self.settings)
+        encrypted = (conv.encryption != "none") & (conv.encryption != "")
+        up_count = feats.column("burst_count")
+        eligible = encrypted & (scope == "foreign") & (up_count >= 1)
+        candidates = set(findings)
+        if self.scorer is not None:
+            candidates |= set(np.flatnonzero(eligible & (scores >= ANOMALY_THRESHOLD)).tolist())
+        cases = []
+        by_level: dict[str, int] = {}
+        order = _burst_ranges(bursts, n)
+        for row in sorted(candidates):
+            if allowed[row]:
+                continue
+            level, decided = self._level(row, findings.get(row, []), scores[row], feats)
+            if level is None:
+                continue
+            found = findings.get(row, [])
+            if self.scorer is not None and not math.isnan(scores[row]) and (
+                scores[row] >= RAISE_THRESHOLD or not found
+            ):
+                found = [*found, Finding("anomaly score", "burstwatch.anomaly",
+                                         _score_text(scores[row], reasons[row]), level)]
+            cases.append(self._case(row, conv, bursts, order, feats, scope, level, decided,
+                                    found, scores[row], reasons[row], capture))
+            by_level[level] = by_level.get(level, 0) + 1
+        cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
+        return Judgement(cases, n, feats, by_level)
+
+    # ---- the level ----
+    def _level(self, row: int, found: list[Finding], score: float,
+               feats: ConversationFeatures) -> tuple[str | None, str]:
+        has_score = not math.isnan(score)
+        if found:
+            top = max(found, key=lambda f: level_rank(f.level))
+            level = top.level
+            decided = f"{'rule' if top.kind == 'conversation rule' else 'flow rule'} {top.id} says {level}"
+            if has_score and score >= RAISE_THRESHOLD and level != LEVELS[-1]:
+                level = LEVELS[LEVELS.index(level) + 1]
+                decided = f"{decided}, raised to {level} by anomaly score {score:.3f} >= {RAISE_THRESHOLD}"
+        elif has_score and score >= ANOMALY_THRESHOLD:
+            site = bool(getattr(self.scorer, "site_trained", False))
+            level = SITE_MODEL_LEVEL if site else SHIPPED_MODEL_LEVEL
+            decided = (f"anomaly score {score:.3f} >= {ANOMALY_THRESHOLD} alone, at most {level} with "
+                       + ("a model trained on this site" if site else "the shipped model"))
+        else:
+            return None, ""
+        repetition = feats.column("repetition")[row]
+        if not (repetition >= MIN_REPETITION) and level_rank(level) > level_rank(SINGLE_TRANSFER_CAP):
+            level = SINGLE_TRANSFER_CAP
+            count = 0 if math.isnan(repetition) else int(repetition)
+            decided += (f"; capped at {level}: {count} upload burst{'s' if count != 1 else ''} of "
+                        "similar size is a single transfer, not a repeated transmission")
+        return level, decided
+
+    # ---- flow alerts belong to the conversation of their flow ----
+    @staticmethod
+    def _attach_flow_alerts(conv: Conversations, bursts: ConversationBursts,
+                            alerts: Sequence[Alert], findings: dict[int, list[Finding]]) -> None:
+        if not alerts:
+            return
+        of_flow = dict(zip(bursts.flow_id.tolist(), bursts.conversation.tolist(), strict=True))
+        by_key = {(a, p): i for i, (a, p) in enumerate(zip(conv.local_ip.tolist(), conv.party.tolist(), strict=True))}
+        seen: set[tuple[int, str, str]] = set()
+        for alert in alerts:
+            bw = alert.flow["burstwatch"]
+            fid = int(bw["flow_id"], 16)
+            if fid >= 1 << 63:
+                fid -= 1 << 64
+            row = of_flow.get(fid)
+            if row is None:
+                row = by_key.get((alert.flow["source"]["ip"], _party_of(alert.flow)))
+            if row is None:
+                continue
+            for hit in alert.hits:
+                key = (row, hit.rule.id, bw["flow_id"])
+                if key in seen:  # a flow's windows and its whole-life row: one finding
+                    continue
+                seen.add(key)
+                findings.setdefault(row, []).append(Finding(
+                    "flow rule", hit.rule.id, hit.rule.title, hit.rule.level,
+                    [evidence_record(e) for e in hit.evidence], flow_id=bw["flow_id"],
+                    tags=list(hit.rule.tags)))
+
+    # ---- the case record ----
+    def _case(self, row: int, conv: Conversations, bursts: ConversationBursts,
+              ranges: npt.NDArray[np.int64], feats: ConversationFeatures,
+              scope: npt.NDArray[np.object_], level: str, decided: str,
+              found: list[Finding], score: float, reasons: list[dict[str, Any]],
+              capture: str) -> Case:
+        a, b = int(ranges[row]), int(ranges[row + 1])
+        up = np.arange(a, b)[bursts.direction[a:b] == 0]
+        rate = bursts.rate
+        listed = [Burst(int(bursts.start_ns[i]), int(bursts.end_ns[i]), int(bursts.bytes[i]),
+                        float(rate[i]), f"{int(bursts.flow_id[i]) & ((1 << 64) - 1):016x}")
+                  for i in up.tolist()]
+        remote_ip = ""
+        if up.shape[0]:
+            by_ip: dict[str, int] = {}
+            for ip, nbytes in zip(bursts.remote_ip[up].tolist(), bursts.bytes[up].tolist(), strict=True):
+                by_ip[ip] = by_ip.get(ip, 0) + nbytes
+            remote_ip = max(by_ip, key=lambda k: by_ip[k])
+        elif b > a:
+            remote_ip = str(bursts.remote_ip[a])
+        flows = sorted({f"{int(x) & ((1 << 64) - 1):016x}" for x in bursts.flow_id[a:b].tolist()})
+        first = int(bursts.start_ns[up].min()) if up.shape[0] else int(conv.first_seen_ns[row])
+        last = int(bursts.end_ns[up].max()) if up.shape[0] else int(conv.last_seen_ns[row])
+        return Case(
+            case_id=case_id(str(conv.local_ip[row]), str(conv.party[row])), level=level,
+            local_ip=str(conv.local_ip[row]), party=str(conv.party[row]),
+            party_kind=str(conv.party_kind[row]), remote_ip=remote_ip,
+            remote_ips=int(conv.remote_ips[row]), remote_port=int(conv.remote_port[row]),
+            transport=str(conv.transport[row] or ""),
+            country=str(conv.remote_country[row] or ""), asn=int(conv.remote_asn[row]),
+            org=str(conv.remote_org[row] or ""), scope=str(scope[row]),
+            encryption=str(conv.encryption[row] or "none"),
+            server_name=str(conv.server_name[row] or ""), first_ns=first, last_ns=last,
+            upload_bursts=listed, flows=flows,
+            features={name: _num(feats.values[row, j]) for j, name in enumerate(feats.names)},
+            findings=found, anomaly_score=None if math.isnan(score) else float(score),
+            anomaly_reasons=reasons, decided_by=decided, capture=capture,
+        )
+
+
+def _burst_ranges(bursts: ConversationBursts, n: int) -> npt.NDArray[np.int64]:
+    """Start offset of each conversation's bursts (bursts are sorted by conversation)."""
+    return np.searchsorted(bursts.conversation, np.arange(n + 1)).astype(np.int64)
+
+
+def _score_text(score: float, reasons: list[dict[str, Any]]) -> str:
+    texts = "; ".join(str(r.get("text", "")) for r in reasons[:3] if r.get("text"))
+    return f"anomaly score {score:.3f}" + (f" ({texts})" if texts else "")
+
+
+def _party_of(flow: dict[str, Any]) -> str:
+    """The party of a flow record, as the ledger names it (for flows without bursts)."""
+    from burstwatch.ledger.party import registrable_domain
+
+    sni = flow.get("tls", {}).get("client", {}).get("server_name") or ""
+    domain = registrable_domain(sni) if sni else None
+    if domain:
+        return domain
+    ip = ipaddress.ip_address(flow["destination"]["ip"])
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
