@@ -25,6 +25,7 @@ from burstwatch.ledger.schema import BURSTS, FLOWS, META, SCHEMA_VERSION, STATE,
 from burstwatch.records import FlowBatch
 
 NS_PER_DAY = 86_400 * 1_000_000_000
+DEFAULT_RETENTION_DAYS = 30.0
 PRUNE_EVERY_NS = 10 * 60 * 1_000_000_000
 """During appends, retention is applied again once data time has moved on this much."""
 
@@ -39,12 +40,12 @@ class Ledger:
     in the future cannot push the clock past the wall clock.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: str | None, retention_days: float,
-                 read_only: bool) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str | None, read_only: bool) -> None:
         self._con = con
         self.path = path
-        self.retention_days = retention_days
         self.read_only = read_only
+        recorded = self.meta("retention_days")
+        self.retention_days = DEFAULT_RETENTION_DAYS if recorded is None else float(recorded)
         self._latest_ns = self._scalar(
             "SELECT max(t) FROM (SELECT max(end_ns) t FROM bursts UNION ALL "
             "SELECT max(end_ns) FROM flows)"
@@ -52,14 +53,16 @@ class Ledger:
         self._next_prune_ns: int | None = None
 
     @classmethod
-    def open(cls, path: str | None, retention_days: float = 30.0, *,
+    def open(cls, path: str | None, retention_days: float | None = DEFAULT_RETENTION_DAYS, *,
              read_only: bool = False) -> Ledger:
         """Open (or create) the ledger at ``path``; ``None`` keeps it in memory for this run.
 
-        Opening for writing records ``retention_days`` in the file and prunes what is older.
-        ``read_only`` (for inspecting and exporting) needs an existing file and changes nothing.
+        A writer's ``retention_days`` is recorded in the file and applied at once. ``None``
+        keeps the recorded retention and prunes nothing at open: for maintenance that prunes
+        on its own terms. ``read_only`` (inspecting, exporting) needs an existing ledger and
+        changes nothing; it may share the file with other readers, not with a writer.
         """
-        if retention_days <= 0:
+        if retention_days is not None and not retention_days > 0:
             raise LedgerError(f"retention must be a positive number of days, not {retention_days}")
         if path is None:
             con = duckdb.connect(":memory:")
@@ -71,8 +74,9 @@ class Ledger:
             con = _connect(path, read_only)
         try:
             _check_or_create(con, path or ":memory:", read_only)
-            ledger = cls(con, path, retention_days, read_only)
-            if not read_only:
+            ledger = cls(con, path, read_only)
+            if retention_days is not None and not read_only:
+                ledger.retention_days = float(retention_days)
                 ledger._set_meta("retention_days", repr(float(retention_days)))
                 ledger.prune()
         except BaseException:
