@@ -15,7 +15,7 @@ import pytest
 from burstwatch.conversations.model import ConversationBursts, Conversations
 from burstwatch.errors import LedgerError
 from burstwatch.ledger import Ledger, conversations, export_parquet, summary
-from burstwatch.ledger.party import networks, registrable_domain
+from burstwatch.ledger.party import TextCache, registrable_domain
 from burstwatch.netaddr import parse_addresses
 from tests.ledgercraft import (
     CURRENT,
@@ -146,7 +146,7 @@ def test_party_rules() -> None:
     assert registrable_domain("2001:db8::1") is None
     assert registrable_domain("") is None
     hi, lo = parse_addresses(["192.0.2.77", "192.0.2.1", "2001:db8:1:abcd::9", "2001:db8:2::1"])
-    assert networks(hi, lo).to_pylist() == [
+    assert TextCache().networks(hi, lo).to_pylist() == [
         "192.0.2.0/24", "192.0.2.0/24", "2001:db8:1::/48", "2001:db8:2::/48"]
 
 
@@ -225,12 +225,13 @@ def test_killed_writer_loses_only_the_open_transaction(tmp_path: Path) -> None:
         "import os, signal, sys\n"
         "from burstwatch.ledger import Ledger\n"
         "from burstwatch.ledger.columns import burst_table\n"
+        "from burstwatch.ledger.party import TextCache\n"
         "from tests.ledgercraft import CURRENT, HISTORY\n"
         "ledger = Ledger.open(sys.argv[1])\n"
         "ledger.append(HISTORY)\n"
         "con = ledger.connection\n"
         "con.begin()\n"
-        "con.register('b', burst_table(CURRENT))\n"
+        "con.register('b', burst_table(CURRENT, TextCache()))\n"
         "con.execute('INSERT INTO bursts BY NAME SELECT * FROM b')\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from burstwatch.flows import state as fs
-from burstwatch.ledger import party
+from burstwatch.ledger.party import TextCache, from_distinct
 from burstwatch.ledger.schema import BURSTS, FLOWS, Table
 from burstwatch.outputs.ecs import transport_name
 from burstwatch.records import FlowBatch
@@ -50,42 +50,42 @@ def _asn(col: npt.NDArray[np.generic] | None, n: int) -> pa.Array:
     return pa.array(np.where(unknown, 0, a).astype(np.int64), mask=unknown)
 
 
-def _context(extra: dict[str, npt.NDArray[np.generic]], n: int) -> dict[str, pa.Array]:
+def _context(extra: dict[str, npt.NDArray[np.generic]], n: int, text: TextCache) -> dict[str, pa.Array]:
     cols = {name: _text(extra.get(key), n) for name, key in TEXT_CONTEXT.items()}
-    cols["sni_domain"] = party.domains(cols["sni"])
+    cols["sni_domain"] = text.domains(cols["sni"])
     cols["remote_asn"] = _asn(extra.get(ASN), n)
     return cols
 
 
 def _endpoints(
-    proto: npt.NDArray[np.uint8], local_hi: npt.NDArray[np.uint64], local_lo: npt.NDArray[np.uint64],
+    text: TextCache, proto: npt.NDArray[np.uint8], local_hi: npt.NDArray[np.uint64], local_lo: npt.NDArray[np.uint64],
     local_port: npt.NDArray[np.uint16], remote_hi: npt.NDArray[np.uint64],
     remote_lo: npt.NDArray[np.uint64], remote_port: npt.NDArray[np.uint16],
 ) -> dict[str, pa.Array]:
     return {
-        "local_ip": party.addresses(local_hi, local_lo),
+        "local_ip": text.addresses(local_hi, local_lo),
         "local_port": pa.array(local_port.astype(np.int32)),
-        "remote_ip": party.addresses(remote_hi, remote_lo),
+        "remote_ip": text.addresses(remote_hi, remote_lo),
         "remote_port": pa.array(remote_port.astype(np.int32)),
-        "remote_net": party.networks(remote_hi, remote_lo),
+        "remote_net": text.networks(remote_hi, remote_lo),
         "transport": pa.DictionaryArray.from_arrays(pa.array(proto.astype(np.int16)), _TRANSPORTS),
     }
 
 
 def _source(name: str, n: int) -> pa.Array:
-    return party.from_distinct([name], np.zeros(n, np.int32))
+    return from_distinct([name], np.zeros(n, np.int32))
 
 
 def _table(schema: Table, cols: dict[str, pa.Array]) -> pa.Table:
     return pa.table({name: cols[name] for name in schema.names})
 
 
-def burst_table(batch: FlowBatch) -> pa.Table:
+def burst_table(batch: FlowBatch, text: TextCache) -> pa.Table:
     """The batch's bursts as rows of ``bursts``."""
     b = batch.bursts
     n = len(b)
-    cols = _endpoints(b.proto, b.orig_hi, b.orig_lo, b.orig_port, b.resp_hi, b.resp_lo, b.resp_port)
-    cols |= _context(batch.burst_extra, n)
+    cols = _endpoints(text, b.proto, b.orig_hi, b.orig_lo, b.orig_port, b.resp_hi, b.resp_lo, b.resp_port)
+    cols |= _context(batch.burst_extra, n, text)
     cols |= {
         "start_ns": pa.array(b.start_ns),
         "end_ns": pa.array(b.end_ns),
@@ -99,13 +99,13 @@ def burst_table(batch: FlowBatch) -> pa.Table:
     return _table(BURSTS, cols)
 
 
-def flow_table(batch: FlowBatch) -> pa.Table:
+def flow_table(batch: FlowBatch, text: TextCache) -> pa.Table:
     """The batch's flow and window rows as rows of ``flows``."""
     r = batch.rows
     n = len(r)
     acc = r.acc_i
-    cols = _endpoints(r.proto, r.orig_hi, r.orig_lo, r.orig_port, r.resp_hi, r.resp_lo, r.resp_port)
-    cols |= _context(batch.extra, n)
+    cols = _endpoints(text, r.proto, r.orig_hi, r.orig_lo, r.orig_port, r.resp_hi, r.resp_lo, r.resp_port)
+    cols |= _context(batch.extra, n, text)
     cols |= {
         "flow_id": pa.array(r.flow_id),
         "kind": pa.DictionaryArray.from_arrays(pa.array(r.kind.astype(np.int8)), _KINDS),

@@ -85,11 +85,12 @@ conn_bytes AS (
 ),
 conn AS (
     SELECT h.*, b.up, b.down FROM (
-        SELECT local_ip, party, flow_id, any_value(party_kind) AS party_kind,
-            arg_max(remote_ip, end_ns) AS remote_ip,
+        -- one flow has one local host and one party: grouping by the id alone is cheaper
+        SELECT flow_id, any_value(local_ip) AS local_ip, any_value(party) AS party,
+            any_value(party_kind) AS party_kind, arg_max(remote_ip, end_ns) AS remote_ip,
             {_CTX},
             min(start_ns) AS first_ns, max(end_ns) AS last_ns
-        FROM hz GROUP BY local_ip, party, flow_id
+        FROM hz GROUP BY flow_id
     ) h JOIN conn_bytes b USING (flow_id)
 ),
 conv AS (

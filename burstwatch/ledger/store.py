@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from burstwatch.errors import LedgerError
 from burstwatch.ledger.columns import burst_table, flow_table
+from burstwatch.ledger.party import TextCache
 from burstwatch.ledger.schema import BURSTS, FLOWS, META, SCHEMA_VERSION, STATE, TABLES
 from burstwatch.records import FlowBatch
 
@@ -51,6 +52,7 @@ class Ledger:
             "SELECT max(end_ns) FROM flows)"
         )
         self._next_prune_ns: int | None = None
+        self._text = TextCache()
 
     @classmethod
     def open(cls, path: str | None, retention_days: float | None = DEFAULT_RETENTION_DAYS, *,
@@ -88,7 +90,8 @@ class Ledger:
     def append(self, batch: FlowBatch) -> None:
         """Add the batch's bursts and flow rows, in one transaction."""
         self._writable()
-        tables = [(BURSTS.name, burst_table(batch)), (FLOWS.name, flow_table(batch))]
+        tables = [(BURSTS.name, burst_table(batch, self._text)),
+                  (FLOWS.name, flow_table(batch, self._text))]
         tables = [(name, t) for name, t in tables if t.num_rows]
         if not tables:
             return
