@@ -50,7 +50,9 @@ def _asn(col: npt.NDArray[np.generic] | None, n: int) -> pa.Array:
     return pa.array(np.where(unknown, 0, a).astype(np.int64), mask=unknown)
 
 
-def _context(extra: dict[str, npt.NDArray[np.generic]], n: int, text: TextCache) -> dict[str, pa.Array]:
+def _context(
+    extra: dict[str, npt.NDArray[np.generic]], n: int, text: TextCache
+) -> dict[str, pa.Array]:
     cols = {name: _text(extra.get(key), n) for name, key in TEXT_CONTEXT.items()}
     cols["sni_domain"] = text.domains(cols["sni"])
     cols["remote_asn"] = _asn(extra.get(ASN), n)
@@ -58,7 +60,8 @@ def _context(extra: dict[str, npt.NDArray[np.generic]], n: int, text: TextCache)
 
 
 def _endpoints(
-    text: TextCache, proto: npt.NDArray[np.uint8], local_hi: npt.NDArray[np.uint64], local_lo: npt.NDArray[np.uint64],
+    text: TextCache, proto: npt.NDArray[np.uint8],
+    local_hi: npt.NDArray[np.uint64], local_lo: npt.NDArray[np.uint64],
     local_port: npt.NDArray[np.uint16], remote_hi: npt.NDArray[np.uint64],
     remote_lo: npt.NDArray[np.uint64], remote_port: npt.NDArray[np.uint16],
 ) -> dict[str, pa.Array]:
@@ -84,7 +87,8 @@ def burst_table(batch: FlowBatch, text: TextCache) -> pa.Table:
     """The batch's bursts as rows of ``bursts``."""
     b = batch.bursts
     n = len(b)
-    cols = _endpoints(text, b.proto, b.orig_hi, b.orig_lo, b.orig_port, b.resp_hi, b.resp_lo, b.resp_port)
+    cols = _endpoints(text, b.proto, b.orig_hi, b.orig_lo, b.orig_port,
+                      b.resp_hi, b.resp_lo, b.resp_port)
     cols |= _context(batch.burst_extra, n, text)
     cols |= {
         "start_ns": pa.array(b.start_ns),
@@ -104,7 +108,8 @@ def flow_table(batch: FlowBatch, text: TextCache) -> pa.Table:
     r = batch.rows
     n = len(r)
     acc = r.acc_i
-    cols = _endpoints(text, r.proto, r.orig_hi, r.orig_lo, r.orig_port, r.resp_hi, r.resp_lo, r.resp_port)
+    cols = _endpoints(text, r.proto, r.orig_hi, r.orig_lo, r.orig_port,
+                      r.resp_hi, r.resp_lo, r.resp_port)
     cols |= _context(batch.extra, n, text)
     cols |= {
         "flow_id": pa.array(r.flow_id),
