@@ -13,3 +13,7 @@ class NotACaptureError(BurstwatchError):
 
 class InputError(BurstwatchError):
     """The input cannot be opened or read at all (missing file, permission, I/O error)."""
+
+
+class LedgerError(BurstwatchError):
+    """The ledger file cannot be used: in use by another process, not a ledger, too new."""

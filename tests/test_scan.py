@@ -255,7 +255,7 @@ def test_lookup_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_flows_parquet(tmp_path: Path) -> None:
-    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet export needs the parquet extra (pyarrow)")
+    import pyarrow.parquet as pq
     out = tmp_path / "f.parquet"
     assert main(["flows", str(PROJECT_PCAPS / "demo.pcap"), "-o", str(out)]) == 0
     table = pq.read_table(out)

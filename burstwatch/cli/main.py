@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from burstwatch import __version__
-from burstwatch.cli import flows, generate, info, live, lookup, rules_cmd, scan, train
+from burstwatch.cli import flows, generate, info, live, lookup, rules_cmd, scan, state, train
 from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.errors import BurstwatchError
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     rules_cmd.register(sub)
     generate.register(sub)
     train.register(sub)
+    state.register(sub)
     return parser
 
 

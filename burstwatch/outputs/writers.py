@@ -92,13 +92,8 @@ def _write_parquet(
     records: Iterable[dict[str, Any]], path: str, columns: list[str] | None, chunk: int = 50_000
 ) -> int:
     """Flattened records in row groups of ``chunk`` rows (memory stays bounded)."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise OutputError(
-            "Parquet output needs pyarrow: pip install 'burstwatch[parquet]'"
-        ) from None
+    import pyarrow as pa  # imported here: only Parquet output pays for loading it
+    import pyarrow.parquet as pq
     writer = None
     schema = None
     n = 0

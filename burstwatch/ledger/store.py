@@ -1,0 +1,252 @@
+"""The burst ledger: bursts and flow rows of past runs in one embedded DuckDB file.
+
+Conversations are judged over hours and novelty over weeks, longer than one capture or
+one live session, so every run appends what it emitted here. Each append is one committed
+transaction: a process killed mid-run loses at most the batch it was writing, never the
+file. DuckDB lets one process write a file at a time; a second writer is told which
+process holds it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+import pyarrow as pa
+
+from burstwatch.errors import LedgerError
+from burstwatch.ledger.columns import burst_table, flow_table
+from burstwatch.ledger.party import TextCache
+from burstwatch.ledger.schema import BURSTS, FLOWS, META, SCHEMA_VERSION, STATE, TABLES
+from burstwatch.records import FlowBatch
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+DEFAULT_RETENTION_DAYS = 30.0
+PRUNE_EVERY_NS = 10 * 60 * 1_000_000_000
+"""During appends, retention is applied again once data time has moved on this much."""
+
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")
+
+
+class Ledger:
+    """One open ledger. Use ``Ledger.open``; close it (or use ``with``) to release the file.
+
+    Age is measured from the newest record in the ledger (data time), not the wall clock,
+    so a capture from years ago is kept for its retention like a live one; a record dated
+    in the future cannot push the clock past the wall clock.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str | None, read_only: bool) -> None:
+        self._con = con
+        self.path = path
+        self.read_only = read_only
+        recorded = self.meta("retention_days")
+        self.retention_days = DEFAULT_RETENTION_DAYS if recorded is None else float(recorded)
+        self._latest_ns = self._scalar(
+            "SELECT max(t) FROM (SELECT max(end_ns) t FROM bursts UNION ALL "
+            "SELECT max(end_ns) FROM flows)"
+        )
+        self._next_prune_ns: int | None = None
+        self._text = TextCache()
+
+    @classmethod
+    def open(cls, path: str | None, retention_days: float | None = DEFAULT_RETENTION_DAYS, *,
+             read_only: bool = False) -> Ledger:
+        """Open (or create) the ledger at ``path``; ``None`` keeps it in memory for this run.
+
+        A writer's ``retention_days`` is recorded in the file and applied at once. ``None``
+        keeps the recorded retention and prunes nothing at open: for maintenance that prunes
+        on its own terms. ``read_only`` (inspecting, exporting) needs an existing ledger and
+        changes nothing; it may share the file with other readers, not with a writer.
+        """
+        if retention_days is not None and not retention_days > 0:
+            raise LedgerError(f"retention must be a positive number of days, not {retention_days}")
+        if path is None:
+            con = duckdb.connect(":memory:")
+        else:
+            if not read_only:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            elif not Path(path).is_file():
+                raise LedgerError(f"{path}: no such ledger file")
+            con = _connect(path, read_only)
+        try:
+            _check_or_create(con, path or ":memory:", read_only)
+            ledger = cls(con, path, read_only)
+            if retention_days is not None and not read_only:
+                ledger.retention_days = float(retention_days)
+                ledger._set_meta("retention_days", repr(float(retention_days)))
+                ledger.prune()
+        except BaseException:
+            con.close()
+            raise
+        return ledger
+
+    # ---- writing ----
+    def append(self, batch: FlowBatch) -> None:
+        """Add the batch's bursts and flow rows, in one transaction."""
+        self._writable()
+        tables = [(BURSTS.name, burst_table(batch, self._text)),
+                  (FLOWS.name, flow_table(batch, self._text))]
+        tables = [(name, t) for name, t in tables if t.num_rows]
+        if not tables:
+            return
+        latest = max(_max_end(t) for _, t in tables)
+        if self._latest_ns is not None:
+            latest = max(latest, self._latest_ns)
+        due = self._next_prune_ns is None or latest >= self._next_prune_ns
+        with self._transaction():
+            for name, table in tables:
+                self._con.register("_batch", table)
+                self._con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _batch")
+                self._con.unregister("_batch")
+            if due:
+                self._prune(_cutoff(latest, self.retention_days))
+        self._latest_ns = latest
+        if due:
+            self._next_prune_ns = latest + PRUNE_EVERY_NS
+
+    def prune(self, before_ns: int | None = None) -> int:
+        """Delete bursts and flow rows that ended before ``before_ns``.
+
+        Without it, before the retention period counted back from the ledger's clock. Returns
+        the number of rows deleted (both tables).
+        """
+        self._writable()
+        cutoff = self.cutoff_for(self.retention_days) if before_ns is None else before_ns
+        if cutoff is None:
+            return 0
+        with self._transaction():
+            deleted = self._prune(cutoff)
+        if self._latest_ns is not None:
+            self._next_prune_ns = self._latest_ns + PRUNE_EVERY_NS
+        return deleted
+
+    def cutoff_for(self, days: float) -> int | None:
+        """The time ``days`` before the ledger's clock (None while the ledger is empty)."""
+        return None if self._latest_ns is None else _cutoff(self._latest_ns, days)
+
+    def put_state(self, name: str, payload: bytes) -> None:
+        """Keep ``payload`` under ``name`` for the next run, replacing what was there."""
+        self._writable()
+        self._con.execute(
+            f"INSERT OR REPLACE INTO {STATE.name} VALUES (?, ?, ?)", [name, payload, time.time_ns()]
+        )
+
+    def get_state(self, name: str) -> bytes | None:
+        row = self._con.execute(f"SELECT payload FROM {STATE.name} WHERE name = ?", [name]).fetchone()
+        return None if row is None else bytes(row[0])
+
+    # ---- reading ----
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection, for the queries in ``burstwatch.ledger.queries``."""
+        return self._con
+
+    @property
+    def latest_ns(self) -> int | None:
+        """End of the newest record (None while empty): the ledger's clock."""
+        return self._latest_ns
+
+    def meta(self, key: str) -> str | None:
+        row = self._con.execute(f"SELECT value FROM {META.name} WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # ---- helpers ----
+    def _writable(self) -> None:
+        if self.read_only:
+            raise LedgerError(f"{self.path}: opened read-only")
+
+    def _scalar(self, sql: str) -> int | None:
+        row = self._con.execute(sql).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._con.begin()
+        try:
+            yield
+        except BaseException:
+            self._con.rollback()
+            raise
+        self._con.commit()
+
+    def _prune(self, cutoff: int) -> int:
+        """The deletes, inside the caller's transaction."""
+        deleted = 0
+        for name in (BURSTS.name, FLOWS.name):
+            row = self._con.execute(f"DELETE FROM {name} WHERE end_ns < ?", [cutoff]).fetchone()
+            deleted += int(row[0]) if row else 0
+        self._set_meta("pruned_before_ns", str(cutoff))
+        return deleted
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._con.execute(f"INSERT OR REPLACE INTO {META.name} VALUES (?, ?)", [key, value])
+
+
+def _cutoff(latest_ns: int, days: float) -> int:
+    """``days`` before the newest record, or before now if that record is in the future."""
+    return min(latest_ns, time.time_ns()) - int(days * NS_PER_DAY)
+
+
+def _max_end(table: pa.Table) -> int:
+    return int(table.column("end_ns").to_numpy().max())
+
+
+def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Connect, turning DuckDB's errors into messages about the ledger."""
+    try:
+        return duckdb.connect(path, read_only=read_only)
+    except duckdb.Error as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            m = _LOCK_PID.search(text)
+            who = f" (pid {m.group(1)})" if m else ""
+            raise LedgerError(f"{path} is in use by another burstwatch process{who}") from None
+        if "not a valid DuckDB database" in text:
+            raise LedgerError(f"{path} is not a burstwatch ledger (not a DuckDB database)") from None
+        first = text.splitlines()[0] if text else type(exc).__name__
+        raise LedgerError(f"{path}: cannot open the ledger: {first}") from None
+
+
+def _check_or_create(con: duckdb.DuckDBPyConnection, where: str, read_only: bool) -> None:
+    """Create the tables in a new file; refuse a foreign database or a newer schema."""
+    tables = {str(r[0]) for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+    ).fetchall()}
+    if not tables:
+        if read_only:
+            raise LedgerError(f"{where} is an empty database, not a burstwatch ledger")
+        con.begin()
+        for table in TABLES:
+            for stmt in table.ddl():
+                con.execute(stmt)
+        con.execute(f"INSERT INTO {META.name} VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        con.commit()
+        return
+    if META.name not in tables:
+        raise LedgerError(f"{where} is a DuckDB database but not a burstwatch ledger")
+    row = con.execute(f"SELECT value FROM {META.name} WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row and str(row[0]).isdigit() else 0
+    if version > SCHEMA_VERSION:
+        raise LedgerError(
+            f"{where} was written by a newer burstwatch (ledger schema {version}; "
+            f"this version reads up to {SCHEMA_VERSION})"
+        )
+    missing = {t.name for t in TABLES} - tables
+    if version < 1 or missing:
+        raise LedgerError(f"{where} is a damaged burstwatch ledger (missing {sorted(missing)})")

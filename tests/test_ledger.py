@@ -1,0 +1,318 @@
+"""The burst ledger: appends, the conversation query, retention, locking, state, export."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow.dataset as ds
+import pytest
+
+from burstwatch.conversations.model import ConversationBursts, Conversations
+from burstwatch.errors import LedgerError
+from burstwatch.ledger import Ledger, conversations, export_parquet, summary
+from burstwatch.ledger.party import TextCache, registrable_domain
+from burstwatch.netaddr import parse_addresses
+from tests.ledgercraft import (
+    CURRENT,
+    DAY,
+    HISTORY,
+    NL,
+    A,
+    B,
+    Burst,
+    Row,
+    S,
+    T,
+    batch,
+    context,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+CONVERSATIONS = {
+    "local_ip": [A, A, B],
+    "party": ["198.51.100.0/24", "example.co.uk", "2001:db8:1::/48"],
+    "party_kind": ["net", "domain", "net"],
+    "remote_ips": [2, 2, 2],
+    "remote_country": ["RU", "NL", ""],
+    "remote_asn": [64501, 64500, 0],
+    "remote_org": ["Example RU", "Example NL", ""],
+    # flow 3 (entropy, 1,003,000 bytes) outweighs flow 4 (tls, 50,000)
+    "encryption": ["entropy", "tls", "tls"],
+    "server_name": ["", "upload.files.example.co.uk", "2001:db8:1:2::1"],
+    "connections": [2, 2, 2],
+    # flow 3 by its two windows (not again by its whole-flow row), flow 4 by its burst
+    "bytes_up": [1_000_000 + 50_000, 3_000_000 + 500_000, 200_000 + 1_000],
+    "bytes_down": [3_000, 20_000 + 10_000, 100 + 2_000],
+    "first_seen_ns": [T + 1000 * S, T + 10 * S, T + 3000 * S],
+    "last_seen_ns": [T + 2501 * S, T + 300 * S, T + 3300 * S],
+    "party_first_seen_ns": [T + 1000 * S, T - 10 * DAY, T + 3000 * S],
+    "asn_first_seen_ns": [T + 1000 * S, T - 10 * DAY, -1],
+    "country_first_seen_ns": [T + 1000 * S, T - 10 * DAY, -1],
+    "host_first_seen_ns": [T - 10 * DAY, T - 10 * DAY, T + 3000 * S],
+    # A: the HISTORY upload, 1 MB in 0.1 s; B: 150 kB in 0.5 s
+    "host_peak_up_rate": [10_000_000.0, 10_000_000.0, 300_000.0],
+    "horizon_start_ns": [T + 3300 * S - DAY] * 3,
+    "horizon_end_ns": [T + 3300 * S] * 3,
+}
+
+BURSTS = {
+    "conversation": [0, 0, 1, 1, 1, 2],
+    "direction": [0, 0, 0, 0, 1, 0],
+    "start_ns": [T + 1700 * S, T + 2500 * S, T + 20 * S, T + 60 * S, T + 210 * S, T + 3010 * S],
+    "end_ns": [T + 1701 * S, T + 2501 * S, T + 21 * S, T + 60 * S + S // 2, T + 211 * S,
+               T + 3010 * S + S // 2],
+    "bytes": [500_000, 50_000, 1_000_000, 2_000_000, 8_000, 150_000],
+    "packets": [350, 40, 700, 1400, 6, 100],
+    "flow_id": [3, 4, 1, 1, 2, 5],
+    "remote_ip": ["198.51.100.7", "198.51.100.99", "203.0.113.10", "203.0.113.10",
+                  "203.0.113.20", "2001:db8:1:2::1"],
+}
+
+
+def as_lists(obj: Conversations | ConversationBursts) -> dict[str, list[object]]:
+    return {name: getattr(obj, name).tolist() for name in obj.__dataclass_fields__}
+
+
+def filled(path: Path | None = None, retention_days: float = 30.0) -> Ledger:
+    ledger = Ledger.open(None if path is None else str(path), retention_days)
+    ledger.append(HISTORY)
+    ledger.append(CURRENT)
+    return ledger
+
+
+def test_conversations_exact() -> None:
+    with filled() as ledger:
+        conv, bursts = conversations(ledger)
+    assert as_lists(conv) == CONVERSATIONS
+    assert as_lists(bursts) == BURSTS
+    assert conv.remote_ips.dtype == np.int64 and conv.host_peak_up_rate.dtype == np.float64
+    assert bursts.direction.dtype == np.int8 and bursts.remote_ip.dtype == object
+
+
+def test_conversations_of_a_past_horizon() -> None:
+    # Ending in [T+800 s, T+1800 s]: flow 3's first window and its burst, nothing else.
+    with filled() as ledger:
+        conv, bursts = conversations(ledger, horizon_ns=1000 * S, now_ns=T + 1800 * S)
+    assert conv.party.tolist() == ["198.51.100.0/24"]
+    assert (conv.connections.tolist(), conv.bytes_up.tolist(), conv.bytes_down.tolist()) == (
+        [1], [400_000], [1_000])
+    assert (conv.first_seen_ns.tolist(), conv.last_seen_ns.tolist()) == (
+        [T + 1000 * S], [T + 1701 * S])
+    assert conv.host_peak_up_rate.tolist() == [10_000_000.0]
+    assert bursts.flow_id.tolist() == [3] and bursts.conversation.tolist() == [0]
+
+
+def test_bursts_keep_their_own_columns_and_borrow_from_the_flow() -> None:
+    with filled() as ledger:
+        rows = ledger.connection.execute(
+            "SELECT flow_id, sni, verdict, remote_net, rate FROM bursts "
+            "WHERE flow_id = 1 ORDER BY start_ns"
+        ).fetchall()
+    # stored as they came (unknown), the query takes the flow row's server name and verdict
+    assert rows == [(1, None, None, "203.0.113.0/24", 1_000_000.0),
+                    (1, None, None, "203.0.113.0/24", 4_000_000.0)]
+
+
+def test_live_snapshots_of_a_window_count_once() -> None:
+    snap = [Row(9, A, "192.0.2.1", T, T + 10 * S, up=100, kind=1, window=0),
+            Row(9, A, "192.0.2.1", T, T + 20 * S, up=250, kind=1, window=0)]
+    with Ledger.open(None) as ledger:
+        ledger.append(batch(snap, []))
+        conv, _ = conversations(ledger)
+    assert (conv.bytes_up.tolist(), conv.connections.tolist()) == ([250], [1])
+
+
+def test_empty_ledger() -> None:
+    with Ledger.open(None) as ledger:
+        conv, bursts = conversations(ledger)
+        ledger.append(batch([], []))
+        assert ledger.latest_ns is None
+    assert len(conv) == 0 and len(bursts) == 0
+    assert as_lists(conv) == {name: [] for name in CONVERSATIONS}
+
+
+def test_party_rules() -> None:
+    assert registrable_domain("upload.files.example.co.uk") == "example.co.uk"
+    assert registrable_domain("WWW.Example.COM.") == "example.com"
+    assert registrable_domain("bucket.s3.amazonaws.com") == "bucket.s3.amazonaws.com"
+    assert registrable_domain("localhost") == "localhost"
+    assert registrable_domain("192.0.2.7") is None
+    assert registrable_domain("2001:db8::1") is None
+    assert registrable_domain("") is None
+    hi, lo = parse_addresses(["192.0.2.77", "192.0.2.1", "2001:db8:1:abcd::9", "2001:db8:2::1"])
+    assert TextCache().networks(hi, lo).to_pylist() == [
+        "192.0.2.0/24", "192.0.2.0/24", "2001:db8:1::/48", "2001:db8:2::/48"]
+
+
+def test_retention_prunes_old_rows_only(tmp_path: Path) -> None:
+    # 5 days: HISTORY (10 days before CURRENT) goes when CURRENT arrives; CURRENT stays whole
+    with filled(tmp_path / "l.duckdb", retention_days=5) as ledger:
+        s = summary(ledger)
+        conv, _ = conversations(ledger)
+    assert (s.bursts, s.flow_rows) == (6, 7)
+    assert s.first_ns == T + 10 * S
+    assert conv.party_first_seen_ns.tolist()[1] == T + 10 * S  # history is gone
+
+
+def test_prune_boundary_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "l.duckdb"
+    with filled(path) as ledger:
+        # HISTORY's flow row and burst go; flow 1's first burst ends at T+21 s exactly: kept
+        assert ledger.prune(T + 21 * S) == 2
+        assert summary(ledger).bursts == 6
+    with Ledger.open(str(path)) as ledger:  # reopened: history kept, pruned rows stay gone
+        s = summary(ledger)
+        assert (s.bursts, s.flow_rows, s.hosts, s.conversations) == (6, 7, 2, 3)
+        assert s.first_ns == T + 10 * S and s.retention_days == 30.0
+
+
+def test_reopen_keeps_history_for_novelty(tmp_path: Path) -> None:
+    path = str(tmp_path / "l.duckdb")
+    with Ledger.open(path) as ledger:
+        ledger.append(HISTORY)
+    with Ledger.open(path) as ledger:
+        ledger.append(CURRENT)
+    with Ledger.open(path, read_only=True) as ledger:
+        conv, bursts = conversations(ledger)
+    assert as_lists(conv) == CONVERSATIONS
+    assert as_lists(bursts) == BURSTS
+
+
+def test_retention_at_open_counts_back_from_the_newest_record(tmp_path: Path) -> None:
+    path = str(tmp_path / "l.duckdb")
+    filled(path).close()
+    with Ledger.open(path, retention_days=1) as ledger:  # years old, but recent to the data
+        s = summary(ledger)
+    assert (s.bursts, s.flow_rows, s.pruned_before_ns) == (6, 7, T + 3300 * S - DAY)
+
+
+def _open_elsewhere(path: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    code = (
+        "import sys\n"
+        "from burstwatch.ledger import Ledger, LedgerError\n"
+        "try:\n"
+        "    Ledger.open(sys.argv[1], read_only=sys.argv[2] == 'ro').close()\n"
+        "except LedgerError as exc:\n"
+        "    print(exc)\n"
+        "    sys.exit(2)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-c", code, path, *extra], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def test_second_writer_is_refused(tmp_path: Path) -> None:
+    path = str(tmp_path / "l.duckdb")
+    with filled(path):
+        for mode in ("rw", "ro"):
+            done = _open_elsewhere(path, mode)
+            assert done.returncode == 2, done.stderr
+            assert done.stdout.strip() == (
+                f"{path} is in use by another burstwatch process (pid {os.getpid()})")
+    with Ledger.open(path, read_only=True) as ledger:  # the file is intact
+        assert summary(ledger).bursts == 7
+
+
+def test_killed_writer_loses_only_the_open_transaction(tmp_path: Path) -> None:
+    path = str(tmp_path / "l.duckdb")
+    code = (
+        "import os, signal, sys\n"
+        "from burstwatch.ledger import Ledger\n"
+        "from burstwatch.ledger.columns import burst_table\n"
+        "from burstwatch.ledger.party import TextCache\n"
+        "from tests.ledgercraft import CURRENT, HISTORY\n"
+        "ledger = Ledger.open(sys.argv[1])\n"
+        "ledger.append(HISTORY)\n"
+        "con = ledger.connection\n"
+        "con.begin()\n"
+        "con.register('b', burst_table(CURRENT, TextCache()))\n"
+        "con.execute('INSERT INTO bursts BY NAME SELECT * FROM b')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == -9, done.stderr
+    with Ledger.open(path) as ledger:
+        s = summary(ledger)
+    assert (s.bursts, s.flow_rows) == (1, 1)
+
+
+def test_not_a_ledger(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n" * 500)
+    with pytest.raises(LedgerError, match="is not a burstwatch ledger"):
+        Ledger.open(str(text))
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE t (x INTEGER)")
+    con.close()
+    with pytest.raises(LedgerError, match="a DuckDB database but not a burstwatch ledger"):
+        Ledger.open(str(other))
+    with pytest.raises(LedgerError, match="no such ledger file"):
+        Ledger.open(str(tmp_path / "missing.duckdb"), read_only=True)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = str(tmp_path / "l.duckdb")
+    filled(path).close()
+    con = duckdb.connect(path)
+    con.execute("UPDATE ledger_meta SET value = '99' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(LedgerError, match=r"newer burstwatch \(ledger schema 99; this version reads up to 1\)"):
+        Ledger.open(path)
+
+
+def test_read_only_refuses_writes(tmp_path: Path) -> None:
+    path = str(tmp_path / "l.duckdb")
+    filled(path).close()
+    with Ledger.open(path, read_only=True) as ledger, pytest.raises(LedgerError, match="read-only"):
+        ledger.append(CURRENT)
+
+
+def test_carried_state_round_trip(tmp_path: Path) -> None:
+    path = str(tmp_path / "l.duckdb")
+    blob = bytes(range(256)) * 3
+    with Ledger.open(path) as ledger:
+        assert ledger.get_state("flows") is None
+        ledger.put_state("flows", b"first")
+        ledger.put_state("flows", blob)
+        ledger.put_state("empty", b"")
+    with Ledger.open(path) as ledger:
+        assert ledger.get_state("flows") == blob
+        assert ledger.get_state("empty") == b""
+        assert summary(ledger).state == {"empty": 0, "flows": 768}
+
+
+def test_export_by_day(tmp_path: Path) -> None:
+    with filled() as ledger:
+        counts = export_parquet(ledger, str(tmp_path / "out"))
+        with pytest.raises(LedgerError, match="already exists and is not empty"):
+            export_parquet(ledger, str(tmp_path / "out"))
+    assert counts == {"bursts": 7, "flows": 8}
+    for name, by_day in (("bursts", {"2023-11-04": 1, "2023-11-14": 6}),
+                         ("flows", {"2023-11-04": 1, "2023-11-14": 7})):
+        root = tmp_path / "out" / name
+        assert sorted(p.name for p in root.iterdir()) == [f"day={d}" for d in sorted(by_day)]
+        table = ds.dataset(root, format="parquet", partitioning="hive").to_table()
+        days = [str(d) for d in table.column("day").to_pylist()]
+        assert {d: days.count(d) for d in set(days)} == by_day
+    bursts = ds.dataset(tmp_path / "out" / "bursts", partitioning="hive").to_table()
+    assert sorted(bursts.column("remote_ip").to_pylist())[:2] == ["198.51.100.7", "198.51.100.99"]
+
+
+def test_bursts_table_columns() -> None:
+    b = batch([], [Burst(7, B, "2001:db8:9::1", 0, T, T + S, 4_000, 3, lport=1234, rport=8443)],
+              burst_extra=context(("quic", "x.example.org", "q13d", *NL)), source="eth0")
+    with Ledger.open(None) as ledger:
+        ledger.append(b)
+        row = ledger.connection.execute("SELECT * FROM bursts").fetchall()
+    assert row == [(T, T + S, B, 1234, "2001:db8:9::1", 8443, "2001:db8:9::/48", "tcp", 0, 4_000,
+                    3, 4_000.0, 7, "quic", "x.example.org", "example.org", "q13d", "NL", 64500,
+                    "Example NL", "eth0")]
