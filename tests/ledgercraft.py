@@ -57,6 +57,7 @@ class Burst:
     end: int
     nbytes: int
     packets: int = 10
+    proto: int = 6
     lport: int = 50000
     rport: int = 443
 
@@ -80,7 +81,7 @@ def flow_rows(rows: list[Row]) -> FlowRows:
         proto=np.array([r.proto for r in rows], np.uint8),
         orig_hi=lh, orig_lo=ll, orig_port=np.array([r.lport for r in rows], np.uint16),
         resp_hi=rh, resp_lo=rl, resp_port=np.array([r.rport for r in rows], np.uint16),
-        acc_i=acc_i, acc_f=acc_f,
+        local_initiated=np.ones(n, np.bool_), acc_i=acc_i, acc_f=acc_f,
     )
 
 
@@ -96,7 +97,7 @@ def burst_rows(bursts: list[Burst]) -> BurstRows:
         end_ns=np.array([b.end for b in bursts], np.int64),
         packets=np.array([b.packets for b in bursts], np.int64),
         bytes=np.array([b.nbytes for b in bursts], np.int64),
-        proto=np.full(len(bursts), 6, np.uint8),
+        proto=np.array([b.proto for b in bursts], np.uint8),
         orig_hi=lh, orig_lo=ll, orig_port=np.array([b.lport for b in bursts], np.uint16),
         resp_hi=rh, resp_lo=rl, resp_port=np.array([b.rport for b in bursts], np.uint16),
     )
@@ -154,7 +155,7 @@ CURRENT = batch(
         Burst(1, A, "203.0.113.10", 0, T + 60 * S, T + 60 * S + S // 2, 2_000_000, 1400),
         Burst(2, A, "203.0.113.20", 1, T + 210 * S, T + 211 * S, 8_000, 6, lport=50001),
         Burst(3, A, "198.51.100.7", 0, T + 1700 * S, T + 1701 * S, 500_000, 350,
-              lport=40000, rport=8443),
+              proto=17, lport=40000, rport=8443),
         Burst(4, A, "198.51.100.99", 0, T + 2500 * S, T + 2501 * S, 50_000, 40, lport=40001),
         Burst(5, B, "2001:db8:1:2::1", 0, T + 3010 * S, T + 3010 * S + S // 2, 150_000, 100),
     ],

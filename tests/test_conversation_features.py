@@ -29,6 +29,8 @@ def conversations(n: int, **cols: Any) -> Conversations:
         party=np.array([f"p{i}.example" for i in range(n)], dtype=object),
         party_kind=obj("domain"),
         remote_ips=i64(1),
+        remote_port=i64(443),
+        transport=obj("tcp"),
         remote_country=obj("DE"),
         remote_asn=i64(64500),
         remote_org=obj("Example Net"),

@@ -39,6 +39,9 @@ CONVERSATIONS = {
     "party": ["198.51.100.0/24", "example.co.uk", "2001:db8:1::/48"],
     "party_kind": ["net", "domain", "net"],
     "remote_ips": [2, 2, 2],
+    # flow 3 (udp 8443, 1,003,000 bytes) outweighs flow 4 (tcp 443, 50,000)
+    "remote_port": [8443, 443, 443],
+    "transport": ["udp", "tcp", "tcp"],
     "remote_country": ["RU", "NL", ""],
     "remote_asn": [64501, 64500, 0],
     "remote_org": ["Example RU", "Example NL", ""],

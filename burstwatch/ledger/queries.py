@@ -38,13 +38,15 @@ ctx AS (
     FROM {FLOWS.name} GROUP BY flow_id
 ),
 rec AS (
-    SELECT 'burst' AS src, r.flow_id, r.local_ip, r.remote_ip, r.start_ns, r.end_ns,
+    SELECT 'burst' AS src, r.flow_id, r.local_ip, r.remote_ip, r.remote_port, r.transport,
+        r.start_ns, r.end_ns,
         r.direction, r.bytes, r.packets, r.rate, NULL::BIGINT AS bytes_up, NULL::BIGINT AS bytes_down,
         NULL::VARCHAR AS kind, NULL::INTEGER AS window_index, {_COALESCED},
         {_PARTY}
     FROM {BURSTS.name} r LEFT JOIN ctx x USING (flow_id) WHERE r.end_ns <= $now
     UNION ALL
-    SELECT 'flow', r.flow_id, r.local_ip, r.remote_ip, r.start_ns, r.end_ns,
+    SELECT 'flow', r.flow_id, r.local_ip, r.remote_ip, r.remote_port, r.transport,
+        r.start_ns, r.end_ns,
         NULL, NULL, NULL, NULL, r.bytes_up, r.bytes_down, r.kind, r.window_index, {_COALESCED},
         {_PARTY}
     FROM {FLOWS.name} r LEFT JOIN ctx x USING (flow_id) WHERE r.end_ns <= $now
@@ -88,6 +90,7 @@ conn AS (
         -- one flow has one local host and one party: grouping by the id alone is cheaper
         SELECT flow_id, any_value(local_ip) AS local_ip, any_value(party) AS party,
             any_value(party_kind) AS party_kind, arg_max(remote_ip, end_ns) AS remote_ip,
+            any_value(remote_port) AS remote_port, any_value(transport) AS transport,
             {_CTX},
             min(start_ns) AS first_ns, max(end_ns) AS last_ns
         FROM hz GROUP BY flow_id
@@ -103,6 +106,8 @@ conv AS (
 {_top("remote_country")},
 {_top("verdict")},
 {_top("sni")},
+{_top("remote_port")},
+{_top("transport")},
 top_asn AS (
     SELECT local_ip, party, first(remote_asn ORDER BY w DESC, remote_asn) AS remote_asn,
         first(remote_org ORDER BY w DESC, remote_asn) AS remote_org FROM (
@@ -125,6 +130,7 @@ host AS (
     FROM rec GROUP BY local_ip
 )
 SELECT c.local_ip, c.party, c.party_kind, c.remote_ips,
+    coalesce(tp.remote_port, 0) AS remote_port, coalesce(tt.transport, '') AS transport,
     coalesce(tc.remote_country, '') AS remote_country,
     coalesce(ta.remote_asn, 0) AS remote_asn, coalesce(ta.remote_org, '') AS remote_org,
     coalesce(tv.verdict, 'none') AS encryption, coalesce(ts.sni, '') AS server_name,
@@ -137,6 +143,8 @@ LEFT JOIN top_remote_country tc USING (local_ip, party)
 LEFT JOIN top_asn ta USING (local_ip, party)
 LEFT JOIN top_verdict tv USING (local_ip, party)
 LEFT JOIN top_sni ts USING (local_ip, party)
+LEFT JOIN top_remote_port tp USING (local_ip, party)
+LEFT JOIN top_transport tt USING (local_ip, party)
 JOIN party_first pf USING (local_ip, party)
 LEFT JOIN asn_first af ON af.local_ip = c.local_ip AND af.remote_asn = ta.remote_asn
 LEFT JOIN country_first cf
@@ -186,7 +194,7 @@ def _col(cols: dict[str, Any], name: str, dtype: Any) -> np.ndarray:
 def _conversations(cols: dict[str, Any], h0: int, h1: int) -> Conversations:
     n = len(cols.get("local_ip", ()))
     obj = ("local_ip", "party", "party_kind", "remote_country", "remote_org", "encryption",
-           "server_name")
+           "server_name", "transport")
     f64 = ("host_peak_up_rate",)
     fields = {
         name: _col(cols, name, object if name in obj else np.float64 if name in f64 else np.int64)
