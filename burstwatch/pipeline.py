@@ -35,9 +35,18 @@ Enricher = Callable[[FlowOutput], Columns]
 
 
 class BatchSink(Protocol):
-    """Where finished batches are kept (the ledger)."""
+    """Where finished batches are kept (the ledger), and what a run leaves the next one."""
 
-    def append(self, batch: FlowBatch) -> None: ...
+    def append(self, batch: FlowBatch, provisional: bool = False) -> None: ...
+
+    def put_state(self, name: str, payload: bytes) -> None: ...
+
+    def get_state(self, name: str) -> bytes | None: ...
+
+    def settle_provisional(self, keep: bool) -> int: ...
+
+
+OPEN_FLOWS_STATE = "open_flows"  # the ledger's name for the checkpoint a run leaves behind
 
 
 def sample_policy(enriched: bool, whole_samples: bool) -> SamplePolicy | None:
@@ -82,9 +91,9 @@ class Pipeline:
         return self.table.update(packets)
 
     # ---- the second half: features, enrichment, ledger ----
-    def finish(self, out: FlowOutput) -> FlowBatch | None:
-        """Features and context for what the table emitted; kept in the ledger. None when the
-        step emitted nothing."""
+    def finish(self, out: FlowOutput, provisional: bool = False) -> FlowBatch | None:
+        """Features and context for what the table emitted; kept in the ledger (as
+        ``provisional`` rows for flows a run leaves open). None when the step emitted nothing."""
         stats = self.stats
         stats.bursts += len(out.bursts)
         enrich = self.enricher
@@ -104,7 +113,7 @@ class Pipeline:
             if burst_columns is not None and len(out.bursts):
                 batch.burst_extra.update(burst_columns(out.bursts))
         if self.ledger is not None:
-            self.ledger.append(batch)
+            self.ledger.append(batch, provisional)
         return batch
 
     # ---- both halves, for callers that do not overlap them ----
@@ -120,11 +129,14 @@ class Pipeline:
         return self.finish(self.table.flush())
 
     # ---- carrying open flows from one run to the next ----
-    def checkpoint(self) -> bytes:
+    def checkpoint(self, table_state: dict[str, np.ndarray] | None = None) -> bytes:
         """The open flows (flow table and enrichment state) as a compressed ``.npz`` image: a
         run over one capture file hands them to the run over the next (``resume``), so a
-        capture scanned in parts gives what it gives whole. Plain arrays only, never pickle."""
-        state = {f"table.{k}": v for k, v in self.table.export_state().items()}
+        capture scanned in parts gives what it gives whole. Plain arrays only, never pickle.
+        ``table_state``: the table's ``export_state`` taken earlier (by the read-ahead thread,
+        which has moved on), to go with the enrichment state as it is now."""
+        table = table_state if table_state is not None else self.table.export_state()
+        state = {f"table.{k}": v for k, v in table.items()}
         export = getattr(self.enricher, "export_state", None)
         if export is not None:
             state.update({f"enrich.{k}": v for k, v in export().items()})
@@ -177,11 +189,17 @@ def run_flows(
     local: NetSet | None = None,
     ledger: BatchSink | None = None,
     separate: bool = False,
+    carry: bool = False,
 ) -> Iterator[FlowBatch]:
     """Stream finished flow/window rows of the captures ``paths`` (files, directories, glob
     patterns, ``-``). Together they are one capture, read as one timeline
     (``ingest.timeline``): a flow open at the end of one file continues in the next. With
     ``separate`` each file gets a pipeline of its own, as unrelated captures should.
+
+    With ``carry`` (and a ledger) the run continues the flows the previous run left open in
+    that ledger, when this capture starts after them, and leaves its own open flows there:
+    the rows of flows still open at the end are kept as provisional, and replaced by the run
+    that continues them. So an hourly scan of rotated files builds the same ledger as one scan.
 
     An input that cannot be read is a warning in ``stats.warnings``; only when none can be
     read is it an error. With an enricher, reading, decoding and the flow table run one step
@@ -189,41 +207,88 @@ def run_flows(
     writes the rows before.
     """
     stats = stats if stats is not None else RunStats()
+    carried = ledger if carry and not separate else None
 
     def make(name: str) -> Pipeline:
         enrich = enricher_factory() if enricher_factory is not None else None
         return Pipeline(name, config, enrich, ledger, stats, local, whole_samples, on_features)
 
     inputs = expand_inputs(paths)
-    steps = (_separate_steps if separate else _timeline_steps)(inputs, make, stats, progress)
+    steps = (_separate_steps(inputs, make, stats, progress) if separate
+             else _timeline_steps(inputs, make, stats, progress, carried))
     # Enrichment and what follows run behind the flow table; without them there is nothing
     # to overlap, and a second thread would only add its own malloc arena to the peak RSS.
     for pipe, out in read_ahead(steps) if enricher_factory is not None else steps:
-        batch = pipe.finish(out)
+        if isinstance(out, _LeaveOpen):
+            assert carried is not None
+            carried.put_state(OPEN_FLOWS_STATE, pipe.checkpoint(out.table_state))
+            continue
+        batch = pipe.finish(out, provisional=isinstance(out, _FinalOutput))
         if batch is not None:
             yield batch
 
 
-Steps = Iterator[tuple[Pipeline, FlowOutput]]
+class _LeaveOpen:
+    """A marker in the step stream: the flow table's state before its final flush, to be
+    checkpointed with the enrichment state once everything before it is finished."""
+
+    def __init__(self, table_state: dict[str, np.ndarray]) -> None:
+        self.table_state = table_state
+
+
+class _FinalOutput(FlowOutput):
+    """The flush at the end of a run whose open flows are carried: provisional rows."""
+
+
+Steps = Iterator[tuple[Pipeline, "FlowOutput | _LeaveOpen"]]
 
 
 def _timeline_steps(
-    inputs: list[str], make: Callable[[str], Pipeline], stats: RunStats, progress: Progress | None,
+    inputs: list[str], make: Callable[[str], Pipeline], stats: RunStats,
+    progress: Progress | None, carried: BatchSink | None,
 ) -> Steps:
     """(pipeline, flow table output) for every batch of the one timeline of all inputs."""
     timeline = Timeline(inputs)
     pipe = make(timeline.name)
     total = timeline.size_hint
+    first = True
     try:
         for records in timeline.batches():
+            if first and carried is not None and len(records):
+                pipe = _continue(pipe, make, carried, int(records.ts_ns.min()), timeline.name)
+                first = False
             yield pipe, pipe.table_step(records)
             if progress:
                 progress(timeline.bytes_consumed, total)
-        yield pipe, pipe.table.flush()
+        if carried is not None:
+            yield pipe, _LeaveOpen(pipe.table.export_state())
+            out = pipe.table.flush()
+            yield pipe, _FinalOutput(out.rows, out.bursts, out.samples)
+        else:
+            yield pipe, pipe.table.flush()
     finally:
         timeline.close()
         stats.files += timeline.log.files_read
         stats.warnings.extend(timeline.log.warnings)
+
+
+def _continue(pipe: Pipeline, make: Callable[[str], Pipeline], carried: BatchSink,
+              first_ns: int, name: str) -> Pipeline:
+    """Resume the flows the previous run left open when this capture starts after them;
+    otherwise (an older capture, or none left) keep that run's provisional rows as final."""
+    image = carried.get_state(OPEN_FLOWS_STATE)
+    if image is None:
+        return pipe
+    try:
+        pipe.resume(image)
+    except ValueError:
+        carried.settle_provisional(keep=True)
+        return make(name)
+    if first_ns < pipe.table.now:
+        carried.settle_provisional(keep=True)
+        return make(name)
+    carried.settle_provisional(keep=False)
+    return pipe
 
 
 def _separate_steps(

@@ -1,4 +1,8 @@
-"""`burstwatch scan FILE...`: which sessions sent bursty encrypted traffic abroad, and why.
+"""`burstwatch scan FILE...`: which conversations sent bursty encrypted traffic abroad, and why.
+
+Flows go to the burst ledger (in memory, or ``--state`` for history across runs); flow rules
+fire on flow-windows; then every conversation within the horizon is judged and each one worth
+a look becomes one case.
 
 Exit status: 0 nothing flagged, 1 something flagged, 2 error (like grep).
 """
@@ -13,13 +17,16 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
+from burstwatch.alerts.detect import Detector
 from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert
 from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import add_flow_options, add_input_options, flow_config
 from burstwatch.cli.progress import progress_bar
-from burstwatch.cli.scoring import add_score_options, make_detector
+from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
+from burstwatch.conversations.cases import Case, CaseBook
+from burstwatch.conversations.judge import Judge, Judgement
 from burstwatch.enrich.annotate import (
     EnrichStats,
     FlowAnnotator,
@@ -29,9 +36,14 @@ from burstwatch.enrich.annotate import (
 )
 from burstwatch.errors import BurstwatchError
 from burstwatch.flows.roles import local_nets
+from burstwatch.ingest.timeline import expand_inputs
+from burstwatch.ledger import Ledger, conversations
+from burstwatch.ledger.store import DEFAULT_RETENTION_DAYS
 from burstwatch.pipeline import RunStats, run_flows
 from burstwatch.rules import load_rules
 from burstwatch.rules_path import bundled_rules_dir
+
+CASES_STATE = "cases"  # the ledger's name for the case revisions
 
 
 class ScanError(BurstwatchError):
@@ -47,6 +59,7 @@ def register(sub: Any) -> None:
                    help="standard output: a table for people (default) or JSON lines")
     add_flow_options(p)
     add_enrich_options(p)
+    add_conversation_options(p)
     add_score_options(p)
     p.set_defaults(handler=run)
 
@@ -69,42 +82,67 @@ def _open_alerts(path: str | None) -> IO[str] | None:
         raise ScanError(f"{path}: cannot write alerts ({exc.strerror})") from None
 
 
-def _alert_lines(a: Alert) -> tuple[str, str, str]:
-    """(headline, rules, why) for one alert, shared by the table and the plain listing."""
-    r = a.to_record()
-    bw = r["burstwatch"]
-    dst = r["destination"]
-    geo = dst.get("geo", {}).get("country_iso_code", "--")
-    asn = dst.get("as", {})
-    org = asn.get("organization", {}).get("name", "")
-    where = f"{geo} AS{asn['number']} {org}".strip() if asn.get("number") else geo
-    enc = bw["encryption"]["kind"]
-    sni = r.get("tls", {}).get("client", {}).get("server_name")
-    head = (
-        f"{r['event']['start'][:19].replace('T', ' ')}  {r['source']['ip']}:{r['source']['port']}"
-        f" -> {dst['ip']}:{dst['port']}/{r['network']['transport']}  {where}  "
-        f"{enc}{f' ({sni})' if sni else ''}"
-    )
-    rules = "; ".join(f"{h['id']} {h['name']}" for h in bw["rules"]) or r["rule"]["name"]
-    return head, rules, bw["reason"]
-
-
-def _print_alerts(out: Console, alerts: list[Alert], plain: bool) -> None:
+def _print_cases(out: Console, cases: list[Case], plain: bool) -> None:
     if plain:
-        for a in alerts:
-            head, rules, why = _alert_lines(a)
-            print(f"{a.level.upper():<8} {head}")
-            print(f"         rules: {rules}")
-            print(f"         why: {why}")
+        for c in cases:
+            print(f"{c.level.upper():<8} {c.headline()}")
+            print(f"         case {c.case_id} (revision {c.revision}): "
+                  f"{len(c.upload_bursts)} upload bursts, {len(c.flows)} flows")
+            print(f"         why: {c.reason()}")
         return
-    t = Table(title="Alerts (most severe first)", title_justify="left", expand=True)
+    t = Table(title="Cases (one per conversation, most severe first)", title_justify="left",
+              expand=True)
     t.add_column("level", no_wrap=True)
-    t.add_column("session", ratio=3)
-    t.add_column("rules and why", ratio=4)
-    for a in alerts:
-        head, rules, why = _alert_lines(a)
-        t.add_row(a.level, head, f"{rules}\n[dim]{why}[/dim]")
+    t.add_column("conversation", ratio=3)
+    t.add_column("why", ratio=4)
+    for c in cases:
+        t.add_row(c.level, f"{c.headline()}\n[dim]case {c.case_id} rev {c.revision}[/dim]",
+                  c.reason())
     out.print(t)
+
+
+def add_conversation_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("conversations")
+    g.add_argument("--state", metavar="PATH",
+                   help="keep the burst ledger in this file, so history builds up over runs "
+                        "(default for scan: in memory, for this run only)")
+    g.add_argument("--horizon", type=positive_hours, default=24.0, metavar="HOURS",
+                   help="judge each conversation over this much history (default 24)")
+    g.add_argument("--retention", type=positive_days, default=DEFAULT_RETENTION_DAYS,
+                   metavar="DAYS", help="drop ledger records older than this "
+                   f"(default {DEFAULT_RETENTION_DAYS:g})")
+
+
+def positive_hours(text: str) -> float:
+    return _positive(text, "hours")
+
+
+def positive_days(text: str) -> float:
+    return _positive(text, "days")
+
+
+def _positive(text: str, unit: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of {unit}, not {text!r}")
+    return value
+
+
+def judge_ledger(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], horizon_h: float,
+                 capture: str, keep_cases: bool) -> Judgement:
+    """The cases of every conversation within the horizon, with revisions kept in the ledger
+    when it is a file (so a case seen by an earlier run is revised, not repeated)."""
+    conv, bursts = conversations(ledger, int(horizon_h * 3600e9))
+    judgement = judge(conv, bursts, flow_alerts, capture=capture)
+    book = CaseBook.from_json(ledger.get_state(CASES_STATE)) if keep_cases else CaseBook()
+    for case in judgement.cases:
+        book.update(case)
+    if keep_cases:
+        ledger.put_state(CASES_STATE, book.to_json())
+    return judgement
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,56 +152,94 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     geo = geo_from_args(args)
     rules = load_rules(_rule_paths(args), rule_catalog())
-    detector, model_line = make_detector(rules, args)
+    flow_rules = [r for r in rules if r.applies_to == "flow"]
+    detector = Detector(flow_rules)
+    scorer, model_line = conversation_scorer_from_args(args)
+    judge = Judge(rules, settings, scorer)
     alerts_file = _open_alerts(args.alerts)
+    ledger = Ledger.open(args.state, args.retention)
 
     inputs = ", ".join("<stdin>" if f == "-" else f for f in args.files)
     out.print(f"burstwatch scan: {inputs}", markup=False)
     out.print(f"home countries: {', '.join(settings.home_countries)} ({settings.source})", markup=False)
-    out.print(f"rules: {len(rules)} loaded from {', '.join(_rule_paths(args))}", markup=False)
+    out.print(f"rules: {len(rules)} loaded from {', '.join(_rule_paths(args))} "
+              f"({len(flow_rules)} on flows, {len(judge.rules)} on conversations)", markup=False)
     out.print(geo.header(), markup=False)
     out.print(model_line, markup=False)
+    out.print(f"ledger: {args.state or 'in memory (this run only)'}; horizon {args.horizon:g} h",
+              markup=False)
     stale = geo.staleness_warning()
     if stale:
         err.print(f"burstwatch: warning: {stale}", markup=False)
 
     stats = RunStats()
     enrich_stats = EnrichStats()
-    alerts: list[Alert] = []
+    cases: list[Case] = []
+    conversations_seen = 0
+    by_level_count: dict[str, int] = {}
+    interrupted = False
+    # Unrelated captures (--separate) are judged each on its own, unless a ledger file is
+    # given: then everything goes into that one history.
+    groups = ([[f] for f in expand_inputs(args.files)] if args.separate and args.state is None
+              else [list(args.files)])
     try:
-        with progress_bar() as progress:
-            for batch in run_flows(args.files, flow_config(args), stats,
-                                   lambda: FlowAnnotator(geo, settings, enrich_stats), progress,
-                                   on_features=detector.prefetch,
-                                   local=local_nets(settings.internal_nets),
-                                   separate=args.separate):
-                for alert in detector(batch):
-                    alerts.append(alert)
-                    line = json.dumps(alert.to_record(), separators=(",", ":"))
-                    if alerts_file is not None:
-                        alerts_file.write(line + "\n")
-                        alerts_file.flush()
-                    if not as_table:
-                        sys.stdout.write(line + "\n")
-                        sys.stdout.flush()
+        for k, group in enumerate(groups):
+            with ledger if k == 0 else Ledger.open(None, args.retention) as held:
+                flow_alerts: list[Alert] = []
+                try:
+                    with progress_bar() as progress:
+                        for batch in run_flows(group, flow_config(args), stats,
+                                               lambda: FlowAnnotator(geo, settings, enrich_stats),
+                                               progress, local=local_nets(settings.internal_nets),
+                                               ledger=held, separate=args.separate,
+                                               carry=args.state is not None):
+                            flow_alerts.extend(detector(batch))
+                except KeyboardInterrupt:
+                    interrupted = True  # judge what was read: nothing found is lost
+                judgement = judge_ledger(held, judge, flow_alerts, args.horizon,
+                                         _name(group), keep_cases=args.state is not None)
+            cases += judgement.cases
+            conversations_seen += judgement.conversations
+            for level, n in judgement.by_level.items():
+                by_level_count[level] = by_level_count.get(level, 0) + n
+            if interrupted:
+                break
+    finally:
+        for w in stats.warnings:
+            err.print(f"burstwatch: warning: {w}", markup=False)
+    cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
+    try:
+        for case in cases:
+            line = json.dumps(case.to_record(), separators=(",", ":"))
+            if alerts_file is not None:
+                alerts_file.write(line + "\n")
+            if not as_table:
+                sys.stdout.write(line + "\n")
+        sys.stdout.flush()
     finally:
         if alerts_file is not None:
             alerts_file.close()
-        for w in stats.warnings:
-            err.print(f"burstwatch: warning: {w}", markup=False)
-
-    alerts.sort(key=lambda a: (-a.severity, a.flow["event"]["start"]))
     if as_table:
-        if alerts:
-            _print_alerts(out, alerts, plain=not sys.stdout.isatty())
+        if cases:
+            _print_cases(out, cases, plain=not sys.stdout.isatty())
         else:
-            out.print("No alerts.", markup=False)
-    by_level = ", ".join(f"{lvl} {detector.stats.alerts_by_level.get(lvl, 0)}" for lvl in reversed(LEVEL_ORDER))
+            out.print("No cases.", markup=False)
+    by_level = ", ".join(f"{lvl} {by_level_count.get(lvl, 0)}" for lvl in reversed(LEVEL_ORDER))
     out.print(
         f"summary: {stats.packets:,} packets, {stats.flow_rows:,} flows "
         f"({stats.window_rows:,} window records), {enrich_stats.encrypted_flows:,} encrypted, "
         f"{enrich_stats.foreign_flows:,} to foreign endpoints, "
-        f"{enrich_stats.allowlisted:,} allow-listed; alerts: {len(alerts)} ({by_level})",
+        f"{enrich_stats.allowlisted:,} allow-listed; {conversations_seen:,} conversations; "
+        f"cases: {len(cases)} ({by_level})",
         markup=False,
     )
-    return ExitCode.FLAGGED if alerts else ExitCode.OK
+    if interrupted:
+        err.print("burstwatch: interrupted; the cases above cover what was read", markup=False)
+        return ExitCode.INTERRUPTED
+    return ExitCode.FLAGGED if cases else ExitCode.OK
+
+
+def _name(files: list[str]) -> str:
+    """What the cases came from, for their records."""
+    names = ["<stdin>" if f == "-" else f for f in files]
+    return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"

@@ -52,3 +52,15 @@ def scorer_from_args(args: argparse.Namespace) -> tuple[Scorer | None, Policy, s
 def make_detector(rules: list[Rule], args: argparse.Namespace) -> tuple[Detector, str]:
     scorer, policy, desc = scorer_from_args(args)
     return Detector(rules, scorer=scorer, policy=policy), desc
+
+
+def conversation_scorer_from_args(args: argparse.Namespace) -> tuple[Any, str]:
+    """(conversation scorer or None, a header line saying what the model was trained on)."""
+    if getattr(args, "no_score", False):
+        return None, "anomaly score: off (--no-score)"
+    try:
+        from burstwatch.score.conversation import ConversationModel
+    except ImportError:
+        return None, "anomaly score: no conversation model available"
+    model = ConversationModel.load(args.model) if args.model else ConversationModel.default()
+    return model, f"anomaly score: {model.describe()}"

@@ -127,8 +127,8 @@ class Case:
         conns = len({b.flow_id for b in self.upload_bursts})
         if conns > 1:
             seen += f", on {conns} connections"
-        why = "; ".join(_finding_text(f) for f in self.findings)
-        return f"{seen}. {why}. Level {self.level}: {self.decided_by}."
+        why = "; ".join(_findings_text(self.findings))
+        return f"{seen}. Flagged by {why}. Level {self.level}: {self.decided_by}."
 
     def to_record(self) -> dict[str, Any]:
         """The case as an ECS alert record; burstwatch's own fields under ``burstwatch``."""
@@ -196,11 +196,25 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
-def _finding_text(f: Finding) -> str:
-    if f.kind == "anomaly score":
-        return f"{f.title}"
-    what = "rule" if f.kind == "conversation rule" else "flow rule"
-    return f"{what} {f.id} ({f.title}, {f.level})"
+def _findings_text(findings: list[Finding]) -> list[str]:
+    """Each rule once (a flow rule with the number of flows it fired on), then the score."""
+    texts = []
+    flows: dict[str, int] = {}
+    for f in findings:
+        if f.kind == "flow rule":
+            flows[f.id] = flows.get(f.id, 0) + 1
+    done: set[str] = set()
+    for f in findings:
+        if f.kind == "anomaly score":
+            texts.append(f.title)
+        elif f.id not in done:
+            done.add(f.id)
+            if f.kind == "conversation rule":
+                texts.append(f"rule {f.id}: {f.title} ({f.level})")
+            else:
+                n = flows[f.id]
+                texts.append(f"flow rule {f.id}: {f.title} ({f.level}, on {n} flow{'s' if n != 1 else ''})")
+    return texts
 
 
 @dataclass

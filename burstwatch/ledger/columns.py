@@ -83,7 +83,7 @@ def _table(schema: Table, cols: dict[str, pa.Array]) -> pa.Table:
     return pa.table({name: cols[name] for name in schema.names})
 
 
-def burst_table(batch: FlowBatch, text: TextCache) -> pa.Table:
+def burst_table(batch: FlowBatch, text: TextCache, provisional: bool = False) -> pa.Table:
     """The batch's bursts as rows of ``bursts``."""
     b = batch.bursts
     n = len(b)
@@ -99,11 +99,12 @@ def burst_table(batch: FlowBatch, text: TextCache) -> pa.Table:
         "rate": pa.array(b.rate),
         "flow_id": pa.array(b.flow_id),
         "source": _source(batch.source, n),
+        "provisional": pa.repeat(pa.scalar(provisional), n),
     }
     return _table(BURSTS, cols)
 
 
-def flow_table(batch: FlowBatch, text: TextCache) -> pa.Table:
+def flow_table(batch: FlowBatch, text: TextCache, provisional: bool = False) -> pa.Table:
     """The batch's flow and window rows as rows of ``flows``."""
     r = batch.rows
     n = len(r)
@@ -125,5 +126,6 @@ def flow_table(batch: FlowBatch, text: TextCache) -> pa.Table:
         "peak_rate": pa.array(r.acc_f[:, fs.F_PEAK_RATE]),
         "peak_up_rate": pa.array(r.acc_f[:, fs.F_PEAK_RATE0]),
         "source": _source(batch.source, n),
+        "provisional": pa.repeat(pa.scalar(provisional), n),
     }
     return _table(FLOWS, cols)

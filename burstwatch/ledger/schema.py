@@ -78,6 +78,11 @@ CONTEXT = (
     Column("remote_org", "VARCHAR", "organisation of that autonomous system", nullable=True),
 )
 SOURCE = Column("source", "VARCHAR", "the capture file or interface the record came from")
+PROVISIONAL = Column(
+    "provisional", "BOOLEAN",
+    "true for a flow still open when its run ended (ended at the end of the input); the run "
+    "that continues the capture replaces it with the flow's real rows",
+)
 
 BURSTS = Table(
     "bursts",
@@ -92,6 +97,7 @@ BURSTS = Table(
         FLOW_ID,
         *CONTEXT,
         SOURCE,
+        PROVISIONAL,
     ),
 )
 
@@ -114,6 +120,7 @@ FLOWS = Table(
         Column("peak_up_rate", "DOUBLE", "highest upload burst rate, bytes/s (0 none)"),
         *CONTEXT,
         SOURCE,
+        PROVISIONAL,
     ),
 )
 

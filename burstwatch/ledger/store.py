@@ -87,11 +87,12 @@ class Ledger:
         return ledger
 
     # ---- writing ----
-    def append(self, batch: FlowBatch) -> None:
-        """Add the batch's bursts and flow rows, in one transaction."""
+    def append(self, batch: FlowBatch, provisional: bool = False) -> None:
+        """Add the batch's bursts and flow rows, in one transaction. ``provisional``: rows of
+        flows still open when the run ended, replaced by a run that continues the capture."""
         self._writable()
-        tables = [(BURSTS.name, burst_table(batch, self._text)),
-                  (FLOWS.name, flow_table(batch, self._text))]
+        tables = [(BURSTS.name, burst_table(batch, self._text, provisional)),
+                  (FLOWS.name, flow_table(batch, self._text, provisional))]
         tables = [(name, t) for name, t in tables if t.num_rows]
         if not tables:
             return
@@ -129,6 +130,24 @@ class Ledger:
     def cutoff_for(self, days: float) -> int | None:
         """The time ``days`` before the ledger's clock (None while the ledger is empty)."""
         return None if self._latest_ns is None else _cutoff(self._latest_ns, days)
+
+    def settle_provisional(self, keep: bool) -> int:
+        """The rows a previous run wrote for flows it left open: dropped when this run
+        continues those flows (``keep`` False), else kept as final. Returns how many."""
+        self._writable()
+        count = 0
+        with self._transaction():
+            for name in (BURSTS.name, FLOWS.name):
+                sql = (f"UPDATE {name} SET provisional = false WHERE provisional" if keep
+                       else f"DELETE FROM {name} WHERE provisional")
+                row = self._con.execute(sql).fetchone()
+                count += int(row[0]) if row else 0
+        if not keep:
+            self._latest_ns = self._scalar(
+                "SELECT max(t) FROM (SELECT max(end_ns) t FROM bursts UNION ALL "
+                "SELECT max(end_ns) FROM flows)"
+            )
+        return count
 
     def put_state(self, name: str, payload: bytes) -> None:
         """Keep ``payload`` under ``name`` for the next run, replacing what was there."""
