@@ -14,8 +14,12 @@ A rule file ``rules/NAME.yml`` has its cases in ``rules/tests/NAME.tests.yml``::
         expect: []                                      # nothing may be flagged
 
 ``generate`` names a scenario of the capture generator (``burstwatch generate scenario --help``)
-with its ``seed``, optional ``link``, ``nanosecond`` and ``params``; the capture is written to a temporary file
-when the case runs, so large scenarios cost no repository space and stay deterministic.
+with its ``seed``, optional ``link``, ``nanosecond``, ``params`` and ``day`` (days after the
+scenarios' default start); the capture is written to a temporary file when the case runs, so
+large scenarios cost no repository space and stay deterministic. ``generate`` may also be a
+list of scenarios: they are written to separate files and read together as one capture (a
+host's history, then what a conversation rule should see). Conversation rules expect
+``{source.ip: ..., destination.party: ...}``.
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from burstwatch.rules.findings import Finding, RuleError
 from burstwatch.rules.model import Location
 
 _CASE_KEYS = {"name", "capture", "generate", "home", "expect"}
-_GENERATE_KEYS = {"scenario", "seed", "link", "nanosecond", "params"}
-_EXPECT_KEYS = {"source.ip", "destination.ip", "destination.port", "source.port"}
+_GENERATE_KEYS = {"scenario", "seed", "link", "nanosecond", "params", "day"}
+_EXPECT_KEYS = {"source.ip", "destination.ip", "destination.port", "source.port", "destination.party"}
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class RuleCase:
     rule_id: str
     name: str
     capture: Path | None
-    generate: dict[str, Any] | None
+    generate: tuple[dict[str, Any], ...] | None
     home: tuple[str, ...]
     expect: tuple[dict[str, Any], ...]
     file: Path
@@ -72,11 +76,14 @@ def load_cases(file: Path) -> list[RuleCase]:
             raise _error(file, f"case {i + 1}: expected keys among {sorted(_CASE_KEYS)}: "
                          "'expect' and exactly one of 'capture' or 'generate'")
         gen = case.get("generate")
-        if gen is not None and (not isinstance(gen, dict) or "scenario" not in gen
-                                or set(gen) - _GENERATE_KEYS
-                                or not isinstance(gen.get("params", {}), dict)):
-            raise _error(file, f"case {i + 1}: 'generate' needs 'scenario' and may have "
-                         "'seed', 'link', 'nanosecond' and 'params' (a mapping)")
+        specs = gen if isinstance(gen, list) else [gen] if gen is not None else []
+        if gen is not None and (not specs or any(
+            not isinstance(g, dict) or "scenario" not in g or set(g) - _GENERATE_KEYS
+            or not isinstance(g.get("params", {}), dict) for g in specs
+        )):
+            raise _error(file, f"case {i + 1}: 'generate' (or each item of its list) needs "
+                         "'scenario' and may have 'seed', 'link', 'nanosecond', 'day' and "
+                         "'params' (a mapping)")
         expect = case["expect"] or []
         if not isinstance(expect, list) or any(not isinstance(e, dict) or set(e) - _EXPECT_KEYS for e in expect):
             raise _error(file, f"case {i + 1}: 'expect' must be a list of mappings with keys among {sorted(_EXPECT_KEYS)}")
@@ -85,7 +92,7 @@ def load_cases(file: Path) -> list[RuleCase]:
             rule_id=str(data["rule"]),
             name=str(case.get("name", f"case {i + 1}")),
             capture=(file.parent / str(case["capture"])).resolve() if "capture" in case else None,
-            generate=dict(gen) if gen is not None else None,
+            generate=tuple(dict(g) for g in specs) if gen is not None else None,
             home=tuple(str(h).upper() for h in (home if isinstance(home, list) else [home])),
             expect=tuple({k: str(v) for k, v in e.items()} for e in expect),
             file=file,
