@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jsonschema
@@ -100,6 +100,16 @@ def _frames(tmp: Path) -> Path:
     return path
 
 
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass (a bound, not a pace)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
 class Live:
     """`burstwatch live` in the capture namespace, each of its pipes read by exactly one thread
     (``communicate()`` beside a reader thread would race it for the last lines)."""
@@ -154,7 +164,8 @@ def test_live_alerts_while_the_burst_session_is_open_and_stops_cleanly(
     alerts = tmp_path / "alerts.jsonl"
     replay = _frames(tmp_path)
     live = Live(cap_ns, ["-i", cap_if, "--interval", "1", "--status-every", "1",
-                         "--alerts", str(alerts), "--format", "jsonl"])
+                         "--alerts", str(alerts), "--format", "jsonl",
+                         "--state", str(tmp_path / "live.duckdb")])
     try:
         live.wait_ready(30)
         sender = subprocess.Popen(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY,
@@ -177,12 +188,13 @@ def test_live_alerts_while_the_burst_session_is_open_and_stops_cleanly(
         jsonschema.validate(r, SCHEMA)
     hits = [r for r in records if r["destination"]["ip"] == "77.88.8.8"]
     assert hits and hits[0]["source"]["ip"] == "192.168.1.50"
-    assert hits[0]["burstwatch"]["level"] in ("medium", "high", "critical")
-    assert hits[0]["burstwatch"]["encryption"]["kind"] == "tls"
-    # once per flow-window: no two records for the same window at the same revision
-    keys = [(r["burstwatch"]["flow_id"], r["burstwatch"]["window_index"], r["burstwatch"]["revision"])
-            for r in records]
+    assert hits[-1]["burstwatch"]["level"] in ("medium", "high", "critical")
+    assert hits[-1]["burstwatch"]["encryption"]["kind"] == "tls"
+    # one case for the conversation, revised as it grew: never the same revision twice
+    assert {r["burstwatch"]["case"]["id"] for r in hits} == {hits[0]["burstwatch"]["case"]["id"]}
+    keys = [(r["burstwatch"]["case"]["id"], r["burstwatch"]["case"]["revision"]) for r in records]
     assert len(keys) == len(set(keys))
+    assert [r["burstwatch"]["case"]["revision"] for r in hits] == list(range(1, len(hits) + 1))
     # what went to stdout is the same stream of alerts
     assert [json.loads(x) for x in live.out if x.strip()] == records
     assert any("summary:" in line and "dropped 0" in line for line in live.err)
@@ -193,7 +205,7 @@ def test_live_stops_after_count_and_writes_a_capture(link: tuple[str, str, str, 
     replay = _frames(tmp_path)
     pcaps = tmp_path / "cap"
     live = Live(cap_ns, ["-i", cap_if, "--count", "500", "--write-pcap", str(pcaps),
-                         "--format", "jsonl", "--status-every", "1"])
+                         "--format", "jsonl", "--status-every", "1", "--no-state"])
     sender = None
     try:
         live.wait_ready(30)
@@ -214,7 +226,7 @@ def test_live_stops_after_count_and_writes_a_capture(link: tuple[str, str, str, 
 
 
 def test_live_missing_interface_is_one_line_exit_2() -> None:
-    done = subprocess.run([BURSTWATCH, "live", "-i", "bwnosuch0", "--duration", "1"],
+    done = subprocess.run([BURSTWATCH, "live", "-i", "bwnosuch0", "--duration", "1", "--no-state"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     errors = [x for x in done.stderr.splitlines() if x.startswith("burstwatch: error")]
@@ -235,12 +247,14 @@ def test_live_with_two_fanout_workers_merges_alerts(link: tuple[str, str, str, s
                     "    - up_burst_count: {gte: 1}\n")
     live = Live(cap_ns, ["-i", cap_if, "--workers", "2", "--rules", str(rule), "--no-score",
                          "--interval", "1", "--status-every", "1", "--alerts", str(alerts),
-                         "--format", "jsonl"], capturing_lines=3)  # both workers capturing
+                         "--format", "jsonl", "--no-state"], capturing_lines=3)  # both capturing
     try:
         live.wait_ready(60)
         subprocess.run(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY, send_if,
                         str(replay)], check=True, timeout=120)
-        time.sleep(3)
+        # The case comes once the last burst has ended and a tick judged it.
+        assert wait_for(lambda: "77.88.8.8" in (alerts.read_text() if alerts.exists() else ""),
+                        timeout=60), live.stderr
         returncode = live.finish(signal.SIGINT)
     finally:
         live.kill()
@@ -249,3 +263,70 @@ def test_live_with_two_fanout_workers_merges_alerts(link: tuple[str, str, str, s
     records = [json.loads(line) for line in alerts.read_text().splitlines()]
     assert any(r["destination"]["ip"] == "77.88.8.8" for r in records), err
     assert "2 worker(s)" in err and "dropped 0" in err
+
+
+def test_live_restart_after_sigkill_keeps_its_history(link: tuple[str, str, str, str], tmp_path: Path) -> None:
+    """Killed with SIGKILL after its first case, live restarted on the same state file
+    continues the conversation: the second replay's bursts join the first's in one case,
+    at the next revision."""
+    send_ns, send_if, cap_ns, cap_if = link
+    state = tmp_path / "live.duckdb"
+    replay = _frames(tmp_path)
+    first_alerts = tmp_path / "first.jsonl"
+    args = ["-i", cap_if, "--interval", "1", "--status-every", "1", "--format", "jsonl",
+            "--state", str(state)]
+    live = Live(cap_ns, [*args, "--alerts", str(first_alerts)])
+    try:
+        live.wait_ready(30)
+        subprocess.run(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY, send_if,
+                        str(replay)], check=True, timeout=120)
+        assert wait_for(lambda: first_alerts.exists() and "77.88.8.8" in first_alerts.read_text(),
+                        timeout=60), live.stderr
+        live.proc.send_signal(signal.SIGKILL)
+        live.finish(timeout=30)
+    finally:
+        live.kill()
+    first = [json.loads(x) for x in first_alerts.read_text().splitlines()]
+    first_bursts = first[-1]["burstwatch"]["case"]["upload_bursts"]
+    first_revision = first[-1]["burstwatch"]["case"]["revision"]
+    assert first_bursts >= 1
+    second_alerts = tmp_path / "second.jsonl"
+    live = Live(cap_ns, [*args, "--alerts", str(second_alerts)])
+    try:
+        live.wait_ready(30)
+        subprocess.run(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY, send_if,
+                        str(replay)], check=True, timeout=120)
+
+        def grown() -> bool:
+            if not second_alerts.exists():
+                return False
+            recs = [json.loads(x) for x in second_alerts.read_text().splitlines() if x.strip()]
+            return any(r["burstwatch"]["case"]["upload_bursts"] > first_bursts for r in recs)
+
+        assert wait_for(grown, timeout=60), live.stderr
+        assert live.finish(signal.SIGTERM, timeout=30) == 1, live.stderr
+    finally:
+        live.kill()
+    second = [json.loads(x) for x in second_alerts.read_text().splitlines()]
+    case = second[-1]["burstwatch"]["case"]
+    assert case["id"] == first[-1]["burstwatch"]["case"]["id"]
+    assert case["upload_bursts"] > first_bursts  # the first run's bursts are still there
+    assert case["revision"] > first_revision  # revised, not a new case
+
+
+def test_a_second_live_on_the_same_state_exits_2(link: tuple[str, str, str, str], tmp_path: Path) -> None:
+    _, _, cap_ns, cap_if = link
+    state = tmp_path / "live.duckdb"
+    live = Live(cap_ns, ["-i", cap_if, "--status-every", "1", "--state", str(state)])
+    try:
+        live.wait_ready(30)
+        second = subprocess.run(["ip", "netns", "exec", cap_ns, BURSTWATCH, "live", "-i", cap_if,
+                                 "--state", str(state), "--duration", "5"],
+                                capture_output=True, text=True, timeout=120)
+        assert live.finish(signal.SIGTERM, timeout=30) == 0, live.stderr
+    finally:
+        live.kill()
+    assert second.returncode == 2
+    errors = [x for x in second.stderr.splitlines() if x.startswith("burstwatch: error")]
+    assert len(errors) == 1 and "in use by another" in errors[0], second.stderr
+    assert "Traceback" not in second.stderr

@@ -67,7 +67,7 @@ class Detector:
 
     def __init__(self, rules: list[Rule], scorer: Scorer | None = None,
                  policy: Policy = rules_only_policy) -> None:
-        self.rules = rules
+        self.rules = [r for r in rules if r.applies_to == "flow"]  # conversations: the judge's
         self.scorer = scorer
         self.policy = policy
         self.stats = DetectStats()

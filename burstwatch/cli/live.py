@@ -1,10 +1,12 @@
 """`burstwatch live -i IFACE`: watch a span port and raise alerts while bursts happen.
 
-Open flows are evaluated every ``--interval`` seconds on their features so far, so an alert
-comes within seconds of the burst that earns it. Each flow-window is alerted once; a later
-evaluation that raises its level writes an update (``burstwatch.revision`` > 1) instead of a
-repeat. SIGINT/SIGTERM (and ``--duration``/``--count``) stop cleanly: open flows are flushed
-and evaluated, and the alerts file ends with a complete line.
+Flows and bursts go to the burst ledger (by default a file under the user's state directory,
+so a restart continues with the history; each step is committed, so SIGKILL loses at most
+the last one). Every ``--interval`` seconds open flows are matched by the flow rules on their
+features so far, and every conversation within the horizon is judged: a case is written when
+it is new, gains bursts or rises a level (``burstwatch.case.revision``). SIGINT/SIGTERM (and
+``--duration``/``--count``) stop cleanly: open flows are flushed and judged, and the alerts
+file ends with a complete line.
 """
 
 from __future__ import annotations
@@ -18,21 +20,32 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import timezone
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 from rich.live import Live
 from rich.table import Table
 
+from burstwatch.alerts.detect import Detector
 from burstwatch.alerts.frame import rule_catalog
-from burstwatch.alerts.record import LEVEL_ORDER, Alert, level_rank
+from burstwatch.alerts.record import LEVEL_ORDER, Alert
 from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import add_flow_options, flow_config
-from burstwatch.cli.scan import ScanError, _open_alerts, _rule_paths
-from burstwatch.cli.scoring import add_score_options, make_detector
+from burstwatch.cli.scan import (
+    CASES_STATE,
+    ScanError,
+    _open_alerts,
+    _rule_paths,
+    add_conversation_options,
+)
+from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
 from burstwatch.cli.warmup import warm_up
 from burstwatch.config import Settings
+from burstwatch.conversations.cases import CaseBook
+from burstwatch.conversations.judge import Judge
 from burstwatch.enrich.annotate import (
     EnrichStats,
     FlowAnnotator,
@@ -44,6 +57,7 @@ from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import FlowConfig
 from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.live import LiveSource
+from burstwatch.ledger import Ledger, conversations
 from burstwatch.outputs.capture import RotatingPcapWriter
 from burstwatch.pipeline import Pipeline
 from burstwatch.records import FlowBatch
@@ -69,6 +83,10 @@ def register(sub: Any) -> None:
     p.add_argument("--write-pcap", metavar="DIR", help="also keep a rotating capture in DIR")
     add_flow_options(p)
     add_enrich_options(p)
+    add_conversation_options(p)
+    p.add_argument("--no-state", action="store_true",
+                   help="keep the ledger in memory only (default: a file under the user's "
+                        "state directory, so a restart continues with the history)")
     add_score_options(p)
     p.set_defaults(handler=run)
 
@@ -108,40 +126,87 @@ class _Stop:
         self.requested = True
 
 
-class AlertSink:
-    """Emit each flow-window's alert once; re-emit only when its level goes up."""
+class CaseDesk:
+    """The ledger, the judge and the case book, in one process: batches and flow-rule hits
+    come in (from this process or from fan-out workers); ``evaluate`` judges the horizon and
+    writes each new or changed case."""
 
-    def __init__(self, emit: Any) -> None:
-        self._emit = emit
-        self._seen: dict[tuple[str, int], tuple[int, int]] = {}  # key -> (rank, revision)
+    def __init__(self, args: argparse.Namespace, rules: list[Rule], settings: Settings,
+                 emit: Any) -> None:
+        self.ledger = Ledger.open(state_path(args), args.retention)
+        self.judge = Judge(rules, settings, conversation_scorer_from_args(args)[0])
+        self.horizon_h = float(args.horizon)
+        self.keep = self.ledger.path is not None
+        self.book = CaseBook.from_json(self.ledger.get_state(CASES_STATE)) if self.keep else CaseBook()
+        self.flow_alerts: list[Alert] = []
+        self.emit = emit
+        self.cases = 0
+        self.by_level: dict[str, int] = {}
+        self.dirty = False
 
-    def offer(self, alert: Alert) -> bool:
-        bw = alert.flow["burstwatch"]
-        key = (str(bw["flow_id"]), int(bw.get("window_index") or 0))
-        rank = level_rank(alert.level)
-        prev = self._seen.get(key)
-        if prev is not None and rank <= prev[0]:
-            return False
-        revision = 1 if prev is None else prev[1] + 1
-        self._seen[key] = (rank, revision)
-        record = alert.to_record()
-        record["burstwatch"]["revision"] = revision
-        self._emit(record, alert.level)
-        return True
+    def take(self, batch: FlowBatch | None, alerts: list[Alert]) -> None:
+        if batch is not None:
+            self.ledger.append(batch)
+            self.dirty = True
+        if alerts:
+            self.flow_alerts.extend(alerts)
+            self.dirty = True
+
+    def evaluate(self, interface: str) -> None:
+        if not self.dirty:
+            return
+        self.dirty = False
+        conv, bursts = conversations(self.ledger, int(self.horizon_h * 3600e9))
+        judgement = self.judge(conv, bursts, self.flow_alerts, capture=interface)
+        # Flow-rule hits older than the horizon no longer belong to any case.
+        start = int(conv.horizon_start_ns[0]) if len(conv) else 0
+        self.flow_alerts = [a for a in self.flow_alerts if _end_ns(a) >= start]
+        for case in judgement.cases:
+            if self.book.update(case):
+                self.cases += 1
+                self.by_level[case.level] = self.by_level.get(case.level, 0) + 1
+                self.emit(case.to_record(), case.level)
+        if self.keep:
+            self.ledger.put_state(CASES_STATE, self.book.to_json())
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def _end_ns(alert: Alert) -> int:
+    from datetime import datetime
+
+    end = alert.flow["event"]["end"]
+    sec = datetime.strptime(end[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    return int(sec) * 1_000_000_000 + int(end[20:29])
+
+
+def default_state_path() -> Path:
+    """Where live keeps its ledger unless told: the XDG state directory."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "burstwatch" / "live.duckdb"
+
+
+def state_path(args: argparse.Namespace) -> str | None:
+    if args.no_state:
+        return None
+    return str(args.state) if args.state else str(default_state_path())
 
 
 def capture_loop(
     args: argparse.Namespace, rules: list[Rule], geo: GeoDatabase, settings: Settings,
-    config: FlowConfig, emit: Any, stop: _Stop, report: Any, fanout_group: int | None,
+    config: FlowConfig, deliver: Any, stop: _Stop, report: Any, fanout_group: int | None,
+    evaluate: Any = None,
 ) -> Status:
-    """One capture process: interface -> flows -> periodic evaluation -> alerts."""
+    """One capture process: interface -> flows -> ledger; flow rules on open flows every
+    interval. ``deliver(batch, flow_alerts)`` takes what each step produced; ``evaluate()``
+    (in the process that holds the ledger) judges the conversations."""
     status = Status()
     pipe = Pipeline(args.interface, config, FlowAnnotator(geo, settings, EnrichStats()),
                     local=local_nets(settings.internal_nets))
-    detector, _ = make_detector(rules, args)
-    sink = AlertSink(emit)
+    detector = Detector(rules)
     writer = None
-    warm_up(config, geo, settings, make_detector(rules, args)[0])
+    warm_up(config, geo, settings, Detector(rules))
     src = LiveSource(args.interface, bpf=args.filter, fanout_group=fanout_group)
     if src.notice:
         report(notice=src.notice)
@@ -150,12 +215,11 @@ def capture_loop(
     started = time.monotonic()
     last_eval = last_status = started
 
-    def handle(batch: FlowBatch | None) -> None:
-        if batch is not None and len(batch):
-            for alert in detector(batch):
-                if sink.offer(alert):
-                    status.alerts += 1
-                    status.by_level[alert.level] = status.by_level.get(alert.level, 0) + 1
+    def handle(batch: FlowBatch | None, keep: bool = True) -> None:
+        if batch is None:
+            return
+        alerts = list(detector(batch)) if len(batch) else []
+        deliver(batch if keep else None, alerts)
 
     try:
         for records in src.batches(timeout_ms=200):
@@ -171,7 +235,9 @@ def capture_loop(
             if now - last_eval >= args.interval:
                 last_eval = now
                 handle(pipe.advance(time.time_ns()))
-                handle(pipe.snapshot())
+                handle(pipe.snapshot(), keep=False)  # judged, not kept: the rows are partial
+                if evaluate is not None:
+                    evaluate()
             if now - last_status >= min(1.0, args.status_every):
                 last_status = now
                 status.active_flows = pipe.table.active_flows
@@ -185,6 +251,8 @@ def capture_loop(
                 break
     finally:
         handle(pipe.flush())
+        if evaluate is not None:
+            evaluate()
         status.active_flows = 0
         src.close()
         status.kernel_packets, status.kernel_drops = src.stats()
@@ -293,8 +361,9 @@ def _worker_main(args: argparse.Namespace, rules: list[Rule], group: int, q: Any
     settings = settings_from_args(args)
     geo = geo_from_args(args)
 
-    def emit(record: dict[str, Any], level: str) -> None:
-        q.put(("alert", record, level))
+    def deliver(batch: FlowBatch | None, alerts: list[Alert]) -> None:
+        if batch is not None or alerts:
+            q.put(("batch", batch, alerts))
 
     def report(status: Status | None = None, notice: str | None = None) -> None:
         if status is not None:
@@ -303,7 +372,7 @@ def _worker_main(args: argparse.Namespace, rules: list[Rule], group: int, q: Any
             q.put(("notice", notice))
 
     try:
-        final = capture_loop(args, rules, geo, settings, flow_config(args), emit, stop, report, group)
+        final = capture_loop(args, rules, geo, settings, flow_config(args), deliver, stop, report, group)
         q.put(("done", os.getpid(), final))
     except Exception as exc:  # reported by the parent as one line
         q.put(("error", os.getpid(), str(exc)))
@@ -315,40 +384,55 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     geo = geo_from_args(args)
     rules = load_rules(_rule_paths(args), rule_catalog())
+    _, model_line = conversation_scorer_from_args(args)  # also checks the model loads
     alerts_file = _open_alerts(args.alerts) if args.alerts else None
+    # The ledger is opened first: a second live on the same state file stops here, with one
+    # line, before anything is captured.
+    desk = CaseDesk(args, rules, settings, None)
     out = Output(args, alerts_file)
+    desk.emit = out.alert
     err = out.err
     err.print(f"burstwatch live: interface {args.interface}"
               + (f", filter '{args.filter}'" if args.filter else "")
               + f", {args.workers} worker(s)", markup=False)
     err.print(f"home countries: {', '.join(settings.home_countries)} ({settings.source})", markup=False)
     err.print(f"rules: {len(rules)} loaded; {geo.header()}", markup=False)
-    err.print(make_detector(rules, args)[1], markup=False)  # also checks the model loads
+    err.print(model_line, markup=False)
+    err.print(f"ledger: {desk.ledger.path or 'in memory (--no-state)'}; horizon {args.horizon:g} h",
+              markup=False)
     stop = _Stop()
     stop.install()
     try:
         if args.workers == 1:
             final = capture_loop(
-                args, rules, geo, settings, flow_config(args), out.alert, stop,
+                args, rules, geo, settings, flow_config(args), desk.take, stop,
                 lambda status=None, notice=None: (
-                    out.show_status(status) if status is not None else err.print(
+                    out.show_status(_with_cases(status, desk)) if status is not None else err.print(
                         f"burstwatch: notice: {notice}", markup=False)),
-                None,
+                None, evaluate=lambda: desk.evaluate(args.interface),
             )
         else:
-            final = _run_workers(args, rules, out, stop)
+            final = _run_workers(args, rules, out, stop, desk)
     finally:
         out.close()
+        desk.close()
         if alerts_file is not None:
             alerts_file.close()
+    final = _with_cases(final, desk)
     out.show_status(final, force=True)
     levels = ", ".join(f"{lvl} {final.by_level.get(lvl, 0)}" for lvl in reversed(LEVEL_ORDER))
     err.print(f"summary: {final.packets:,} packets, kernel saw {final.kernel_packets:,} and dropped "
-              f"{final.kernel_drops:,}; alerts: {final.alerts} ({levels})", markup=False)
+              f"{final.kernel_drops:,}; cases: {final.alerts} ({levels})", markup=False)
     return ExitCode.FLAGGED if final.alerts else ExitCode.OK
 
 
-def _run_workers(args: argparse.Namespace, rules: list[Rule], out: Output, stop: _Stop) -> Status:
+def _with_cases(status: Status, desk: CaseDesk) -> Status:
+    """The capture's counters with the cases written so far."""
+    return Status(**{**status.__dict__, "alerts": desk.cases, "by_level": dict(desk.by_level)})
+
+
+def _run_workers(args: argparse.Namespace, rules: list[Rule], out: Output, stop: _Stop,
+                 desk: CaseDesk) -> Status:
     ctx = mp.get_context("fork")
     q: Any = ctx.Queue()
     group = os.getpid() & 0xFFFF
@@ -360,12 +444,16 @@ def _run_workers(args: argparse.Namespace, rules: list[Rule], out: Output, stop:
     finals: dict[int, Status] = {}
     errors: list[str] = []
     signalled = False
+    last_eval = time.monotonic()
     while len(finals) + len(errors) < len(procs):
         if stop.requested and not signalled:
             signalled = True
             for p in procs:
                 if p.pid is not None and p.is_alive():
                     os.kill(p.pid, signal.SIGTERM)
+        if time.monotonic() - last_eval >= args.interval:
+            last_eval = time.monotonic()
+            desk.evaluate(args.interface)
         try:
             msg = q.get(timeout=0.2)
         except queue.Empty:
@@ -373,14 +461,14 @@ def _run_workers(args: argparse.Namespace, rules: list[Rule], out: Output, stop:
                 break
             continue
         kind = msg[0]
-        if kind == "alert":
-            out.alert(msg[1], msg[2])
+        if kind == "batch":
+            desk.take(msg[1], msg[2])
         elif kind == "status":
             live[msg[1]] = msg[2]
             total = Status()
             for s in live.values():
                 total.add(s)
-            out.show_status(total)
+            out.show_status(_with_cases(total, desk))
         elif kind == "notice":
             out.err.print(f"burstwatch: notice: {msg[1]}", markup=False)
         elif kind == "done":
@@ -389,6 +477,7 @@ def _run_workers(args: argparse.Namespace, rules: list[Rule], out: Output, stop:
             errors.append(msg[2])
     for p in procs:
         p.join(timeout=5)
+    desk.evaluate(args.interface)
     if errors and not finals:
         raise ScanError(errors[0])
     total = Status()

@@ -105,7 +105,7 @@ def add_conversation_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("conversations")
     g.add_argument("--state", metavar="PATH",
                    help="keep the burst ledger in this file, so history builds up over runs "
-                        "(default for scan: in memory, for this run only)")
+                        "(scan: in memory by default; live: under the user's state directory)")
     g.add_argument("--horizon", type=positive_hours, default=24.0, metavar="HOURS",
                    help="judge each conversation over this much history (default 24)")
     g.add_argument("--retention", type=positive_days, default=DEFAULT_RETENTION_DAYS,

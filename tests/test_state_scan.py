@@ -1,0 +1,118 @@
+"""``scan --state``: history across runs. An hourly scan of rotated files builds the same
+ledger as one scan of the whole capture, and cases are revised rather than repeated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from burstwatch.cli.main import main
+from tests.test_multifile import DEMO, write_parts
+
+# Every column but the capture's name, which differs between the parts and the whole.
+_COLUMNS = {
+    "bursts": "start_ns, end_ns, local_ip, local_port, remote_ip, remote_port, transport, "
+              "direction, bytes, packets, flow_id, verdict, sni, ja4, remote_country, remote_asn, "
+              "provisional",
+    "flows": "flow_id, kind, window_index, reason, start_ns, end_ns, local_ip, remote_ip, "
+             "bytes_up, bytes_down, packets_up, packets_down, peak_rate, verdict, sni, "
+             "remote_country, provisional",
+}
+
+
+def ledger_rows(path: Path) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {t: sorted(con.execute(f"SELECT {cols} FROM {t}").fetchall(), key=repr)
+                for t, cols in _COLUMNS.items()}
+    finally:
+        con.close()
+
+
+def scan_cases(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict]]:
+    code = main(["scan", "--format", "jsonl", *args])
+    out = capsys.readouterr().out
+    return code, [json.loads(x) for x in out.splitlines() if x.strip()]
+
+
+@pytest.mark.parametrize("cuts", [[1800], [700, 1750, 2900]])
+def test_runs_over_rotated_parts_build_the_ledger_of_one_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, cuts: list[int]
+) -> None:
+    whole_state = tmp_path / "whole.duckdb"
+    code, whole_cases = scan_cases(capsys, "--state", str(whole_state), str(DEMO))
+    assert code == 1
+    parts = write_parts(DEMO, tmp_path / "parts", cuts)
+    state = tmp_path / "hourly.duckdb"
+    for part in parts:  # one run per rotated file, as an hourly cron would
+        code, cases = scan_cases(capsys, "--state", str(state), str(part))
+    expected = ledger_rows(whole_state)
+    got = ledger_rows(state)
+    assert got["bursts"] and got["flows"]
+    assert got == expected
+    # The last run judged the whole history: the same case as the single run, revised.
+    assert [c["burstwatch"]["case"]["id"] for c in cases] == [
+        c["burstwatch"]["case"]["id"] for c in whole_cases]
+    assert cases[0]["burstwatch"]["case"]["upload_bursts"] == 3
+    assert cases[0]["burstwatch"]["case"]["revision"] >= 1
+
+
+def test_a_case_is_revised_only_when_it_grows(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    state = tmp_path / "s.duckdb"
+    parts = write_parts(DEMO, tmp_path / "parts", [2650])  # after the second burst
+    _, first = scan_cases(capsys, "--state", str(state), str(parts[0]))
+    _, second = scan_cases(capsys, "--state", str(state), str(parts[1]))
+    assert first[0]["burstwatch"]["case"]["upload_bursts"] == 2
+    assert second[0]["burstwatch"]["case"]["upload_bursts"] == 3
+    assert first[0]["burstwatch"]["case"]["id"] == second[0]["burstwatch"]["case"]["id"]
+    assert (first[0]["burstwatch"]["case"]["revision"], second[0]["burstwatch"]["case"]["revision"]) == (1, 2)
+
+
+def test_an_older_capture_does_not_resume_newer_open_flows(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Scanning the parts in the wrong order: the second run starts before the first run's
+    open flows, so it keeps their rows as final instead of continuing them."""
+    state = tmp_path / "s.duckdb"
+    parts = write_parts(DEMO, tmp_path / "parts", [1800])
+    scan_cases(capsys, "--state", str(state), str(parts[1]))
+    scan_cases(capsys, "--state", str(state), str(parts[0]))
+    from tests.test_multifile import pcap_records
+
+    later_start = pcap_records(parts[1])[1][0][0]
+    con = duckdb.connect(str(state), read_only=True)
+    try:
+        kept = con.execute("SELECT count(*) FROM flows WHERE NOT provisional AND start_ns >= ?",
+                           [later_start]).fetchone()
+        open_now = con.execute("SELECT count(*) FROM flows WHERE provisional AND start_ns < ?",
+                               [later_start]).fetchone()
+    finally:
+        con.close()
+    assert kept is not None and kept[0] > 0  # the first run's open flows, kept as final
+    assert open_now is not None and open_now[0] > 0  # the last run's open flows
+
+
+def test_a_second_writer_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    state = tmp_path / "s.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+         "sys.stdin.read()", str(state)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        code = main(["scan", "--state", str(state), str(DEMO)])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert "in use by another" in err and err.count("\n") == 1
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
