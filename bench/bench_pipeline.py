@@ -7,8 +7,9 @@
 Systems, each in its own child process (so each peak RSS is its own):
   flows   read -> decode -> flows -> bursts -> features (burstwatch.pipeline.run_flows)
   enrich  the same plus encryption verdicts, geography, scopes and allow-lists
-  scan-rules  the same plus the shipped rules: alerts
-  scan    the same plus the shipped anomaly model (what `burstwatch scan` runs)
+  scan-rules  the same plus the shipped flow rules (no ledger: what scan ran before it had one)
+  scan    what `burstwatch scan` runs: flow rules, every burst and flow into an in-memory
+          ledger, then the conversations judged (rules and, when shipped, the score)
   dpkt    a plain dpkt loop decoding every packet to its 5-tuple and payload length
   nfstream NFStreamer(source, statistical_analysis=True), when nfstream is installed
 Ratios are against dpkt and nfstream from the same invocation, on the same file.
@@ -33,7 +34,7 @@ from bench_ingest import parse_size, peak_rss_bytes, run_dpkt  # noqa: E402
 ALL = ("flows", "enrich", "scan-rules", "scan", "dpkt", "nfstream")
 
 
-def _flows(path: str, with_enrich: bool, with_scan: bool, with_score: bool = True) -> tuple[int, int]:
+def _flows(path: str, with_enrich: bool, with_scan: bool, with_ledger: bool = True) -> tuple[int, int]:
     from burstwatch.alerts.detect import Detector
     from burstwatch.alerts.frame import rule_catalog
     from burstwatch.config import load_settings
@@ -46,23 +47,33 @@ def _flows(path: str, with_enrich: bool, with_scan: bool, with_score: bool = Tru
     stats = RunStats()
     factory = None
     detector = None
+    rules = []
+    settings = load_settings()
     if with_enrich or with_scan:
-        geo, settings = GeoDatabase.bundled(), load_settings()
+        geo = GeoDatabase.bundled()
         factory = lambda: FlowAnnotator(geo, settings)  # noqa: E731
     if with_scan:
-        detector = Detector(load_rules([str(bundled_rules_dir())], rule_catalog()))
-        if with_score:
-            from burstwatch.score import BurstScorer, combine
-            from burstwatch.score.batch import batch_scorer
+        rules = load_rules([str(bundled_rules_dir())], rule_catalog())
+        detector = Detector(rules)
+    ledger = None
+    if with_scan and with_ledger:
+        from burstwatch.ledger import Ledger
 
-            detector.scorer, detector.policy = batch_scorer(BurstScorer.default()), combine
+        ledger = Ledger.open(None)
     rows = 0
-    for batch in run_flows([path], None, stats, factory,
-                           on_features=detector.prefetch if detector is not None else None):
+    alerts = []
+    for batch in run_flows([path], None, stats, factory, ledger=ledger):
         rows += len(batch)
         if detector is not None:
-            for _ in detector(batch):
-                pass
+            alerts.extend(detector(batch))
+    if ledger is not None:
+        from burstwatch.cli.scoring import conversation_scorer_from_args
+        from burstwatch.conversations.judge import Judge
+        from burstwatch.ledger import conversations
+
+        scorer = conversation_scorer_from_args(argparse.Namespace(no_score=False, model=None))[0]
+        Judge(rules, settings, scorer)(*conversations(ledger), alerts)
+        ledger.close()
     return stats.packets, rows
 
 
@@ -80,7 +91,7 @@ RUNNERS = {
     "flows": lambda p: _flows(p, False, False),
     "enrich": lambda p: _flows(p, True, False),
     "scan": lambda p: _flows(p, True, True),
-    "scan-rules": lambda p: _flows(p, True, True, False),
+    "scan-rules": lambda p: _flows(p, True, True, with_ledger=False),
     "dpkt": run_dpkt,
     "nfstream": _nfstream,
 }

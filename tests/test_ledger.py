@@ -318,4 +318,23 @@ def test_bursts_table_columns() -> None:
         row = ledger.connection.execute("SELECT * FROM bursts").fetchall()
     assert row == [(T, T + S, B, 1234, "2001:db8:9::1", 8443, "2001:db8:9::/48", "tcp", 0, 4_000,
                     3, 4_000.0, 7, "quic", "x.example.org", "example.org", "q13d", "NL", 64500,
-                    "Example NL", "eth0")]
+                    "Example NL", "eth0", False)]
+
+
+def test_provisional_rows_are_dropped_or_kept_when_settled() -> None:
+    """Rows written for flows a run left open: a run that continues those flows drops them
+    (its own rows replace them); a run over an older capture keeps them as final."""
+    done = batch([], [Burst(1, A, "198.51.100.7", 0, T, T + S, 40_000)])
+    still_open = batch([], [Burst(2, A, "198.51.100.8", 0, T + 5 * S, T + 6 * S, 50_000)])
+    with Ledger.open(None) as ledger:
+        ledger.append(done)
+        ledger.append(still_open, provisional=True)
+        assert ledger.latest_ns == T + 6 * S
+        assert ledger.settle_provisional(keep=False) == 1
+        assert ledger.connection.execute("SELECT flow_id FROM bursts").fetchall() == [(1,)]
+        assert ledger.latest_ns == T + S  # the clock goes back with the dropped rows
+        ledger.append(still_open, provisional=True)
+        assert ledger.settle_provisional(keep=True) == 1
+        rows = ledger.connection.execute(
+            "SELECT flow_id, provisional FROM bursts ORDER BY flow_id").fetchall()
+    assert rows == [(1, False), (2, False)]

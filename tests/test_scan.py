@@ -31,22 +31,36 @@ def test_demo_capture_flags_the_burst_session_and_nothing_else(
     out_file = tmp_path / "alerts.jsonl"
     code, alerts = scan_alerts(capsys, str(PROJECT_PCAPS / "demo.pcap"), "--alerts", str(out_file))
     assert code == 1
+    # one case: the device and its party (the SNI's registrable domain), nothing else
     assert [(a["source"]["ip"], a["destination"]["ip"], a["destination"]["port"]) for a in alerts] == [
         ("192.168.1.50", "77.88.8.8", 443)
     ]
     a = alerts[0]
-    # the rules say high; the shipped model finds it far outside the baseline and raises it
-    assert a["event"]["severity"] == 99 and a["burstwatch"]["level"] == "critical"
-    assert a["burstwatch"]["anomaly_score"] >= 0.99 and a["burstwatch"]["anomaly_reasons"]
-    assert "raised to critical" in a["burstwatch"]["reason"]
+    case = a["burstwatch"]["case"]
+    assert case["party"] == "example.net" and case["party_kind"] == "domain"
+    assert a["destination"]["domain"] == "example.net"
+    # three bursts of 450,000 bytes on one connection (pcaps/README.md)
+    assert case["upload_bursts"] == 3 and case["upload_bytes"] == 3 * 450_000
+    assert case["connections"] == 1 and len(case["flows"]) == 1
+    assert [b["bytes"] for b in case["bursts"]] == [450_000] * 3
+    # two flow rules say high; the conversation rule for quiet hosts says medium
+    assert a["burstwatch"]["level"] in ("high", "critical") and a["event"]["severity"] >= 73
+    kinds = {(r["kind"], r["id"]) for r in a["burstwatch"]["rules"]}
+    assert {("flow rule", "bw-001"), ("flow rule", "bw-002"), ("conversation rule", "bw-102")} <= kinds
+    assert "bw-001" in a["burstwatch"]["decided_by"]
     assert a["destination"]["geo"]["country_iso_code"] == "RU"
     assert a["destination"]["as"]["number"] == 13238
     assert a["tls"]["client"]["server_name"] == "relay.example.net"
     assert a["burstwatch"]["encryption"]["kind"] == "tls"
-    assert {r["id"] for r in a["burstwatch"]["rules"]} >= {"bw-001"}
     evidence = {e["field"]: e["value"] for r in a["burstwatch"]["rules"] for e in r["evidence"]}
     assert evidence["up_burst_count"] == 3
     assert evidence["up_peak_burst_rate"] > 4_000_000
+    assert evidence["conversation.repetition"] == 3
+    # the sentence: what was seen, who says so, what set the level; no internal names
+    why = a["burstwatch"]["reason"]
+    assert why.startswith("192.168.1.50 sent 3 encrypted upload bursts of 450.0 kB (1.4 MB in all) "
+                          "to RU party example.net over 2 min, roughly every 60 s.")
+    assert "Level " in why and "up_burst_count" not in why and "conversation." not in why
     # the alerts file holds the same, complete, valid lines
     lines = out_file.read_text().splitlines()
     assert [json.loads(x) for x in lines] == alerts
@@ -57,17 +71,19 @@ def test_table_output_has_header_and_summary(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert code == 1
     assert "home countries: US" in out
-    assert "rules: 5 loaded" in out
+    assert "rules: 8 loaded" in out and "(5 on flows, 3 on conversations)" in out
     assert "data date 2026-06-17" in out
-    assert "77.88.8.8:443/tcp" in out and "CRITICAL" in out
-    assert "anomaly score: shipped model" in out
-    assert "alerts: 1 (critical 1, high 0, medium 0, low 0)" in out
+    assert "ledger: in memory" in out
+    assert "192.168.1.50 -> example.net [77.88.8.8:443/tcp]" in out
+    assert "anomaly score:" in out
+    assert "19 conversations; cases: 1 (" in out
 
 
 def test_rules_alone_with_no_score(capsys: pytest.CaptureFixture[str]) -> None:
     code, alerts = scan_alerts(capsys, str(PROJECT_PCAPS / "demo.pcap"), "--no-score")
     assert code == 1 and [a["burstwatch"]["level"] for a in alerts] == ["high"]
     assert alerts[0]["burstwatch"]["anomaly_score"] is None
+    assert alerts[0]["burstwatch"]["decided_by"] == "flow rule bw-001 says high"
 
 
 def test_train_then_scan_with_the_model(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -149,7 +165,7 @@ def test_allow_lists_suppress_and_are_counted(
     code = main(["scan", str(PROJECT_PCAPS / "demo.pcap"), "--config", str(config)])
     out = capsys.readouterr().out
     assert code == 0
-    assert "No alerts." in out
+    assert "No cases." in out
     assert "1 allow-listed" in out
 
 

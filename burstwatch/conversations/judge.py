@@ -72,8 +72,10 @@ def _scope(country: npt.NDArray[np.object_], home: Sequence[str]) -> npt.NDArray
     return out
 
 
-def _allowed(conv: Conversations, settings: Settings) -> npt.NDArray[np.bool_]:
-    """Conversations whose party an allow-list covers (country, ASN, server name, network)."""
+def _allowed(conv: Conversations, bursts: ConversationBursts,
+             settings: Settings) -> npt.NDArray[np.bool_]:
+    """Conversations whose party an allow-list covers: its country, ASN or server name, or
+    every remote address its bursts went to (or its network, for a party without a name)."""
     allow = settings.allow
     n = len(conv)
     hit = np.zeros(n, np.bool_)
@@ -89,10 +91,20 @@ def _allowed(conv: Conversations, settings: Settings) -> npt.NDArray[np.bool_]:
                 hit[i] = True
     if allow.cidrs:
         nets = [ipaddress.ip_network(c, strict=False) for c in allow.cidrs]
-        for i, (kind, party) in enumerate(zip(conv.party_kind.tolist(), conv.party.tolist(), strict=True)):
-            if kind == "net":
-                first = ipaddress.ip_network(party, strict=False).network_address
-                hit[i] = hit[i] or any(first in net for net in nets)
+
+        def inside(text: str) -> bool:
+            net = ipaddress.ip_network(text, strict=False)
+            return any(net.version == n.version and net.subnet_of(n) for n in nets)  # type: ignore[arg-type]
+
+        covered = {ip: inside(ip) for ip in set(bursts.remote_ip.tolist())}
+        outside = np.zeros(n, np.bool_)
+        seen = np.zeros(n, np.bool_)
+        for row, ip in zip(bursts.conversation.tolist(), bursts.remote_ip.tolist(), strict=True):
+            seen[row] = True
+            outside[row] |= not covered[ip]
+        hit |= seen & ~outside
+        for i in np.flatnonzero(~seen & (conv.party_kind == "net")).tolist():
+            hit[i] = hit[i] or inside(str(conv.party[i]))
     return hit
 
 
@@ -129,7 +141,7 @@ class Judge:
                     "conversation rule", r.id, r.title, r.level,
                     [evidence_record(e) for e in evidence], tags=list(r.tags)))
         self._attach_flow_alerts(conv, bursts, flow_alerts, findings)
-        allowed = _allowed(conv, self.settings)
+        allowed = _allowed(conv, bursts, self.settings)
         encrypted = (conv.encryption != "none") & (conv.encryption != "")
         up_count = feats.column("burst_count")
         eligible = encrypted & (scope == "foreign") & (up_count >= 1)
