@@ -157,7 +157,10 @@ class Judge:
             level, decided = self._level(row, findings.get(row, []), scores[row], feats)
             if level is None:
                 continue
-            found = findings.get(row, [])
+            # Conversation rules first, then flow rules by id and flow: the same case reads
+            # the same however the capture was cut into batches or files.
+            found = sorted(findings.get(row, []), key=lambda f: (
+                f.kind != "conversation rule", f.id, f.flow_id or ""))
             if self.scorer is not None and not math.isnan(scores[row]) and (
                 scores[row] >= RAISE_THRESHOLD or not found
             ):
