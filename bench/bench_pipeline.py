@@ -60,6 +60,7 @@ def _flows(path: str, with_enrich: bool, with_scan: bool, with_ledger: bool = Tr
         from burstwatch.ledger import Ledger
 
         ledger = Ledger.open(None)
+        ledger.write_behind()  # as `burstwatch scan` does
     rows = 0
     alerts = []
     for batch in run_flows([path], None, stats, factory, ledger=ledger):

@@ -185,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         for k, group in enumerate(groups):
             with ledger if k == 0 else Ledger.open(None, args.retention) as held:
+                held.write_behind()  # a file scan commits in large transactions, behind the run
                 flow_alerts: list[Alert] = []
                 try:
                     with progress_bar() as progress:

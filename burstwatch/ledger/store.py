@@ -9,7 +9,9 @@ process holds it.
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +55,7 @@ class Ledger:
         )
         self._next_prune_ns: int | None = None
         self._text = TextCache()
+        self._writer: _Writer | None = None
 
     @classmethod
     def open(cls, path: str | None, retention_days: float | None = DEFAULT_RETENTION_DAYS, *,
@@ -88,12 +91,35 @@ class Ledger:
 
     # ---- writing ----
     def append(self, batch: FlowBatch, provisional: bool = False) -> None:
-        """Add the batch's bursts and flow rows, in one transaction. ``provisional``: rows of
-        flows still open when the run ended, replaced by a run that continues the capture."""
+        """Add the batch's bursts and flow rows, in one transaction (committed when this
+        returns, so a killed process loses at most the batch in hand), or, after
+        ``write_behind``, in large transactions by a thread of their own. ``provisional``: rows
+        of flows still open when the run ended, replaced by a run that continues the capture."""
         self._writable()
+        if self._writer is not None:
+            self._writer.put(batch, provisional)
+            return
+        self._insert(self._tables(batch, provisional))
+
+    def write_behind(self, max_rows: int = 200_000) -> None:
+        """Coalesce appends into transactions of about ``max_rows`` rows, written by a thread
+        of their own while the caller goes on (a file scan, where each commit would cost more
+        than the rows, and where nothing is lost that the next run would not redo). Every other
+        call waits for the rows in hand first, so reads always see every append."""
+        if self._writer is None:
+            self._writer = _Writer(self, max_rows)
+
+    def sync(self) -> None:
+        """Wait until every append so far is in the database (a no-op without write-behind)."""
+        if self._writer is not None:
+            self._writer.sync()
+
+    def _tables(self, batch: FlowBatch, provisional: bool) -> list[tuple[str, pa.Table]]:
         tables = [(BURSTS.name, burst_table(batch, self._text, provisional)),
                   (FLOWS.name, flow_table(batch, self._text, provisional))]
-        tables = [(name, t) for name, t in tables if t.num_rows]
+        return [(name, t) for name, t in tables if t.num_rows]
+
+    def _insert(self, tables: list[tuple[str, pa.Table]]) -> None:
         if not tables:
             return
         latest = max(_max_end(t) for _, t in tables)
@@ -117,6 +143,7 @@ class Ledger:
         Without it, before the retention period counted back from the ledger's clock. Returns
         the number of rows deleted (both tables).
         """
+        self.sync()
         self._writable()
         cutoff = self.cutoff_for(self.retention_days) if before_ns is None else before_ns
         if cutoff is None:
@@ -134,6 +161,7 @@ class Ledger:
     def settle_provisional(self, keep: bool) -> int:
         """The rows a previous run wrote for flows it left open: dropped when this run
         continues those flows (``keep`` False), else kept as final. Returns how many."""
+        self.sync()
         self._writable()
         count = 0
         with self._transaction():
@@ -151,12 +179,14 @@ class Ledger:
 
     def put_state(self, name: str, payload: bytes) -> None:
         """Keep ``payload`` under ``name`` for the next run, replacing what was there."""
+        self.sync()
         self._writable()
         self._con.execute(
             f"INSERT OR REPLACE INTO {STATE.name} VALUES (?, ?, ?)", [name, payload, time.time_ns()]
         )
 
     def get_state(self, name: str) -> bytes | None:
+        self.sync()
         row = self._con.execute(f"SELECT payload FROM {STATE.name} WHERE name = ?", [name]).fetchone()
         return None if row is None else bytes(row[0])
 
@@ -164,11 +194,13 @@ class Ledger:
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
         """The DuckDB connection, for the queries in ``burstwatch.ledger.queries``."""
+        self.sync()
         return self._con
 
     @property
     def latest_ns(self) -> int | None:
         """End of the newest record (None while empty): the ledger's clock."""
+        self.sync()
         return self._latest_ns
 
     def meta(self, key: str) -> str | None:
@@ -176,7 +208,12 @@ class Ledger:
         return None if row is None else str(row[0])
 
     def close(self) -> None:
-        self._con.close()
+        try:
+            if self._writer is not None:
+                self._writer.stop()
+        finally:
+            self._writer = None
+            self._con.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -269,3 +306,67 @@ def _check_or_create(con: duckdb.DuckDBPyConnection, where: str, read_only: bool
     missing = {t.name for t in TABLES} - tables
     if version < 1 or missing:
         raise LedgerError(f"{where} is a damaged burstwatch ledger (missing {sorted(missing)})")
+
+
+class _Writer:
+    """The write-behind thread: batches in, converted and inserted in large transactions."""
+
+    def __init__(self, ledger: Ledger, max_rows: int) -> None:
+        self._ledger = ledger
+        self._max_rows = max_rows
+        self._queue: queue.Queue[tuple[FlowBatch, bool] | threading.Event | None] = queue.Queue(maxsize=64)
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="burstwatch-ledger", daemon=True)
+        self._thread.start()
+
+    def put(self, batch: FlowBatch, provisional: bool) -> None:
+        self._raise()
+        self._queue.put((batch, provisional))
+
+    def sync(self) -> None:
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait()
+        self._raise()
+
+    def stop(self) -> None:
+        self.sync()
+        self._queue.put(None)
+        self._thread.join()
+
+    def _raise(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            if isinstance(failure, LedgerError):
+                raise failure
+            raise LedgerError(f"{self._ledger.path or 'ledger'}: cannot write: {failure}") from failure
+
+    def _run(self) -> None:
+        pending: dict[str, list[pa.Table]] = {}
+        rows = 0
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if isinstance(item, threading.Event):
+                    self._write(pending)
+                    pending, rows = {}, 0
+                    item.set()
+                    continue
+                for name, table in self._ledger._tables(*item):
+                    pending.setdefault(name, []).append(table)
+                    rows += table.num_rows
+                if rows >= self._max_rows:
+                    self._write(pending)
+                    pending, rows = {}, 0
+            except BaseException as exc:  # handed to the caller at its next call
+                self._failure = exc
+                pending, rows = {}, 0
+                if isinstance(item, threading.Event):
+                    item.set()
+
+    def _write(self, pending: dict[str, list[pa.Table]]) -> None:
+        if pending:
+            self._ledger._insert([(name, pa.concat_tables(parts, promote_options="default"))
+                                  for name, parts in pending.items()])
