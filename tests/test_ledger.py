@@ -338,3 +338,26 @@ def test_provisional_rows_are_dropped_or_kept_when_settled() -> None:
         rows = ledger.connection.execute(
             "SELECT flow_id, provisional FROM bursts ORDER BY flow_id").fetchall()
     assert rows == [(1, False), (2, False)]
+
+
+def test_write_behind_gives_the_same_ledger_and_reports_failures(tmp_path: Path) -> None:
+    """Coalesced appends by a thread of their own: every read sees every append, the content
+    equals direct appends, and a failure in the thread is the caller's LedgerError."""
+    batches = [batch([], [Burst(k, A, "198.51.100.7", 0, T + k * S, T + k * S + S, 20_000 + k)])
+               for k in range(1, 40)]
+    with Ledger.open(None) as direct, Ledger.open(None) as behind:
+        behind.write_behind(max_rows=7)
+        for b in batches:
+            direct.append(b)
+            behind.append(b)
+        query = "SELECT flow_id, bytes FROM bursts ORDER BY flow_id"
+        assert behind.connection.execute(query).fetchall() == direct.connection.execute(query).fetchall()
+        assert behind.latest_ns == direct.latest_ns == T + 40 * S
+    path = tmp_path / "l.duckdb"
+    ledger = Ledger.open(str(path))
+    ledger.write_behind()
+    ledger.connection.execute("DROP TABLE bursts")  # the next insert fails in the thread
+    ledger.append(batches[0])
+    with pytest.raises(LedgerError, match="cannot write"):
+        ledger.sync()
+    ledger.close()
