@@ -48,22 +48,53 @@ syntax, matches anywhere). Several operators in one mapping must all hold. Combi
 wrap a test in `not` to catch missing values too. Rules are parsed, never evaluated as code;
 YAML tags, anchors and duplicate keys are errors.
 
-The alert for a flagged flow-window lists, per rule, each test that made it fire with the
-row's value (`burstwatch.rules[].evidence`).
+Rules work at two levels, chosen by the Sigma `logsource` category:
+
+- `logsource: {product: burstwatch, category: flow}` (the default when `logsource` is left
+  out) reads flow-windows: one row per flow, or per window of a long flow.
+- `logsource: {product: burstwatch, category: conversation}` reads conversations: one local
+  host and one remote party (the server name's registrable domain, else the remote /24 or
+  /48) over the horizon (`--horizon`, default 24 h), built from the burst ledger. Their
+  features are read as `conversation.<name>` (see docs/features.md); lint says when a rule
+  uses a field of the other level.
+
+```yaml
+id: my-101
+title: Regular encrypted upload bursts to a foreign party
+logsource: {product: burstwatch, category: conversation}
+level: high
+match:
+  all:
+    - destination.scope: foreign
+    - conversation.burst_count: {gte: 4}
+    - conversation.periodicity: {gte: 0.6}
+```
+
+Both levels feed one case per conversation: a flow rule that fires on any of a
+conversation's flows is a finding of that conversation's case. Each case lists, per rule,
+each test that made it fire with the value (`burstwatch.rules[].evidence`). Test cases for a
+conversation rule expect `{source.ip: ..., destination.party: ...}`; a case's `generate` may
+list several scenarios (with `day: N` offsets) read as one capture, to give a host history.
 """
 
 
 def render(rules_dir: Path | None = None) -> str:
-    lines = [HEADER, "## Fields", "", "| field | kind | meaning |", "|---|---|---|"]
-    for spec in rule_catalog():
-        lines.append(f"| `{spec.name}` | {spec.kind} | {spec.description} |")
+    catalog = rule_catalog()
+    lines = [HEADER]
+    for level, title in (("flow", "Fields of flow rules"),
+                         ("conversation", "Fields of conversation rules")):
+        lines += [f"## {title}", "", "| field | kind | meaning |", "|---|---|---|"]
+        for spec in catalog.at_level(level):
+            lines.append(f"| `{spec.name}` | {spec.kind} | {spec.description} |")
+        lines.append("")
     folder = rules_dir or bundled_rules_dir()
     if folder is not None:
         rules = sorted(load_rules([str(folder)], rule_catalog()), key=lambda r: r.id)
         lines += ["", "## Shipped rules", ""]
         for r in rules:
             lines += [f"### {r.id}: {r.title}", "",
-                      f"Level **{r.level}**; tags {', '.join(f'`{t}`' for t in r.tags)}.", "",
+                      f"Reads **{r.applies_to}s**; level **{r.level}**; tags "
+                      f"{', '.join(f'`{t}`' for t in r.tags)}.", "",
                       r.description.strip(), ""]
             if r.falsepositives:
                 lines += ["May also catch: " + "; ".join(r.falsepositives) + ".", ""]
