@@ -117,13 +117,16 @@ def test_real_benign_captures_raise_nothing_at_medium(
     capsys: pytest.CaptureFixture[str], shared_pcaps: Path
 ) -> None:
     """Every real capture labelled NEG or POS* (a benign app with the target shape)."""
-    labels = _labels(shared_pcaps / "CATALOG.md")
-    chosen = sorted(n for n, label in labels.items()
-                    if label.split("+")[0] in ("NEG", "POS*") and (shared_pcaps / n).is_file())
-    assert chosen, "the catalog lists no NEG or POS* capture"
+    chosen = []
+    for folder in (shared_pcaps, shared_pcaps / "encap"):
+        if (folder / "CATALOG.md").is_file():
+            chosen += sorted(folder / n for n, label in _labels(folder / "CATALOG.md").items()
+                             if label.split("+")[0] in ("NEG", "POS*") and (folder / n).is_file())
+    assert chosen, "the catalogs list no NEG or POS* capture"
     loud = {}
-    for name in chosen:
-        cases = scan(capsys, str(shared_pcaps / name))
+    for path in chosen:
+        name = path.name
+        cases = scan(capsys, str(path))
         high = [c["burstwatch"]["reason"] for c in cases if c["event"]["severity"] >= MEDIUM]
         if high:
             loud[name] = high
