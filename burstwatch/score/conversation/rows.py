@@ -1,8 +1,8 @@
 """Training rows: conversation features over consecutive horizons of a ledger, or of captures.
 
 A ledger holding days of traffic is cut into horizons that end at its newest record and step
-back by the horizon (each record in exactly one of them, as the judge sees it); a capture
-shorter than the horizon gives one. Every horizon's conversations come from the ledger's own
+back by the horizon (each record in one of them, as the judge sees it; horizons without a
+record are skipped); a capture shorter than the horizon gives one. Every horizon's conversations come from the ledger's own
 query (:func:`burstwatch.ledger.conversations`), so novelty and the host's peak rate are
 worked out over everything before the horizon's end, as at judging time. Captures are first
 read into a ledger in memory, with the same flow settings, enrichment and local networks as
@@ -88,38 +88,37 @@ class ConversationRows:
         )
 
 
-def ledger_span(ledger: Ledger) -> tuple[int, int] | None:
-    """(earliest record end, newest record end) in the ledger; None when it is empty."""
-    row = ledger.connection.execute(
-        f"SELECT min(lo), max(hi) FROM (SELECT min(end_ns) lo, max(end_ns) hi FROM {BURSTS.name} "
-        f"UNION ALL SELECT min(end_ns), max(end_ns) FROM {FLOWS.name})"
-    ).fetchone()
-    if row is None or row[0] is None:
-        return None
-    return int(row[0]), int(row[1])
+def horizon_ends(last_ns: int, ages_ns: npt.ArrayLike, horizon_ns: int) -> list[int]:
+    """Ends of the horizons holding records ``ages_ns`` before ``last_ns`` (oldest first).
 
-
-def horizon_ends(first_ns: int, last_ns: int, horizon_ns: int) -> list[int]:
-    """Ends of consecutive horizons covering [first_ns, last_ns], the last ending at last_ns."""
+    Horizons end at ``last_ns`` and step back by ``horizon_ns``; only those with a record are
+    returned, so a capture whose clock jumps by years costs two horizons, not thousands.
+    """
     if horizon_ns <= 0:
         raise ValueError("the horizon must be positive")
-    ends = []
-    end = last_ns
-    while True:
-        ends.append(end)
-        if end - horizon_ns < first_ns:
-            break
-        end -= horizon_ns
-    return ends[::-1]
+    steps = np.unique(np.asarray(ages_ns, np.int64) // horizon_ns)
+    return sorted(int(last_ns - k * horizon_ns) for k in steps.tolist())
+
+
+def ledger_horizons(ledger: Ledger, horizon_ns: int) -> list[int]:
+    """Ends of the ledger's horizons that hold a record (see :func:`horizon_ends`)."""
+    records = f"(SELECT end_ns FROM {BURSTS.name} UNION ALL SELECT end_ns FROM {FLOWS.name})"
+    row = ledger.connection.execute(f"SELECT max(end_ns) FROM {records}").fetchone()
+    if row is None or row[0] is None:
+        return []
+    last = int(row[0])
+    steps = ledger.connection.execute(
+        f"SELECT DISTINCT ($last - end_ns) // $h FROM {records}", {"last": last, "h": horizon_ns}
+    ).fetchnumpy()
+    ages = next(iter(steps.values())).astype(np.int64) * horizon_ns if steps else np.zeros(0, np.int64)
+    return horizon_ends(last, ages, horizon_ns)
 
 
 def rows_from_ledger(ledger: Ledger, horizon_ns: int = DAY_NS, label: str = "") -> ConversationRows:
     """Conversation feature rows of every horizon of the ledger (oldest first)."""
-    span = ledger_span(ledger)
-    if span is None:
-        return ConversationRows.empty()
+    ends = ledger_horizons(ledger, horizon_ns)
     parts = []
-    for end in horizon_ends(span[0], span[1], horizon_ns):
+    for end in ends:
         conv, bursts = conversations(ledger, horizon_ns, end)
         n = len(conv)
         if not n:
@@ -129,7 +128,7 @@ def rows_from_ledger(ledger: Ledger, horizon_ns: int = DAY_NS, label: str = "") 
             feats.values, conv.local_ip.astype(object), conv.party.astype(object), _upload_ip(bursts, n),
             np.full(n, end, np.int64), np.full(n, label, object), np.full(n, "", object), 1))
     rows = ConversationRows.concat(parts)
-    rows.horizons = len(horizon_ends(span[0], span[1], horizon_ns))
+    rows.horizons = len(ends)
     return rows
 
 
