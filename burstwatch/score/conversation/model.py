@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -304,3 +304,9 @@ def default_model_path() -> Path:
 @functools.lru_cache(maxsize=1)
 def _load_default() -> ConversationModel:
     return ConversationModel.load(default_model_path())
+
+
+if TYPE_CHECKING:  # mypy checks that the model is what the judge takes
+    from burstwatch.conversations.judge import ConversationScorer
+
+    _AS_SCORER: ConversationScorer = ConversationModel()
