@@ -55,6 +55,12 @@ def _stream(rng: Rng, rtt: tuple[float, float]) -> dict[str, Any]:
             "chunk_interval_s": interval, "rate": _logu(rng, 1e6, 1.5e7), "rtt_ms": float(rng.uniform(*rtt))}
 
 
+def _call(rng: Rng) -> dict[str, Any]:
+    pps = float(rng.uniform(20.0, 100.0))
+    return {"duration_s": min(_logu(rng, 10.0, 900.0), 3_000 / pps), "pps": pps,
+            "size": _span(rng, 60, 200, (1.2, 5.0)), "rtt_ms": float(rng.uniform(20.0, 180.0))}
+
+
 # Benign scenarios: a parameter draw each (sizes capped to keep a site small).
 BENIGN_DRAWS: dict[str, Callable[[Rng], dict[str, Any]]] = {
     "browsing": lambda r: {"duration_s": float(r.uniform(30.0, 150.0)), "page_interval_s": _logu(r, 5.0, 40.0),
@@ -66,9 +72,7 @@ BENIGN_DRAWS: dict[str, Callable[[Rng], dict[str, Any]]] = {
                                  "rtt_ms": float(r.uniform(20.0, 220.0))},
     "os_update": lambda r: {"total_bytes": int(_logu(r, 3e5, 8e6)), "rate": _logu(r, 1e6, 3e7),
                             "rtt_ms": float(r.uniform(5.0, 40.0))},
-    "encrypted_call": lambda r: (lambda pps: {
-        "duration_s": min(_logu(r, 10.0, 900.0), 3_000 / pps), "pps": pps,
-        "size": _span(r, 60, 200, (1.2, 5.0)), "rtt_ms": float(r.uniform(20.0, 180.0))})(float(r.uniform(20, 100))),
+    "encrypted_call": _call,
     "backup_upload": lambda r: {"total_bytes": int(_logu(r, 3e5, 1.5e7)), "part_bytes": int(_logu(r, 2.5e5, 8e6)),
                                 "rate": _logu(r, 3e5, 1.5e7), "rtt_ms": float(r.uniform(5.0, 80.0))},
     "photo_backup_home": lambda r: {"photos": int(r.integers(1, 13)), "photo_bytes": _span(r, 1e5, 1.5e6),
