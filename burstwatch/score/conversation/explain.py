@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from burstwatch.alerts.record import human
-from burstwatch.score.conversation.transform import SIDES, USED
+from burstwatch.score.conversation.transform import SIDES, USED, signed
 from burstwatch.score.units import format_value
 
 F64 = npt.NDArray[np.float64]
@@ -93,10 +93,15 @@ class Departures:
                 q[:, j] = np.quantile(col, LEVELS)
         return cls(q, ok.mean(axis=0) if used.shape[0] else np.zeros(used.shape[1]))
 
-    def reasons(self, values: F64, top: int = TOP) -> list[list[dict[str, Any]]]:
-        """Per row (all scored rows), the ``top`` largest departures as reason dicts."""
+    def reasons(self, values: F64, medians: F64, top: int = TOP) -> list[list[dict[str, Any]]]:
+        """Per row (all scored rows), the ``top`` largest departures as reason dicts.
+
+        A value departs when the model sees it above its column's median (``medians``, the
+        model's own, in signed space): exactly the values the clip leaves alone.
+        """
         n = values.shape[0]
         k = USED.size
+        above_median = signed(values) > medians  # NaN compares False: undefined never departs
         tail = np.ones((n, k))
         excess = np.zeros((n, k))
         for j, col_index in enumerate(USED.tolist()):
@@ -107,8 +112,7 @@ class Departures:
             x = values[:, col_index]
             ok = ~np.isnan(x)
             v = x[ok]
-            median = q[int(np.argmin(np.abs(LEVELS - 0.5)))]
-            beyond = v > median if sign > 0 else v < median
+            beyond = above_median[ok, j]
             if sign > 0:
                 share = self.defined[j] * (1.0 - _cdf(q, v, "left"))  # baseline rows >= v
             else:

@@ -191,7 +191,7 @@ class ConversationModel:
             rows = values[mask]
             raw = envelope_raw(self.trees_, transform(rows, self.medians_), floor32(self.medians_))
             scores[mask] = self.calibration_(raw)
-            for i, r in zip(np.flatnonzero(mask).tolist(), self.departures_.reasons(rows), strict=True):
+            for i, r in zip(np.flatnonzero(mask).tolist(), self.departures_.reasons(rows, self.medians_), strict=True):
                 reasons[i] = r
         return scores, reasons
 
