@@ -1,4 +1,6 @@
-"""The anomaly scorer: rankings and rates on generated traffic, the model file, train, policy.
+"""The flow-level anomaly scorer: rankings and rates on generated traffic, the model file, policy.
+
+`burstwatch train` now learns the conversation model (tests/test_conversation_score.py).
 
 Scores are checked as rankings and rates over several seeds, never as exact floats. The
 benign traffic here uses seeds the default model was not trained on (it uses 1-12).
@@ -6,7 +8,6 @@ benign traffic here uses seeds the default model was not trained on (it uses 1-1
 
 from __future__ import annotations
 
-import argparse
 import json
 import zipfile
 from dataclasses import dataclass, replace
@@ -19,8 +20,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.ensemble import IsolationForest
 
-from burstwatch.cli import main as cli_main
-from burstwatch.cli import train
 from burstwatch.features import FEATURE_INDEX, FEATURE_NAMES, FEATURES
 from burstwatch.pipeline import run_flows
 from burstwatch.score import (
@@ -38,7 +37,6 @@ from burstwatch.score.corpus import (
     BENIGN_CLASSES,
     EXFIL_CLASSES,
     corpus_rows,
-    write_corpus,
     write_scenario_capture,
 )
 from burstwatch.score.explain import Baseline
@@ -484,51 +482,6 @@ def test_model_file_records_schema_versions_and_training(small_model: tuple[Burs
     assert [f["name"] for f in header["schema"]["features"]] == list(FEATURE_NAMES)
     assert {"burstwatch", "numpy", "scikit-learn"} <= header["versions"].keys()
     assert header["training"]["classes"] and header["training"]["calibration_rows"] == arrays["calibration"].size
-
-
-# ---- the train command ----
-
-
-def _run_train(argv: list[str]) -> int:
-    """Through the real entry point once `train` is wired in; until then, its own parser."""
-    actions = cli_main.build_parser()._actions
-    if any(isinstance(a, argparse._SubParsersAction) and "train" in a.choices for a in actions):
-        return cli_main.main(["train", *argv])
-    parser = argparse.ArgumentParser()
-    train.register(parser.add_subparsers())
-    args = parser.parse_args(["train", *argv])
-    return int(args.handler(args))
-
-
-@pytest.fixture(scope="session")
-def browsing_captures(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """A small benign baseline on disk (browsing has many flows with bursts for its size)."""
-    caps = write_corpus(tmp_path_factory.mktemp("baseline"), {"browsing": 4, "dns_lookups": 1}, (931, 932))
-    return [c.path for c in caps]
-
-
-def test_train_writes_a_model_and_prints_a_summary(browsing_captures: list[str], tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "site.model"
-    paths = browsing_captures
-    assert _run_train([*paths, "-o", str(out), "--trees", "50", "--seed", "4"]) == 0
-    text = capsys.readouterr().out
-    assert f"wrote {out}" in text and "held-out rows" in text and f"threshold {RAISE_THRESHOLD}" in text
-    scorer = BurstScorer.load(out)
-    assert scorer.n_estimators == 50 and scorer.trees_.n_trees == 50
-    assert len(scorer.training_["captures"]) == len(paths)
-    assert scorer.training_["flow_config"]["burst_gap"] == 0.5
-
-
-def test_train_on_too_little_traffic_is_a_model_error(browsing_captures: list[str], tmp_path: Path) -> None:
-    dns_only = [p for p in browsing_captures if "dns_lookups" in p]
-    try:
-        status = _run_train([*dns_only, "-o", str(tmp_path / "m.npz")])
-    except ModelError as exc:
-        assert "with bursts" in str(exc)
-    else:
-        assert status == 2
-    assert not (tmp_path / "m.npz").exists()
 
 
 # ---- policy ----

@@ -1,83 +1,123 @@
-"""`burstwatch train BASELINE... -o MODEL`: learn an anomaly model from benign captures."""
+"""`burstwatch train [--state PATH] [CAPTURE...] -o MODEL`: learn the conversation model of a site.
+
+The model learns what the site's own conversations (one local host, one remote party, over a
+horizon) look like, from the burst ledger that ``scan``/``live`` keep (``--state``), from
+captures of ordinary traffic, or both. Everything given is treated as benign.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import math
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import add_flow_options, flow_config
 from burstwatch.cli.progress import progress_bar
+from burstwatch.enrich.annotate import add_enrich_options, geo_from_args, settings_from_args
 from burstwatch.records import RunStats
-from burstwatch.score import ANOMALY_THRESHOLD, RAISE_THRESHOLD, BurstScorer
-from burstwatch.score.rows import read_rows
+
+HOUR_NS = 3_600_000_000_000
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "train",
-        help="learn an anomaly model from benign captures",
-        description="Learn what ordinary burst behaviour looks like on your network from captures "
-        "of benign traffic, and write a model file for `scan --model`. Captures should span "
-        "normal working days; every file is treated as benign.",
+        help="learn the conversation anomaly model from this site's history or captures",
+        description="Learn what ordinary conversations (one local host, one remote party, over a "
+        "horizon) look like on this network, from the burst ledger kept by scan/live (--state) "
+        "and/or captures of ordinary traffic, and write a model file. Everything given is treated "
+        "as benign: train on days without known incidents.",
     )
-    p.add_argument("files", nargs="+", metavar="BASELINE", help="capture of benign traffic")
+    p.add_argument("files", nargs="*", metavar="CAPTURE",
+                   help="capture of ordinary traffic (file, directory or glob); all files are one "
+                        "capture unless --separate")
+    p.add_argument("--state", metavar="PATH", help="burst ledger with the site's history (read only)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
+    p.add_argument("--horizon", type=float, default=24.0, metavar="HOURS",
+                   help="conversation horizon in hours, as the judge uses it (default 24)")
     p.add_argument("--trees", type=int, default=200, metavar="N", help="isolation trees (default 200)")
-    p.add_argument("--seed", type=int, default=0, metavar="N",
-                   help="random seed: the same captures and seed give the same model (default 0)")
-    p.add_argument("--calibration-fraction", type=float, default=0.5, metavar="F",
-                   help="share of baseline rows held out to calibrate scores (default 0.5)")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="random seed: the same history and seed give the same model (default 0)")
+    p.add_argument("--separate", action="store_true", help="read each capture file as a capture of its own")
     add_flow_options(p)
+    add_enrich_options(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from burstwatch.ledger import Ledger
+    from burstwatch.score.conversation import (
+        ConversationModel,
+        ConversationRows,
+        rows_from_captures,
+    )
+    from burstwatch.score.conversation.rows import rows_from_ledger
+
     out = stdout_console()
     err = stderr_console()
-    if not 0.05 <= args.calibration_fraction <= 0.95:
-        err.print("burstwatch: error: --calibration-fraction must be between 0.05 and 0.95", markup=False)
+    problem = None
+    if not (args.state or args.files):
+        problem = "give --state PATH (the site's ledger) and/or capture files to learn from"
+    elif args.trees < 1:
+        problem = "--trees must be at least 1"
+    elif not args.horizon > 0:
+        problem = "--horizon must be a positive number of hours"
+    if problem:
+        err.print(f"burstwatch: error: {problem}", markup=False)
         return ExitCode.ERROR
-    if args.trees < 1:
-        err.print("burstwatch: error: --trees must be at least 1", markup=False)
-        return ExitCode.ERROR
-    config = flow_config(args)
-    stats = RunStats()
-    with progress_bar() as progress:
-        rows = read_rows(args.files, config, stats, progress)
-    for w in stats.warnings:
-        err.print(f"burstwatch: warning: {w}", markup=False)
-    scorer = BurstScorer(n_estimators=args.trees, calibration_fraction=args.calibration_fraction,
-                         random_state=args.seed)
-    scorer.fit(rows.values, labels=[Path(c).name for c in rows.labels()], captures=rows.captures,
-               context={"flow_config": dataclasses.asdict(config), "packets": stats.packets})
-    scorer.save(args.output)
-    for line in summary_lines(scorer, args.output):
+    horizon_ns = int(args.horizon * HOUR_NS)
+    parts: list[tuple[str, ConversationRows]] = []
+    if args.state:
+        if not Path(args.state).is_file():
+            err.print(f"burstwatch: error: {args.state}: no such ledger file", markup=False)
+            return ExitCode.ERROR
+        with Ledger.open(args.state, None, read_only=True) as ledger:
+            parts.append((f"site history {args.state}", rows_from_ledger(ledger, horizon_ns)))
+    if args.files:
+        stats = RunStats()
+        with progress_bar() as progress:
+            rows = rows_from_captures(args.files, horizon_ns, config=flow_config(args),
+                                      settings=settings_from_args(args), geo=geo_from_args(args),
+                                      stats=stats, progress=progress, separate=args.separate)
+        for w in stats.warnings:
+            err.print(f"burstwatch: warning: {w}", markup=False)
+        names = [Path(f).name for f in args.files]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        parts.append((f"captures {shown}", rows))
+    rows = ConversationRows.concat([r for _, r in parts])
+    source = " and ".join(s for s, _ in parts)
+    model = ConversationModel(n_estimators=args.trees, random_state=args.seed)
+    model.fit(rows.values, hosts=list(rows.local_ip), source=source, horizon_ns=horizon_ns,
+              context={"sources": [{"source": s, "conversations": len(r), "rows": int(r.scored.sum()),
+                                    "horizons": r.horizons} for s, r in parts]})
+    model.save(args.output)
+    for line in summary_lines(model, args.output, parts):
         out.print(line, markup=False, highlight=False)
     return ExitCode.OK
 
 
-def summary_lines(scorer: BurstScorer, output: str) -> list[str]:
-    """What a person checks after training: how much baseline, and what thresholds will mean."""
-    t = scorer.training_
-    cal = scorer.calibration_
-    lines = [
-        f"wrote {output}",
-        f"baseline: {len(t['captures'])} capture(s), {t['rows']:,} flow-windows, "
-        f"{t['burst_rows']:,} with bursts (the rows the model scores)",
-        f"trained on {t['fit_rows']:,} rows; calibrated on {t['calibration_rows']:,} held-out rows "
-        f"(score resolution {cal.resolution:.4f})",
-    ]
-    for name, threshold in (("raise a rule hit", RAISE_THRESHOLD), ("anomaly alert", ANOMALY_THRESHOLD)):
-        lines.append(f"threshold {threshold} ({name}): flags about {1 - threshold:.1%} of benign "
-                     "flow-windows with bursts")
-        if cal.resolution > 1 - threshold:
-            needed = int(np.ceil(1 / (1 - threshold) / scorer.calibration_fraction))
-            lines.append(f"  warning: {cal.rows:,} held-out rows cannot resolve {threshold}; "
-                         f"give at least {needed:,} flow-windows with bursts for it to mean that rate")
+def summary_lines(model: Any, output: str, parts: list[tuple[str, Any]]) -> list[str]:
+    """What a person checks after training: how much was learned, from where, what scores can mean."""
+    from burstwatch.conversations.judge import ANOMALY_THRESHOLD, RAISE_THRESHOLD, SITE_MODEL_LEVEL
+
+    t = model.training_
+    lines = [f"wrote {output}",
+             f"learned from {t['rows']:,} conversations with upload bursts ({t['conversations']:,} conversations "
+             f"in all) from {t['hosts']:,} distinct hosts, horizon {t['horizon_hours']:g} h"]
+    for source, rows in parts:
+        lines.append(f"  {source}: {int(rows.scored.sum()):,} rows over {rows.horizons} horizon(s)")
+    ceiling = model.calibration_.ceiling
+    lines.append(f"highest possible score {ceiling:.4f} (a model of n rows cannot score above n / (n + 1))")
+    for what, threshold in ((f"alone opens a case at {SITE_MODEL_LEVEL}", ANOMALY_THRESHOLD),
+                            ("raises a rule's level one step", RAISE_THRESHOLD)):
+        if ceiling < threshold:
+            needed = math.ceil(threshold / (1 - threshold) - 1e-9)
+            lines.append(f"  warning: no conversation can reach {threshold} (which {what}): "
+                         f"learn from at least {needed:,} conversations with upload bursts")
+        else:
+            lines.append(f"score >= {threshold} {what}; about {1 - threshold:.1%} of conversations like "
+                         "these reach it")
     return lines

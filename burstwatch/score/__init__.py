@@ -1,4 +1,8 @@
-"""Anomaly scoring: how unusual a flow-window's burst shape is against benign traffic.
+"""Anomaly scoring.
+
+The conversation score (what the judge uses) is :mod:`burstwatch.score.conversation`:
+``ConversationModel``, trained by ``burstwatch train``. Below, the flow-level scorer: how
+unusual a flow-window's burst shape is against benign traffic.
 
 - :class:`BurstScorer`: ``fit(X)`` on benign feature rows, ``score(X)`` in [0, 1] (higher =
   more anomalous, calibrated so a threshold ``t`` passes about ``1 - t`` of benign rows with

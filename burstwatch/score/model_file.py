@@ -21,6 +21,7 @@ import json
 import os
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,16 @@ def write_model(path: str | Path, header: dict[str, Any], arrays: dict[str, np.n
         raise ModelError(f"cannot write model {path}: {exc.strerror or exc}") from exc
 
 
-def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The header and arrays of a model file, after every check in the module docstring."""
+def read_model(
+    path: str | Path, kind: str = "flow",
+    check: Callable[[str, dict[str, Any]], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The header and arrays of a model file, after every check in the module docstring.
+
+    ``kind`` is the model the caller can use: "flow" (the header has no ``kind``, as files
+    written before conversations were scored) or "conversation"; a file of another kind is
+    refused by name. ``check`` validates the feature schema (default: the flow features').
+    """
     name = str(path)
     try:
         size = os.path.getsize(path)
@@ -108,7 +117,11 @@ def read_model(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]
     if header.get("payload_sha256") != content_hash(header, arrays):
         raise ModelError(f"model {name} failed its integrity check (content hash mismatch): "
                          "it was altered or damaged; rebuild or copy it again")
-    check_schema(name, header)
+    found = header.get("kind", "flow")
+    if found != kind:
+        raise ModelError(f"{name} is a {found} model, not a {kind} model: "
+                         f"give a {kind} model (`burstwatch train` writes conversation models)")
+    (check or check_schema)(name, header)
     return header, arrays
 
 
