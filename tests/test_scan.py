@@ -87,22 +87,29 @@ def test_rules_alone_with_no_score(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_train_then_scan_with_the_model(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from burstwatch.score import BurstScorer
-    from burstwatch.score.corpus import write_corpus
-    from burstwatch.score.rows import read_rows
+    """A model trained on a site's own history (`scan --state` builds it, `train --state`
+    learns it) is what `scan --model` scores with, and the banner says so."""
+    from tests.test_conversation_score import _site
 
-    # `train` now writes conversation models; the flow-level model scan still uses is fitted here
-    plan = {"video_stream": 30, "video_stream_abroad": 30, "browsing": 30, "encrypted_call": 10}
-    benign = [c.path for c in write_corpus(tmp_path / "baseline", plan, seeds=[401])]
-    model = tmp_path / "m.bwmodel"
-    BurstScorer().fit(read_rows(benign).values).save(model)
+    site = _site(tmp_path / "site.pcap", hosts=8, days=2, seed=11)
+    state = tmp_path / "site.duckdb"
+    assert main(["scan", "--state", str(state), "--retention", "36500", str(site)]) in (0, 1)
+    model = tmp_path / "site.bwm"
+    assert main(["train", "--state", str(state), "-o", str(model)]) == 0
+    capsys.readouterr()
+    code = main(["scan", str(PROJECT_PCAPS / "demo.pcap"), "--model", str(model)])
+    out = capsys.readouterr().out
+    assert code == 1
+    banner = next(line for line in out.splitlines() if line.startswith("anomaly score:"))
+    assert banner.startswith("anomaly score: site conversation model: ")
+    assert " from 8 hosts" in banner and str(state) in banner
     code, alerts = scan_alerts(capsys, str(PROJECT_PCAPS / "demo.pcap"), "--model", str(model))
     assert code == 1 and alerts[0]["destination"]["ip"] == "77.88.8.8"
     assert alerts[0]["burstwatch"]["anomaly_score"] is not None
     # a tampered, truncated or foreign model file is refused with one line and exit 2
     data = model.read_bytes()
     for bad in (data[: len(data) // 2], data[:-40] + bytes(40), b"not a model at all"):
-        broken = tmp_path / "bad.bwmodel"
+        broken = tmp_path / "bad.bwm"
         broken.write_bytes(bad)
         assert main(["scan", str(PROJECT_PCAPS / "demo.pcap"), "--model", str(broken)]) == 2
         err = capsys.readouterr().err.strip().splitlines()

@@ -58,9 +58,7 @@ def conversation_scorer_from_args(args: argparse.Namespace) -> tuple[Any, str]:
     """(conversation scorer or None, a header line saying what the model was trained on)."""
     if getattr(args, "no_score", False):
         return None, "anomaly score: off (--no-score)"
-    try:
-        from burstwatch.score.conversation import ConversationModel
-    except ImportError:
-        return None, "anomaly score: no conversation model available"
+    from burstwatch.score.conversation import ConversationModel
+
     model = ConversationModel.load(args.model) if args.model else ConversationModel.default()
     return model, f"anomaly score: {model.describe()}"
