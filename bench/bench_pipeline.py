@@ -8,8 +8,10 @@ Systems, each in its own child process (so each peak RSS is its own):
   flows   read -> decode -> flows -> bursts -> features (burstwatch.pipeline.run_flows)
   enrich  the same plus encryption verdicts, geography, scopes and allow-lists
   scan-rules  the same plus the shipped flow rules (no ledger: what scan ran before it had one)
-  scan    what `burstwatch scan` runs: flow rules, every burst and flow into an in-memory
-          ledger, then the conversations judged (rules and, when shipped, the score)
+  scan-ledger the same plus every burst and flow row into an in-memory ledger (what the
+          ledger alone costs)
+  scan    what `burstwatch scan` runs: flow rules, the ledger, then the conversations judged
+          (the ledger query, conversation rules and the shipped conversation score)
   dpkt    a plain dpkt loop decoding every packet to its 5-tuple and payload length
   nfstream NFStreamer(source, statistical_analysis=True), when nfstream is installed
 Ratios are against dpkt and nfstream from the same invocation, on the same file.
@@ -31,10 +33,11 @@ import os  # noqa: E402
 
 from bench_ingest import parse_size, peak_rss_bytes, run_dpkt  # noqa: E402
 
-ALL = ("flows", "enrich", "scan-rules", "scan", "dpkt", "nfstream")
+ALL = ("flows", "enrich", "scan-rules", "scan-ledger", "scan", "dpkt", "nfstream")
 
 
-def _flows(path: str, with_enrich: bool, with_scan: bool, with_ledger: bool = True) -> tuple[int, int]:
+def _flows(path: str, with_enrich: bool, with_scan: bool, with_ledger: bool = True,
+           with_judge: bool = True) -> tuple[int, int]:
     from burstwatch.alerts.detect import Detector
     from burstwatch.alerts.frame import rule_catalog
     from burstwatch.config import load_settings
@@ -67,13 +70,16 @@ def _flows(path: str, with_enrich: bool, with_scan: bool, with_ledger: bool = Tr
         rows += len(batch)
         if detector is not None:
             alerts.extend(detector(batch))
-    if ledger is not None:
+    if ledger is not None and not with_judge:
+        ledger.sync()
+        ledger.close()
+    elif ledger is not None:
         from burstwatch.cli.scoring import conversation_scorer_from_args
-        from burstwatch.conversations.judge import Judge
-        from burstwatch.ledger import conversations
+        from burstwatch.conversations.judge import Judge, judge_ledger
+        from burstwatch.ledger import DAY_NS
 
         scorer = conversation_scorer_from_args(argparse.Namespace(no_score=False, model=None))[0]
-        Judge(rules, settings, scorer)(*conversations(ledger), alerts)
+        judge_ledger(Judge(rules, settings, scorer), ledger, alerts, DAY_NS)
         ledger.close()
     return stats.packets, rows
 
@@ -93,6 +99,7 @@ RUNNERS = {
     "enrich": lambda p: _flows(p, True, False),
     "scan": lambda p: _flows(p, True, True),
     "scan-rules": lambda p: _flows(p, True, True, with_ledger=False),
+    "scan-ledger": lambda p: _flows(p, True, True, with_judge=False),
     "dpkt": run_dpkt,
     "nfstream": _nfstream,
 }
@@ -110,12 +117,12 @@ def available(system: str) -> bool:
 
 def worker(system: str, path: str, runs: int) -> None:
     """Child process: warm up (compile, load data) on a tiny prefix, then time ``runs`` passes."""
-    if system in ("flows", "enrich", "scan", "scan-rules"):  # as cli/main.py sets it up
+    if system in ("flows", "enrich", "scan", "scan-rules", "scan-ledger"):  # as cli/main.py does
         import gc
 
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
-    if system in ("flows", "enrich", "scan", "scan-rules"):
+    if system in ("flows", "enrich", "scan", "scan-rules", "scan-ledger"):
         from burstwatch.pipeline import run_flows
 
         for _ in run_flows([str(Path(__file__).resolve().parent.parent / "pcaps" / "demo.pcap")]):
@@ -153,7 +160,7 @@ def table(results: list[dict[str, Any]], size: int) -> str:
             return f"{best[base] / t:.1f}x" if base in best and base != name else "-"
 
         over = (f"+{(t / best['flows'] - 1) * 100:.0f}%"
-                if "flows" in best and r["system"] in ("enrich", "scan", "scan-rules") else "-")
+                if "flows" in best and r["system"] in ("enrich", "scan", "scan-rules", "scan-ledger") else "-")
         lines.append(f"| {r['system']} | {r['packets']:,} | {t:.3f} | {r['packets'] / t / 1e6:.2f} M | "
                      f"{size / t / 1e6:.0f} | {r['peak_rss'] / 2**20:.0f} | {r['startup_rss'] / 2**20:.0f} | "
                      f"{vs('dpkt')} | {vs('nfstream')} | {over} |")
@@ -214,7 +221,7 @@ def main() -> int:
         if args.overhead_check is not None and "flows" in merged:
             base = min(merged["flows"]["times"])
             slow = [f"{r['system']} +{(min(r['times']) / base - 1) * 100:.0f}%" for r in results
-                    if r["system"] in ("enrich", "scan-rules", "scan")
+                    if r["system"] in ("enrich", "scan-rules", "scan-ledger", "scan")
                     and min(r["times"]) > base * (1 + args.overhead_check / 100)]
             if slow:
                 print(f"over the flows benchmark by more than {args.overhead_check:g}%: {', '.join(slow)}")

@@ -72,6 +72,26 @@ def unique_pairs(
     return h[start], w[start], inverse
 
 
+_OCTETS = np.array([str(i) for i in range(256)], dtype=object)
+
+
+def format_distinct(hi: U64, lo: U64) -> npt.NDArray[np.object_]:
+    """Format (hi, lo) pairs as text, IPv4 vectorised (octet strings joined by numpy over
+    object arrays, no Python call per address), IPv6 one by one (rare in a batch)."""
+    out = np.empty(hi.shape[0], dtype=object)
+    v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+    if v4.any():
+        a = lo[v4]
+        dot = "."
+        out[v4] = (_OCTETS[((a >> np.uint64(24)) & np.uint64(255)).astype(np.intp)] + dot
+                   + _OCTETS[((a >> np.uint64(16)) & np.uint64(255)).astype(np.intp)] + dot
+                   + _OCTETS[((a >> np.uint64(8)) & np.uint64(255)).astype(np.intp)] + dot
+                   + _OCTETS[(a & np.uint64(255)).astype(np.intp)])
+    for i in np.flatnonzero(~v4).tolist():
+        out[i] = hilo_to_ip(int(hi[i]), int(lo[i]))
+    return out
+
+
 def format_addresses(hi: npt.ArrayLike, lo: npt.ArrayLike) -> list[str]:
     """Format (hi, lo) columns as strings, formatting each distinct address only once.
 
@@ -85,9 +105,7 @@ def format_addresses(hi: npt.ArrayLike, lo: npt.ArrayLike) -> list[str]:
     if hi_a.size == 0:
         return []
     uhi, ulo, inverse = unique_pairs(hi_a.ravel(), lo_a.ravel())
-    names = [hilo_to_ip(h, w) for h, w in zip(uhi.tolist(), ulo.tolist(), strict=True)]
-    table = np.array(names, dtype=object)
-    return list(table[inverse])
+    return list(format_distinct(uhi, ulo)[inverse])
 
 
 def is_ipv4_mapped(hi: npt.ArrayLike, lo: npt.ArrayLike) -> BoolArray:

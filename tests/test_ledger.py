@@ -361,3 +361,20 @@ def test_write_behind_gives_the_same_ledger_and_reports_failures(tmp_path: Path)
     with pytest.raises(LedgerError, match="cannot write"):
         ledger.sync()
     ledger.close()
+
+
+def test_a_judge_may_ask_only_for_conversations_that_can_make_a_case() -> None:
+    """bursty_only: conversations with a burst in the horizon, plus those holding a flagged
+    flow; a conversation of flow rows alone is left out unless one of its flows is flagged."""
+    quiet = batch([Row(9, A, "203.0.113.9", T, T + S, up=500, down=900)], [])
+    bursty = batch([Row(10, A, "198.51.100.7", T, T + 2 * S, up=60_000, down=100)],
+                   [Burst(10, A, "198.51.100.7", 0, T, T + S, 60_000)])
+    with Ledger.open(None) as ledger:
+        ledger.append(quiet)
+        ledger.append(bursty)
+        every, _ = conversations(ledger)
+        judged, _ = conversations(ledger, bursty_only=True)
+        flagged, _ = conversations(ledger, bursty_only=True, flagged=[9])
+    assert every.party.tolist() == ["198.51.100.0/24", "203.0.113.0/24"]
+    assert judged.party.tolist() == ["198.51.100.0/24"]
+    assert flagged.party.tolist() == ["198.51.100.0/24", "203.0.113.0/24"]

@@ -76,7 +76,7 @@ def test_table_output_has_header_and_summary(capsys: pytest.CaptureFixture[str])
     assert "ledger: in memory" in out
     assert "192.168.1.50 -> example.net [77.88.8.8:443/tcp]" in out
     assert "anomaly score:" in out
-    assert "19 conversations; cases: 1 (" in out
+    assert "conversations judged; cases: 1 (" in out
 
 
 def test_rules_alone_with_no_score(capsys: pytest.CaptureFixture[str]) -> None:

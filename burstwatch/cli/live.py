@@ -45,7 +45,7 @@ from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_a
 from burstwatch.cli.warmup import warm_up
 from burstwatch.config import Settings
 from burstwatch.conversations.cases import CaseBook
-from burstwatch.conversations.judge import Judge
+from burstwatch.conversations.judge import Judge, judge_ledger
 from burstwatch.enrich.annotate import (
     EnrichStats,
     FlowAnnotator,
@@ -57,7 +57,7 @@ from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import FlowConfig
 from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.live import LiveSource
-from burstwatch.ledger import Ledger, conversations
+from burstwatch.ledger import Ledger
 from burstwatch.outputs.capture import RotatingPcapWriter
 from burstwatch.pipeline import Pipeline
 from burstwatch.records import FlowBatch
@@ -156,11 +156,12 @@ class CaseDesk:
         if not self.dirty:
             return
         self.dirty = False
-        conv, bursts = conversations(self.ledger, int(self.horizon_h * 3600e9))
-        judgement = self.judge(conv, bursts, self.flow_alerts, capture=interface)
+        horizon_ns = int(self.horizon_h * 3600e9)
+        judgement = judge_ledger(self.judge, self.ledger, self.flow_alerts, horizon_ns, interface)
         # Flow-rule hits older than the horizon no longer belong to any case.
-        start = int(conv.horizon_start_ns[0]) if len(conv) else 0
-        self.flow_alerts = [a for a in self.flow_alerts if _end_ns(a) >= start]
+        latest = self.ledger.latest_ns
+        if latest is not None:
+            self.flow_alerts = [a for a in self.flow_alerts if _end_ns(a) >= latest - horizon_ns]
         for case in judgement.cases:
             if self.book.update(case):
                 self.cases += 1

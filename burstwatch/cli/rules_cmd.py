@@ -14,11 +14,11 @@ from burstwatch.alerts.frame import rule_catalog
 from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.config import Settings
-from burstwatch.conversations.judge import Judge
+from burstwatch.conversations.judge import Judge, judge_ledger
 from burstwatch.enrich.annotate import FlowAnnotator
 from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows.roles import local_nets
-from burstwatch.ledger import Ledger, conversations
+from burstwatch.ledger import DAY_NS, Ledger
 from burstwatch.pipeline import run_flows
 from burstwatch.rules import Finding, Location, Rule, RuleError, lint, load_rules
 from burstwatch.rules.casefile import RuleCase, case_file_for, load_cases
@@ -88,7 +88,7 @@ def run_case(rule: Rule, case: RuleCase, geo: GeoDatabase) -> tuple[bool, str]:
         batches = list(run_flows(captures, None, None, lambda: FlowAnnotator(geo, settings),
                                  local=local_nets(settings.internal_nets), ledger=ledger))
         if rule.applies_to == "conversation":
-            judgement = Judge([rule], settings)(*conversations(ledger))
+            judgement = judge_ledger(Judge([rule], settings), ledger, [], DAY_NS)
             got = [{"source.ip": c.local_ip, "destination.party": c.party,
                     "destination.ip": c.remote_ip, "destination.port": str(c.remote_port)}
                    for c in judgement.cases]

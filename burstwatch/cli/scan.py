@@ -26,7 +26,7 @@ from burstwatch.cli.options import add_flow_options, add_input_options, flow_con
 from burstwatch.cli.progress import progress_bar
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
 from burstwatch.conversations.cases import Case, CaseBook
-from burstwatch.conversations.judge import Judge, Judgement
+from burstwatch.conversations.judge import Judge, Judgement, judge_ledger
 from burstwatch.enrich.annotate import (
     EnrichStats,
     FlowAnnotator,
@@ -37,7 +37,7 @@ from burstwatch.enrich.annotate import (
 from burstwatch.errors import BurstwatchError
 from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.timeline import expand_inputs
-from burstwatch.ledger import Ledger, conversations
+from burstwatch.ledger import Ledger
 from burstwatch.ledger.store import DEFAULT_RETENTION_DAYS
 from burstwatch.pipeline import RunStats, run_flows
 from burstwatch.rules import load_rules
@@ -131,12 +131,11 @@ def _positive(text: str, unit: str) -> float:
     return value
 
 
-def judge_ledger(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], horizon_h: float,
-                 capture: str, keep_cases: bool) -> Judgement:
+def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], horizon_h: float,
+                     capture: str, keep_cases: bool) -> Judgement:
     """The cases of every conversation within the horizon, with revisions kept in the ledger
     when it is a file (so a case seen by an earlier run is revised, not repeated)."""
-    conv, bursts = conversations(ledger, int(horizon_h * 3600e9))
-    judgement = judge(conv, bursts, flow_alerts, capture=capture)
+    judgement = judge_ledger(judge, ledger, flow_alerts, int(horizon_h * 3600e9), capture)
     book = CaseBook.from_json(ledger.get_state(CASES_STATE)) if keep_cases else CaseBook()
     for case in judgement.cases:
         book.update(case)
@@ -197,8 +196,8 @@ def run(args: argparse.Namespace) -> int:
                             flow_alerts.extend(detector(batch))
                 except KeyboardInterrupt:
                     interrupted = True  # judge what was read: nothing found is lost
-                judgement = judge_ledger(held, judge, flow_alerts, args.horizon,
-                                         _name(group), keep_cases=args.state is not None)
+                judgement = judge_and_revise(held, judge, flow_alerts, args.horizon,
+                                             _name(group), keep_cases=args.state is not None)
             cases += judgement.cases
             conversations_seen += judgement.conversations
             for level, n in judgement.by_level.items():
@@ -230,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
         f"summary: {stats.packets:,} packets, {stats.flow_rows:,} flows "
         f"({stats.window_rows:,} window records), {enrich_stats.encrypted_flows:,} encrypted, "
         f"{enrich_stats.foreign_flows:,} to foreign endpoints, "
-        f"{enrich_stats.allowlisted:,} allow-listed; {conversations_seen:,} conversations; "
+        f"{enrich_stats.allowlisted:,} allow-listed; {conversations_seen:,} conversations judged; "
         f"cases: {len(cases)} ({by_level})",
         markup=False,
     )

@@ -32,6 +32,7 @@ from burstwatch.conversations.cases import Burst, Case, Finding, case_id
 from burstwatch.conversations.features import ConversationFeatures, conversation_features
 from burstwatch.conversations.frame import ConversationFrame
 from burstwatch.conversations.model import ConversationBursts, Conversations
+from burstwatch.ledger import Ledger, conversations
 from burstwatch.rules import Rule, evaluate_all
 
 LEVELS = ("low", "medium", "high", "critical")
@@ -151,6 +152,9 @@ class Judge:
         cases = []
         by_level: dict[str, int] = {}
         order = _burst_ranges(bursts, n)
+        prefetch = getattr(reasons, "prefetch", None)
+        if prefetch is not None and candidates:
+            prefetch(np.array(sorted(candidates), np.intp))
         for row in sorted(candidates):
             if allowed[row]:
                 continue
@@ -205,15 +209,15 @@ class Judge:
         if not alerts:
             return
         of_flow = dict(zip(bursts.flow_id.tolist(), bursts.conversation.tolist(), strict=True))
-        by_key = {(a, p): i for i, (a, p) in enumerate(zip(conv.local_ip.tolist(), conv.party.tolist(), strict=True))}
+        by_key: dict[tuple[str, str], int] = {}  # built only if a flow has no burst here
         seen: set[tuple[int, str, str]] = set()
         for alert in alerts:
             bw = alert.flow["burstwatch"]
-            fid = int(bw["flow_id"], 16)
-            if fid >= 1 << 63:
-                fid -= 1 << 64
-            row = of_flow.get(fid)
+            row = of_flow.get(flow_number(bw["flow_id"]))
             if row is None:
+                if not by_key:
+                    by_key = {(a, p): i for i, (a, p) in enumerate(
+                        zip(conv.local_ip.tolist(), conv.party.tolist(), strict=True))}
                 row = by_key.get((alert.flow["source"]["ip"], _party_of(alert.flow)))
             if row is None:
                 continue
@@ -265,6 +269,21 @@ class Judge:
             findings=found, anomaly_score=None if math.isnan(score) else float(score),
             anomaly_reasons=reasons, decided_by=decided, capture=capture,
         )
+
+
+def flow_number(hex_id: str) -> int:
+    """A flow id as records print it (16 hex digits) back to the ledger's signed 64 bits."""
+    fid = int(hex_id, 16)
+    return fid - (1 << 64) if fid >= 1 << 63 else fid
+
+
+def judge_ledger(judge: Judge, ledger: Ledger, flow_alerts: Sequence[Alert], horizon_ns: int,
+                 capture: str = "") -> Judgement:
+    """Judge the ledger's conversations within the horizon that can make a case: those with a
+    burst, and those holding a flow a flow rule fired on."""
+    flagged = sorted({flow_number(a.flow["burstwatch"]["flow_id"]) for a in flow_alerts})
+    conv, bursts = conversations(ledger, horizon_ns, bursty_only=True, flagged=flagged)
+    return judge(conv, bursts, flow_alerts, capture=capture)
 
 
 def _burst_ranges(bursts: ConversationBursts, n: int) -> npt.NDArray[np.int64]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -21,14 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from publicsuffixlist import PublicSuffixList
 
-from burstwatch.netaddr import hilo_to_ip, is_ipv4_mapped, unique_pairs
+from burstwatch.netaddr import format_distinct, is_ipv4_mapped, unique_pairs
 
 U64 = npt.NDArray[np.uint64]
 V4_NET_MASK = np.uint64(~0xFF & ((1 << 64) - 1))
 V6_NET_MASK = np.uint64(((1 << 48) - 1) << 16)  # the top 48 bits of ``hi``
 _DIGITS_AND_DOTS = re.compile(r"[0-9.]+")
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 @lru_cache(maxsize=1)
@@ -60,33 +57,38 @@ def from_distinct(values: Sequence[str | None], inverse: npt.NDArray[np.integer]
 
 
 class TextCache:
-    """Addresses, networks and domains as text, remembered across batches.
+    """Addresses, networks and domains as text.
 
-    The same hosts and names recur batch after batch; formatting one costs microseconds of
-    Python, looking it up a tenth of that. Each table is emptied when it reaches ``limit``.
+    Addresses and networks are formatted per distinct value of each batch, vectorised
+    (``netaddr.format_distinct``); domains, which need the Public Suffix List, are
+    remembered across batches (the same few names recur). The table is emptied when it
+    reaches ``limit``.
     """
 
     def __init__(self, limit: int = 1 << 20) -> None:
         self._limit = limit
-        self._addresses: dict[tuple[int, int], str] = {}
-        self._networks: dict[tuple[int, int], str] = {}
         self._domains: dict[str, str | None] = {}
 
     def addresses(self, hi: U64, lo: U64) -> pa.Array:
         """Each (hi, lo) address as text."""
-        return self._pairs(hi, lo, self._addresses, hilo_to_ip)
+        uhi, ulo, inverse = unique_pairs(hi, lo)
+        return from_distinct(format_distinct(uhi, ulo).tolist(), inverse)
 
     def networks(self, hi: U64, lo: U64) -> pa.Array:
         """Each address's /24 (IPv4) or /48 (IPv6) as "a.b.c.0/24" or "2001:db8:1::/48"."""
         v4 = is_ipv4_mapped(hi, lo)
         net_hi = np.where(v4, hi, hi & V6_NET_MASK)
         net_lo = np.where(v4, lo & V4_NET_MASK, np.uint64(0))
-        return self._pairs(net_hi, net_lo, self._networks, _network)
+        uhi, ulo, inverse = unique_pairs(net_hi, net_lo)
+        suffix = np.where(is_ipv4_mapped(uhi, ulo), "/24", "/48").astype(object)
+        return from_distinct((format_distinct(uhi, ulo) + suffix).tolist(), inverse)
 
     def domains(self, sni: pa.Array) -> pa.Array:
         """Registrable domain of each server name (null where there is none)."""
         encoded = pc.dictionary_encode(sni)
-        cache = self._room(self._domains)
+        cache = self._domains
+        if len(cache) >= self._limit:
+            cache.clear()
         names = []
         for name in encoded.dictionary.to_pylist():
             if name not in cache:
@@ -94,24 +96,4 @@ class TextCache:
             names.append(cache[name])
         return pa.DictionaryArray.from_arrays(encoded.indices, pa.array(names, pa.string()))
 
-    def _pairs(self, hi: U64, lo: U64, cache: dict[tuple[int, int], str],
-               fmt: Callable[[int, int], str]) -> pa.Array:
-        uhi, ulo, inverse = unique_pairs(hi, lo)
-        cache = self._room(cache)
-        names = []
-        for key in zip(uhi.tolist(), ulo.tolist(), strict=True):
-            text = cache.get(key)
-            if text is None:
-                text = cache[key] = fmt(*key)
-            names.append(text)
-        return from_distinct(names, inverse)
 
-    def _room(self, cache: dict[K, V]) -> dict[K, V]:
-        if len(cache) >= self._limit:
-            cache.clear()
-        return cache
-
-
-def _network(hi: int, lo: int) -> str:
-    v4 = hi == 0 and (lo >> 32) == 0xFFFF
-    return f"{hilo_to_ip(hi, lo)}/{24 if v4 else 48}"

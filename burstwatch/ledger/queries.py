@@ -6,6 +6,7 @@ Python only receives the finished columns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -51,13 +52,19 @@ rec AS (
         {_PARTY}
     FROM {FLOWS.name} r LEFT JOIN ctx x USING (flow_id) WHERE r.end_ns <= $now
 ),
-hz AS (SELECT * FROM rec WHERE end_ns >= $h0)"""
+hz_all AS (SELECT * FROM rec WHERE end_ns >= $h0),
+-- the conversations judged: those with a burst in the horizon, or with a flagged flow
+judged AS (
+    SELECT DISTINCT local_ip, party FROM hz_all
+    WHERE src = 'burst' OR $all OR list_contains($flagged, flow_id)
+),
+hz AS (SELECT h.* FROM hz_all h SEMI JOIN judged j USING (local_ip, party))"""
 
 
 def _top(col: str) -> str:
     """The value of ``col`` carrying the most bytes per conversation (ties: the smallest)."""
     return f"""top_{col} AS (
-    SELECT local_ip, party, first({col} ORDER BY w DESC, {col}) AS {col} FROM (
+    SELECT local_ip, party, arg_min({col}, (-w, {col})) AS {col} FROM (
         SELECT local_ip, party, {col}, sum(up + down) AS w FROM conn
         WHERE {col} IS NOT NULL GROUP BY ALL
     ) GROUP BY ALL
@@ -109,25 +116,27 @@ conv AS (
 {_top("remote_port")},
 {_top("transport")},
 top_asn AS (
-    SELECT local_ip, party, first(remote_asn ORDER BY w DESC, remote_asn) AS remote_asn,
-        first(remote_org ORDER BY w DESC, remote_asn) AS remote_org FROM (
+    SELECT local_ip, party, arg_min(remote_asn, (-w, remote_asn)) AS remote_asn,
+        arg_min(remote_org, (-w, remote_asn)) AS remote_org FROM (
         SELECT local_ip, party, remote_asn, max(remote_org) AS remote_org, sum(up + down) AS w
         FROM conn WHERE remote_asn IS NOT NULL GROUP BY local_ip, party, remote_asn
     ) GROUP BY ALL
 ),
-party_first AS (SELECT local_ip, party, min(start_ns) AS t FROM rec GROUP BY ALL),
+-- novelty and the host's peak: over the whole history, of the hosts judged only
+hist AS (SELECT r.* FROM rec r SEMI JOIN (SELECT DISTINCT local_ip FROM conv) c USING (local_ip)),
+party_first AS (SELECT local_ip, party, min(start_ns) AS t FROM hist GROUP BY ALL),
 asn_first AS (
-    SELECT local_ip, remote_asn, min(start_ns) AS t FROM rec
+    SELECT local_ip, remote_asn, min(start_ns) AS t FROM hist
     WHERE remote_asn IS NOT NULL GROUP BY ALL
 ),
 country_first AS (
-    SELECT local_ip, remote_country, min(start_ns) AS t FROM rec
+    SELECT local_ip, remote_country, min(start_ns) AS t FROM hist
     WHERE remote_country IS NOT NULL GROUP BY ALL
 ),
 host AS (
     SELECT local_ip, min(start_ns) AS t,
         coalesce(max(rate) FILTER (WHERE src = 'burst' AND direction = 0), 0) AS peak_up_rate
-    FROM rec GROUP BY local_ip
+    FROM hist GROUP BY local_ip
 )
 SELECT c.local_ip, c.party, c.party_kind, c.remote_ips,
     coalesce(tp.remote_port, 0) AS remote_port, coalesce(tt.transport, '') AS transport,
@@ -165,9 +174,12 @@ ORDER BY k.conversation, h.start_ns, h.end_ns, h.flow_id, h.direction"""
 
 
 def conversations(
-    ledger: Ledger, horizon_ns: int = DAY_NS, now_ns: int | None = None
+    ledger: Ledger, horizon_ns: int = DAY_NS, now_ns: int | None = None, *,
+    bursty_only: bool = False, flagged: Sequence[int] = (),
 ) -> tuple[Conversations, ConversationBursts]:
-    """Conversations with a burst or flow row ending within ``horizon_ns`` before ``now_ns``.
+    """Conversations with a burst or flow row ending within ``horizon_ns`` before ``now_ns``
+    (with ``bursty_only``: only those with a burst in the horizon, or holding one of the
+    ``flagged`` flow ids; the others cannot make a case, and a judge need not pay for them).
 
     ``now_ns`` defaults to the newest record in the ledger, so an old capture is judged at
     its own time. A record belongs to the horizon its end falls in (each record to exactly
@@ -178,7 +190,8 @@ def conversations(
     now = ledger.latest_ns if now_ns is None else now_ns
     if now is None:
         return _conversations({}, 0, 0), _bursts({})
-    params = {"now": now, "h0": now - horizon_ns}
+    params = {"now": now, "h0": now - horizon_ns, "all": not bursty_only,
+              "flagged": [int(f) for f in flagged]}
     con = ledger.connection
     conv = con.execute(_CONVERSATIONS, params).fetchnumpy()
     bursts = con.execute(_BURSTS, params).fetchnumpy()
@@ -255,7 +268,7 @@ FROM rec"""
 def summary(ledger: Ledger) -> LedgerSummary:
     """Counts, time span and size of the ledger."""
     con = ledger.connection
-    row = con.execute(_SUMMARY, {"now": _FOREVER, "h0": 0}).fetchone()
+    row = con.execute(_SUMMARY, {"now": _FOREVER, "h0": 0, "all": True, "flagged": []}).fetchone()
     assert row is not None  # an aggregate without GROUP BY returns one row
     bursts, flow_rows, hosts, convs, first, last = row
     state = dict(con.execute(f"SELECT name, octet_length(payload) FROM {STATE.name} ORDER BY name").fetchall())

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -179,23 +179,20 @@ class ConversationModel:
             out[mask] = envelope_raw(self.trees_, transform(values[mask], self.medians_), floor32(self.medians_))
         return out
 
-    def score(self, features: Rows) -> tuple[F64, list[list[dict[str, Any]]]]:
+    def score(self, features: Rows) -> tuple[F64, Sequence[list[dict[str, Any]]]]:
         """(calibrated scores in [0, 1], per row the reasons: up to three departures as dicts
-        with a ``text``). Rows without an upload burst score 0."""
+        with a ``text``). Rows without an upload burst score 0. The reasons are worked out
+        for a row when it is first read (a judge reads them for its few cases only)."""
         self._check_fitted()
         values = as_values(features)
         scores = np.zeros(values.shape[0])
-        reasons: list[list[dict[str, Any]]] = [[{"text": NOT_SCORED}] for _ in range(values.shape[0])]
         mask = scored(values)
         if mask.any():
-            rows = values[mask]
-            raw = envelope_raw(self.trees_, transform(rows, self.medians_), floor32(self.medians_))
+            raw = envelope_raw(self.trees_, transform(values[mask], self.medians_), floor32(self.medians_))
             scores[mask] = self.calibration_(raw)
-            for i, r in zip(np.flatnonzero(mask).tolist(), self.departures_.reasons(rows, self.medians_), strict=True):
-                reasons[i] = r
-        return scores, reasons
+        return scores, _LazyReasons(self, values, mask)
 
-    # ---- persistence ----
+    # ---- persistence ----    # ---- persistence ----
 
     def save(self, path: str | Path) -> None:
         """Write the fitted model (numbers and JSON only: :mod:`burstwatch.score.model_file`)."""
@@ -310,3 +307,45 @@ if TYPE_CHECKING:  # mypy checks that the model is what the judge takes
     from burstwatch.conversations.judge import ConversationScorer
 
     _AS_SCORER: ConversationScorer = ConversationModel()
+
+
+class _LazyReasons(Sequence[list[dict[str, Any]]]):
+    """Per-row reasons, each worked out the first time it is read."""
+
+    def __init__(self, model: ConversationModel, values: F64, mask: npt.NDArray[np.bool_]) -> None:
+        self._model = model
+        self._values = values
+        self._mask = mask
+        self._done: dict[int, list[dict[str, Any]]] = {}
+
+    def __len__(self) -> int:
+        return int(self._values.shape[0])
+
+    def prefetch(self, rows: npt.NDArray[np.intp]) -> None:
+        """Work out the reasons of ``rows`` in one pass (a judge's cases, before it reads them)."""
+        todo = np.array([i for i in rows.tolist() if i not in self._done and self._mask[i]], np.intp)
+        if todo.shape[0]:
+            model = self._model
+            for i, got in zip(todo.tolist(), model.departures_.reasons(self._values[todo], model.medians_),
+                              strict=True):
+                self._done[i] = got
+
+    @overload
+    def __getitem__(self, index: int) -> list[dict[str, Any]]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[list[dict[str, Any]]]: ...
+
+    def __getitem__(self, index: int | slice) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = range(len(self))[index]
+        got = self._done.get(i)
+        if got is None:
+            if not self._mask[i]:
+                got = [{"text": NOT_SCORED}]
+            else:
+                model = self._model
+                got = model.departures_.reasons(self._values[i : i + 1], model.medians_)[0]
+            self._done[i] = got
+        return got
