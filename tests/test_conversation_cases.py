@@ -52,6 +52,14 @@ def test_each_exfiltration_shape_is_one_case_at_medium_or_above(
     assert case["burstwatch"]["case"]["upload_bursts"] >= len(session.bursts)
     assert case["burstwatch"]["case"]["upload_bytes"] >= 0.95 * sum(b.payload_bytes for b in session.bursts)
     assert case["destination"]["geo"]["country_iso_code"] in ("RU", "NL", "CN")
+    # the sentence speaks to an analyst: internal feature names stay in the JSON
+    from burstwatch.conversations.registry import CONVERSATION_FEATURE_NAMES
+    from burstwatch.features import FEATURE_NAMES
+
+    internal = {n for n in (*CONVERSATION_FEATURE_NAMES, *FEATURE_NAMES) if "_" in n}
+    why = case["burstwatch"]["reason"]
+    assert not internal & set(re.findall(r"[a-z0-9_]+", why)), why
+    assert "Level " in why and case["burstwatch"]["decided_by"] in why
 
 
 def test_a_rotated_capture_of_one_conversation_is_still_one_case(

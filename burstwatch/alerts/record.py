@@ -48,7 +48,7 @@ def human(value: Any, unit: str | None) -> str:
         return f"{v:.3g} s"
     if unit == "ratio":
         return f"{v:.2f}"
-    return f"{v:g}"
+    return f"{v:.4g}"
 
 
 def evidence_record(ev: Evidence) -> dict[str, Any]:

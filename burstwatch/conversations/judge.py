@@ -26,12 +26,13 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from burstwatch.alerts.record import Alert, evidence_record, level_rank
+from burstwatch.alerts.record import Alert, evidence_record, human, level_rank
 from burstwatch.config import Settings
 from burstwatch.conversations.cases import Burst, Case, Finding, case_id
 from burstwatch.conversations.features import ConversationFeatures, conversation_features
 from burstwatch.conversations.frame import ConversationFrame
 from burstwatch.conversations.model import ConversationBursts, Conversations
+from burstwatch.conversations.registry import CONVERSATION_PHRASES
 from burstwatch.ledger import Ledger, conversations
 from burstwatch.rules import Rule, evaluate_all
 
@@ -292,8 +293,21 @@ def _burst_ranges(bursts: ConversationBursts, n: int) -> npt.NDArray[np.int64]:
 
 
 def _score_text(score: float, reasons: list[dict[str, Any]]) -> str:
-    texts = "; ".join(str(r.get("text", "")) for r in reasons[:3] if r.get("text"))
-    return f"anomaly score {score:.3f}" + (f" ({texts})" if texts else "")
+    """The score and its reasons in words (feature names stay in the JSON reasons)."""
+    texts = [_reason_text(r) for r in reasons[:3]]
+    shown = "; ".join(t for t in texts if t)
+    return f"anomaly score {score:.3f}" + (f": {shown}" if shown else "")
+
+
+def _reason_text(r: dict[str, Any]) -> str:
+    phrase = CONVERSATION_PHRASES.get(str(r.get("feature", "")))
+    if phrase is None or "value" not in r or "baseline_value" not in r:
+        return "" if "feature" in r else str(r.get("text", ""))
+    unit = str(r.get("unit", ""))
+    pct = float(r.get("baseline_quantile", 0.0)) * 100
+    where = "above" if r.get("direction", "above") == "above" else "below"
+    return (f"{phrase} ({human(r['value'], unit)}) {where} {pct:.1f} % of the baseline "
+            f"({human(r['baseline_value'], unit)})")
 
 
 def _party_of(flow: dict[str, Any]) -> str:

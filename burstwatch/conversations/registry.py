@@ -37,6 +37,34 @@ CONVERSATION_FEATURES: tuple[Feature, ...] = (
     Feature("repetition", "bursts", "Upload bursts of at least half the median upload burst size: 1 for a single transfer, many for repeated bursts of similar size (read with largest_burst_share: one big transfer among small ones counts the small ones too)."),
 )
 
+# How a sentence for an analyst names each feature (the names themselves stay in the JSON).
+CONVERSATION_PHRASES: dict[str, str] = {
+    "burst_count": "upload bursts",
+    "upload_bytes_total": "bytes uploaded",
+    "upload_bytes_median": "the median upload burst",
+    "upload_bytes_max": "the largest upload burst",
+    "download_bytes_total": "bytes downloaded in bursts",
+    "connections": "connections with upload bursts",
+    "bursts_per_connection": "upload bursts per connection",
+    "active_span": "the time from first to last upload burst",
+    "quiet_share": "the share of that time without bursts",
+    "upload_share": "the share of bytes sent by the host",
+    "interval_median": "the median time between bursts",
+    "interval_mad_ratio": "the spread of the time between bursts",
+    "interval_bowley_skew": "the skew of the time between bursts",
+    "periodicity": "how well the bursts keep to a schedule",
+    "regularity": "the regularity of the bursts",
+    "upload_peak_rate": "the fastest upload burst",
+    "rate_vs_host_peak": "its share of the host's fastest upload",
+    "party_new": "the party being new to the host",
+    "asn_new": "the network (ASN) being new to the host",
+    "country_new": "the country being new to the host",
+    "host_history_span": "the host's history",
+    "hour_concentration": "how much the bursts keep to certain hours",
+    "largest_burst_share": "the largest burst's share of the upload",
+    "repetition": "upload bursts of similar size",
+}
+
 CONVERSATION_FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in CONVERSATION_FEATURES)
 CONVERSATION_FEATURE_INDEX: dict[str, int] = {
     name: i for i, name in enumerate(CONVERSATION_FEATURE_NAMES)
