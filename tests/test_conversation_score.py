@@ -26,7 +26,7 @@ from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows.roles import local_nets
 from burstwatch.ledger import DAY_NS, Ledger, conversations
 from burstwatch.pipeline import run_flows
-from burstwatch.score import BurstScorer, ModelError, default_model_path
+from burstwatch.score import ModelError
 from burstwatch.score.conversation import (
     DIRECTIONS,
     MIN_ROWS,
@@ -36,7 +36,7 @@ from burstwatch.score.conversation import (
 )
 from burstwatch.score.conversation.explain import NOT_SCORED
 from burstwatch.score.conversation.measure import catalog, must_stay_low, real_captures
-from burstwatch.score.conversation.model import check_schema
+from burstwatch.score.conversation.model import check_schema, default_model_path
 from burstwatch.score.conversation.rows import horizon_ends
 from burstwatch.score.conversation.transform import SIDES, USED, floor32, transform
 from burstwatch.score.model_file import read_model, write_model
@@ -253,11 +253,14 @@ def test_pickled_garbage_foreign_or_altered_files_are_refused(
                          (half, "truncated or damaged"), (tmp_path / "missing.bwm", "cannot read")):
         with pytest.raises(ModelError, match=pattern):
             ConversationModel.load(bad)
-    # a flow model is not a conversation model, and the other way round
+    # a model of another kind (a flow model of earlier versions has no kind) is refused by name
+    header, arrays = read_model(good, "conversation", check_schema)
+    header = {k: v for k, v in header.items()
+              if k not in ("format", "format_version", "payload_sha256", "kind")}
+    flow = tmp_path / "flow.bwm"
+    write_model(flow, header, arrays)
     with pytest.raises(ModelError, match="is a flow model, not a conversation model"):
-        ConversationModel.load(default_model_path())
-    with pytest.raises(ModelError, match="is a conversation model, not a flow model"):
-        BurstScorer.load(good)
+        ConversationModel.load(flow)
     # a model whose directions were edited (hash recomputed) is refused as another schema
     header, arrays = read_model(good, "conversation", check_schema)
     header = {k: v for k, v in header.items() if k not in ("format", "format_version", "payload_sha256")}

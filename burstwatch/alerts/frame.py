@@ -44,8 +44,6 @@ CONTEXT_FIELDS: tuple[tuple[str, str, str, str | None], ...] = (
      "tls.client.server_name"),
     ("tls.client.ja4", "string", "JA4 fingerprint of the TLS ClientHello", "tls.client.ja4"),
     ("payload_entropy", "number", "bits per byte in the first payload bytes", "burstwatch.entropy"),
-    ("anomaly_score", "number", "isolation-forest score in [0, 1]; higher is more anomalous",
-     "burstwatch.anomaly_score"),
 )
 
 

@@ -74,14 +74,12 @@ class RuleHit:
 
 @dataclass
 class Alert:
-    """A flagged flow-window: the flow record it came from, the rule hits and the score."""
+    """A flow-window flagged by flow rules: the flow record it came from and the rule hits
+    (a finding of its conversation's case)."""
 
     flow: dict[str, Any]  # the flow record (ECS, as from outputs.ecs.flow_records)
     level: str
     hits: list[RuleHit] = field(default_factory=list)
-    anomaly_score: float | None = None
-    anomaly_reasons: list[dict[str, Any]] = field(default_factory=list)
-    policy: str = ""
 
     @property
     def severity(self) -> int:
@@ -128,9 +126,6 @@ class Alert:
                 "window_index": bw.get("window_index"),
                 "capture": bw.get("capture"),
                 "rules": rules,
-                "anomaly_score": None if self.anomaly_score is None else round(self.anomaly_score, 4),
-                "anomaly_reasons": self.anomaly_reasons,
-                "policy": self.policy,
                 "encryption": {
                     "kind": bw.get("encryption", "none"),
                     "version": bw.get("encryption_version"),
@@ -150,17 +145,11 @@ class Alert:
         return rec
 
     def reason(self) -> str:
-        """One line: the values that made the rules fire (each field once), then the score."""
+        """One line: the values that made the rules fire (each field once)."""
         seen: dict[str, str] = {}
         for h in self.hits:
             for e in h.evidence:
                 if e.field not in seen:
                     shown = human(e.value, _UNITS.get(e.field))
                     seen[e.field] = f"{e.field}={shown}" if e.held else f"not {e.field}={shown}"
-        parts = list(seen.values())
-        if self.anomaly_score is not None and (self.anomaly_reasons or not self.hits):
-            texts = "; ".join(str(r.get("text", "")) for r in self.anomaly_reasons[:3])
-            parts.append(f"anomaly score {self.anomaly_score:.3f}" + (f" ({texts})" if texts else ""))
-        if self.policy and ("raised" in self.policy or not self.hits):
-            parts.append(self.policy)
-        return ", ".join(parts)
+        return ", ".join(seen.values())

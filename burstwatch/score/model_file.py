@@ -1,11 +1,12 @@
 """Model files: numbers and JSON only, so loading one can never run code.
 
 A model file is a zip of ``.npy`` arrays (read with ``allow_pickle=False``) plus ``header``,
-a JSON document: format and version, the feature schema (names, order, units, transform), the
-library versions it was built with, the training-set summary, and a SHA-256 over everything
-else in the file. Loading refuses, with a one-line :class:`ModelError`, a file that is not a
-model, is truncated or altered (zip CRC or content hash), comes from a newer format, or was
-trained on a feature set other than this burstwatch's. The hash detects damage and careless
+a JSON document: format and version, the model's kind, its feature schema (names, order,
+directions, scaling), the library versions it was built with, the training-set summary, and a
+SHA-256 over everything else in the file. Loading refuses, with a one-line
+:class:`ModelError`, a file that is not a model, is truncated or altered (zip CRC or content
+hash), comes from a newer format, is of another kind, or fails the caller's schema check
+(trained on a feature set other than this burstwatch's). The hash detects damage and careless
 edits; it is not a signature (anyone can recompute it), so keep model files where only you
 can write them.
 
@@ -28,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from burstwatch.errors import BurstwatchError
-from burstwatch.score.transform import schema
 
 FORMAT = "burstwatch-model"
 FORMAT_VERSION = 1
@@ -80,14 +80,13 @@ def write_model(path: str | Path, header: dict[str, Any], arrays: dict[str, np.n
 
 
 def read_model(
-    path: str | Path, kind: str = "flow",
-    check: Callable[[str, dict[str, Any]], None] | None = None,
+    path: str | Path, kind: str, check: Callable[[str, dict[str, Any]], None],
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The header and arrays of a model file, after every check in the module docstring.
 
-    ``kind`` is the model the caller can use: "flow" (the header has no ``kind``, as files
-    written before conversations were scored) or "conversation"; a file of another kind is
-    refused by name. ``check`` validates the feature schema (default: the flow features').
+    ``kind`` is the model the caller can use ("conversation"); a file of another kind (a flow
+    model of earlier versions has no ``kind`` and reads as "flow") is refused by name.
+    ``check`` validates the feature schema.
     """
     name = str(path)
     try:
@@ -121,7 +120,7 @@ def read_model(
     if found != kind:
         raise ModelError(f"{name} is a {found} model, not a {kind} model: "
                          f"give a {kind} model (`burstwatch train` writes conversation models)")
-    (check or check_schema)(name, header)
+    check(name, header)
     return header, arrays
 
 
@@ -139,22 +138,3 @@ def _header(name: str, raw: np.ndarray) -> dict[str, Any]:
     return header
 
 
-def check_schema(name: str, header: dict[str, Any]) -> None:
-    """Refuse a model trained on other features, another order, or another transform."""
-    stored = header.get("schema", {}).get("features")
-    current = schema()
-    if stored == current:
-        return
-    if not isinstance(stored, list) or not all(isinstance(f, dict) and "name" in f for f in stored):
-        raise ModelError(f"model {name} has no readable feature schema; retrain it with `burstwatch train`")
-    have = [f["name"] for f in stored]
-    want = [f["name"] for f in current]
-    missing = [n for n in want if n not in have]
-    extra = [n for n in have if n not in want]
-    changed = [f["name"] for f in stored if f["name"] in want and f != current[want.index(f["name"])]]
-    parts = ([f"lacks {', '.join(missing)}"] if missing else []) + \
-            ([f"has unknown {', '.join(extra)}"] if extra else []) + \
-            ([f"scales {', '.join(changed)} differently"] if changed else [])
-    detail = "; ".join(parts) or "orders them differently"
-    raise ModelError(f"model {name} was trained on other features than this burstwatch's ({detail}): "
-                     "retrain it with `burstwatch train`")
