@@ -260,6 +260,8 @@ def _timeline_steps(
             yield pipe, pipe.table_step(records)
             if progress:
                 progress(timeline.bytes_consumed, total)
+        if carried is not None and first:
+            return  # no packet: the previous run's open flows stay as they were, for the next
         if carried is not None:
             yield pipe, _LeaveOpen(pipe.table.export_state())
             out = pipe.table.flush()

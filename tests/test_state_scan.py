@@ -116,3 +116,21 @@ def test_a_second_writer_is_refused(capsys: pytest.CaptureFixture[str], tmp_path
         assert holder.stdin is not None
         holder.stdin.close()
         holder.wait(timeout=60)
+
+
+def test_an_empty_capture_between_two_parts_changes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A rotated file with no packet (a quiet hour) leaves the open flows for the next run:
+    nothing is dropped, nothing is closed early."""
+    from tests.test_multifile import pcap_records
+
+    whole_state = tmp_path / "whole.duckdb"
+    scan_cases(capsys, "--state", str(whole_state), str(DEMO))
+    parts = write_parts(DEMO, tmp_path / "parts", [1800])
+    empty = tmp_path / "parts" / "quiet.pcap"
+    empty.write_bytes(pcap_records(DEMO)[0])  # the header alone
+    state = tmp_path / "hourly.duckdb"
+    for path in (parts[0], empty, parts[1]):
+        scan_cases(capsys, "--state", str(state), str(path))
+    assert ledger_rows(state) == ledger_rows(whole_state)
