@@ -378,3 +378,23 @@ def test_a_judge_may_ask_only_for_conversations_that_can_make_a_case() -> None:
     assert every.party.tolist() == ["198.51.100.0/24", "203.0.113.0/24"]
     assert judged.party.tolist() == ["198.51.100.0/24"]
     assert flagged.party.tolist() == ["198.51.100.0/24", "203.0.113.0/24"]
+
+
+def test_the_same_records_appended_twice_are_held_once() -> None:
+    """Scanning a capture again (a cron that re-runs, a second sensor on the same link) adds
+    nothing: bursts and flow rows are recognised by flow id, direction or kind, and time."""
+    first = batch([Row(1, A, "198.51.100.7", T, T + 2 * S, up=60_000, down=100)],
+                  [Burst(1, A, "198.51.100.7", 0, T, T + S, 60_000)])
+    more = batch([Row(2, A, "198.51.100.8", T + 5 * S, T + 6 * S, up=70_000, down=100)],
+                 [Burst(2, A, "198.51.100.8", 0, T + 5 * S, T + 6 * S, 70_000),
+                  Burst(1, A, "198.51.100.7", 1, T, T + S, 20_000)])  # same flow, other direction
+    with Ledger.open(None) as ledger:
+        ledger.append(first)
+        ledger.append(first)
+        ledger.append(more)
+        ledger.append(more)
+        bursts = ledger.connection.execute(
+            "SELECT flow_id, direction FROM bursts ORDER BY flow_id, direction").fetchall()
+        flows = ledger.connection.execute("SELECT flow_id FROM flows ORDER BY flow_id").fetchall()
+    assert bursts == [(1, 0), (1, 1), (2, 0)]
+    assert flows == [(1,), (2,)]

@@ -134,3 +134,15 @@ def test_an_empty_capture_between_two_parts_changes_nothing(
     for path in (parts[0], empty, parts[1]):
         scan_cases(capsys, "--state", str(state), str(path))
     assert ledger_rows(state) == ledger_rows(whole_state)
+
+
+def test_scanning_the_same_capture_twice_keeps_one_copy(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    once = tmp_path / "once.duckdb"
+    twice = tmp_path / "twice.duckdb"
+    scan_cases(capsys, "--state", str(once), str(DEMO))
+    for _ in range(2):
+        code, cases = scan_cases(capsys, "--state", str(twice), str(DEMO))
+    assert ledger_rows(twice) == ledger_rows(once)
+    assert code == 1 and cases[0]["burstwatch"]["case"]["upload_bursts"] == 3

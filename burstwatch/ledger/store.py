@@ -129,7 +129,19 @@ class Ledger:
         with self._transaction():
             for name, table in tables:
                 self._con.register("_batch", table)
-                self._con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _batch")
+                # A record already held (the same capture scanned again, or the same traffic
+                # from a second sensor: flow ids are a hash of the 5-tuple and start time) is
+                # not added twice; only rows that end after the batch's first start can match.
+                # Provisional rows (flows a run leaves open) replace the same rows held, so the
+                # run that continues those flows finds them provisional and drops them.
+                since = int(table.column("start_ns").to_numpy().min())
+                if table.column("provisional").to_numpy(zero_copy_only=False).any():
+                    self._con.execute(
+                        f"DELETE FROM {name} t WHERE t.end_ns >= ? AND EXISTS ("
+                        f"SELECT 1 FROM _batch b WHERE {_SAME[name]})", [since])
+                self._con.execute(
+                    f"INSERT INTO {name} BY NAME SELECT b.* FROM _batch b WHERE NOT EXISTS ("
+                    f"SELECT 1 FROM {name} t WHERE t.end_ns >= ? AND {_SAME[name]})", [since])
                 self._con.unregister("_batch")
             if due:
                 self._prune(_cutoff(latest, self.retention_days))
@@ -252,6 +264,14 @@ class Ledger:
 
     def _set_meta(self, key: str, value: str) -> None:
         self._con.execute(f"INSERT OR REPLACE INTO {META.name} VALUES (?, ?)", [key, value])
+
+
+# What makes two rows the same record (``t`` held, ``b`` new).
+_SAME = {
+    BURSTS.name: "t.flow_id = b.flow_id AND t.direction = b.direction AND t.start_ns = b.start_ns",
+    FLOWS.name: ("t.flow_id = b.flow_id AND t.kind = b.kind AND t.end_ns = b.end_ns AND "
+                 "t.window_index IS NOT DISTINCT FROM b.window_index"),
+}
 
 
 def _cutoff(latest_ns: int, days: float) -> int:
