@@ -146,3 +146,15 @@ def test_scanning_the_same_capture_twice_keeps_one_copy(
         code, cases = scan_cases(capsys, "--state", str(twice), str(DEMO))
     assert ledger_rows(twice) == ledger_rows(once)
     assert code == 1 and cases[0]["burstwatch"]["case"]["upload_bursts"] == 3
+
+
+def test_a_state_path_that_cannot_be_made_is_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder\n")
+    for state, says in ((blocker / "s.duckdb", "cannot create the ledger's folder"),
+                        (tmp_path, "cannot open the ledger")):
+        assert main(["scan", "--state", str(state), str(DEMO)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and says in err and "Traceback" not in err

@@ -73,7 +73,11 @@ class Ledger:
             con = duckdb.connect(":memory:")
         else:
             if not read_only:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise LedgerError(f"{path}: cannot create the ledger's folder "
+                                      f"({exc.strerror or exc})") from None
             elif not Path(path).is_file():
                 raise LedgerError(f"{path}: no such ledger file")
             con = _connect(path, read_only)
@@ -193,9 +197,9 @@ class Ledger:
         """Keep ``payload`` under ``name`` for the next run, replacing what was there."""
         self.sync()
         self._writable()
-        self._con.execute(
-            f"INSERT OR REPLACE INTO {STATE.name} VALUES (?, ?, ?)", [name, payload, time.time_ns()]
-        )
+        with self._transaction():
+            self._con.execute(f"INSERT OR REPLACE INTO {STATE.name} VALUES (?, ?, ?)",
+                              [name, payload, time.time_ns()])
 
     def get_state(self, name: str) -> bytes | None:
         self.sync()
@@ -245,13 +249,18 @@ class Ledger:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._con.begin()
+        """One transaction; a database error (a full disk, a damaged file) is a LedgerError."""
         try:
-            yield
-        except BaseException:
-            self._con.rollback()
-            raise
-        self._con.commit()
+            self._con.begin()
+            try:
+                yield
+            except BaseException:
+                self._con.rollback()
+                raise
+            self._con.commit()
+        except duckdb.Error as exc:
+            raise LedgerError(f"{self.path or 'ledger'}: cannot write: "
+                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
     def _prune(self, cutoff: int) -> int:
         """The deletes, inside the caller's transaction."""
