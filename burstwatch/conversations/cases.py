@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from burstwatch.alerts.record import LEVEL_ORDER, SEVERITY, human, level_rank
+from burstwatch.alerts.record import SEVERITY, human, level_rank
 from burstwatch.outputs.ecs import iso
 
 MAX_BURSTS_LISTED = 200  # the newest bursts a case record lists (the count is always exact)
@@ -251,5 +251,3 @@ class CaseBook:
         except (ValueError, TypeError, IndexError, KeyError):
             return CaseBook()
 
-
-__all__ = ["LEVEL_ORDER", "Burst", "Case", "CaseBook", "Finding", "case_id"]

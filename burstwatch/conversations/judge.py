@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from burstwatch.alerts.record import Alert, evidence_record, human, level_rank
+from burstwatch.alerts.record import LEVEL_ORDER, Alert, evidence_record, human, level_rank
 from burstwatch.config import Settings
 from burstwatch.conversations.cases import Burst, Case, Finding, case_id
 from burstwatch.conversations.features import ConversationFeatures, conversation_features
@@ -36,7 +36,6 @@ from burstwatch.conversations.registry import CONVERSATION_PHRASES
 from burstwatch.ledger import Ledger, conversations
 from burstwatch.rules import Rule, evaluate_all
 
-LEVELS = ("low", "medium", "high", "critical")
 RAISE_THRESHOLD = 0.99  # a score this high raises a rule's level one step
 ANOMALY_THRESHOLD = 0.995  # a score this high opens a case without any rule
 SHIPPED_MODEL_LEVEL = "low"  # the highest level the shipped model's score reaches alone
@@ -61,7 +60,6 @@ class Judgement:
 
     cases: list[Case]
     conversations: int
-    features: ConversationFeatures | None = None
     by_level: dict[str, int] = field(default_factory=dict)
 
 
@@ -159,13 +157,13 @@ class Judge:
         for row in sorted(candidates):
             if allowed[row]:
                 continue
-            level, decided = self._level(row, findings.get(row, []), scores[row], feats)
-            if level is None:
-                continue
             # Conversation rules first, then flow rules by id and flow: the same case reads
-            # the same however the capture was cut into batches or files.
+            # (and names the same deciding rule) however the capture was cut into batches.
             found = sorted(findings.get(row, []), key=lambda f: (
                 f.kind != "conversation rule", f.id, f.flow_id or ""))
+            level, decided = self._level(row, found, scores[row], feats)
+            if level is None:
+                continue
             if self.scorer is not None and not math.isnan(scores[row]) and (
                 scores[row] >= RAISE_THRESHOLD or not found
             ):
@@ -175,7 +173,7 @@ class Judge:
                                     found, scores[row], reasons[row], capture))
             by_level[level] = by_level.get(level, 0) + 1
         cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
-        return Judgement(cases, n, feats, by_level)
+        return Judgement(cases, n, by_level)
 
     # ---- the level ----
     def _level(self, row: int, found: list[Finding], score: float,
@@ -185,8 +183,8 @@ class Judge:
             top = max(found, key=lambda f: level_rank(f.level))
             level = top.level
             decided = f"{'rule' if top.kind == 'conversation rule' else 'flow rule'} {top.id} says {level}"
-            if has_score and score >= RAISE_THRESHOLD and level != LEVELS[-1]:
-                level = LEVELS[LEVELS.index(level) + 1]
+            if has_score and score >= RAISE_THRESHOLD and level != LEVEL_ORDER[-1]:
+                level = LEVEL_ORDER[LEVEL_ORDER.index(level) + 1]
                 decided = f"{decided}, raised to {level} by anomaly score {score:.3f} >= {RAISE_THRESHOLD}"
         elif has_score and score >= ANOMALY_THRESHOLD:
             site = bool(getattr(self.scorer, "site_trained", False))
