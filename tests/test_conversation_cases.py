@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from burstwatch.cli.main import main
+from burstwatch.score.conversation.measure import catalog, must_stay_low
 from burstwatch.synth.scenarios import write_scenario
 
 EXFIL_HOST = "192.168.1.50"
@@ -109,27 +110,11 @@ def test_one_continuous_200_mb_upload_abroad_is_at_most_low(
         assert "single transfer" in cases[0]["burstwatch"]["decided_by"]
 
 
-def _labels(catalog: Path) -> dict[str, str]:
-    """file name -> label, from a CATALOG.md table."""
-    out = {}
-    for line in catalog.read_text().splitlines():
-        m = re.match(r"\|\s*`([^`]+)`\s*\|(.*)", line)
-        if m:
-            cells = [c.strip() for c in m.group(2).split("|")]
-            label = next((c for c in cells if re.fullmatch(r"(NEG|POS\*?|EDGE)(\+\w+)*", c)), "")
-            out[m.group(1)] = label
-    return out
-
-
 def test_real_benign_captures_raise_nothing_at_medium(
     capsys: pytest.CaptureFixture[str], shared_pcaps: Path
 ) -> None:
     """Every real capture labelled NEG or POS* (a benign app with the target shape)."""
-    chosen = []
-    for folder in (shared_pcaps, shared_pcaps / "encap"):
-        if (folder / "CATALOG.md").is_file():
-            chosen += sorted(folder / n for n, label in _labels(folder / "CATALOG.md").items()
-                             if label.split("+")[0] in ("NEG", "POS*") and (folder / n).is_file())
+    chosen = [path for path, label in catalog(shared_pcaps) if must_stay_low(label)]
     assert chosen, "the catalogs list no NEG or POS* capture"
     loud = {}
     for path in chosen:

@@ -86,14 +86,32 @@ def demo_whole() -> list[tuple]:
     return flow_table([str(DEMO)])
 
 
+@pytest.fixture(scope="module")
+def demo_cases() -> list[dict]:
+    """The demo's cases as `scan --format jsonl` writes them (the capture's name left out)."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        main(["scan", "--format", "jsonl", str(DEMO)])
+    cases = [json.loads(x) for x in out.getvalue().splitlines() if x.strip()]
+    for c in cases:
+        c["burstwatch"].pop("capture", None)
+    assert cases
+    return cases
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.integers(1, 3659), min_size=1, max_size=4, unique=True), st.randoms())
-def test_a_capture_split_anywhere_gives_the_same_flows_and_bursts(
-    tmp_path_factory: pytest.TempPathFactory, demo_whole: list[tuple], cuts: list[int], rnd
+def test_a_capture_split_anywhere_gives_the_same_flows_bursts_and_alerts(
+    tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str],
+    demo_whole: list[tuple], demo_cases: list[dict], cuts: list[int], rnd
 ) -> None:
     parts = write_parts(DEMO, tmp_path_factory.mktemp("parts"), cuts)
     rnd.shuffle(parts)  # the order on the command line does not matter
     assert flow_table([str(p) for p in parts]) == demo_whole
+    assert scan(capsys, *[str(p) for p in parts])[1] == demo_cases
 
 
 def test_split_capture_gives_the_same_alerts(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
