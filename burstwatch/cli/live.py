@@ -138,7 +138,8 @@ class CaseDesk:
         self.horizon_h = float(args.horizon)
         self.keep = self.ledger.path is not None
         self.book = CaseBook.from_json(self.ledger.get_state(CASES_STATE)) if self.keep else CaseBook()
-        self.flow_alerts: list[Alert] = []
+        # The latest hit of each flow-window: an open flow is matched again every interval.
+        self.flow_alerts: dict[tuple[str, object, object], Alert] = {}
         self.emit = emit
         self.cases = 0
         self.by_level: dict[str, int] = {}
@@ -148,8 +149,9 @@ class CaseDesk:
         if batch is not None:
             self.ledger.append(batch)
             self.dirty = True
-        if alerts:
-            self.flow_alerts.extend(alerts)
+        for alert in alerts:
+            bw = alert.flow["burstwatch"]
+            self.flow_alerts[(bw["flow_id"], bw.get("record"), bw.get("window_index"))] = alert
             self.dirty = True
 
     def evaluate(self, interface: str) -> None:
@@ -157,11 +159,13 @@ class CaseDesk:
             return
         self.dirty = False
         horizon_ns = int(self.horizon_h * 3600e9)
-        judgement = judge_ledger(self.judge, self.ledger, self.flow_alerts, horizon_ns, interface)
+        judgement = judge_ledger(self.judge, self.ledger, list(self.flow_alerts.values()),
+                                 horizon_ns, interface)
         # Flow-rule hits older than the horizon no longer belong to any case.
         latest = self.ledger.latest_ns
         if latest is not None:
-            self.flow_alerts = [a for a in self.flow_alerts if _end_ns(a) >= latest - horizon_ns]
+            self.flow_alerts = {k: a for k, a in self.flow_alerts.items()
+                                if _end_ns(a) >= latest - horizon_ns}
         for case in judgement.cases:
             if self.book.update(case):
                 self.cases += 1
