@@ -88,7 +88,11 @@ class Pipeline:
         stats.packets += len(packets)
         stats.wire_bytes += int(packets.wire_len.sum(dtype=np.int64))
         stats.add_decode(np.bincount(packets.status, minlength=len(STATUS_NAMES)))
-        return self.table.update(packets)
+        table = self.table
+        evicted = table.evicted
+        out = table.update(packets)
+        stats.flows_evicted += table.evicted - evicted
+        return out
 
     # ---- the second half: features, enrichment, ledger ----
     def finish(self, out: FlowOutput, provisional: bool = False) -> FlowBatch | None:

@@ -30,6 +30,7 @@ class RunStats:
     flow_rows: int = 0
     window_rows: int = 0
     bursts: int = 0
+    flows_evicted: int = 0  # ended early at the flow table's ceiling (flows.table)
     warnings: list[CaptureWarning] = field(default_factory=list)
 
     def add_decode(self, counts: np.ndarray) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, add_input_options, flow_config
+from burstwatch.cli.options import add_flow_options, add_input_options, ceiling_note, flow_config
 from burstwatch.cli.progress import progress_bar
 from burstwatch.enrich.annotate import (
     add_enrich_options,
@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         count = write_records(records(), args.output, columns)
     for w in stats.warnings:
         err.print(f"burstwatch: warning: {w}", markup=False)
+    if stats.flows_evicted:
+        note = ceiling_note(stats.flows_evicted).removeprefix("; ")
+        err.print(f"burstwatch: {note}", markup=False)
     if args.output != "-":
         kind = "bursts" if args.bursts else "flow records"
         err.print(f"burstwatch: wrote {count} {kind} to {args.output}", markup=False)

@@ -33,7 +33,7 @@ from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert
 from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, flow_config
+from burstwatch.cli.options import add_flow_options, ceiling_note, flow_config
 from burstwatch.cli.scan import (
     CASES_STATE,
     ScanError,
@@ -99,6 +99,7 @@ class Status:
     alerts: int = 0
     kernel_packets: int = 0
     kernel_drops: int = 0
+    flows_evicted: int = 0
     by_level: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: Status) -> None:
@@ -108,6 +109,7 @@ class Status:
         self.alerts += other.alerts
         self.kernel_packets += other.kernel_packets
         self.kernel_drops += other.kernel_drops
+        self.flows_evicted += other.flows_evicted
         for k, v in other.by_level.items():
             self.by_level[k] = self.by_level.get(k, 0) + v
 
@@ -246,6 +248,7 @@ def capture_loop(
             if now - last_status >= min(1.0, args.status_every):
                 last_status = now
                 status.active_flows = pipe.table.active_flows
+                status.flows_evicted = pipe.table.evicted
                 status.kernel_packets, status.kernel_drops = src.stats()
                 report(status=status)
             if stop.requested:
@@ -259,6 +262,7 @@ def capture_loop(
         if evaluate is not None:
             evaluate()
         status.active_flows = 0
+        status.flows_evicted = pipe.table.evicted
         src.close()
         status.kernel_packets, status.kernel_drops = src.stats()
         if writer is not None:
@@ -307,6 +311,7 @@ class Output:
             ("packets/s", f"{rate:,.0f}"),
             ("MB/s", f"{brate / 1e6:,.2f}"),
             ("active flows", f"{s.active_flows:,}"),
+            ("flows evicted", f"{s.flows_evicted:,}"),
             ("alerts", f"{s.alerts} ({levels})"),
             ("kernel drops", f"{s.kernel_drops:,} of {s.kernel_packets:,}"),
         ):
@@ -355,7 +360,8 @@ class Output:
             return
         self.err.print(
             f"burstwatch live: {s.packets:,} packets ({rate:,.0f}/s, {brate / 1e6:,.2f} MB/s), "
-            f"{s.active_flows:,} active flows, {s.alerts} alerts, kernel drops {s.kernel_drops:,}",
+            f"{s.active_flows:,} active flows, {s.alerts} alerts, kernel drops {s.kernel_drops:,}"
+            + (f", flows evicted {s.flows_evicted:,}" if s.flows_evicted else ""),
             markup=False, highlight=False,
         )
 
@@ -427,7 +433,8 @@ def run(args: argparse.Namespace) -> int:
     out.show_status(final, force=True)
     levels = ", ".join(f"{lvl} {final.by_level.get(lvl, 0)}" for lvl in reversed(LEVEL_ORDER))
     err.print(f"summary: {final.packets:,} packets, kernel saw {final.kernel_packets:,} and dropped "
-              f"{final.kernel_drops:,}; cases: {final.alerts} ({levels})", markup=False)
+              f"{final.kernel_drops:,}; cases: {final.alerts} ({levels})"
+              + ceiling_note(final.flows_evicted), markup=False)
     return ExitCode.FLAGGED if final.alerts else ExitCode.OK
 
 

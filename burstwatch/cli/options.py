@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from burstwatch.config.settings import load_settings, memory_mb
 from burstwatch.flows import FlowConfig
 
 
@@ -29,13 +30,28 @@ def add_flow_options(p: argparse.ArgumentParser) -> None:
                    help=f"largest gap inside a burst (default {d.burst_gap:g})")
     g.add_argument("--burst-min-bytes", type=int, default=d.burst_min_bytes, metavar="N",
                    help=f"smallest burst, in payload bytes (default {d.burst_min_bytes})")
+    g.add_argument("--flow-memory", default=None, metavar="MB",
+                   help="ceiling on the flow table's memory, in MiB; at it flows are evicted, "
+                        f"half-open ones first (default: the configuration's "
+                        f"limits.flow_memory_mb, else {d.flow_memory_mb:g})")
 
 
 def flow_config(args: argparse.Namespace) -> FlowConfig:
+    if args.flow_memory is not None:
+        flow_memory = memory_mb(args.flow_memory, "--flow-memory")
+    else:
+        configured = load_settings(getattr(args, "config", None)).limits.flow_memory_mb
+        flow_memory = configured if configured is not None else FlowConfig.flow_memory_mb
     return FlowConfig(
+        flow_memory_mb=flow_memory,
         idle_timeout=args.idle_timeout,
         active_timeout=args.active_timeout,
         window=args.window,
         burst_gap=args.burst_gap,
         burst_min_bytes=args.burst_min_bytes,
     )
+
+
+def ceiling_note(evicted: int) -> str:
+    """What the flow table's ceiling ended early, for a summary line ("" when nothing)."""
+    return f"; {evicted:,} flows evicted at the flow table's ceiling (--flow-memory)" if evicted else ""

@@ -22,7 +22,12 @@ from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert
 from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, add_input_options, flow_config
+from burstwatch.cli.options import (
+    add_flow_options,
+    add_input_options,
+    ceiling_note,
+    flow_config,
+)
 from burstwatch.cli.progress import progress_bar
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
 from burstwatch.conversations.cases import Case, CaseBook
@@ -230,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
         f"({stats.window_rows:,} window records), {enrich_stats.encrypted_flows:,} encrypted, "
         f"{enrich_stats.foreign_flows:,} to foreign endpoints, "
         f"{enrich_stats.allowlisted:,} allow-listed; {conversations_seen:,} conversations judged; "
-        f"cases: {len(cases)} ({by_level})",
+        f"cases: {len(cases)} ({by_level})" + ceiling_note(stats.flows_evicted),
         markup=False,
     )
     if interrupted:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,15 +29,47 @@ class AllowList:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Memory ceilings in MiB, so that traffic (a flood of unique 5-tuples, payloads that open
+    a protocol and never finish) cannot take the machine's memory; what they turn away is
+    counted. ``None``: the component's own default."""
+
+    flow_memory_mb: float | None = None  # the flow table (flows.config.FlowConfig)
+    sample_memory_mb: float | None = None  # payload samples awaiting classification
+    ledger_memory_mb: float | None = None  # DuckDB's memory_limit for the burst ledger
+
+
+@dataclass(frozen=True)
 class Settings:
     home_countries: tuple[str, ...] = ("US",)
     internal_nets: tuple[str, ...] = ()
     allow: AllowList = field(default_factory=AllowList)
     source: str = "built-in defaults"
+    limits: Limits = field(default_factory=Limits)
 
 
-_KEYS = {"home_countries", "internal_nets", "allow"}
+_KEYS = {"home_countries", "internal_nets", "allow", "limits"}
 _ALLOW_KEYS = {"cidrs", "asns", "countries", "sni"}
+_LIMIT_KEYS = {"flow_memory_mb", "sample_memory_mb", "ledger_memory_mb"}
+
+
+def memory_mb(value: Any, where: str) -> float:
+    """A memory ceiling in MiB: a finite number above zero."""
+    try:
+        mb = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a number of MiB, not {value!r}") from None
+    if not (0 < mb < 2**40):
+        raise ConfigError(f"{where}: expected a number of MiB above 0, not {value!r}")
+    return mb
+
+
+def _limits(value: Any, where: str) -> Limits:
+    if value is None:
+        return Limits()
+    if not isinstance(value, dict) or set(value) - _LIMIT_KEYS:
+        raise ConfigError(f"{where}: expected keys among {', '.join(sorted(_LIMIT_KEYS))}")
+    return Limits(**{k: memory_mb(v, f"{where}.{k}") for k, v in value.items() if v is not None})
 
 
 def _countries(value: Any, where: str) -> tuple[str, ...]:
@@ -92,6 +124,7 @@ def _parse(data: Any, source: str) -> Settings:
         internal_nets=_cidrs(data.get("internal_nets") or [], f"{source}: internal_nets"),
         allow=allow,
         source=source,
+        limits=_limits(data.get("limits"), f"{source}: limits"),
     )
 
 
@@ -118,8 +151,8 @@ def load_settings(
         raise ConfigError(f"{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
     settings = _parse(data, source)
     if home:
-        settings = Settings(_countries(home, "--home"), settings.internal_nets, settings.allow, settings.source)
+        settings = replace(settings, home_countries=_countries(home, "--home"))
     if internal_nets:
         extra = _cidrs(list(internal_nets), "--internal-nets")
-        settings = Settings(settings.home_countries, settings.internal_nets + extra, settings.allow, settings.source)
+        settings = replace(settings, internal_nets=settings.internal_nets + extra)
     return settings

@@ -168,6 +168,17 @@ class PayloadSamples:
     def empty() -> PayloadSamples:
         return PayloadSamples(np.zeros(0, np.int64), np.zeros(0, np.int8))
 
+    @staticmethod
+    def concat(parts: list[PayloadSamples]) -> PayloadSamples:
+        """One packed record of ``parts``, in order (offsets moved into the joined buffer)."""
+        parts = [p for p in parts if len(p)]
+        if len(parts) < 2:
+            return parts[0] if parts else PayloadSamples.empty()
+        out = _concat(PayloadSamples, parts, PayloadSamples.empty())
+        shift = np.cumsum([0] + [p.data.shape[0] for p in parts[:-1]])
+        out.offset = np.concatenate([p.offset + s for p, s in zip(parts, shift, strict=True)])
+        return out
+
 
 @dataclass
 class FlowOutput:
