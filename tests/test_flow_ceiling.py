@@ -3,15 +3,20 @@ oldest first, and every eviction and refusal is counted (hand-computed expectati
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from burstwatch.cli.options import add_flow_options, flow_config
+from burstwatch.config.settings import ConfigError, load_settings
 from burstwatch.decode import PacketBatch, decode
 from burstwatch.flows import FlowConfig, FlowRows, FlowTable
 from burstwatch.flows import state as fs
 from burstwatch.flows.table import RecentKeys
 from burstwatch.ingest import open_capture
+from burstwatch.ledger import Ledger
 from burstwatch.netaddr import format_addresses
 from tests.craft import pcap_bytes
 from tests.flowcraft import ACK, SEC, SYN, Conversation
@@ -22,7 +27,7 @@ SERVER = "203.0.113.5"
 
 def table_of(max_flows: int) -> FlowTable:
     """A table whose ceiling holds exactly ``max_flows`` flows."""
-    mb = (max_flows * FlowTable.SLOT_BYTES + 1) / 2**20
+    mb = (max_flows * FlowTable.FLOW_BYTES + 1) / 2**20
     table = FlowTable(FlowConfig(flow_memory_mb=mb), sample_payloads=False)
     assert table.max_flows == max_flows
     return table
@@ -112,7 +117,7 @@ def test_no_eviction_below_the_ceiling(tmp_path: Path) -> None:
 
 def test_default_ceiling_is_a_few_hundred_megabytes() -> None:
     table = FlowTable()
-    assert 100 * 2**20 <= table.max_flows * FlowTable.SLOT_BYTES <= 512 * 2**20
+    assert 100 * 2**20 <= table.max_flows * FlowTable.FLOW_BYTES <= 512 * 2**20
 
 
 def test_recent_keys_are_bounded() -> None:
@@ -123,3 +128,31 @@ def test_recent_keys_are_bounded() -> None:
         assert len(recent) <= 100
     found, _, end = recent.find(np.array([499, 0], np.uint64))
     assert found.tolist() == [True, False] and end.tolist() == [9 * SEC]
+
+
+def test_ledger_has_a_memory_limit(tmp_path: Path) -> None:
+    def limit(ledger: Ledger) -> str:
+        return str(ledger.connection.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+
+    with Ledger.open(None, memory_mb=100) as mem:
+        assert limit(mem).startswith(("100.0 MiB", "104.8 MB", "100 MiB"))
+    with Ledger.open(str(tmp_path / "l.duckdb")) as on_disk:
+        assert limit(on_disk).startswith(("512.0 MiB", "536.8 MB", "512 MiB"))
+
+
+def test_limits_come_from_the_configuration_and_the_option(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("limits:\n  flow_memory_mb: 32\n  sample_memory_mb: 8\n")
+    assert load_settings(str(config)).limits.sample_memory_mb == 8
+    p = argparse.ArgumentParser()
+    add_flow_options(p)
+    p.add_argument("--config")
+    assert flow_config(p.parse_args(["--config", str(config)])).flow_memory_mb == 32
+    assert flow_config(p.parse_args(["--config", str(config), "--flow-memory", "16"])).flow_memory_mb == 16
+    assert flow_config(p.parse_args([])).flow_memory_mb == FlowConfig.flow_memory_mb
+    for bad in ("0", "-5", "nan", "inf", "lots"):
+        with pytest.raises(ConfigError, match="--flow-memory"):
+            flow_config(p.parse_args(["--flow-memory", bad]))
+    config.write_text("limits:\n  flow_memory_mb: -1\n")
+    with pytest.raises(ConfigError, match="limits.flow_memory_mb"):
+        load_settings(str(config))

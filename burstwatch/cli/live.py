@@ -135,7 +135,8 @@ class CaseDesk:
 
     def __init__(self, args: argparse.Namespace, rules: list[Rule], settings: Settings,
                  emit: Any) -> None:
-        self.ledger = Ledger.open(state_path(args), args.retention)
+        self.ledger = Ledger.open(state_path(args), args.retention,
+                                  memory_mb=settings.limits.ledger_memory_mb)
         self.judge = Judge(rules, settings, conversation_scorer_from_args(args)[0])
         self.horizon_h = float(args.horizon)
         self.keep = self.ledger.path is not None

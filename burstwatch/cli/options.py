@@ -52,6 +52,10 @@ def flow_config(args: argparse.Namespace) -> FlowConfig:
     )
 
 
-def ceiling_note(evicted: int) -> str:
-    """What the flow table's ceiling ended early, for a summary line ("" when nothing)."""
-    return f"; {evicted:,} flows evicted at the flow table's ceiling (--flow-memory)" if evicted else ""
+def ceiling_note(evicted: int, samples_dropped: int = 0) -> str:
+    """What the memory ceilings turned away, for a summary line ("" when nothing)."""
+    note = f"; {evicted:,} flows evicted at the flow table's ceiling (--flow-memory)" if evicted else ""
+    if samples_dropped:
+        note += (f"; {samples_dropped:,} payload samples over the sample store's ceiling "
+                 "(limits.sample_memory_mb)")
+    return note

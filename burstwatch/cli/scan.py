@@ -161,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
     scorer, model_line = conversation_scorer_from_args(args)
     judge = Judge(rules, settings, scorer)
     alerts_file = _open_alerts(args.alerts)
-    ledger = Ledger.open(args.state, args.retention)
+    ledger_mb = settings.limits.ledger_memory_mb
+    ledger = Ledger.open(args.state, args.retention, memory_mb=ledger_mb)
 
     inputs = ", ".join("<stdin>" if f == "-" else f for f in args.files)
     out.print(f"burstwatch scan: {inputs}", markup=False)
@@ -188,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
               else [list(args.files)])
     try:
         for k, group in enumerate(groups):
-            with ledger if k == 0 else Ledger.open(None, args.retention) as held:
+            with ledger if k == 0 else Ledger.open(None, args.retention, memory_mb=ledger_mb) as held:
                 held.write_behind()  # a file scan commits in large transactions, behind the run
                 flow_alerts: list[Alert] = []
                 try:
@@ -235,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
         f"({stats.window_rows:,} window records), {enrich_stats.encrypted_flows:,} encrypted, "
         f"{enrich_stats.foreign_flows:,} to foreign endpoints, "
         f"{enrich_stats.allowlisted:,} allow-listed; {conversations_seen:,} conversations judged; "
-        f"cases: {len(cases)} ({by_level})" + ceiling_note(stats.flows_evicted),
+        f"cases: {len(cases)} ({by_level})" + ceiling_note(stats.flows_evicted, enrich_stats.samples_dropped),
         markup=False,
     )
     if interrupted:

@@ -18,10 +18,11 @@ conversation_timeout 1 h: a flow split by the idle or active timeout is the same
 when the same 5-tuple is seen again within it; the new part keeps the old orientation (when
 the addresses do not decide it) and its encryption verdict, SNI and evidence.
 
-flow_memory_mb 256: the ceiling on the flow table's open-flow state. At about 0.8 KiB per
-open flow it holds some 330,000 concurrent flows, several times what a busy site's span port
-carries, yet a flood of unique 5-tuples (the table's cost is per key) stops there instead of
-taking the machine's memory. At the ceiling the table ends flows early, half-open ones first
+flow_memory_mb 512: the ceiling on what open flows cost, counted at 4 KiB per flow across
+the pipeline (``FlowTable.FLOW_BYTES``: the table's slot, enrichment's state, live's interval
+evaluation). That is 131,072 concurrent flows, more than a busy site's span port carries at
+once, yet a flood of unique 5-tuples (each costs a flow) stops there instead of taking the
+machine's memory. At the ceiling the table ends flows early, half-open ones first
 (``flows.table``), and counts them.
 """
 
@@ -42,7 +43,7 @@ class FlowConfig:
     tcp_close_linger: float = 2.0
     payload_samples: int = 4  # first payload packets per direction kept for deep parsing
     conversation_timeout: float = 3600.0
-    flow_memory_mb: float = 256.0
+    flow_memory_mb: float = 512.0
 
     def as_ns(self) -> tuple[int, int, int, int, int, int]:
         """(idle, active, window, burst_gap, linger, conversation) in nanoseconds, for the

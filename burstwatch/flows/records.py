@@ -168,6 +168,15 @@ class PayloadSamples:
     def empty() -> PayloadSamples:
         return PayloadSamples(np.zeros(0, np.int64), np.zeros(0, np.int8))
 
+    def subset(self, keep: npt.NDArray[np.intp]) -> PayloadSamples:
+        """Samples ``keep``; they still point into this record's byte buffer. Columns left
+        empty (a record built with the bytes only) stay empty."""
+        n = len(self)
+        return PayloadSamples(**{
+            name: value if name == "data" or value.shape[0] != n else value[keep]
+            for name, value in ((f, getattr(self, f)) for f in self.__dataclass_fields__)
+        })
+
     @staticmethod
     def concat(parts: list[PayloadSamples]) -> PayloadSamples:
         """One packed record of ``parts``, in order (offsets moved into the joined buffer)."""

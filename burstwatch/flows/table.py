@@ -63,7 +63,7 @@ class FlowTable:
         self._cfg_nosample[6] = 0
         self._local = local if local is not None else roles.local_nets()
         # Keys whose flows ended and left the table: who opened them, and when they ended.
-        self.max_flows = max(int(self.config.flow_memory_mb * 2**20) // self.SLOT_BYTES, 1)
+        self.max_flows = max(int(self.config.flow_memory_mb * 2**20) // self.FLOW_BYTES, 1)
         self._recent = RecentKeys(conversation, limit=self.max_flows)
         self._cap = 0
         capacity = min(capacity, self.max_flows)
@@ -108,12 +108,17 @@ class FlowTable:
         "k_hash": ((), np.uint64),
         "sample_budget": ((2,), np.int64),  # flows.sampling.keep_lengths's state
     }
-    # What one open flow costs: its slot in every state array, its place in the sorted index
-    # (hash and slot) and, once ended, its entry among the recent keys.
+    # What one open flow costs the table: its slot in every state array, its place in the
+    # sorted index (hash and slot) and, once ended, its entry among the recent keys.
     SLOT_BYTES = sum(
         int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
         for shape, dtype in _STATE.values()
     ) + 16 + 24
+    # What one open flow costs the whole pipeline, which the ceiling is counted in: the
+    # table's slot (SLOT_BYTES, 0.8 KiB), enrichment's state of the flow (about 1 KiB) and
+    # live capture's evaluation of every open flow each interval (rows, features, context:
+    # about 2 KiB while it runs). Measured by bench/bench_flood.py.
+    FLOW_BYTES = 4096
 
     def _alloc(self, cap: int) -> None:
         """Create (or double) the slot-indexed state arrays, keeping existing slots."""
