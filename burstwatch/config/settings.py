@@ -5,12 +5,11 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from burstwatch.errors import BurstwatchError
+from burstwatch.inputfiles import read_text
+from burstwatch.rules.yamlnodes import plain_data
 
 
 class ConfigError(BurstwatchError):
@@ -135,20 +134,12 @@ def load_settings(
 ) -> Settings:
     """The shipped defaults, or ``path``, with command-line overrides applied."""
     if path:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read configuration ({exc.strerror})") from None
         source = path
+        data = plain_data(read_text(path, "a configuration file"), source)
     else:
         text = resources.files("burstwatch.config").joinpath("default.yaml").read_text("utf-8")
         source = "default configuration"
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ConfigError(f"{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+        data = plain_data(text, source)
     settings = _parse(data, source)
     if home:
         settings = replace(settings, home_countries=_countries(home, "--home"))

@@ -270,7 +270,9 @@ def _org_per_row(asn: U32, keys: U32, org: U32) -> U32:
     return np.where(keys[pos] == asn, org[pos], 0).astype(np.uint32)
 
 
-_ASN_TEXT = re.compile(r"^\s*(?:AS)?(\d+)\s*(.*)$", re.IGNORECASE)
+# AS numbers are 32-bit: at most ten digits (a 5,000-digit "ASN" would exceed int()'s limit).
+_ASN_TEXT = re.compile(r"^\s*(?:AS)?(\d{1,10})(?!\d)\s*(.*)$", re.IGNORECASE)
+_LAST_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z, the last time a date can hold
 
 
 def _country_from_record(rec: Mapping[str, Any]) -> str:
@@ -468,11 +470,15 @@ class GeoDatabase:
         backend = _MmdbBackend(Path(path))
         meta = backend.metadata
         epoch = getattr(meta, "build_epoch", None)
+        # The metadata is the file's word: a build time past year 9999 (or not a number) is
+        # an unknown date, not an OverflowError.
         build_date = (
-            dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).date() if epoch else None
+            dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc).date()
+            if isinstance(epoch, int) and 0 < epoch <= _LAST_EPOCH else None
         )
         description = getattr(meta, "description", {}) or {}
         text = description.get("en") if isinstance(description, dict) else None
+        text = text if isinstance(text, str) else None
         db_type = str(getattr(meta, "database_type", "") or "mmdb")
         return cls(
             backend,

@@ -250,7 +250,7 @@ class ConversationModel:
             model.departures_ = Departures(quantiles, defined)
             model.training_ = dict(header["training"])
             model.site_trained = not bool(model.training_.get("shipped", False))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ModelError(f"model {path} is inconsistent ({exc}); rebuild it") from exc
         return model
 
