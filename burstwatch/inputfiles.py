@@ -4,15 +4,12 @@ no file can do more than be refused with one line.
 Every read is bounded (``--config /dev/zero`` reads a little over the limit, then stops);
 text must be UTF-8 without NUL bytes; YAML goes through the rule loader's safe composer
 (``rules.yamlnodes.plain_data``: aliases, so no "billion laughs", tags, duplicate keys and
-nesting past 64 levels are refused, with their line); JSON nested past what the parser can
-take is refused, not a RecursionError.
+nesting past 64 levels are refused, with their line).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from burstwatch.errors import BurstwatchError
 
@@ -57,13 +54,3 @@ def decode_text(data: bytes, where: str) -> str:
 
 def read_text(path: str | Path, what: str, limit: int = MAX_TEXT_BYTES) -> str:
     return decode_text(read_bounded(path, limit, what), str(path))
-
-
-def json_data(text: str, where: str) -> Any:
-    """The data of a JSON text; refused with a line and column when it is not JSON."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputFileError(where, f"invalid JSON ({exc.msg})", exc.lineno, exc.colno) from None
-    except RecursionError:
-        raise InputFileError(where, "JSON nested too deeply") from None

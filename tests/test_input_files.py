@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from burstwatch.cli.main import main
-from burstwatch.inputfiles import InputFileError, json_data, read_text
+from burstwatch.inputfiles import InputFileError, read_text
 from burstwatch.rules.casefile import load_cases
 from burstwatch.rules.findings import RuleError
 from tests.conftest import REPO
@@ -86,13 +86,6 @@ def test_hostile_rule_test_files(tmp_path: Path, name: str) -> None:
 def test_shipped_rule_tests_still_load() -> None:
     for path in sorted((REPO / "rules" / "tests").glob("*.tests.yml")):
         assert load_cases(path)
-
-
-def test_json_nested_past_the_parser_is_an_input_error() -> None:
-    with pytest.raises(InputFileError, match="nested too deeply"):
-        json_data("[" * 200_000 + "]" * 200_000, "x.json")
-    with pytest.raises(InputFileError, match=r"x.json:1:2: invalid JSON"):
-        json_data("[,]", "x.json")
 
 
 def test_read_text_caps_size(tmp_path: Path) -> None:
