@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from rich.console import Console
 
 
@@ -14,6 +12,3 @@ def stdout_console() -> Console:
 def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
-
-def is_terminal() -> bool:
-    return sys.stdout.isatty()

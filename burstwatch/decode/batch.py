@@ -118,7 +118,3 @@ class PacketBatch:
         )
         return PacketBatch(**cols, records=sub)
 
-    def status_counts(self) -> dict[str, int]:
-        """Packets per decode status name (only non-zero ones)."""
-        counts = np.bincount(self.status, minlength=len(STATUS_NAMES))
-        return {STATUS_NAMES[i]: int(c) for i, c in enumerate(counts) if c}
