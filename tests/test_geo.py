@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from burstwatch.enrich import geodata_build
+from burstwatch.builders import geodata as geodata_build
 from burstwatch.enrich.geo import (
     GeoDatabase,
     GeoDataError,
@@ -28,7 +28,7 @@ from burstwatch.enrich.nets import SORT_MIN_QUERIES, NetSet, Sorted128
 from burstwatch.errors import BurstwatchError
 from burstwatch.netaddr import format_addresses, hilo_to_ip, ip_to_hilo, parse_addresses
 
-DATA_DIR = Path(geodata_build.__file__).resolve().parent / "data"
+DATA_DIR = geodata_build.DATA_DIR
 
 
 def lookup(db: GeoDatabase, addrs: list[str], **kw: object) -> GeoResult:

@@ -2,7 +2,7 @@
 
 "Abroad" is the heart of a burst-transmission finding, so every remote endpoint needs a
 country without network access at run time. The bundled tables (built by
-``burstwatch.enrich.geodata_build``, see docs/geoip.md) are sorted range starts searched with
+``burstwatch.builders.geodata``, see docs/geoip.md) are sorted range starts searched with
 ``np.searchsorted``; a user-supplied MaxMind-format database (``from_mmdb``) is queried once
 per distinct address instead. Special-purpose addresses (private, loopback, documentation,
 ...) are always ``internal`` and never get a country, whatever a database says.
@@ -238,7 +238,7 @@ class _RangeTables:
             and self.v6_asn.shape[0] == self.v6_country.shape[0] == n6
             and int(max(self.v4_country.max(), self.v6_country.max())) < len(self._countries)
         ):
-            raise GeoDataError("geo table is inconsistent (rebuild it with geodata_build)")
+            raise GeoDataError("geo table is inconsistent (rebuild it with burstwatch.builders.geodata)")
 
     def countries(self) -> Codes:
         return self._countries
@@ -439,7 +439,7 @@ class GeoDatabase:
 
     @classmethod
     def from_tables(cls, table: Path, meta: Path | None = None) -> GeoDatabase:
-        """Load tables written by ``geodata_build`` (the bundled ones or a rebuilt copy)."""
+        """Load tables written by ``burstwatch.builders.geodata`` (the bundled ones or a rebuilt copy)."""
         try:
             with np.load(table, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
@@ -590,7 +590,7 @@ def _load_bundled() -> GeoDatabase:
     if not table.is_file() or not meta.is_file():
         raise GeoDataError(
             "bundled geo tables are missing from the installation; reinstall burstwatch "
-            "or rebuild them with python -m burstwatch.enrich.geodata_build"
+            "or rebuild them with python -m burstwatch.builders.geodata"
         )
     with resources.as_file(table) as table_path, resources.as_file(meta) as meta_path:
         return GeoDatabase.from_tables(Path(table_path), Path(meta_path))

@@ -256,7 +256,7 @@ class ConversationModel:
 
     @classmethod
     def default(cls) -> ConversationModel:
-        """The model shipped with burstwatch (``python -m burstwatch.score.build_conversation_default``)."""
+        """The model shipped with burstwatch (``python -m burstwatch.builders.conversation_model``)."""
         return _load_default()
 
     def describe(self) -> str:
