@@ -262,6 +262,11 @@ CASES = [
     Case("cut-in-ipv6-header", 1, F_V6_CHAIN, 53, 142, not_ip("truncated_ip"), snaplen=53),
     Case("cut-in-ipv6-routing-header", 1, F_V6_CHAIN, 66, 142,
          ip_stopped("truncated_ip", 6, V6A, V6B, 43), snaplen=66),
+    # An extension header whose length runs past the captured bytes (found by fuzzing: the
+    # packet was "ok" with its payload starting beyond the capture).
+    Case("ipv6-extension-past-the-capture", 1,
+         b(ETH / ip6(nh=0, plen=4000) / Raw(bytes([224, 255]) + bytes(6))), 62, 62,
+         ip_stopped("truncated_ip", 6, V6A, V6B, 224)),
     Case("cut-in-tcp-header", 1, F_TCP_PA, 44, 154,
          ip_stopped("truncated_transport", 4, V4A, V4B, 6), snaplen=44),
     Case("cut-in-udp-header", 1, F_UDP, 40, 72,

@@ -46,3 +46,9 @@ def test_short_fuzz_run_finds_nothing(name: str) -> None:
 
 def test_every_target_has_a_budget() -> None:
     assert set(BUDGET) == set(TARGETS)
+
+
+def test_the_long_run_knows_every_target() -> None:
+    from tests.fuzz.run import TARGET_NAMES
+
+    assert set(TARGET_NAMES) == set(TARGETS)

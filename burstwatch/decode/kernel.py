@@ -262,7 +262,7 @@ def decode_packets(
                 if later_fragment:
                     break
             proto[i] = nxt
-            if bad:
+            if bad or l4 > clen:  # the chain of extension headers runs past the capture
                 status[i] = b.STATUS_TRUNCATED_IP
                 continue
             if l4_len < 0:

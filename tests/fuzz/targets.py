@@ -166,41 +166,38 @@ def rules(data: bytes) -> None:
             raise AssertionError(f"multi-line finding: {f}")
 
 
-def rule_file(data: bytes) -> None:
+def _through_file(suffix: str, load: Callable[[str], object]) -> Callable[[bytes], None]:
+    """A target that writes the bytes to a file and hands its path to ``load``."""
+
+    def target(data: bytes) -> None:
+        path = _file_of(data, suffix)
+        try:
+            load(str(path))
+        except BurstwatchError as exc:
+            _one_line(exc)
+        finally:
+            _cleanup(path)
+
+    return target
+
+
+def _rule_file(path: str) -> None:
     """The whole path of a rule file, bytes included (encoding, NUL bytes, size)."""
     from burstwatch.rules import default_catalog, parse_paths
 
-    path = _file_of(data, ".yml")
-    try:
-        parse_paths([str(path)], default_catalog())
-    except BurstwatchError as exc:
-        _one_line(exc)
-    finally:
-        _cleanup(path)
+    parse_paths([path], default_catalog())
 
 
-def config(data: bytes) -> None:
+def _config(path: str) -> None:
     from burstwatch.config.settings import load_settings
 
-    path = _file_of(data, ".yaml")
-    try:
-        load_settings(str(path))
-    except BurstwatchError as exc:
-        _one_line(exc)
-    finally:
-        _cleanup(path)
+    load_settings(path)
 
 
-def model(data: bytes) -> None:
+def _model(path: str) -> None:
     from burstwatch.score.conversation import ConversationModel
 
-    path = _file_of(data, ".bwm")
-    try:
-        ConversationModel.load(path)
-    except BurstwatchError as exc:
-        _one_line(exc)
-    finally:
-        _cleanup(path)
+    ConversationModel.load(path)
 
 
 TARGETS: dict[str, Callable[[bytes], None]] = {
@@ -208,9 +205,9 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "frames": frames,
     "handshakes": handshakes,
     "rules": rules,
-    "rule_file": rule_file,
-    "config": config,
-    "model": model,
+    "rule_file": _through_file(".yml", _rule_file),
+    "config": _through_file(".yaml", _config),
+    "model": _through_file(".bwm", _model),
 }
 
 
