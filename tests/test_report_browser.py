@@ -150,14 +150,14 @@ def check_cases(page: Any, records: list[dict[str, Any]], *, ledger: bool) -> No
         n = case["upload_bursts"] if ledger else len(case["bursts"])
         assert got["bursts"] == n
         marks = next(t for t in got["plots"]["rate"] if t["name"] == "upload bursts")
-        assert len(marks["x"]) == n  # one marker per upload burst
-        rate = next(t for t in got["plots"]["rate"] if t["name"] == "upload rate")
+        assert len(marks["x"]) == min(n, 200)  # one marker per upload burst (the newest 200)
+        rate = next(t for t in got["plots"]["rate"] if t["name"].startswith("upload rate"))
         peak = max(b["rate"] for b in case["bursts"])
         assert max(rate["y"]) >= 0.99 * peak and rate["y"][0] == 0 and rate["y"][-1] == 0
         assert rate["y"].count(0) >= 2  # silence between bursts is drawn as zero
         hist = got["plots"]["intervals"][0]
         assert len(hist["x"]) == n - 1
-        assert got["table"] == min(n, 200)
+        assert got["table"] == min(n, 50)
 
 
 def test_demo_report_in_a_browser(browser: Any, capsys: pytest.CaptureFixture[str],

@@ -64,6 +64,11 @@ def _cut_left(text: str, width: int) -> str:
     return ELLIPSIS + text[len(text) - width + 1:] if width > 0 else ""
 
 
+def _place(where: str, width: int) -> str:
+    """Country, AS, organisation cut at the right; a bare country code is never cut."""
+    return where[:width] if width <= 3 else _cut(where, width)
+
+
 def fit(rows: list[CaseFacts], width: int = 80) -> list[str]:
     """Aligned lines no wider than ``width``: level, time, host and volume whole; server
     name and place share what is left, each cut (with an ellipsis) only as far as it must."""
@@ -75,10 +80,11 @@ def fit(rows: list[CaseFacts], width: int = 80) -> list[str]:
     pw, ww = longest(lambda r: r.peer), longest(lambda r: r.where)
     room = width - (lw + tw + hw + vw + 5)  # five one-space gaps
     if pw + ww > room:
-        pw = min(pw, max(room - ww, room // 2, 8))
-        ww = max(room - pw, 0)
+        keep = min(ww, 2)  # the country code at least
+        pw = min(pw, max(room - ww, room // 2, min(room - keep, 16)))
+        ww = max(room - pw, keep)
     return [_cut(f"{r.level:<{lw}} {r.last:<{tw}} {r.host:<{hw}} "
-                 f"{_cut_left(r.peer, pw):<{pw}} {_cut(r.where, ww):<{ww}} {r.volume}", width)
+                 f"{_cut_left(r.peer, pw):<{pw}} {_place(r.where, ww):<{ww}} {r.volume}", width)
             for r in rows]
 
 

@@ -20,9 +20,10 @@ from burstwatch import __version__
 from burstwatch.alerts.record import LEVEL_ORDER, human
 from burstwatch.conversations.judge import departure_text
 from burstwatch.report.data import CaseView, Connection, ReportData, parse_time
-from burstwatch.report.plots import bar_figure, interval_figure, rate_figure
+from burstwatch.report.plots import MAX_DRAWN, bar_figure, interval_figure, rate_figure
 
-MAX_TABLE_BURSTS = 200  # the newest bursts listed in a case's table (all are plotted)
+MAX_TABLE_BURSTS = 50  # the newest bursts listed in a case's table (all are plotted)
+MAX_LISTED = 30  # connections (and their ids) listed per case, the newest
 
 _CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
         "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; connect-src 'none'")
@@ -35,7 +36,8 @@ th{background:#f4f4f4}td.n,th.n{text-align:right;font-variant-numeric:tabular-nu
 code{font:12px ui-monospace,monospace;background:#f4f4f4;padding:1px 3px}
 .lvl{display:inline-block;min-width:5em;text-align:center;border-radius:3px;color:#fff;font-weight:600;padding:0 4px}
 .critical{background:#7b1fa2}.high{background:#c0392b}.medium{background:#d68910}.low{background:#7f8c8d}
-section.case{border-top:3px solid #ccc;margin-top:26px}.note{color:#555;font-style:italic}
+section.case{border-top:3px solid #ccc;margin-top:26px;content-visibility:auto;contain-intrinsic-size:auto 2000px}
+table.bursts td:nth-child(n+2):not(:last-child){text-align:right;font-variant-numeric:tabular-nums}.note{color:#555;font-style:italic}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(360px,1fr));gap:12px}
 .plot{min-height:60px}.muted{color:#777}ul.ev{margin:2px 0 6px 0}
 """
@@ -174,16 +176,6 @@ def _overview(page: _Page, data: ReportData) -> None:
                ([f"<span class='lvl {lv}'>{lv}</span>",
                  f"<span data-level='{lv}'>{levels.get(lv, 0)}</span>"]
                 for lv in reversed(LEVEL_ORDER)), {1}, " id='by-level'")
-    if data.cases:
-        page.add("<h3>Cases, most severe first</h3>")
-        page.table(["level", "host", "party", "where", "upload bursts", "uploaded", "last burst"],
-                   ([f"<span class='lvl {v.level}'>{v.level}</span>",
-                     _e(v.record["source"]["ip"]),
-                     f"<a href='#case-{_e(v.case['id'])}'>{_e(v.case['party'])}</a>",
-                     _e(_where(v.record)), f"{int(v.case.get('upload_bursts', 0)):,}",
-                     _e(human(int(v.case.get("upload_bytes", 0)), "bytes")),
-                     _e(_utc(parse_time(v.record["event"]["end"])))]
-                    for v in data.cases), {4, 5}, " id='case-list'")
     page.add(f"<h3>Upload abroad</h3><p class='muted'>{_e(data.abroad_from)}; "
              f"home: {_e(', '.join(data.home))}.</p><div class='grid'>")
     for title, rows, axis in (("by country", data.by_country, "country"),
@@ -197,7 +189,18 @@ def _overview(page: _Page, data: ReportData) -> None:
         else:
             page.add("<p class='muted'>none</p>")
         page.add("</div>")
-    page.add("</div></section>")
+    page.add("</div>")
+    if data.cases:
+        page.add("<h3>Cases, most severe first</h3>")
+        page.table(["level", "host", "party", "where", "upload bursts", "uploaded", "last burst"],
+                   ([f"<span class='lvl {v.level}'>{v.level}</span>",
+                     _e(v.record["source"]["ip"]),
+                     f"<a href='#case-{_e(v.case['id'])}'>{_e(v.case['party'])}</a>",
+                     _e(_where(v.record)), f"{int(v.case.get('upload_bursts', 0)):,}",
+                     _e(human(int(v.case.get("upload_bytes", 0)), "bytes")),
+                     _e(_utc(parse_time(v.record["event"]["end"])))]
+                    for v in data.cases), {4, 5}, " id='case-list'")
+    page.add("</section>")
 
 
 def _where(rec: dict[str, Any]) -> str:
@@ -225,8 +228,10 @@ def _case(page: _Page, view: CaseView, index: int) -> None:
         shown = ("upload and download of every connection of the conversation"
                  if view.bursts is not None else
                  "upload bursts listed in the case record (no ledger: no downloads)")
-        page.add(f"<p class='muted'>{shown}; upload bursts shaded; the line at zero is "
-                 "silence.</p>")
+        many = (f"; the newest {MAX_DRAWN} of {len(view.uploads):,} upload bursts are marked"
+                if len(view.uploads) > MAX_DRAWN else "")
+        page.add(f"<p class='muted'>{shown}; the area under each burst is shaded; the line at "
+                 f"zero is silence{many}.</p>")
         downloads = view.bursts.take(view.bursts.direction == 1) if view.bursts is not None else None
         page.figure(rate_figure(view.uploads, downloads, _life(view)), "rate")
     else:
@@ -259,12 +264,17 @@ def _pivot(page: _Page, view: CaseView) -> None:
     rows = [("case id", f"<code>{cid}</code> (revision {_e(case.get('revision', 1))}); "
              f"JSON <code>burstwatch.case.id</code>; "
              f"<code>jq 'select(.burstwatch.case.id==\"{cid}\")' ALERTS.jsonl</code>"),
-            ("flow ids", " ".join(f"<code>{_e(f)}</code>" for f in case.get("flows", [])) or "-")]
+            ("flow ids", _ids(case.get("flows", [])))]
     ids = [c.community_id for c in view.connections if c.community_id]
     if ids:
-        rows.append(("Community IDs", " ".join(f"<code>{_e(i)}</code>" for i in ids)))
+        rows.append(("Community IDs", _ids(ids)))
     page.add("<table class='pivot'><tbody>" + "".join(
         f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</tbody></table>")
+
+
+def _ids(ids: Sequence[str]) -> str:
+    shown = " ".join(f"<code>{_e(i)}</code>" for i in ids[-MAX_LISTED:])
+    return (f"(the newest {MAX_LISTED} of {len(ids):,}) " if len(ids) > MAX_LISTED else "") + (shown or "-")
 
 
 def _party(page: _Page, view: CaseView) -> None:
@@ -334,12 +344,14 @@ def _bursts(page: _Page, view: CaseView) -> None:
     first = max(0, n - MAX_TABLE_BURSTS)
     if first:
         page.add(f"<p class='muted'>the newest {MAX_TABLE_BURSTS} of {n:,} (all are plotted)</p>")
-    page.table(
-        ["start", "duration", "bytes", "rate", "connection"],
-        ([_e(_utc(int(up.start_ns[i]))), f"{(up.end_ns[i] - up.start_ns[i]) / 1e9:.3f} s",
-          f"{int(up.bytes[i]):,}", _e(human(float(up.rate[i]), "bytes/s")),
-          f"<code>{_e(up.flow_id[i])}</code>"] for i in range(first, n)),
-        {1, 2, 3}, " class='bursts'")
+    # Written by hand, not with _Page.table: the longest table of the page, kept lean.
+    rows = "".join(
+        f"<tr><td>{_utc(int(up.start_ns[i]))[:-4]}</td>"
+        f"<td>{(up.end_ns[i] - up.start_ns[i]) / 1e9:.3f} s</td><td>{int(up.bytes[i]):,}</td>"
+        f"<td>{_e(human(float(up.rate[i]), 'bytes/s'))}</td><td>{_e(up.flow_id[i])}</td></tr>"
+        for i in range(first, n))
+    page.add("<table class='bursts'><thead><tr><th>start (UTC)</th><th>duration</th><th>bytes</th>"
+             f"<th>rate</th><th>connection</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def _connections(page: _Page, view: CaseView) -> None:
@@ -355,5 +367,8 @@ def _connections(page: _Page, view: CaseView) -> None:
                 _e(_utc(c.first_ns)), _e(_utc(c.last_ns)), _e(human(c.bytes_up, "bytes")),
                 _e(human(c.bytes_down, "bytes")), _e(c.sni or "-"), _e(c.verdict or "-")]
 
+    listed = view.connections[-MAX_LISTED:]
+    if len(listed) < len(view.connections):
+        page.add(f"<p class='muted'>the newest {MAX_LISTED} of {len(view.connections):,}</p>")
     page.table(["flow id", "Community ID", "connection", "first", "last", "up", "down", "SNI",
-                "verdict"], (row(c) for c in view.connections), {5, 6}, " class='connections'")
+                "verdict"], (row(c) for c in listed), {5, 6}, " class='connections'")

@@ -2,8 +2,8 @@
 
 The figures are built as data, not with plotly's Python objects: a hundred cases would pay
 for validation the data does not need. plotly (the Python package) supplies the plotly.js
-bundle the page embeds once, so the two always match. Times are UTC and sent as naive
-date strings, which plotly.js draws as they are (no conversion to the viewer's zone).
+bundle the page embeds once, so the two always match. Times are sent as milliseconds since
+the epoch, which a plotly.js date axis draws as UTC.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from burstwatch.report.data import Bursts, Ranked
 
 UPLOAD, DOWNLOAD = "#c0392b", "#2e86c1"
 MIN_BURST_NS = 1_000_000  # a burst shorter than 1 ms is drawn 1 ms long (as its rate counts it)
-SHADE_SHARE = 1 / 200  # a shaded burst is at least this share of the time axis wide
-MAX_SHADED = 400  # at most this many bursts are shaded (the newest); all are plotted
+MAX_DRAWN = 200  # bursts per direction drawn one by one; beyond, the peak rate per time bin
+PEAK_BINS = 300  # time bins of such a busy plot (its size stays bounded)
 _BASE_LAYOUT: dict[str, Any] = {
     "margin": {"l": 60, "r": 20, "t": 30, "b": 45},
     "height": 300,
@@ -28,10 +28,10 @@ _BASE_LAYOUT: dict[str, Any] = {
 }
 
 
-def utc_text(ns: npt.ArrayLike) -> list[str]:
-    """ns since the epoch -> 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC), as plotly.js reads dates."""
-    arr = np.asarray(ns, np.int64).astype("datetime64[ns]")
-    return [s.replace("T", " ") for s in np.datetime_as_string(arr, unit="us").tolist()]
+def utc_ms(ns: npt.ArrayLike) -> list[int]:
+    """ns since the epoch -> whole ms since the epoch: a date axis reads numbers as UTC ms,
+    drawn in UTC whatever the viewer's zone, in half the bytes of date strings."""
+    return (np.asarray(ns, np.int64) // 1_000_000).tolist()
 
 
 def rate_steps(start: npt.NDArray[np.int64], end: npt.NDArray[np.int64],
@@ -51,22 +51,38 @@ def rate_steps(start: npt.NDArray[np.int64], end: npt.NDArray[np.int64],
     return np.concatenate([[t[0]], t]), np.concatenate([[0.0], np.maximum(level, 0.0)])
 
 
+def peak_bins(t: npt.NDArray[np.int64], y: npt.NDArray[np.float64], lo: int, hi: int,
+              bins: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """A step function reduced to the highest rate within each of ``bins`` equal time bins
+    over [lo, hi] (no burst disappears: its bin shows at least its rate)."""
+    edges = np.linspace(lo, hi, bins + 1).astype(np.int64)
+    at_edge = np.searchsorted(t, edges[:-1], side="right") - 1
+    peak = np.where(at_edge >= 0, y[np.maximum(at_edge, 0)], 0.0)  # level entering each bin
+    inside = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, bins - 1)
+    np.maximum.at(peak, inside, y)  # and every level reached within it
+    return np.append(edges[:-1], hi), np.append(peak, 0.0)
+
+
 def _step_trace(bursts: Bursts, name: str, colour: str, span: tuple[int, int]) -> dict[str, Any]:
     t, y = rate_steps(bursts.start_ns, bursts.end_ns, bursts.rate)
+    if len(bursts) > MAX_DRAWN and t.shape[0]:
+        t, y = peak_bins(t, y, span[0], span[1], PEAK_BINS)
+        name += f" (peak per {(span[1] - span[0]) / PEAK_BINS / 60e9:.3g} min)"
     if t.shape[0] and span[0] < t[0]:  # silence before the first burst ...
         t, y = np.concatenate([[span[0]], t]), np.concatenate([[0.0], y])
     if t.shape[0] and span[1] > t[-1]:  # ... and after the last
         t, y = np.concatenate([t, [span[1]]]), np.concatenate([y, [0.0]])
-    return {"type": "scatter", "mode": "lines", "name": name, "x": utc_text(t),
-            "y": np.round(y, 1).tolist(), "line": {"shape": "hv", "color": colour, "width": 1.5},
-            "hoverinfo": "x+y"}
+    return {"type": "scatter", "mode": "lines", "name": name, "x": utc_ms(t),
+            "y": np.round(y).astype(np.int64).tolist(), "fill": "tozeroy",
+            "line": {"shape": "hv", "color": colour, "width": 1.5},
+            "hovertemplate": "%{x|%Y-%m-%d %H:%M:%S.%L} UTC<br>%{y:.3s}B/s<extra></extra>"}
 
 
 def rate_figure(uploads: Bursts, downloads: Bursts | None,
                 span: tuple[int, int] | None = None) -> dict[str, Any]:
     """Upload (and download) rate of all the case's connections on one time axis over
-    ``span`` (the connections' life: silence around the bursts shows), each upload burst
-    shaded and marked (hover: bytes, rate, connection)."""
+    ``span`` (the connections' life: silence around the bursts shows); the area under each
+    burst is shaded and each upload burst marked (hover: time, rate, bytes)."""
     times = [uploads.start_ns, uploads.end_ns]
     if downloads is not None:
         times += [downloads.start_ns, downloads.end_ns]
@@ -74,28 +90,22 @@ def rate_figure(uploads: Bursts, downloads: Bursts | None,
     lo, hi = (int(every.min()), int(every.max())) if every.shape[0] else (0, 1)
     if span is not None:
         lo, hi = min(lo, span[0]), max(hi, span[1])
-    traces = [_step_trace(uploads, "upload rate", UPLOAD, (lo, hi))]
-    if downloads is not None and len(downloads):
+    traces = []
+    if downloads is not None and len(downloads):  # beneath the upload: that is the story
         traces.append(_step_trace(downloads, "download rate", DOWNLOAD, (lo, hi)))
+    traces.append(_step_trace(uploads, "upload rate", UPLOAD, (lo, hi)))
+    marked = uploads.part(max(len(uploads) - MAX_DRAWN, 0), len(uploads))  # the newest
     traces.append({
         "type": "scatter", "mode": "markers", "name": "upload bursts",
-        "x": utc_text(uploads.start_ns), "y": np.round(uploads.rate, 1).tolist(),
+        "x": utc_ms(marked.start_ns), "y": np.round(marked.rate).astype(np.int64).tolist(),
+        "customdata": marked.bytes.tolist(),
         "marker": {"color": UPLOAD, "size": 6, "symbol": "triangle-up"},
-        "text": [f"{int(b):,} bytes, connection {f}"
-                 for b, f in zip(uploads.bytes.tolist(), uploads.flow_id, strict=True)],
-        "hovertemplate": "%{x} UTC<br>%{y:.3s}B/s<br>%{text}<extra></extra>",
+        "hovertemplate": "%{x|%Y-%m-%d %H:%M:%S.%L} UTC<br>%{y:.3s}B/s, "
+                         "%{customdata:,} bytes<extra>upload burst</extra>",
     })
-    shapes = []
-    if len(uploads):
-        wide = max(MIN_BURST_NS, int((hi - lo) * SHADE_SHARE))
-        s = uploads.start_ns[-MAX_SHADED:]
-        e = np.maximum(uploads.end_ns[-MAX_SHADED:], s + wide)
-        shapes = [{"type": "rect", "xref": "x", "yref": "paper", "x0": a, "x1": b, "y0": 0,
-                   "y1": 1, "fillcolor": UPLOAD, "opacity": 0.12, "line": {"width": 0}}
-                  for a, b in zip(utc_text(s), utc_text(e), strict=True)]
-    layout = {**_BASE_LAYOUT, "shapes": shapes,
+    layout = {**_BASE_LAYOUT,
               "xaxis": {"title": {"text": "time (UTC)"}, "type": "date",
-                        "range": utc_text([lo - (hi - lo) // 50, hi + (hi - lo) // 50])},
+                        "range": utc_ms([lo - (hi - lo) // 50, hi + (hi - lo) // 50])},
               "yaxis": {"title": {"text": "bytes/s"}, "tickformat": "~s", "rangemode": "tozero"}}
     return {"data": traces, "layout": layout}
 
@@ -106,9 +116,16 @@ def interval_figure(uploads: Bursts) -> dict[str, Any] | None:
         return None
     starts = np.sort(uploads.start_ns)
     gaps = np.diff(starts) / 1e9
+    if gaps.shape[0] <= MAX_DRAWN:  # the intervals themselves: plotly bins them
+        trace = {"type": "histogram", "x": np.round(gaps, 3).tolist(),
+                 "nbinsx": min(60, max(10, gaps.shape[0]))}
+    else:  # many: binned here, so the page stays small
+        counts, edges = np.histogram(gaps, bins=60)
+        trace = {"type": "bar", "x": np.round((edges[:-1] + edges[1:]) / 2, 3).tolist(),
+                 "y": counts.tolist(), "width": float(edges[1] - edges[0])}
+    trace.update(name="intervals", marker={"color": UPLOAD})
     return {
-        "data": [{"type": "histogram", "x": np.round(gaps, 3).tolist(), "name": "intervals",
-                  "marker": {"color": UPLOAD}, "nbinsx": min(60, max(10, gaps.shape[0]))}],
+        "data": [trace],
         "layout": {**_BASE_LAYOUT, "height": 240, "bargap": 0.05,
                    "xaxis": {"title": {"text": "seconds between upload bursts"}},
                    "yaxis": {"title": {"text": "bursts"}}},
