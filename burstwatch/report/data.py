@@ -129,8 +129,7 @@ class CaseView:
 
     @property
     def sort_key(self) -> tuple[int, int, str]:
-        return (-SEVERITY.get(self.level, 0), parse_time(self.record["event"]["start"]),
-                str(self.case["id"]))
+        return severity_order(self.record)
 
 
 @dataclass
@@ -186,6 +185,13 @@ class ReportData:
             add(self.by_host, other.by_host), self.abroad_from, self.home,
             [*self.notes, *(n for n in other.notes if n not in self.notes)],
         )
+
+
+def severity_order(rec: dict[str, Any]) -> tuple[int, int, str]:
+    """Most severe first, then the earliest (as scan prints cases)."""
+    bw = rec["burstwatch"]
+    return (-SEVERITY.get(str(bw["level"]), 0), parse_time(rec["event"]["start"]),
+            str(bw["case"]["id"]))
 
 
 def _ranked(total: dict[str, int]) -> list[Ranked]:
@@ -308,8 +314,9 @@ _TOTALS = f"""{_USED}
 SELECT count(*), coalesce(sum(packets), 0)::BIGINT, min(first_ns), max(last_ns) FROM per_flow"""
 
 _ABROAD = f"""{_USED}
-SELECT {{key}}, sum(up)::BIGINT AS up FROM per_flow
-WHERE cc IS NOT NULL AND NOT list_contains($home, cc) GROUP BY ALL ORDER BY up DESC LIMIT {TOP}"""
+SELECT {{key}}, any_value({{name}}), sum(up)::BIGINT AS up FROM per_flow
+WHERE cc IS NOT NULL AND NOT list_contains($home, cc) AND {{key}} IS NOT NULL
+GROUP BY {{key}} ORDER BY up DESC, {{key}} LIMIT {TOP}"""
 
 _CONNECTIONS = f"""{_USED}
 SELECT k.case_index, p.flow_id, p.local_ip, p.local_port, p.remote_ip, p.remote_port,
@@ -334,26 +341,23 @@ def from_ledger(ledger: Ledger, records: Sequence[dict[str, Any]], home: Sequenc
     con = ledger.connection
     params: dict[str, Any] = {"h0": now - horizon_ns, "now": now}
     flows, packets, first, last = con.execute(_TOTALS, params).fetchone() or (0, 0, None, None)
-    abroad = {**params, "home": [c.upper() for c in home]}
-    by_country = [Ranked(str(k), int(v)) for k, v in con.execute(
-        _ABROAD.format(key="cc"), abroad).fetchall() if v]
-    by_asn = [Ranked(f"AS{k} {org or ''}".rstrip(), int(v)) for k, org, v in con.execute(
-        _ABROAD.format(key="asn, max(org)").replace("GROUP BY ALL", "GROUP BY asn"),
-        abroad).fetchall() if v and k is not None]
-    by_host = [Ranked(str(k), int(v)) for k, v in con.execute(
-        _ABROAD.format(key="local_ip"), abroad).fetchall() if v]
+
+    def abroad(key: str, name: str, label: str) -> list[Ranked]:
+        """Upload bytes to foreign parties by ``key`` (the largest first)."""
+        sql = _ABROAD.format(key=key, name=name)
+        rows = con.execute(sql, {**params, "home": [c.upper() for c in home]}).fetchall()
+        return [Ranked(label.format(k=k, name=n or "").rstrip(), int(v)) for k, n, v in rows if v]
+
+    by_country = abroad("cc", "cc", "{k}")
+    by_asn = abroad("asn", "org", "AS{k} {name}")
+    by_host = abroad("local_ip", "local_ip", "{k}")
     captures = [str(r[0]) for r in con.execute(
         f"SELECT DISTINCT source FROM {FLOWS.name} WHERE end_ns >= $h0 AND end_ns <= $now "
         "ORDER BY source", params).fetchall()]
-    views = _with_detail(con, sorted(records, key=lambda r: CaseView(r, _NO_BURSTS).sort_key),
-                         params)
+    views = _with_detail(con, sorted(records, key=severity_order), params)
     return ReportData(views, captures, first, last, int(packets), int(flows), by_country,
                       by_asn, by_host, f"all upload bytes to foreign parties in the ledger's "
                       f"last {horizon_ns / 3.6e12:g} h", list(home))
-
-
-_NO_BURSTS = Bursts(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
-                    np.zeros(0, np.float64), np.zeros(0, np.int8), [])
 
 
 def _with_detail(con: Any, records: Sequence[dict[str, Any]],

@@ -308,6 +308,8 @@ def _why(page: _Page, bw: dict[str, Any]) -> None:
     page.add("<h3>Why this level</h3>", f"<p><b>{_e(bw.get('decided_by', ''))}</b></p><ul>")
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for f in bw.get("rules", []):  # a flow rule fires once per connection: one entry each
+        if f.get("kind") == "anomaly score":
+            continue  # its departures are listed below, one by one
         groups.setdefault((str(f.get("kind", "rule")), str(f.get("id", ""))), []).append(f)
     for (kind, rid), found in groups.items():
         f = found[0]
