@@ -192,6 +192,14 @@ def test_lines_fit_80_columns_and_keep_the_end_of_server_names() -> None:
     assert short[0].rstrip() == "LOW 03-12 14:03 10.0.0.1 a.example US 2 bursts 10 kB"
 
 
+def test_control_characters_in_captured_text_do_not_reach_the_terminal(demo_alerts: Path) -> None:
+    rec = record(demo_alerts)
+    rec["tls"] = {"client": {"server_name": "evil\x1b[2J\x1b]0;pwned\x07.example.net"}}
+    rec["destination"]["as"]["organization"]["name"] = "Org\r\nFAKE LINE"
+    line = case_lines([rec], 200, header=False)[0]
+    assert line.isprintable() and "\ufffd[2J" in line and "Org\ufffd\ufffdFAKE LINE" in line
+
+
 def test_live_alert_lines_carry_the_same_facts_as_scan(
     demo_alerts: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -5,6 +5,7 @@ overview's numbers are the JSON alerts' numbers."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,6 +237,15 @@ def test_report_from_alerts_alone_and_from_the_ledger(
     check_overview(opened.page, records)
     check_cases(opened.page, records, ledger=True)
     assert opened.errors == [] and opened.requests == []
+
+    # a shorter horizon than the judgement's still shows every burst of the cases given
+    short = tmp_path / "short.html"
+    assert main(["report", str(tmp_path / "alerts.jsonl"), "--state", str(state), "--horizon",
+                 "1", "-o", str(short)]) == 0
+    shown = dict(re.findall(r"data-case-id='([0-9a-f]+)' data-level='\w+' data-upload-bursts='(\d+)'",
+                            short.read_text()))
+    assert shown == {r["burstwatch"]["case"]["id"]: str(r["burstwatch"]["case"]["upload_bursts"])
+                     for r in records}
 
     # the ledger alone: judged again (conversation rules and score; the report says so)
     judged = tmp_path / "judged.html"

@@ -43,8 +43,14 @@ class CaseFacts:
             volume += f" rev {case['revision']}"
         end = str(record["event"]["end"])
         return CaseFacts(str(bw["level"]).upper(), f"{end[5:10]} {end[11:16]}",
-                         str(record["source"]["ip"]), str(sni or case.get("party", "")),
-                         where, volume)
+                         str(record["source"]["ip"]), printable(str(sni or case.get("party", ""))),
+                         printable(where), volume)
+
+
+def printable(text: str) -> str:
+    """Captured text (a server name, an organisation) cannot move the cursor or recolour
+    the terminal: control characters become U+FFFD."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 
 HEADER = CaseFacts("LEVEL", "LAST (UTC)", "HOST", "SERVER/PARTY", "WHERE", "UPLOAD")

@@ -15,7 +15,7 @@ from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.scan import positive_hours
 from burstwatch.cli.scoring import add_score_options
-from burstwatch.enrich.annotate import add_enrich_options, settings_from_args
+from burstwatch.enrich.annotate import settings_from_args
 from burstwatch.report import ReportError
 
 
@@ -29,7 +29,9 @@ def register(sub: Any) -> None:
                    help="the ledger's history shown, back from its newest record (default 24)")
     p.add_argument("--rules", nargs="+", metavar="PATH",
                    help="with --state alone: rules to judge with (default: the shipped rules)")
-    add_enrich_options(p)
+    p.add_argument("--config", metavar="PATH", help="YAML configuration (default: the shipped one)")
+    p.add_argument("--home", metavar="CC[,CC...]", help="home countries (default from config: US)")
+    p.set_defaults(internal_nets=None)  # flows are in the ledger already, oriented
     add_score_options(p)
     p.set_defaults(handler=run)
 

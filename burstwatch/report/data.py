@@ -354,7 +354,11 @@ def from_ledger(ledger: Ledger, records: Sequence[dict[str, Any]], home: Sequenc
     captures = [str(r[0]) for r in con.execute(
         f"SELECT DISTINCT source FROM {FLOWS.name} WHERE end_ns >= $h0 AND end_ns <= $now "
         "ORDER BY source", params).fetchall()]
-    views = _with_detail(con, sorted(records, key=severity_order), params)
+    # A case judged over an older horizon than this one keeps all its bursts in the plots.
+    h0 = params["h0"]
+    if any(parse_time(r["event"]["end"]) < h0 for r in records):
+        h0 = min(h0, *(parse_time(r["event"]["start"]) for r in records))
+    views = _with_detail(con, sorted(records, key=severity_order), {**params, "h0": h0})
     return ReportData(views, captures, first, last, int(packets), int(flows), by_country,
                       by_asn, by_host, f"all upload bytes to foreign parties in the ledger's "
                       f"last {horizon_ns / 3.6e12:g} h", list(home))

@@ -193,7 +193,7 @@ def _overview(page: _Page, data: ReportData) -> None:
     if data.cases:
         page.add("<h3>Cases, most severe first</h3>")
         page.table(["level", "host", "party", "where", "upload bursts", "uploaded", "last burst"],
-                   ([f"<span class='lvl {v.level}'>{v.level}</span>",
+                   ([f"<span class='lvl {_e(v.level)}'>{_e(v.level)}</span>",
                      _e(v.record["source"]["ip"]),
                      f"<a href='#case-{_e(v.case['id'])}'>{_e(v.case['party'])}</a>",
                      _e(_where(v.record)), f"{int(v.case.get('upload_bursts', 0)):,}",
