@@ -107,6 +107,31 @@ def test_newest_revision_of_each_case_wins_and_bad_lines_are_named(
     assert "no field burstwatch" in warnings[1]
 
 
+BROKEN = [
+    ("event", "start", 5),
+    ("source", "ip", None),
+    ("network", "transport", ["tcp"]),
+    ("burstwatch", "level", "severe"),
+    ("burstwatch", "case", {"id": "x"}),
+    ("event", "end", "yesterday"),
+]
+
+
+@pytest.mark.parametrize(("where", "key", "value"), BROKEN, ids=lambda v: str(v)[:12])
+def test_a_damaged_record_is_skipped_with_a_warning(demo_alerts: Path, tmp_path: Path,
+                                                    where: str, key: str, value: Any) -> None:
+    good, bad = record(demo_alerts), record(demo_alerts)
+    bad[where][key] = value
+    bad["burstwatch"]["case"] = bad["burstwatch"]["case"] if key != "case" else value
+    good["burstwatch"]["case"]["id"] = "0000000000000001"
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(bad) + "\n" + json.dumps(good) + "\n")
+    records, warnings = read_alerts(str(path))
+    assert [r["burstwatch"]["case"]["id"] for r in records] == ["0000000000000001"]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{path}:1: not a case record (")
+    assert "burstwatch report: 1 case" in render(from_records(records, ["US"]))
+
+
 @pytest.mark.parametrize("content", ["{\"a\": 1}\n", "garbage\n", "\x00\x01\n"])
 def test_an_alerts_file_without_cases_is_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str

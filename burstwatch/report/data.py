@@ -218,7 +218,7 @@ def read_alerts(path: str) -> tuple[list[dict[str, Any]], list[str]]:
             cid = str(rec["burstwatch"]["case"]["id"])
             revision = int(rec["burstwatch"]["case"].get("revision", 1))
             _check_case(rec)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             warnings.append(f"{path}:{number}: not a case record ({_why(exc)}); skipped")
             continue
         held = latest.get(cid)
@@ -242,8 +242,10 @@ def _check_case(rec: dict[str, Any]) -> None:
         raise ValueError(f"unknown level {bw['level']!r}")
     parse_time(rec["event"]["start"])
     parse_time(rec["event"]["end"])
-    rec["source"]["ip"]  # noqa: B018  (must exist)
-    rec["destination"]["ip"]  # noqa: B018
+    for text in (rec["source"]["ip"], rec["destination"]["ip"], bw["case"]["party"],
+                 rec["network"]["transport"]):
+        if not isinstance(text, str):
+            raise ValueError(f"{text!r} where text belongs")
     for b in bw["case"].get("bursts") or []:
         parse_time(b["start"])
         parse_time(b["end"])
