@@ -121,6 +121,7 @@ class _Page:
 
     def table(self, head: Sequence[str], rows: Iterable[Sequence[Any]], numeric: set[int],
               attrs: str = "") -> None:
+        """A table whose cells are HTML already (each caller escapes what it captured)."""
         cls = [' class="n"' if i in numeric else "" for i in range(len(head))]
         out = [f"<table{attrs}><thead><tr>"]
         out += [f"<th{c}>{_e(h)}</th>" for h, c in zip(head, cls, strict=True)]
@@ -136,8 +137,8 @@ def render(data: ReportData) -> str:
     """The whole report as one HTML document."""
     page = _Page()
     _overview(page, data)
-    for i, view in enumerate(data.cases):
-        _case(page, view, i)
+    for view in data.cases:
+        _case(page, view)
     title = f"burstwatch report: {len(data.cases)} case{'s' if len(data.cases) != 1 else ''}"
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     return "".join([
@@ -213,7 +214,7 @@ def _where(rec: dict[str, Any]) -> str:
 
 
 # ---- one case ----
-def _case(page: _Page, view: CaseView, index: int) -> None:
+def _case(page: _Page, view: CaseView) -> None:
     rec, case, bw = view.record, view.case, view.record["burstwatch"]
     cid = str(case["id"])
     page.add(f"<section class='case' id='case-{_e(cid)}' data-case-id='{_e(cid)}' "
