@@ -20,9 +20,9 @@ from burstwatch.enrich.encryption.batch import (
     PROTOCOL_DETECTORS,
     classify_flows,
     classify_packed,
-    expected_table,
 )
-from burstwatch.enrich.encryption.entropy import expected_uniform_entropy
+from burstwatch.enrich.encryption.entropy import expected_table, expected_uniform_entropy
+from burstwatch.enrich.encryption.entropy_detector import SAMPLE_BYTES, fixed2
 from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import state as fs
 from burstwatch.flows.records import FlowOutput, PayloadSamples
@@ -45,6 +45,7 @@ from tests.test_encryption import (
     u16,
     wg,
 )
+from tests.test_encryption_variants import variant_flows
 
 Flow = tuple[int, int, int, Sequence[bytes], Sequence[bytes]]
 
@@ -116,16 +117,18 @@ def test_protocol_detectors_follow_the_classify_precedence() -> None:
 
 def test_expected_table_matches_the_scalar_function() -> None:
     table = expected_table()
-    assert table.shape == (batch_mod.SAMPLE_BYTES + 1,)
+    assert table.shape == (SAMPLE_BYTES + 1,)
     assert max(abs(table[n] - expected_uniform_entropy(n)) for n in range(len(table))) < 1e-12
 
 
 def test_two_decimal_table_matches_format() -> None:
     rng = np.random.default_rng(5)
-    values = np.concatenate([rng.uniform(0, 8, 20000), rng.uniform(0, 60, 5000), [0.0, -0.0]])
-    keep = ~batch_mod._near_edge(values)
-    assert batch_mod._fixed2(values[keep]) == [f"{v:.2f}" for v in values[keep].tolist()]
-    assert batch_mod._near_edge(np.array([0.125, 1.005, 7.815])).all()
+    values = np.concatenate([rng.uniform(0, 8, 20000), rng.uniform(0, 60, 5000), [0.0]])
+    scaled = values * 100.0
+    keep = np.abs(scaled - np.floor(scaled) - 0.5) > 1e-7  # not at a rounding edge
+    assert keep.sum() > 24000
+    assert fixed2(values[keep]) == [f"{v:.2f}" for v in values[keep].tolist()]
+    assert fixed2(np.array([0.125, 2.5, 0.0])) == ["0.13", "2.50", "0.00"]  # half up
 
 
 def test_empty_batch() -> None:
@@ -265,18 +268,12 @@ def crafted_flows() -> list[Flow]:
     ]
     for _name, payloads in benign_samples():
         flows.append((TCP, 40000, 80, list(payloads), []))
-    return flows
+    return flows + variant_flows()
 
 
 def test_crafted_flows() -> None:
     kinds = {v.kind for v in assert_same(crafted_flows())}
     assert kinds == {"tls", "quic", "dtls", "ssh", "wireguard", "openvpn", "ipsec", "entropy", "none"}
-
-
-def test_values_at_a_printing_edge_go_through_judge(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the edge band widened to everything, every entropy row takes the exact path."""
-    monkeypatch.setattr(batch_mod, "_EDGE", 1.0)
-    assert_same(crafted_flows())
 
 
 def test_non_bytes_payloads_are_read_like_bytes() -> None:
@@ -293,14 +290,14 @@ def test_non_bytes_payloads_are_read_like_bytes() -> None:
 
 
 def test_every_flow_of_the_real_captures(shared_pcaps: Path) -> None:
-    paths = sorted(p for p in shared_pcaps.iterdir() if p.suffix in (".pcap", ".pcapng"))
+    paths = sorted(p for p in shared_pcaps.glob("**/*") if p.suffix in (".pcap", ".pcapng"))
     assert paths
     flows: list[Flow] = []
     for path in paths:
         for flow, (client, server) in capture_flows(path).items():
             flows.append((flow[0], flow[2], flow[4], client, server))
     verdicts = assert_same(flows)
-    assert {"tls", "quic", "wireguard", "openvpn", "none"} <= {v.kind for v in verdicts}
+    assert {"tls", "quic", "dtls", "wireguard", "openvpn", "none"} <= {v.kind for v in verdicts}
 
 
 def test_demo_capture() -> None:
