@@ -47,6 +47,9 @@ from tests.test_encryption import (
 )
 from tests.test_encryption_variants import variant_flows
 
+# the variants' evidence, to be truncated and corrupted like the standard handshakes
+VARIANT_HANDSHAKES = [(f[0], f[2], list(f[3]), list(f[4])) for f in variant_flows()]
+
 Flow = tuple[int, int, int, Sequence[bytes], Sequence[bytes]]
 
 
@@ -399,7 +402,7 @@ def mutate(payload: bytes, cut: int, flip: int, byte: int) -> bytes:
 def fuzzed_flow(draw: st.DrawFn) -> Flow:
     """A valid handshake truncated, corrupted, split or padded; or random bytes."""
     if draw(st.booleans()):
-        proto, port, client, server = draw(st.sampled_from(VALID_HANDSHAKES))
+        proto, port, client, server = draw(st.sampled_from(VALID_HANDSHAKES + VARIANT_HANDSHAKES))
         client, server = list(client), list(server)
         side = client if draw(st.booleans()) or not server else server
         k = draw(st.integers(0, len(side) - 1))

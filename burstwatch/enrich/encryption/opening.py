@@ -6,9 +6,9 @@ more than the first bytes: a TLS record header, an SSH banner or any plain-text 
 banner may follow other lines of text), an OpenVPN-over-TCP record holding a hard reset; on UDP a
 QUIC long header (any version, with connection ids of at most 20 bytes), a DTLS datagram, a
 WireGuard message (either framing), an OpenVPN-shaped packet, IKE's ports; and every ESP packet.
-The single-payload conditions are the prefilter's (:mod:`prefilter`). A direction keeps whole payloads from the first one that opens
-something (a STUN exchange before DTLS, or discovery packets before WireGuard, do not hide
-it). Flows where no payload opens anything get the entropy test only, which reads the first
+The single-payload conditions are the prefilter's (:mod:`prefilter`). A direction keeps whole
+payloads from the first one that opens something (a STUN exchange before DTLS, or discovery
+packets before WireGuard, do not hide it). Flows where no payload opens anything get the entropy test only, which reads the first
 :data:`SAMPLE_BYTES` of each direction and the first bytes of each payload: what is kept.
 """
 
@@ -36,7 +36,7 @@ from burstwatch.flows.sampling import SamplePolicy
 
 _OVPN_MIN_CONTROL, _OVPN_MAX = openvpn.MIN_CONTROL, openvpn.MAX_PACKET
 # Bytes of every payload kept even past the prefix: the clear-content checks read a format
-# signature at the start of each payload (at most _MAGIC's width, or "ftyp" at offset 4).
+# signature at the start of each payload (at most MAGIC's width, or "ftyp" at offset 4).
 HEAD_BYTES = max(16, MAGIC.shape[1], TEXT_PREFIX)
 
 
