@@ -21,8 +21,19 @@ from burstwatch.enrich.encryption.batch import (
     classify_flows,
     classify_packed,
 )
-from burstwatch.enrich.encryption.entropy import expected_table, expected_uniform_entropy
-from burstwatch.enrich.encryption.entropy_detector import SAMPLE_BYTES, fixed2
+from burstwatch.enrich.encryption.entropy import (
+    deficit_ratio,
+    expected_table,
+    expected_uniform_entropy,
+    shannon,
+)
+from burstwatch.enrich.encryption.entropy_detector import (
+    MAX_DEFICIT_RATIO,
+    MIN_BYTES,
+    SAMPLE_BYTES,
+    fixed2,
+    judge,
+)
 from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import state as fs
 from burstwatch.flows.records import FlowOutput, PayloadSamples
@@ -122,6 +133,40 @@ def test_expected_table_matches_the_scalar_function() -> None:
     table = expected_table()
     assert table.shape == (SAMPLE_BYTES + 1,)
     assert max(abs(table[n] - expected_uniform_entropy(n)) for n in range(len(table))) < 1e-12
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), sizes=st.lists(st.integers(0, 900), min_size=1, max_size=4),
+       alphabet=st.integers(1, 256))
+def test_judge_computes_the_scalar_statistics(seed: int, sizes: list[int], alphabet: int) -> None:
+    """The one entropy judge (compiled, from byte histograms) against the plain definitions:
+    Shannon entropy of the first SAMPLE_BYTES, and the deficit-ratio limit."""
+    rng = random.Random(seed)
+    symbols = rng.sample(range(128, 256), min(alphabet, 128)) + list(range(max(0, alphabet - 128)))
+    payloads = tuple(bytes(rng.choice(symbols) for _ in range(n)) for n in sizes)
+    data = b"".join(payloads)[:SAMPLE_BYTES]
+    got = judge(payloads)
+    if not data:
+        assert (got.passed, got.entropy, got.reason) == (False, None, "no payload")
+        return
+    assert got.entropy is not None and abs(got.entropy - shannon(data)) < 1e-9
+    if got.reason.startswith(("starts with", "carries")):  # a format signature or text
+        assert not got.passed
+        return
+    ratio = deficit_ratio(data)
+    if len(data) >= MIN_BYTES and abs(ratio - MAX_DEFICIT_RATIO) > 1e-9:
+        assert got.passed == (ratio <= MAX_DEFICIT_RATIO)
+        assert got.reason == (
+            f"{shannon(data):.2f} bits/byte over {len(data)} bytes (uniform: "
+            f"{expected_uniform_entropy(len(data)):.2f}, deficit ratio {ratio:.2f}, limit 1.4)"
+        ) or _near_rounding(shannon(data), ratio, expected_uniform_entropy(len(data)))
+    elif len(data) < MIN_BYTES:
+        assert (got.passed, got.reason) == (False, f"only {len(data)} bytes (need {MIN_BYTES})")
+
+
+def _near_rounding(*values: float) -> bool:
+    """A value whose third decimal is a 5 to within 1e-7: two roundings may differ there."""
+    return any(abs(v * 100 - int(v * 100) - 0.5) < 1e-7 for v in values)
 
 
 def test_two_decimal_table_matches_format() -> None:

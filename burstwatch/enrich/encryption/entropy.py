@@ -23,7 +23,7 @@ def shannon(data: bytes) -> float:
         return 0.0
     counts = np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256)
     p = counts[counts > 0] / len(data)
-    return float(-(p * np.log2(p)).sum())
+    return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: a one-symbol sample gives 0.0, not -0.0
 
 
 @lru_cache(maxsize=2048)
