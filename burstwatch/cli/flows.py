@@ -6,15 +6,17 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from burstwatch.cli.console import stderr_console
+from burstwatch.cli.console import clean, stderr_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, add_input_options, flow_config
-from burstwatch.cli.progress import progress_bar
-from burstwatch.enrich.annotate import (
+from burstwatch.cli.options import (
     add_enrich_options,
+    add_flow_options,
+    add_input_options,
     enricher_factory_from_args,
+    flow_config,
     settings_from_args,
 )
+from burstwatch.cli.progress import progress_bar
 from burstwatch.flows.roles import local_nets
 from burstwatch.outputs.ecs import BURST_COLUMNS, FLOW_COLUMNS, burst_records, flow_records
 from burstwatch.outputs.writers import write_records
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         columns = list(BURST_COLUMNS if args.bursts else FLOW_COLUMNS)
         count = write_records(records(), args.output, columns)
     for w in stats.warnings:
-        err.print(f"burstwatch: warning: {w}", markup=False)
+        err.print(f"burstwatch: warning: {clean(w)}")
     if args.output != "-":
         kind = "bursts" if args.bursts else "flow records"
         err.print(f"burstwatch: wrote {count} {kind} to {args.output}", markup=False)

@@ -26,33 +26,29 @@ from typing import IO, Any
 
 import numpy as np
 from rich.live import Live
-from rich.table import Table
 
 from burstwatch.alerts.detect import Detector
 from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert
-from burstwatch.cli.console import stderr_console
+from burstwatch.cli.console import TextTable, clean, stderr_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, flow_config
-from burstwatch.cli.scan import (
-    CASES_STATE,
-    ScanError,
-    _open_alerts,
-    _rule_paths,
+from burstwatch.cli.options import (
     add_conversation_options,
+    add_enrich_options,
+    add_flow_options,
+    flow_config,
+    geo_from_args,
+    seconds,
+    settings_from_args,
+    whole,
 )
+from burstwatch.cli.scan import CASES_STATE, ScanError, _open_alerts, _rule_paths
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
 from burstwatch.cli.warmup import warm_up
 from burstwatch.config import Settings
 from burstwatch.conversations.cases import CaseBook
 from burstwatch.conversations.judge import Judge, judge_ledger
-from burstwatch.enrich.annotate import (
-    EnrichStats,
-    FlowAnnotator,
-    add_enrich_options,
-    geo_from_args,
-    settings_from_args,
-)
+from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
 from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import FlowConfig
 from burstwatch.flows.roles import local_nets
@@ -72,13 +68,13 @@ def register(sub: Any) -> None:
     p.add_argument("--alerts", metavar="OUT.jsonl", help="append alerts as JSON lines here")
     p.add_argument("--format", choices=("table", "jsonl"), default="table",
                    help="standard output: alert lines for people (default) or JSON lines")
-    p.add_argument("--interval", type=float, default=5.0, metavar="S",
+    p.add_argument("--interval", type=seconds, default=5.0, metavar="S",
                    help="evaluate open flows this often (default 5 s)")
-    p.add_argument("--status-every", type=float, default=10.0, metavar="S",
+    p.add_argument("--status-every", type=seconds, default=10.0, metavar="S",
                    help="status line interval when not on a terminal (default 10 s)")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
-    p.add_argument("--count", type=int, metavar="N", help="stop after this many packets")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--duration", type=seconds, metavar="S", help="stop after this many seconds")
+    p.add_argument("--count", type=whole(1), metavar="N", help="stop after this many packets")
+    p.add_argument("--workers", type=whole(1), default=1, metavar="N",
                    help="capture processes sharing the interface by flow hash (PACKET_FANOUT)")
     p.add_argument("--write-pcap", metavar="DIR", help="also keep a rotating capture in DIR")
     add_flow_options(p)
@@ -294,8 +290,8 @@ class Output:
             self.live.stop()
             self.live = None
 
-    def _panel(self, s: Status, rate: float, brate: float) -> Table:
-        t = Table(title=f"burstwatch live on {self.args.interface}", title_justify="left",
+    def _panel(self, s: Status, rate: float, brate: float) -> TextTable:
+        t = TextTable(title=f"burstwatch live on {self.args.interface}", title_justify="left",
                   show_header=False, box=None)
         t.add_column(style="bold")
         t.add_column(justify="right")
@@ -330,7 +326,8 @@ class Output:
                 f"{record['network']['transport']}  {geo}  {bw['encryption']['kind']}  "
                 f"{record['rule']['name']}"
                 + (f"  (update {bw['revision']})" if bw.get("revision", 1) > 1 else ""))
-        why = f"         why: {bw['reason']}"
+        head = clean(head)
+        why = clean(f"         why: {bw['reason']}")
         if self.live is not None:
             self.live.console.print(head, markup=False, highlight=False)
             self.live.console.print(why, markup=False, highlight=False)
@@ -384,8 +381,6 @@ def _worker_main(args: argparse.Namespace, rules: list[Rule], group: int, q: Any
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        raise ScanError("--workers must be at least 1")
     settings = settings_from_args(args)
     geo = geo_from_args(args)
     rules = load_rules(_rule_paths(args), rule_catalog())

@@ -13,15 +13,16 @@ from collections.abc import Callable, Sequence
 
 from burstwatch import __version__
 from burstwatch.cli import flows, generate, info, live, lookup, rules_cmd, scan, state, train
-from burstwatch.cli.console import stderr_console
+from burstwatch.cli.console import error_lines, stderr_console
 from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.cli.options import OneLineParser
 from burstwatch.errors import BurstwatchError
 
 Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="burstwatch",
         description="Find burst transmissions: quiet hosts sending short, high-bandwidth, "
         "encrypted bursts to endpoints abroad.",
@@ -60,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except BurstwatchError as exc:
-        err.print(f"burstwatch: error: {exc}", markup=False)
+        first, *more = error_lines(exc)
+        err.print(f"burstwatch: error: {first}")
+        for line in more:  # the findings of rule files, each with its place
+            err.print(line)
         return ExitCode.ERROR
     except KeyboardInterrupt:
         err.print("burstwatch: interrupted", markup=False)

@@ -16,29 +16,31 @@ from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from burstwatch.alerts.detect import Detector
 from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert
-from burstwatch.cli.console import stderr_console, stdout_console
+from burstwatch.cli.console import clean, stderr_console, stdout_console, text
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, add_input_options, flow_config
+from burstwatch.cli.options import (
+    add_conversation_options,
+    add_enrich_options,
+    add_flow_options,
+    add_input_options,
+    flow_config,
+    geo_from_args,
+    settings_from_args,
+)
 from burstwatch.cli.progress import progress_bar
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
 from burstwatch.conversations.cases import Case, CaseBook
 from burstwatch.conversations.judge import Judge, Judgement, judge_ledger
-from burstwatch.enrich.annotate import (
-    EnrichStats,
-    FlowAnnotator,
-    add_enrich_options,
-    geo_from_args,
-    settings_from_args,
-)
+from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
 from burstwatch.errors import BurstwatchError
 from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.timeline import expand_inputs
 from burstwatch.ledger import Ledger
-from burstwatch.ledger.store import DEFAULT_RETENTION_DAYS
 from burstwatch.pipeline import RunStats, run_flows
 from burstwatch.rules import load_rules
 from burstwatch.rules_path import bundled_rules_dir
@@ -85,10 +87,10 @@ def _open_alerts(path: str | None) -> IO[str] | None:
 def _print_cases(out: Console, cases: list[Case], plain: bool) -> None:
     if plain:
         for c in cases:
-            print(f"{c.level.upper():<8} {c.headline()}")
-            print(f"         case {c.case_id} (revision {c.revision}): "
-                  f"{len(c.upload_bursts)} upload bursts, {len(c.flows)} flows")
-            print(f"         why: {c.reason()}")
+            print(clean(f"{c.level.upper():<8} {c.headline()}"))
+            print(clean(f"         case {c.case_id} (revision {c.revision}): "
+                        f"{len(c.upload_bursts)} upload bursts, {len(c.flows)} flows"))
+            print(clean(f"         why: {c.reason()}"))
         return
     t = Table(title="Cases (one per conversation, most severe first)", title_justify="left",
               expand=True)
@@ -96,39 +98,10 @@ def _print_cases(out: Console, cases: list[Case], plain: bool) -> None:
     t.add_column("conversation", ratio=3)
     t.add_column("why", ratio=4)
     for c in cases:
-        t.add_row(c.level, f"{c.headline()}\n[dim]case {c.case_id} rev {c.revision}[/dim]",
-                  c.reason())
+        t.add_row(text(c.level), Text.assemble(text(c.headline()), "\n",
+                                               text(f"case {c.case_id} rev {c.revision}", "dim")),
+                  text(c.reason()))
     out.print(t)
-
-
-def add_conversation_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("conversations")
-    g.add_argument("--state", metavar="PATH",
-                   help="keep the burst ledger in this file, so history builds up over runs "
-                        "(scan: in memory by default; live: under the user's state directory)")
-    g.add_argument("--horizon", type=positive_hours, default=24.0, metavar="HOURS",
-                   help="judge each conversation over this much history (default 24)")
-    g.add_argument("--retention", type=positive_days, default=DEFAULT_RETENTION_DAYS,
-                   metavar="DAYS", help="drop ledger records older than this "
-                   f"(default {DEFAULT_RETENTION_DAYS:g})")
-
-
-def positive_hours(text: str) -> float:
-    return _positive(text, "hours")
-
-
-def positive_days(text: str) -> float:
-    return _positive(text, "days")
-
-
-def _positive(text: str, unit: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of {unit}, not {text!r}")
-    return value
 
 
 def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], horizon_h: float,
@@ -169,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
               markup=False)
     stale = geo.staleness_warning()
     if stale:
-        err.print(f"burstwatch: warning: {stale}", markup=False)
+        err.print(f"burstwatch: warning: {clean(stale)}")
 
     stats = RunStats()
     enrich_stats = EnrichStats()
@@ -206,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
                 break
     finally:
         for w in stats.warnings:
-            err.print(f"burstwatch: warning: {w}", markup=False)
+            err.print(f"burstwatch: warning: {clean(w)}")
     cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
     try:
         for case in cases:

@@ -62,12 +62,27 @@ def _write_csv(records: Iterable[dict[str, Any]], path: str, columns: list[str] 
                 fields = columns or list(flat)
                 writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
                 writer.writeheader()
-            writer.writerow(flat)
+            writer.writerow({k: _csv_cell(v) for k, v in flat.items()})
             n += 1
     finally:
         if out is not sys.stdout:
             out.close()
     return n
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab,
+    CR first) gets a leading ``'``, as OWASP advises; numbers, also written as text, stay."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
 
 
 _INT_SUFFIXES = (".port", ".packets", ".bytes", ".duration", ".window_index", ".number")
