@@ -8,6 +8,7 @@ from typing import Any
 
 from burstwatch.cli.console import clean, stderr_console
 from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.cli.interrupt import stop_on_signals
 from burstwatch.cli.options import (
     add_enrich_options,
     add_flow_options,
@@ -38,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     err = stderr_console()
     stats = RunStats()
     factory = enricher_factory_from_args(args)
-    with progress_bar() as progress:
+    with stop_on_signals() as stop, progress_bar() as progress:
         local = local_nets(settings_from_args(args).internal_nets)
         batches = run_flows(args.files, flow_config(args), stats, factory, progress, local=local,
-                            separate=args.separate)
+                            separate=args.separate, stop=stop.event)
 
         def records() -> Iterator[dict[str, Any]]:
             for batch in batches:
@@ -54,4 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output != "-":
         kind = "bursts" if args.bursts else "flow records"
         err.print(f"burstwatch: wrote {count} {kind} to {args.output}", markup=False)
+    if stop.requested:
+        err.print(f"burstwatch: interrupted ({stop.name}); the records cover what was read")
+        return stop.exit_code
     return ExitCode.OK

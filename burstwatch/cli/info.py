@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,6 +11,7 @@ from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.decode.summary import CaptureSummary, linktype_name, summarize_capture
 from burstwatch.errors import BurstwatchError
 from burstwatch.ingest.timeline import expand_inputs
+from burstwatch.outputs.jsonline import json_line
 
 
 def register(sub: Any) -> None:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         for w in summary.warnings:
             err.print(f"burstwatch: warning: {clean(w)}")
         if args.json:
-            print(json.dumps(summary.to_json()), flush=True)
+            print(json_line(summary.to_json(), compact=False), flush=True)
         else:
             out.print(_table(summary))
     return status

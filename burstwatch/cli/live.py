@@ -12,7 +12,6 @@ file ends with a complete line.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import queue
@@ -55,6 +54,8 @@ from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.live import LiveSource
 from burstwatch.ledger import Ledger
 from burstwatch.outputs.capture import RotatingPcapWriter
+from burstwatch.outputs.jsonline import json_line
+from burstwatch.outputs.writers import OutputError
 from burstwatch.pipeline import Pipeline
 from burstwatch.records import FlowBatch
 from burstwatch.rules import Rule, load_rules
@@ -279,6 +280,7 @@ class Output:
         self.last_line = 0.0
         self.started = time.monotonic()
         self.status = Status()
+        self.sink_errors: list[str] = []
         self.live: Live | None = None
         if self.tty and sys.stdout.isatty() and args.format == "table":
             self.live = Live(self._panel(Status(), 0.0, 0.0), console=self.err,
@@ -309,11 +311,27 @@ class Output:
             t.add_row(name, value)
         return t
 
+    def sink_failed(self, message: str) -> None:
+        """A write to an output failed: said once per distinct error; capturing goes on (the
+        ledger still has every case) and the exit status will be 2."""
+        if message not in self.sink_errors:
+            self.sink_errors.append(message)
+            self.err.print(f"burstwatch: error: {message}; capturing goes on")
+
     def alert(self, record: dict[str, Any], level: str) -> None:
-        line = json.dumps(record, separators=(",", ":"))
+        line = json_line(record)
         if self.alerts_file is not None:
-            self.alerts_file.write(line + "\n")  # one write per complete line
-            self.alerts_file.flush()
+            try:
+                self.alerts_file.write(line + "\n")  # one write per complete line
+                self.alerts_file.flush()
+            except OSError as exc:
+                self.sink_failed(f"{self.args.alerts}: cannot write alerts ({exc.strerror or exc})")
+        try:
+            self._show(record, level, line)
+        except OutputError as exc:
+            self.sink_failed(str(exc))
+
+    def _show(self, record: dict[str, Any], level: str, line: str) -> None:
         if self.args.format == "jsonl":
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
@@ -423,6 +441,8 @@ def run(args: argparse.Namespace) -> int:
     levels = ", ".join(f"{lvl} {final.by_level.get(lvl, 0)}" for lvl in reversed(LEVEL_ORDER))
     err.print(f"summary: {final.packets:,} packets, kernel saw {final.kernel_packets:,} and dropped "
               f"{final.kernel_drops:,}; cases: {final.alerts} ({levels})", markup=False)
+    if out.sink_errors:
+        return ExitCode.ERROR
     return ExitCode.FLAGGED if final.alerts else ExitCode.OK
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from burstwatch.config.settings import ConfigError
 from burstwatch.enrich.annotate import SCOPE_NAMES
 from burstwatch.enrich.geo import Scope, classify_scope, internal_nets
 from burstwatch.netaddr import ip_to_hilo
+from burstwatch.outputs.jsonline import json_line
 
 
 def register(sub: Any) -> None:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     if args.json:
         for r in records:
-            print(json.dumps(r))
+            print(json_line(r, compact=False))
         return ExitCode.OK
     out = stdout_console()
     stderr_console().print(f"{geo.header()}; home countries: {home}", markup=False)

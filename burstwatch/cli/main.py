@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 
 from burstwatch import __version__
 from burstwatch.cli import flows, generate, info, live, lookup, rules_cmd, scan, state, train
-from burstwatch.cli.console import error_lines, stderr_console
+from burstwatch.cli.console import clean, error_lines, stderr_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import OneLineParser
+from burstwatch.cli.streams import finish_stdout, guard_stdout
 from burstwatch.errors import BurstwatchError
 
 Command = Callable[[argparse.Namespace], int]
@@ -43,11 +44,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    saved = sys.stdout, sys.stderr
+    guard_stdout()  # a full disk, a closed pipe or a closed stdout: one line, exit 2
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    err = stderr_console()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    except BurstwatchError as exc:  # --help to a standard output that cannot be written
+        err.print(f"burstwatch: error: {clean(exc)}")
+        return ExitCode.ERROR
     # Flows create short-lived per-flow objects by the hundred thousand; with the defaults the
     # collector rescans every long-lived module object again and again. Freeze what import
     # created and collect the young generation less often.
@@ -57,9 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return ExitCode.ERROR
-    err = stderr_console()
     try:
-        return handler(args)
+        code = handler(args)
+        finish_stdout()
+        return code
     except BurstwatchError as exc:
         first, *more = error_lines(exc)
         err.print(f"burstwatch: error: {first}")
@@ -67,12 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             err.print(line)
         return ExitCode.ERROR
     except KeyboardInterrupt:
-        err.print("burstwatch: interrupted", markup=False)
+        err.print("burstwatch: interrupted")
         return ExitCode.INTERRUPTED
-    except BrokenPipeError:
-        sys.stderr.close()
-        return ExitCode.OK
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

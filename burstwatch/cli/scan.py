@@ -10,7 +10,6 @@ Exit status: 0 nothing flagged, 1 something flagged, 2 error (like grep).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import IO, Any
 
@@ -23,6 +22,7 @@ from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert
 from burstwatch.cli.console import clean, stderr_console, stdout_console, text
 from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.cli.interrupt import StopRequest, stop_on_signals
 from burstwatch.cli.options import (
     add_conversation_options,
     add_enrich_options,
@@ -41,6 +41,7 @@ from burstwatch.errors import BurstwatchError
 from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.timeline import expand_inputs
 from burstwatch.ledger import Ledger
+from burstwatch.outputs.jsonline import json_line
 from burstwatch.pipeline import RunStats, run_flows
 from burstwatch.rules import load_rules
 from burstwatch.rules_path import bundled_rules_dir
@@ -73,6 +74,16 @@ def _rule_paths(args: argparse.Namespace) -> list[str]:
     if bundled is None:
         raise ScanError("no rules given and the shipped rules are not installed; use --rules PATH")
     return [str(bundled)]
+
+
+def _write_alerts(alerts_file: IO[str], path: str, lines: list[str]) -> None:
+    """Every line, then close: a full disk or an I/O error is one line (ScanError)."""
+    try:
+        with alerts_file:
+            for line in lines:
+                alerts_file.write(line + "\n")
+    except OSError as exc:
+        raise ScanError(f"{path}: cannot write alerts ({exc.strerror or exc})") from None
 
 
 def _open_alerts(path: str | None) -> IO[str] | None:
@@ -118,6 +129,11 @@ def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], hor
 
 
 def run(args: argparse.Namespace) -> int:
+    with stop_on_signals() as stop:
+        return _run(args, stop)
+
+
+def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     err = stderr_console()
     as_table = args.format == "table"
     out: Console = stdout_console() if as_table else err
@@ -165,10 +181,11 @@ def run(args: argparse.Namespace) -> int:
                                                lambda: FlowAnnotator(geo, settings, enrich_stats),
                                                progress, local=local_nets(settings.internal_nets),
                                                ledger=held, separate=args.separate,
-                                               carry=args.state is not None):
+                                               carry=args.state is not None, stop=stop.event):
                             flow_alerts.extend(detector(batch))
                 except KeyboardInterrupt:
                     interrupted = True  # judge what was read: nothing found is lost
+                interrupted = interrupted or stop.requested
                 judgement = judge_and_revise(held, judge, flow_alerts, args.horizon,
                                              _name(group), keep_cases=args.state is not None)
             cases += judgement.cases
@@ -181,17 +198,13 @@ def run(args: argparse.Namespace) -> int:
         for w in stats.warnings:
             err.print(f"burstwatch: warning: {clean(w)}")
     cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
-    try:
-        for case in cases:
-            line = json.dumps(case.to_record(), separators=(",", ":"))
-            if alerts_file is not None:
-                alerts_file.write(line + "\n")
-            if not as_table:
-                sys.stdout.write(line + "\n")
+    lines = [json_line(case.to_record()) for case in cases]
+    if alerts_file is not None:
+        _write_alerts(alerts_file, args.alerts, lines)
+    if not as_table:
+        for line in lines:
+            sys.stdout.write(line + "\n")
         sys.stdout.flush()
-    finally:
-        if alerts_file is not None:
-            alerts_file.close()
     if as_table:
         if cases:
             _print_cases(out, cases, plain=not sys.stdout.isatty())
@@ -207,8 +220,8 @@ def run(args: argparse.Namespace) -> int:
         markup=False,
     )
     if interrupted:
-        err.print("burstwatch: interrupted; the cases above cover what was read", markup=False)
-        return ExitCode.INTERRUPTED
+        err.print(f"burstwatch: interrupted ({stop.name}); the cases above cover what was read")
+        return stop.exit_code
     return ExitCode.FLAGGED if cases else ExitCode.OK
 
 

@@ -7,7 +7,6 @@ commands do not pay for loading them.
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from burstwatch.cli.console import TextTable, clean, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import days
 from burstwatch.errors import LedgerError
+from burstwatch.outputs.jsonline import json_line
 
 
 def register(sub: Any) -> None:
@@ -54,7 +54,7 @@ def run_info(args: argparse.Namespace) -> int:
     with Ledger.open(_existing(args.path), read_only=True) as ledger:
         s = summary(ledger)
     if args.json:
-        print(json.dumps(s.to_json()))
+        print(json_line(s.to_json(), compact=False))
         return ExitCode.OK
     t = TextTable(title=s.path, show_header=False, title_justify="left")
     t.add_column("field", style="bold")
