@@ -82,6 +82,13 @@ ST_BADTS_N = 5  # packet blocks whose time is outside 0 <= ns < 2^63 (1970 to 22
 ST_BADTS_AT = 6
 ST_SIZE = 7
 TS_OUT_OF_RANGE = -1  # _to_ns: the raw count is past what int64 nanoseconds hold
+# Blocks the walker skips: (count slot, first offset slot, what is wrong with them).
+_SKIPS = (
+    (ST_NOIFACE_N, ST_NOIFACE_AT, "name an interface not described in their section"),
+    (ST_SHORT_N, ST_SHORT_AT, "too short for the bytes they claim"),
+    (ST_BADTS_N, ST_BADTS_AT, "have a time outside 1970 to 2262 (what 64-bit nanoseconds hold), "
+     "after the interface's if_tsoffset"),
+)
 
 # Walk status codes.
 WALK_FULL = 0  # output columns are full
@@ -409,37 +416,12 @@ def read_pcapng(
     state = np.zeros(ST_SIZE, np.int64)
 
     def report_skips() -> None:
-        if state[ST_NOIFACE_N]:
-            warnings.append(
-                CaptureWarning(
-                    name,
-                    int(state[ST_NOIFACE_AT]),
-                    f"{int(state[ST_NOIFACE_N])} packet block(s) name an interface not "
-                    "described in their section; skipped (offset is the first)",
-                )
-            )
-        if state[ST_SHORT_N]:
-            warnings.append(
-                CaptureWarning(
-                    name,
-                    int(state[ST_SHORT_AT]),
-                    f"{int(state[ST_SHORT_N])} packet block(s) too short for the bytes they "
-                    "claim; skipped (offset is the first)",
-                )
-            )
-        if state[ST_BADTS_N]:
-            warnings.append(
-                CaptureWarning(
-                    name,
-                    int(state[ST_BADTS_AT]),
-                    f"{int(state[ST_BADTS_N])} packet block(s) have a time outside 1970 to 2262 "
-                    "(what 64-bit nanoseconds hold), after the interface's if_tsoffset; "
-                    "skipped (offset is the first)",
-                )
-            )
-        state[ST_NOIFACE_N] = 0
-        state[ST_SHORT_N] = 0
-        state[ST_BADTS_N] = 0
+        for count, at, what in _SKIPS:
+            if state[count]:
+                warnings.append(CaptureWarning(
+                    name, int(state[at]),
+                    f"{int(state[count])} packet block(s) {what}; skipped (offset is the first)"))
+                state[count] = 0
 
     want = window_bytes
     try:
