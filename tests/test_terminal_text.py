@@ -181,3 +181,10 @@ def test_live_alert_lines_escape_what_the_record_holds(capsys: pytest.CaptureFix
     shown = capsys.readouterr().out
     assert shown.count("\n") == 2 and not any(c in shown for c in CONTROL_BYTES)
     assert "rulex\\x1b[2J" in shown and "because x\\x1b[2J" in shown
+
+
+def test_a_line_break_in_database_text_cannot_forge_a_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from burstwatch.cli.console import stderr_console
+
+    stderr_console().print("geo data: Forged\nHIGH     10.0.0.1 -> evil")
+    assert capsys.readouterr().err == "geo data: Forged\\nHIGH     10.0.0.1 -> evil\n"

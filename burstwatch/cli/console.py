@@ -19,8 +19,6 @@ from rich.text import Text
 # C0 and C1 controls, DEL, and the invisible characters that reorder or hide text (bidi
 # overrides and isolates, as in "Trojan Source"): each one is shown as an escape instead.
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
-_CONTROLS_BUT_NEWLINE = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
@@ -42,11 +40,11 @@ def text(value: object, style: str = "") -> Text:
 
 class SafeConsole(Console):
     """A rich console that prints plain strings as text: no markup, no emoji codes, no
-    control characters (line breaks kept, so a message may span lines it chose itself)."""
+    control characters, no line breaks (one string, one line: a value holding a newline
+    cannot forge the next line). Renderables (tables, ``Text``) are printed as they are."""
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
-        safe = [Text(_CONTROLS_BUT_NEWLINE.sub(_escape, o)) if isinstance(o, str) else o
-                for o in objects]
+        safe = [text(o) if isinstance(o, str) else o for o in objects]
         kwargs.pop("markup", None)
         super().print(*safe, **kwargs)
 
