@@ -56,6 +56,8 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
         (["scan"], "the following arguments are required: FILE"),
         (["scan", DEMO, "--format", "xml"], "argument --format: invalid choice: 'xml'"),
         (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
+        (["scan", DEMO, "--internal-nets", "10.0.0.0/33"], "'10.0.0.0/33' is not an IP network"),
+        (["generate", "bulk", "x.pcap", "--size", "3"], "burstwatch generate: error: unrecognized"),
     ],
 )
 def test_a_bad_option_is_one_line_and_exit_2(args: list[str], fragment: str) -> None:
@@ -87,3 +89,5 @@ def test_a_config_file_with_an_unknown_country_is_refused(tmp_path) -> None:  # 
 def test_help_still_exits_0() -> None:
     done = run_cli("scan", "--help")
     assert done.returncode == 0 and "--window" in done.stdout
+    done = run_cli("generate", "--help")
+    assert done.returncode == 0 and "usage: burstwatch generate" in done.stdout

@@ -56,7 +56,10 @@ def _main(argv: Sequence[str] | None) -> int:
     err = stderr_console()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "passes_options_on", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.extra = extra
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     except BurstwatchError as exc:  # --help to a standard output that cannot be written

@@ -9,6 +9,7 @@ standard error and exit status 2 (``OneLineParser``) before any input is opened.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import sys
 from collections.abc import Callable
@@ -95,6 +96,15 @@ def countries(text: str) -> str:
     return ",".join(codes)
 
 
+def network(text: str) -> str:
+    """``--internal-nets CIDR...``: an IPv4 or IPv6 network (host bits allowed)."""
+    try:
+        ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP network (CIDR)") from None
+    return text.strip()
+
+
 def add_input_options(p: argparse.ArgumentParser) -> None:
     """Capture inputs: files given together are one capture unless ``--separate``."""
     p.add_argument("files", nargs="+", metavar="FILE",
@@ -134,7 +144,7 @@ def add_enrich_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", metavar="PATH", help="YAML configuration (default: the shipped one)")
     g.add_argument("--home", type=countries, metavar="CC[,CC...]",
                    help="home countries, ISO 3166-1 alpha-2 (default from config: US)")
-    g.add_argument("--internal-nets", nargs="+", metavar="CIDR", default=None,
+    g.add_argument("--internal-nets", nargs="+", type=network, metavar="CIDR", default=None,
                    help="the site's own public ranges: internal, never foreign")
     g.add_argument("--geoip", metavar="PATH", help="a MaxMind/DB-IP/IPinfo .mmdb to use instead of the bundled data")
 

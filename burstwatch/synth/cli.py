@@ -20,10 +20,14 @@ from burstwatch.synth.scenarios import ALL_SCENARIOS, write_scenario
 SUBCOMMANDS = ("pcaps", "scenario", "bulk")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Argument parser for the generator (also mounted by the main CLI as ``generate``)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m burstwatch.synth",
+def build_parser(
+    parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser,
+    prog: str = "python -m burstwatch.synth",
+) -> argparse.ArgumentParser:
+    """Argument parser for the generator (also mounted by the main CLI as ``generate``, with
+    its one-line usage errors)."""
+    parser = parser_class(
+        prog=prog,
         description="Generate deterministic synthetic captures.",
     )
     sub = parser.add_subparsers(dest="command")
@@ -79,12 +83,12 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
     return params
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
     """Run the generator; returns the process exit code."""
     args_in = list(sys.argv[1:] if argv is None else argv)
     if not args_in or args_in[0] not in (*SUBCOMMANDS, "-h", "--help"):
         args_in.insert(0, "pcaps")
-    args = build_parser().parse_args(args_in)
+    args = (parser or build_parser()).parse_args(args_in)
     if args.command == "pcaps":
         manifest = write_project_pcaps(args.out, args.seed)
         demo = manifest["files"]["demo.pcap"]
