@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from burstwatch.rules import FieldTest, default_catalog, evaluate, lint
 from burstwatch.rules.model import Rule
@@ -61,3 +64,12 @@ def test_lint_names_a_regex_the_linear_engine_does_not_support(tmp_path: Path) -
     findings = [f for f in lint([path], default_catalog()) if f.is_error]
     assert len(findings) == 1 and "backreference" in findings[0].message
     assert (findings[0].loc.line, findings[0].loc.column) == (7, 35)  # the quoted pattern
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text("ab*?", max_size=8), st.text("abAB", max_size=10))
+def test_the_linear_wildcard_matcher_agrees_with_a_regex_translation(pattern: str, text: str) -> None:
+    """On short values a backtracking regex is a fine oracle: same answers, any case."""
+    oracle = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    expected = re.fullmatch(oracle, text, re.IGNORECASE | re.DOTALL) is not None
+    assert _match("wildcard", pattern, text) == expected

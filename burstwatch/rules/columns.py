@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from burstwatch.errors import BurstwatchError
 from burstwatch.rules.model import FieldTest
-from burstwatch.rules.patterns import compile_regex, compile_wildcard, matches
+from burstwatch.rules.patterns import regex_mask, wildcard_mask
 
 Mask = npt.NDArray[np.bool_]
 Frame = Mapping[str, npt.NDArray[np.generic]]
@@ -166,10 +166,8 @@ def _string_mask(col: Distinct, test: FieldTest) -> Mask:
         hit = np.isin(values, np.asarray(v, dtype=str))
         return col.spread(hit if test.op == "in" else ~hit)
     assert isinstance(v, tuple)
-    whole = test.op == "wildcard"
-    patterns = [compile_wildcard(str(p)) if whole else compile_regex(str(p)) for p in v]
-    per_value = [any(matches(p, s, whole) for p in patterns) for s in values.tolist()]
-    return col.spread(np.array(per_value, dtype=bool))
+    match = wildcard_mask if test.op == "wildcard" else regex_mask
+    return col.spread(match(tuple(str(p) for p in v), values))
 
 
 def _address_mask(col: Distinct, parsed: list[IPAddress | None], test: FieldTest) -> Mask:

@@ -1,10 +1,11 @@
-"""Rule patterns compiled for RE2, whose matching time is linear in the text.
+"""Rule patterns matched in time linear in the text.
 
 A rule's ``wildcard`` or ``regex`` runs against values an attacker chooses (a server name in
-a ClientHello can be 64 KiB), so a backtracking engine would let one packet stall detection
-for minutes (``(a+)+$``, ``*a*a*a*b``). RE2 (google-re2) guarantees time linear in the text
-and bounded memory; the price is that backreferences and lookaround are not supported, and
-lint says so where the pattern is written.
+a ClientHello), so a backtracking engine would let one packet stall detection for minutes
+(``(a+)+$``, or ``*a*a*a*b`` translated to ``.*a.*a.*a.*b``). Wildcards are matched without
+any regex (``Glob``); regexes go to RE2 (google-re2), which guarantees time linear in the
+text and bounded memory. RE2 has no backreferences or lookaround, and lint says so where the
+pattern is written.
 """
 
 from __future__ import annotations
@@ -13,9 +14,15 @@ import re
 from functools import lru_cache
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
 import re2
 
 from burstwatch.errors import BurstwatchError
+
+Text = npt.NDArray[np.str_]
+Ints = npt.NDArray[np.int64]
+Mask = npt.NDArray[np.bool_]
 
 _MAX_MEM = 8 << 20  # RE2's default program budget; a pattern needing more is refused
 
@@ -25,16 +32,13 @@ class PatternError(BurstwatchError):
 
 
 class Matcher(Protocol):
-    def search(self, text: str) -> object: ...
-    def fullmatch(self, text: str) -> object: ...
+    def search(self, text: bytes) -> object: ...
 
 
-def _options(ignore_case: bool) -> re2.Options:
+def _options() -> re2.Options:
     opts = re2.Options()
     opts.log_errors = False  # errors become PatternError, not lines on stderr
     opts.max_mem = _MAX_MEM
-    opts.case_sensitive = not ignore_case
-    opts.dot_nl = ignore_case  # wildcards: '*' spans any character, newlines included
     return opts
 
 
@@ -57,30 +61,100 @@ def _why(exc: Exception) -> str:
     return text
 
 
-def matches(matcher: Matcher, text: str, whole: bool) -> bool:
-    """``fullmatch`` (wildcards) or ``search`` (regexes); text RE2 cannot take as UTF-8 (lone
-    surrogates) is matched with those replaced."""
-    try:
-        return bool(matcher.fullmatch(text) if whole else matcher.search(text))
-    except UnicodeEncodeError:
-        return matches(matcher, text.encode("utf-8", "replace").decode("utf-8"), whole)
+def regex_mask(patterns: tuple[str, ...], values: Text) -> Mask:
+    """Which of ``values`` any of the regexes matches anywhere (RE2 ``search``). The values
+    are handed over as UTF-8 bytes, once (lone surrogates replaced): RE2 works on bytes."""
+    compiled = [compile_regex(p) for p in patterns]
+    raw = [v.encode("utf-8", "replace") for v in values.tolist()]
+    return np.array([any(r.search(b) for r in compiled) for b in raw], dtype=bool)
 
 
 @lru_cache(maxsize=4096)
 def compile_regex(pattern: str) -> Matcher:
-    """A rule regex (``search`` semantics, case-sensitive unless ``(?i)``)."""
+    """A rule regex (``search`` semantics, case-sensitive unless ``(?i)``), over UTF-8 bytes."""
     try:
-        return re2.compile(pattern, _options(ignore_case=False))
+        return re2.compile(pattern.encode("utf-8", "replace"), _options())
     except re2.error as exc:
         raise PatternError(_why(exc)) from None
 
 
+class _Piece:
+    """A run of a wildcard between stars: literals and ``?`` (one character), fixed length."""
+
+    def __init__(self, text: str) -> None:
+        self.size = len(text)
+        self.runs = [(m.start(), m.group()) for m in re.finditer(r"[^?]+", text)]
+
+    def fits(self, t: Text, at: Ints) -> Mask:
+        """Rows of ``t`` where the piece fits at ``at`` (``at`` >= 0)."""
+        ok = np.ones(t.shape, bool)
+        for k, run in self.runs:
+            ok &= np.char.startswith(t, run, at + k)
+        return ok
+
+    def find(self, t: Text, pos: Ints, end: Ints) -> Ints:
+        """Per row, the leftmost place >= pos where the piece fits and ends by ``end``; -1
+        where there is none."""
+        if not self.runs:  # only '?'
+            return np.where(pos + self.size <= end, pos, -1)
+        k0, run0 = self.runs[0]
+        found = np.full(t.shape, -1, np.int64)
+        start = pos + k0
+        todo = np.flatnonzero(start <= end)
+        while todo.size:  # each round moves every undecided row past one false start
+            at = np.char.find(t[todo], run0, start[todo], end[todo]).astype(np.int64)
+            hit = (at >= 0) & (at - k0 + self.size <= end[todo])
+            fits = np.zeros(todo.shape, bool)
+            fits[hit] = self.fits(t[todo][hit], at[hit] - k0)
+            found[todo[fits]] = at[fits] - k0
+            again = hit & ~fits
+            start[todo[again]] = at[again] + 1
+            todo = todo[again]
+        return found
+
+
+class Glob:
+    """A wildcard matched without any regex: ``*`` any run, ``?`` one character, the rest
+    literal, any case, over the whole value. The first and last pieces are anchored and each
+    piece between is taken at its leftmost place after the one before (always right, as
+    pieces have a fixed length), so time is at most text length times pattern length, never
+    exponential. Works on all distinct values of a column at once (numpy string functions)."""
+
+    def __init__(self, pattern: str) -> None:
+        pieces = pattern.lower().split("*")
+        self.star = len(pieces) > 1
+        self.first = _Piece(pieces[0])
+        self.last = _Piece(pieces[-1] if self.star else "")
+        self.mid = [_Piece(m) for m in pieces[1:-1] if m]
+        self.least = self.first.size + self.last.size + sum(m.size for m in self.mid)
+
+    def match_lowered(self, t: Text) -> Mask:
+        """Which of the lower-cased values ``t`` the whole wildcard matches."""
+        n = np.char.str_len(t).astype(np.int64)
+        if not self.star:
+            ok = n == self.first.size
+            return ok & self.first.fits(t, np.zeros(t.shape, np.int64))
+        end = np.maximum(n - self.last.size, 0)
+        ok = n >= self.least
+        ok &= self.first.fits(t, np.zeros(t.shape, np.int64)) & self.last.fits(t, end)
+        pos = np.full(t.shape, self.first.size, np.int64)
+        for piece in self.mid:
+            at = piece.find(t, pos, end)
+            ok &= at >= 0
+            pos = np.where(ok, at + piece.size, pos)
+        return ok
+
+
 @lru_cache(maxsize=4096)
-def compile_wildcard(pattern: str) -> Matcher:
-    """A wildcard as a linear matcher: ``*`` any run, ``?`` one character, the rest literal,
-    any case; match with ``fullmatch``."""
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    try:
-        return re2.compile("".join(parts), _options(ignore_case=True))
-    except re2.error as exc:  # only a pattern too large for the memory budget
-        raise PatternError(_why(exc)) from None
+def compile_wildcard(pattern: str) -> Glob:
+    """A wildcard as a linear matcher (``Glob``)."""
+    return Glob(pattern)
+
+
+def wildcard_mask(patterns: tuple[str, ...], values: Text) -> Mask:
+    """Which of ``values`` any of the wildcards matches (any case, whole value)."""
+    lowered = np.char.lower(values)
+    hit = np.zeros(values.shape, bool)
+    for p in patterns:
+        hit |= compile_wildcard(p).match_lowered(lowered)
+    return hit
