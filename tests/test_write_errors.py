@@ -201,3 +201,18 @@ def test_a_signal_stops_flows_which_keeps_the_records(tmp_path: Path) -> None:
     assert "interrupted (SIGTERM)" in err
     records = [json.loads(x) for x in out_file.read_text().splitlines()]
     assert any(r["destination"]["ip"] == "77.88.8.8" for r in records)
+
+
+def test_live_keeps_capturing_when_the_rotating_capture_cannot_be_written(tmp_path: Path) -> None:
+    from burstwatch.cli.live import _keep
+    from burstwatch.outputs.capture import RotatingPcapWriter
+
+    class FullDisk(RotatingPcapWriter):
+        def write(self, batch: object) -> None:  # type: ignore[override]
+            raise OSError(28, "No space left on device")
+
+    notices: list[str] = []
+    writer = FullDisk(str(tmp_path), linktype=1)
+    assert _keep(writer, object(), str(tmp_path), lambda notice: notices.append(notice)) is None
+    assert notices == [f"--write-pcap {tmp_path}: cannot write (No space left on device); "
+                       "no longer keeping a capture, detection goes on"]

@@ -12,6 +12,7 @@ file ends with a complete line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import queue
@@ -230,7 +231,7 @@ def capture_loop(
                 status.bytes += int(records.wirelen.sum(dtype=np.int64))
                 handle(pipe.step(records))
                 if writer is not None:
-                    writer.write(records)
+                    writer = _keep(writer, records, args.write_pcap, report)
             else:
                 handle(pipe.advance(time.time_ns()))
             now = time.monotonic()
@@ -259,8 +260,25 @@ def capture_loop(
         src.close()
         status.kernel_packets, status.kernel_drops = src.stats()
         if writer is not None:
-            writer.close()
+            _keep(writer, None, args.write_pcap, report)
     return status
+
+
+def _keep(writer: RotatingPcapWriter, records: Any, where: str, report: Any) -> RotatingPcapWriter | None:
+    """Write ``records`` to the rotating capture (None: close it). A full disk or an I/O error
+    ends the capture file, not the capture: said once, and the writer is dropped."""
+    try:
+        if records is None:
+            writer.close()
+        else:
+            writer.write(records)
+        return writer
+    except OSError as exc:
+        report(notice=f"--write-pcap {where}: cannot write ({exc.strerror or exc}); "
+                      "no longer keeping a capture, detection goes on")
+        with contextlib.suppress(OSError):
+            writer.close()
+        return None
 
 
 
