@@ -56,6 +56,8 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
         (["scan"], "the following arguments are required: FILE"),
         (["scan", DEMO, "--format", "xml"], "argument --format: invalid choice: 'xml'"),
         (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
+        ([], "burstwatch: error: say what to do (see 'burstwatch --help')"),
+        (["rules"], "burstwatch rules: error: say what to do (see 'burstwatch rules --help')"),
         (["scan", DEMO, "--internal-nets", "10.0.0.0/33"], "'10.0.0.0/33' is not an IP network"),
         (["generate", "bulk", "x.pcap", "--size", "3"], "burstwatch generate: error: unrecognized"),
     ],

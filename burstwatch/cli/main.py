@@ -71,8 +71,9 @@ def _main(argv: Sequence[str] | None) -> int:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     handler: Command | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help(sys.stderr)
+    if handler is None:  # no command, or `rules`/`state` without an action
+        what = " ".join(x for x in ("burstwatch", args.command) if x)
+        err.print(f"{what}: error: say what to do (see '{what} --help')")
         return ExitCode.ERROR
     try:
         code = handler(args)
