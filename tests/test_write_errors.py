@@ -216,3 +216,13 @@ def test_live_keeps_capturing_when_the_rotating_capture_cannot_be_written(tmp_pa
     assert _keep(writer, object(), str(tmp_path), lambda notice: notices.append(notice)) is None
     assert notices == [f"--write-pcap {tmp_path}: cannot write (No space left on device); "
                        "no longer keeping a capture, detection goes on"]
+
+
+def test_live_json_lines_write_null_for_nan(capsys: pytest.CaptureFixture[str]) -> None:
+    from burstwatch.cli.live import Output
+
+    out = Output(argparse.Namespace(format="jsonl", interface="eth0", status_every=10.0), None)
+    out.alert({"burstwatch": {"anomaly_score": math.nan, "rate": math.inf}}, "high")
+    line = capsys.readouterr().out
+    assert json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in a JSON line")) == {
+        "burstwatch": {"anomaly_score": None, "rate": None}}
