@@ -62,10 +62,20 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
         (["generate", "bulk", "x.pcap", "--size", "3"], "burstwatch generate: error: unrecognized"),
     ],
 )
-def test_a_bad_option_is_one_line_and_exit_2(args: list[str], fragment: str) -> None:
-    line = one_line_error(run_cli(*args))
+def test_a_bad_option_is_one_line_and_exit_2(
+    args: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(args)
+    out, err = capsys.readouterr()
+    line = one_line_error(subprocess.CompletedProcess(args, code, out, err))
     assert line.startswith("burstwatch"), line
     assert fragment in line, line
+
+
+def test_a_bad_option_is_one_line_in_a_real_process_too() -> None:
+    line = one_line_error(run_cli("scan", DEMO, "--window", "-5"))
+    assert line == ("burstwatch scan: error: argument --window: expected a positive number of "
+                    "seconds up to 3.1536e+08, not '-5' (see 'burstwatch scan --help')\n")
 
 
 def test_good_values_are_accepted_and_passed_on(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,4 +19,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     rest = list(args.extra) + list(args.rest)
-    return synth_main(rest, build_parser(OneLineParser, "burstwatch generate"))
+    try:
+        return synth_main(rest, build_parser(OneLineParser, "burstwatch generate"))
+    except SystemExit as exc:  # its parser's usage error (one line, said already) or --help
+        return int(exc.code or 0)
