@@ -60,6 +60,14 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
         (["rules"], "burstwatch rules: error: say what to do (see 'burstwatch rules --help')"),
         (["scan", DEMO, "--internal-nets", "10.0.0.0/33"], "'10.0.0.0/33' is not an IP network"),
         (["generate", "bulk", "x.pcap", "--size", "3"], "burstwatch generate: error: unrecognized"),
+        (["generate", "bulk", "x.pcap", "--packets", "-5"], "--packets: expected a whole number"),
+        (["generate", "bulk", "x.pcap", "--flows", "0"], "--flows: expected a whole number"),
+        (["generate", "bulk", "x.pcap", "--bytes", "xyz"], "--bytes: not a size: 'xyz'"),
+        (["generate", "scenario", "exfil_tls", "x.pcap", "--snaplen", "-1"], "--snaplen: expected"),
+        (["generate", "scenario", "exfil_tls", "x.pcap", "--param", "nosuch=1"],
+         "burstwatch: error: scenario exfil_tls: exfil_tls() got an unexpected keyword"),
+        (["generate", "scenario", "exfil_tls", "/nonexistent/dir/x.pcap"],
+         "burstwatch: error: /nonexistent/dir/x.pcap: cannot write (No such file or directory)"),
     ],
 )
 def test_a_bad_option_is_one_line_and_exit_2(

@@ -6,8 +6,13 @@ import argparse
 from typing import Any
 
 from burstwatch.cli.options import OneLineParser
+from burstwatch.errors import BurstwatchError
 from burstwatch.synth.cli import build_parser
 from burstwatch.synth.cli import main as synth_main
+
+
+class GenerateError(BurstwatchError):
+    """The generator was asked for something it cannot write."""
 
 
 def register(sub: Any) -> None:
@@ -21,5 +26,9 @@ def run(args: argparse.Namespace) -> int:
     rest = list(args.extra) + list(args.rest)
     try:
         return synth_main(rest, build_parser(OneLineParser, "burstwatch generate"))
-    except SystemExit as exc:  # its parser's usage error (one line, said already) or --help
+    except SystemExit as exc:  # a usage error (one line, said already), --help, or a message
+        if isinstance(exc.code, str):
+            raise GenerateError(exc.code) from None
         return int(exc.code or 0)
+    except OSError as exc:
+        raise GenerateError(f"{exc.filename or 'output'}: cannot write ({exc.strerror or exc})") from None

@@ -61,17 +61,18 @@ def positive(unit: str, upper: float) -> Callable[[str], float]:
     return parse
 
 
-def whole(least: int) -> Callable[[str], int]:
-    """An option type: a whole number of at least ``least``."""
+def whole(least: int, most: int = MAX_COUNT) -> Callable[[str], int]:
+    """An option type: a whole number from ``least`` to ``most``."""
 
     def parse(text: str) -> int:
         try:
             value = int(text, 10)
         except ValueError:
             value = least - 1
-        if not least <= value <= MAX_COUNT:
+        if not least <= value <= most:
+            upto = f" up to {most}" if most < MAX_COUNT else ""
             raise argparse.ArgumentTypeError(
-                f"expected a whole number of at least {least}, not {text!r}")
+                f"expected a whole number of at least {least}{upto}, not {text!r}")
         return value
 
     parse.__name__ = "whole number"
