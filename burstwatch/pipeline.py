@@ -12,6 +12,7 @@ the number of active flows.
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -194,6 +195,7 @@ def run_flows(
     ledger: BatchSink | None = None,
     separate: bool = False,
     carry: bool = False,
+    stop: threading.Event | None = None,
 ) -> Iterator[FlowBatch]:
     """Stream finished flow/window rows of the captures ``paths`` (files, directories, glob
     patterns, ``-``). Together they are one capture, read as one timeline
@@ -208,7 +210,8 @@ def run_flows(
     An input that cannot be read is a warning in ``stats.warnings``; only when none can be
     read is it an error. With an enricher, reading, decoding and the flow table run one step
     ahead in a thread of their own, while this generator's caller enriches, matches and
-    writes the rows before.
+    writes the rows before. Once ``stop`` is set the input ends at the next batch, as if the
+    capture ended there: open flows are flushed and come out as usual.
     """
     stats = stats if stats is not None else RunStats()
     carried = ledger if carry and not separate else None
@@ -218,8 +221,9 @@ def run_flows(
         return Pipeline(name, config, enrich, ledger, stats, local, whole_samples, on_features)
 
     inputs = expand_inputs(paths)
-    steps = (_separate_steps(inputs, make, stats, progress) if separate
-             else _timeline_steps(inputs, make, stats, progress, carried))
+    stop = stop if stop is not None else threading.Event()
+    steps = (_separate_steps(inputs, make, stats, progress, stop) if separate
+             else _timeline_steps(inputs, make, stats, progress, carried, stop))
     # Enrichment and what follows run behind the flow table; without them there is nothing
     # to overlap, and a second thread would only add its own malloc arena to the peak RSS.
     for pipe, out in read_ahead(steps) if enricher_factory is not None else steps:
@@ -249,7 +253,7 @@ Steps = Iterator[tuple[Pipeline, "FlowOutput | _LeaveOpen"]]
 
 def _timeline_steps(
     inputs: list[str], make: Callable[[str], Pipeline], stats: RunStats,
-    progress: Progress | None, carried: BatchSink | None,
+    progress: Progress | None, carried: BatchSink | None, stop: threading.Event,
 ) -> Steps:
     """(pipeline, flow table output) for every batch of the one timeline of all inputs."""
     timeline = Timeline(inputs)
@@ -264,6 +268,8 @@ def _timeline_steps(
             yield pipe, pipe.table_step(records)
             if progress:
                 progress(timeline.bytes_consumed, total)
+            if stop.is_set():
+                break
         if carried is not None and first:
             return  # no packet: the previous run's open flows stay as they were, for the next
         if carried is not None:
@@ -299,6 +305,7 @@ def _continue(pipe: Pipeline, make: Callable[[str], Pipeline], carried: BatchSin
 
 def _separate_steps(
     inputs: list[str], make: Callable[[str], Pipeline], stats: RunStats, progress: Progress | None,
+    stop: threading.Event,
 ) -> Steps:
     """(pipeline, flow table output) for every batch of every input, each input alone."""
     log = InputLog()
@@ -311,6 +318,10 @@ def _separate_steps(
                 yield pipe, pipe.table_step(records)
                 if progress:
                     progress(reader.bytes_consumed, total)
+                if stop.is_set():
+                    break
             yield pipe, pipe.table.flush()
+            if stop.is_set():
+                break
     finally:
         stats.warnings.extend(log.warnings)

@@ -10,41 +10,40 @@ Exit status: 0 nothing flagged, 1 something flagged, 2 error (like grep).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import IO, Any
 
 from rich.console import Console
-from rich.table import Table
 
 from burstwatch.alerts.detect import Detector
 from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert
-from burstwatch.cli.console import stderr_console, stdout_console
+from burstwatch.cli.caseline import case_details, case_lines
+from burstwatch.cli.console import clean, stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.cli.interrupt import StopRequest, stop_on_signals
 from burstwatch.cli.options import (
+    add_conversation_options,
+    add_enrich_options,
     add_flow_options,
     add_input_options,
     ceiling_note,
     flow_config,
+    geo_from_args,
+    settings_from_args,
 )
 from burstwatch.cli.progress import progress_bar
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
 from burstwatch.conversations.cases import Case, CaseBook
 from burstwatch.conversations.judge import Judge, Judgement, judge_ledger
-from burstwatch.enrich.annotate import (
-    EnrichStats,
-    FlowAnnotator,
-    add_enrich_options,
-    geo_from_args,
-    settings_from_args,
-)
+from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
 from burstwatch.errors import BurstwatchError
 from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.timeline import expand_inputs
 from burstwatch.ledger import Ledger
-from burstwatch.ledger.store import DEFAULT_RETENTION_DAYS
+from burstwatch.outputs.jsonline import json_line
 from burstwatch.pipeline import RunStats, run_flows
+from burstwatch.report import ReportData, check_writable, from_ledger, merge_all, write_report
 from burstwatch.rules import load_rules
 from burstwatch.rules_path import bundled_rules_dir
 
@@ -62,6 +61,10 @@ def register(sub: Any) -> None:
     p.add_argument("--alerts", metavar="OUT.jsonl", help="also write alerts as JSON lines here")
     p.add_argument("--format", choices=("table", "jsonl"), default="table",
                    help="standard output: a table for people (default) or JSON lines")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="table: each case in full (connection, id, why), not one line")
+    p.add_argument("--report", metavar="REPORT.html",
+                   help="also write the analyst's HTML report (one self-contained file)")
     add_flow_options(p)
     add_enrich_options(p)
     add_conversation_options(p)
@@ -78,6 +81,16 @@ def _rule_paths(args: argparse.Namespace) -> list[str]:
     return [str(bundled)]
 
 
+def _write_alerts(alerts_file: IO[str], path: str, lines: list[str]) -> None:
+    """Every line, then close: a full disk or an I/O error is one line (ScanError)."""
+    try:
+        with alerts_file:
+            for line in lines:
+                alerts_file.write(line + "\n")
+    except OSError as exc:
+        raise ScanError(f"{path}: cannot write alerts ({exc.strerror or exc})") from None
+
+
 def _open_alerts(path: str | None) -> IO[str] | None:
     if not path:
         return None
@@ -87,53 +100,15 @@ def _open_alerts(path: str | None) -> IO[str] | None:
         raise ScanError(f"{path}: cannot write alerts ({exc.strerror})") from None
 
 
-def _print_cases(out: Console, cases: list[Case], plain: bool) -> None:
-    if plain:
-        for c in cases:
-            print(f"{c.level.upper():<8} {c.headline()}")
-            print(f"         case {c.case_id} (revision {c.revision}): "
-                  f"{len(c.upload_bursts)} upload bursts, {len(c.flows)} flows")
-            print(f"         why: {c.reason()}")
-        return
-    t = Table(title="Cases (one per conversation, most severe first)", title_justify="left",
-              expand=True)
-    t.add_column("level", no_wrap=True)
-    t.add_column("conversation", ratio=3)
-    t.add_column("why", ratio=4)
-    for c in cases:
-        t.add_row(c.level, f"{c.headline()}\n[dim]case {c.case_id} rev {c.revision}[/dim]",
-                  c.reason())
-    out.print(t)
-
-
-def add_conversation_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("conversations")
-    g.add_argument("--state", metavar="PATH",
-                   help="keep the burst ledger in this file, so history builds up over runs "
-                        "(scan: in memory by default; live: under the user's state directory)")
-    g.add_argument("--horizon", type=positive_hours, default=24.0, metavar="HOURS",
-                   help="judge each conversation over this much history (default 24)")
-    g.add_argument("--retention", type=positive_days, default=DEFAULT_RETENTION_DAYS,
-                   metavar="DAYS", help="drop ledger records older than this "
-                   f"(default {DEFAULT_RETENTION_DAYS:g})")
-
-
-def positive_hours(text: str) -> float:
-    return _positive(text, "hours")
-
-
-def positive_days(text: str) -> float:
-    return _positive(text, "days")
-
-
-def _positive(text: str, unit: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of {unit}, not {text!r}")
-    return value
+def _print_cases(out: Console, records: list[dict[str, Any]], verbose: bool) -> None:
+    """One line per case, fitted to the terminal (80 columns when piped); ``-v``: in full."""
+    lines = case_lines(records, out.width)
+    out.print(lines[0], markup=False, highlight=False)
+    for rec, line in zip(records, lines[1:], strict=True):
+        out.print(line, markup=False, highlight=False)
+        if verbose:
+            for detail in case_details(rec):
+                out.print(detail, markup=False, highlight=False)
 
 
 def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], horizon_h: float,
@@ -150,6 +125,11 @@ def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], hor
 
 
 def run(args: argparse.Namespace) -> int:
+    with stop_on_signals() as stop:
+        return _run(args, stop)
+
+
+def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     err = stderr_console()
     as_table = args.format == "table"
     out: Console = stdout_console() if as_table else err
@@ -160,7 +140,10 @@ def run(args: argparse.Namespace) -> int:
     detector = Detector(flow_rules)
     scorer, model_line = conversation_scorer_from_args(args)
     judge = Judge(rules, settings, scorer)
+    if args.report:
+        check_writable(args.report)
     alerts_file = _open_alerts(args.alerts)
+    report_parts: list[ReportData] = []
     ledger_mb = settings.limits.ledger_memory_mb
     ledger = Ledger.open(args.state, args.retention, memory_mb=ledger_mb)
 
@@ -175,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
               markup=False)
     stale = geo.staleness_warning()
     if stale:
-        err.print(f"burstwatch: warning: {stale}", markup=False)
+        err.print(f"burstwatch: warning: {clean(stale)}")
 
     stats = RunStats()
     enrich_stats = EnrichStats()
@@ -198,12 +181,17 @@ def run(args: argparse.Namespace) -> int:
                                                lambda: FlowAnnotator(geo, settings, enrich_stats),
                                                progress, local=local_nets(settings.internal_nets),
                                                ledger=held, separate=args.separate,
-                                               carry=args.state is not None):
+                                               carry=args.state is not None, stop=stop.event):
                             flow_alerts.extend(detector(batch))
                 except KeyboardInterrupt:
                     interrupted = True  # judge what was read: nothing found is lost
+                interrupted = interrupted or stop.requested
                 judgement = judge_and_revise(held, judge, flow_alerts, args.horizon,
                                              _name(group), keep_cases=args.state is not None)
+                if args.report:
+                    report_parts.append(from_ledger(
+                        held, [c.to_record() for c in judgement.cases], settings.home_countries,
+                        int(args.horizon * 3600e9)))
             cases += judgement.cases
             conversations_seen += judgement.conversations
             for level, n in judgement.by_level.items():
@@ -212,22 +200,24 @@ def run(args: argparse.Namespace) -> int:
                 break
     finally:
         for w in stats.warnings:
-            err.print(f"burstwatch: warning: {w}", markup=False)
+            err.print(f"burstwatch: warning: {clean(w)}")
     cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
-    try:
-        for case in cases:
-            line = json.dumps(case.to_record(), separators=(",", ":"))
-            if alerts_file is not None:
-                alerts_file.write(line + "\n")
-            if not as_table:
-                sys.stdout.write(line + "\n")
+    lines = [json_line(case.to_record()) for case in cases]
+    if alerts_file is not None:
+        _write_alerts(alerts_file, args.alerts, lines)
+    if not as_table:
+        for line in lines:
+            sys.stdout.write(line + "\n")
         sys.stdout.flush()
-    finally:
-        if alerts_file is not None:
-            alerts_file.close()
+    if args.report and report_parts:
+        report = merge_all(report_parts)
+        report.packets, report.flows = stats.packets, stats.flow_rows
+        size = write_report(args.report, report)
+        err.print(f"report: {args.report} ({len(cases)} cases, {size / 1e6:.1f} MB)",
+                  markup=False)
     if as_table:
         if cases:
-            _print_cases(out, cases, plain=not sys.stdout.isatty())
+            _print_cases(out, [c.to_record() for c in cases], args.verbose)
         else:
             out.print("No cases.", markup=False)
     by_level = ", ".join(f"{lvl} {by_level_count.get(lvl, 0)}" for lvl in reversed(LEVEL_ORDER))
@@ -240,8 +230,8 @@ def run(args: argparse.Namespace) -> int:
         markup=False,
     )
     if interrupted:
-        err.print("burstwatch: interrupted; the cases above cover what was read", markup=False)
-        return ExitCode.INTERRUPTED
+        err.print(f"burstwatch: interrupted ({stop.name}); the cases above cover what was read")
+        return stop.exit_code
     return ExitCode.FLAGGED if cases else ExitCode.OK
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
+from burstwatch.config.countries import is_country
 from burstwatch.errors import BurstwatchError
 from burstwatch.inputfiles import read_text
 from burstwatch.rules.yamlnodes import plain_data
@@ -79,8 +80,8 @@ def _countries(value: Any, where: str) -> tuple[str, ...]:
     out = []
     for v in value:
         code = str(v).strip().upper()
-        if len(code) != 2 or not code.isalpha():
-            raise ConfigError(f"{where}: {v!r} is not a two-letter ISO 3166 country code")
+        if not is_country(code):
+            raise ConfigError(f"{where}: {v!r} is not an ISO 3166-1 alpha-2 country code")
         out.append(code)
     return tuple(out)
 
