@@ -504,15 +504,7 @@ PY_KERNEL = pure_python_kernel()
 
 def decode_with(fn: KernelFn, records: RecordBatch) -> PacketBatch:
     """Like ``decode`` but through ``fn``: the same columns, filled by another kernel build."""
-    pb = decode(RecordBatch.empty())  # the column layout, reused below at the right length
-    n = len(records)
-    cols = {name: np.zeros(n, getattr(pb, name).dtype) for name in (
-        "status", "ip_version", "src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "sport",
-        "dport", "tcp_flags", "payload_off", "payload_len", "fragment")}
-    fn(records.data, records.offset, records.caplen, records.wirelen, records.linktype,
-       *cols.values())
-    return PacketBatch(ts_ns=records.ts_ns, wire_len=records.wirelen, cap_len=records.caplen,
-                       linktype=records.linktype, iface=records.iface, records=records, **cols)
+    return decode(records, kernel=fn)
 
 
 def single_record(frame: bytes, linktype: int, wire_extra: int = 0) -> RecordBatch:

@@ -37,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
     stats = RunStats()
     factory = enricher_factory_from_args(args)
     with progress_bar() as progress:
-        local = local_nets(settings_from_args(args).internal_nets)
-        batches = run_flows(args.files, flow_config(args), stats, factory, progress, local=local,
+        settings = settings_from_args(args)
+        local = local_nets(settings.internal_nets)
+        batches = run_flows(args.files, flow_config(args, settings), stats, factory, progress, local=local,
                             separate=args.separate)
 
         def records() -> Iterator[dict[str, Any]]:
@@ -49,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         count = write_records(records(), args.output, columns)
     for w in stats.warnings:
         err.print(f"burstwatch: warning: {w}", markup=False)
+    if stats.decode_warning():
+        err.print(f"burstwatch: warning: {stats.decode_warning()}", markup=False)
     if args.output != "-":
         kind = "bursts" if args.bursts else "flow records"
         err.print(f"burstwatch: wrote {count} {kind} to {args.output}", markup=False)

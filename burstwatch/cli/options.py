@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
+from burstwatch.config.settings import Settings
+from burstwatch.decode.config import DecodeConfig
 from burstwatch.flows import FlowConfig
 
 
@@ -16,8 +19,21 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
                         "capture, merged by time, as rotated files of one sensor are)")
 
 
+def add_decode_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-decap", action="store_true",
+                   help="do not open tunnels (GRE, IP-in-IP, VXLAN, Geneve, GTP-U, Teredo): "
+                        "flows are keyed on the outer IP header")
+
+
+def decode_config(args: argparse.Namespace, settings: Settings | None = None) -> DecodeConfig:
+    """The configuration file's decode settings, if given, with the flags applied."""
+    base = settings.decode if settings is not None else DecodeConfig()
+    return replace(base, decap=base.decap and not args.no_decap)
+
+
 def add_flow_options(p: argparse.ArgumentParser) -> None:
     d = FlowConfig()
+    add_decode_options(p)
     g = p.add_argument_group("flows and bursts")
     g.add_argument("--idle-timeout", type=float, default=d.idle_timeout, metavar="S",
                    help=f"end a flow after this many idle seconds (default {d.idle_timeout:g})")
@@ -31,11 +47,12 @@ def add_flow_options(p: argparse.ArgumentParser) -> None:
                    help=f"smallest burst, in payload bytes (default {d.burst_min_bytes})")
 
 
-def flow_config(args: argparse.Namespace) -> FlowConfig:
+def flow_config(args: argparse.Namespace, settings: Settings | None = None) -> FlowConfig:
     return FlowConfig(
         idle_timeout=args.idle_timeout,
         active_timeout=args.active_timeout,
         window=args.window,
         burst_gap=args.burst_gap,
         burst_min_bytes=args.burst_min_bytes,
+        decode=decode_config(args, settings),
     )

@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
                 flow_alerts: list[Alert] = []
                 try:
                     with progress_bar() as progress:
-                        for batch in run_flows(group, flow_config(args), stats,
+                        for batch in run_flows(group, flow_config(args, settings), stats,
                                                lambda: FlowAnnotator(geo, settings, enrich_stats),
                                                progress, local=local_nets(settings.internal_nets),
                                                ledger=held, separate=args.separate,
@@ -207,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for w in stats.warnings:
             err.print(f"burstwatch: warning: {w}", markup=False)
+        if stats.decode_warning():
+            err.print(f"burstwatch: warning: {stats.decode_warning()}", markup=False)
     cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
     try:
         for case in cases:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from burstwatch.decode.config import DecodeConfig
 from burstwatch.errors import BurstwatchError
 
 
@@ -34,9 +35,12 @@ class Settings:
     internal_nets: tuple[str, ...] = ()
     allow: AllowList = field(default_factory=AllowList)
     source: str = "built-in defaults"
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
 
 
-_KEYS = {"home_countries", "internal_nets", "allow"}
+_KEYS = {"home_countries", "internal_nets", "allow", "decode"}
+_DECODE_PORTS = ("vxlan_ports", "geneve_ports", "gtp_ports", "teredo_ports", "mpls_udp_ports")
+_DECODE_KEYS = {"decap", "reassemble", "max_depth", "frag_timeout", *_DECODE_PORTS}
 _ALLOW_KEYS = {"cidrs", "asns", "countries", "sni"}
 
 
@@ -63,6 +67,35 @@ def _cidrs(value: Any, where: str) -> tuple[str, ...]:
         except ValueError:
             raise ConfigError(f"{where}: {v!r} is not an IP network (CIDR)") from None
     return tuple(str(v) for v in value)
+
+
+def _decode(value: Any, where: str) -> DecodeConfig:
+    """The ``decode`` section: tunnel ports, nesting depth, reassembly."""
+    if not isinstance(value, dict) or set(value) - _DECODE_KEYS:
+        raise ConfigError(f"{where}: expected keys among {', '.join(sorted(_DECODE_KEYS))}")
+    out: dict[str, Any] = {}
+    for key in _DECODE_PORTS:
+        if key in value:
+            ports = value[key] or []
+            if not isinstance(ports, list) or not all(
+                isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
+            ):
+                raise ConfigError(f"{where}.{key}: expected a list of UDP ports (1-65535)")
+            out[key] = tuple(ports)
+    for key in ("decap", "reassemble"):
+        if key in value:
+            if not isinstance(value[key], bool):
+                raise ConfigError(f"{where}.{key}: expected true or false")
+            out[key] = value[key]
+    if "max_depth" in value:
+        if not isinstance(value["max_depth"], int) or not 1 <= value["max_depth"] <= 16:
+            raise ConfigError(f"{where}.max_depth: expected a number of IP layers, 1 to 16")
+        out["max_depth"] = value["max_depth"]
+    if "frag_timeout" in value:
+        if not isinstance(value["frag_timeout"], (int, float)) or value["frag_timeout"] <= 0:
+            raise ConfigError(f"{where}.frag_timeout: expected seconds (> 0)")
+        out["frag_timeout"] = float(value["frag_timeout"])
+    return DecodeConfig(**out)
 
 
 def _parse(data: Any, source: str) -> Settings:
@@ -92,6 +125,7 @@ def _parse(data: Any, source: str) -> Settings:
         internal_nets=_cidrs(data.get("internal_nets") or [], f"{source}: internal_nets"),
         allow=allow,
         source=source,
+        decode=_decode(data.get("decode") or {}, f"{source}: decode"),
     )
 
 
@@ -118,8 +152,8 @@ def load_settings(
         raise ConfigError(f"{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
     settings = _parse(data, source)
     if home:
-        settings = Settings(_countries(home, "--home"), settings.internal_nets, settings.allow, settings.source)
+        settings = replace(settings, home_countries=_countries(home, "--home"))
     if internal_nets:
         extra = _cidrs(list(internal_nets), "--internal-nets")
-        settings = Settings(settings.home_countries, settings.internal_nets + extra, settings.allow, settings.source)
+        settings = replace(settings, internal_nets=settings.internal_nets + extra)
     return settings

@@ -21,7 +21,9 @@ the addresses do not decide it) and its encryption verdict, SNI and evidence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from burstwatch.decode.config import DecodeConfig
 
 NS = 1_000_000_000
 
@@ -36,6 +38,8 @@ class FlowConfig:
     tcp_close_linger: float = 2.0
     payload_samples: int = 4  # first payload packets per direction kept for deep parsing
     conversation_timeout: float = 3600.0
+    # How packets are decoded before they reach the table (tunnels, fragments).
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
 
     def as_ns(self) -> tuple[int, int, int, int, int, int]:
         """(idle, active, window, burst_gap, linger, conversation) in nanoseconds, for the
