@@ -112,19 +112,48 @@ def generate(path: Path, packets: int, seed: int) -> str:
 
 
 def run_burstwatch(path: str) -> tuple[int, int]:
-    """open_capture -> batches -> decode; returns (packets, TCP/UDP payload bytes)."""
+    """open_capture -> batches -> Decoder (decapsulation, fragments set aside); returns
+    (packets, TCP/UDP payload bytes)."""
     import numpy as np
 
-    from burstwatch.decode import decode
+    from burstwatch.decode import Decoder
     from burstwatch.ingest import open_capture
 
     packets = payload = 0
+    decode = Decoder()
     for records in open_capture(path).batches():
         pb = decode(records)
         packets += len(pb)
         l4 = (pb.status == 0) & ((pb.proto == 6) | (pb.proto == 17)) & ~pb.fragment
         payload += int(pb.payload_len[l4].sum(dtype=np.int64))
     return packets, payload
+
+
+def wrap_vxlan(src: Path, dst: Path) -> None:
+    """Copy the Ethernet capture ``src`` (classic pcap) to ``dst`` with every frame inside
+    VXLAN (outer Ethernet, IPv4, UDP 4789), as a cloud traffic mirror delivers it."""
+    import struct
+
+    outer = bytes.fromhex("020000000001020000000002" "0800")
+    with open(src, "rb") as f, open(dst, "wb") as out:
+        head = f.read(24)
+        out.write(head)
+        endian = "<" if head[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+        rec = struct.Struct(endian + "IIII")
+        while True:
+            h = f.read(16)
+            if len(h) < 16:
+                break
+            sec, frac, cap, wire = rec.unpack(h)
+            frame = f.read(cap)
+            udp_len = 16 + wire
+            ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0, 0, 64, 17, 0,
+                             bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+            udp = struct.pack(">HHHH", 49152, 4789, udp_len, 0)
+            vxlan = b"\x08\0\0\0\0\0\x2a\0"
+            prefix = outer + ip + udp + vxlan
+            out.write(rec.pack(sec, frac, cap + len(prefix), wire + len(prefix)))
+            out.write(prefix + frame)
 
 
 def run_dpkt(path: str) -> tuple[int, int]:
@@ -225,10 +254,15 @@ def main() -> int:
                     help="run burstwatch once; exit 1 if its peak RSS exceeds BYTES")
     ap.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     ap.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--wrap-vxlan", metavar="PATH",
+                    help="write CAPTURE with every frame inside VXLAN to PATH, then exit")
     args = ap.parse_args()
 
     if args.worker:
         worker(args.worker, args.capture, args.runs or 1)
+        return 0
+    if args.wrap_vxlan:
+        wrap_vxlan(Path(args.capture), Path(args.wrap_vxlan))
         return 0
     if args.generate_only:
         print(generate(Path(args.out), args.packets, args.seed))

@@ -23,6 +23,7 @@ from burstwatch.decode import DecodeConfig
 from burstwatch.flows import FlowConfig
 from burstwatch.flows import state as st
 from burstwatch.netaddr import format_addresses
+from burstwatch.outputs.ecs import flow_records
 from burstwatch.pipeline import run_flows
 from burstwatch.records import FlowBatch, RunStats
 from tests.craft import catalog_packet_counts
@@ -121,6 +122,75 @@ def test_various_gre_keeps_gre_without_ip_inside(shared_pcaps: Path) -> None:
     flows = _flows(shared_pcaps, "tcpdump-various-gre.pcap")
     assert [f[:5] for f in flows] == [(47, "10.172.64.7", 0, "10.172.64.6", 0)]
     assert flows[0][5] + flows[0][6] == 30
+
+
+def _records(shared_pcaps: Path, name: str) -> list[tuple[object, ...]]:
+    """(transport, source ip:port, destination ip:port, network.tunnel) per flow record."""
+    out = []
+    for batch in run(shared_pcaps / "encap" / name)[0]:
+        for r in flow_records(batch):
+            out.append((r["network"]["transport"], r["source"]["ip"], r["source"]["port"],
+                        r["destination"]["ip"], r["destination"]["port"], r["network"].get("tunnel")))
+    return sorted(out, key=repr)
+
+
+def _ip_tunnel(src: str, dst: str) -> dict[str, object]:
+    return {"type": ["ip_in_ip"], "source": {"ip": src}, "destination": {"ip": dst}}
+
+
+@pytest.mark.parametrize(("name", "want"), [
+    # zeek/zeek testing/btest/Baseline/core.tunnels.ip-in-ip/output: the inner connection
+    # and the outermost tunnel endpoints of each trace.
+    ("zeek-tunnel-4in4.pcap", ("udp", "10.0.0.1", 30000, "10.0.0.2", 13000,
+                               _ip_tunnel("1.2.3.4", "5.6.7.8"))),
+    ("zeek-tunnel-6in4.pcap", ("udp", "dead::beef", 30000, "cafe::babe", 13000,
+                               _ip_tunnel("1.2.3.4", "5.6.7.8"))),
+    ("zeek-tunnel-4in6.pcap", ("tcp", "70.55.213.211", 31337, "192.88.99.1", 80,
+                               _ip_tunnel("2002:4637:d5d3::4637:d5d3", "2001:4860:0:2001::68"))),
+    ("zeek-tunnel-6in6in6.pcap", ("udp", "dead::beef", 30000, "cafe::babe", 13000,
+                                  _ip_tunnel("feed::beef", "feed::cafe"))),
+])
+def test_ip_in_ip_as_zeek_sees_it(shared_pcaps: Path, name: str, want: tuple[object, ...]) -> None:
+    assert _records(shared_pcaps, name) == [want]
+
+
+def _packets_per_tuple(shared_pcaps: Path, name: str) -> dict[tuple[object, ...], tuple[int, int]]:
+    """Packets per direction of each 5-tuple, over all its flow rows (a flow the table
+    split after its close is still one connection to Zeek)."""
+    out: dict[tuple[object, ...], tuple[int, int]] = {}
+    for f in flow_set(run(shared_pcaps / "encap" / name)[0]):
+        a, b = out.get(f[1:6], (0, 0))
+        out[f[1:6]] = (a + int(f[6]), b + int(f[7]))
+    return out
+
+
+def test_pppoe_over_qinq_as_zeek_sees_it(shared_pcaps: Path) -> None:
+    # zeek/zeek testing/btest/Baseline/core.pppoe-over-qinq/conn.log: one TLS connection
+    # 1.1.1.1:20394 -> 2.2.2.2:443, 44 packets out, 42 back.
+    assert _packets_per_tuple(shared_pcaps, "zeek-pppoe-over-qinq.pcap") == {
+        (6, "1.1.1.1", 20394, "2.2.2.2", 443): (44, 42)}
+
+
+def test_pptp_as_zeek_sees_it(shared_pcaps: Path) -> None:
+    # zeek/zeek testing/btest/Baseline/core.tunnels.gre-pptp/conn.log: a DNS query
+    # 172.16.44.3:40768 -> 8.8.8.8:53 and its answer, inside PPP inside enhanced GRE.
+    assert _packets_per_tuple(shared_pcaps, "zeek-tunnel-gre-pptp.pcap") == {
+        (17, "172.16.44.3", 40768, "8.8.8.8", 53): (1, 1)}
+
+
+def test_teredo_as_zeek_sees_it(shared_pcaps: Path) -> None:
+    # zeek/zeek testing/btest/Baseline/core.tunnels.teredo/conn.log: the connections inside
+    # Teredo, also those with the relay's port 32900 (Zeek finds Teredo there by content).
+    got = _packets_per_tuple(shared_pcaps, "zeek-tunnel-teredo.pcap")
+    teredo = "2001:0:4137:9e50:8000:f12a:b9c8:2815"
+    assert got[(6, teredo, 1286, "2001:4860:0:2001::68", 80)] == (10, 12)
+    assert got[(58, teredo, 54131, "2001:4860:0:2001::68", 54131)] == (1, 1)  # echo 128/129
+    assert got[(58, "fe80::8000:f227:bec8:61af", 134, "fe80::8000:ffff:ffff:fffd", 0)] == (1, 0)
+    assert got[(58, "fe80::8000:ffff:ffff:fffd", 133, "ff02::2", 0)] == (1, 0)
+    # the IPv4 connections beside the tunnel, as Zeek logs them
+    assert got[(6, "192.168.2.16", 1580, "67.228.110.120", 80)] == (7, 6)
+    assert got[(17, "192.168.2.16", 1920, "192.168.2.1", 53)] == (5, 5)
+    assert not any(k[0] == 17 and 32900 in (k[2], k[4]) for k in got)
 
 
 def test_garbage_fragments_are_survived_and_counted(shared_pcaps: Path) -> None:

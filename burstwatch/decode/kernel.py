@@ -60,6 +60,7 @@ _K_IP = 5  # an IP header of version ``val``
 _K_L4 = 6  # the transport header of the innermost IP packet
 _MAX_STEPS = 64  # headers walked per packet, whatever they say
 _MAX_LABELS = 16
+_TEREDO_BY_CONTENT = 6  # a UDP tunnel kind beyond decode.config's: Teredo off its port
 
 _OK = b.STATUS_OK
 _MAPPED = np.uint64(0xFFFF << 32)
@@ -96,6 +97,12 @@ def _ethertype_status(et: int) -> int:
 def _link(data: np.ndarray, base: int, clen: int, lt: int) -> tuple[int, int, int, int]:
     """(status, kind, val, offset) where the link layer hands over to the walk."""
     if lt == LINKTYPE_ETHERNET:
+        if clen >= 14:  # the common case first: IP right behind the Ethernet header
+            et = _be16(data, base + 12)
+            if et == ETH_IPV4:
+                return _OK, _K_IP, 4, 14
+            if et == ETH_IPV6:
+                return _OK, _K_IP, 6, 14
         return _OK, _K_ETHER, 0, 0
     if lt == LINKTYPE_LINUX_SLL or lt == LINKTYPE_LINUX_SLL2:
         hl = 16 if lt == LINKTYPE_LINUX_SLL else 20
@@ -238,9 +245,10 @@ def _udp_tunnel(
         if version != 4 and version != 6:
             return b.STATUS_OTHER_TUNNEL_PAYLOAD, _K_DONE, 0, 0, b.ENC_GTP
         return _OK, _K_IP, version, p, b.ENC_GTP
-    if kind == 4:  # Teredo: optional authentication and origin indication, then IPv6
+    if kind == 4 or kind == _TEREDO_BY_CONTENT:
+        # Teredo: optional authentication and origin indication, then IPv6
         p = u
-        if clen >= p + 4 and data[base + p] == 0 and data[base + p + 1] == 1:
+        if kind == 4 and clen >= p + 4 and data[base + p] == 0 and data[base + p + 1] == 1:
             p += 4 + int(data[base + p + 2]) + int(data[base + p + 3]) + 9
         if clen >= p + 2 and data[base + p] == 0 and data[base + p + 1] == 0:
             p += 8
@@ -248,6 +256,12 @@ def _udp_tunnel(
         if clen < p + 40 or (data[base + p] >> 4) != 6:
             return _OK, _K_L4, 0, 0, 0
         if _be16(data, base + p + 4) + 40 != ulen - (p - u):
+            return _OK, _K_L4, 0, 0, 0
+        # Off the Teredo port (a relay's or a peer's port), one side must hold a Teredo
+        # address (2001:0::/32), as Zeek's content-based detection finds it.
+        if kind == _TEREDO_BY_CONTENT and not (
+            _be32(data, base + p + 8) == 0x20010000 or _be32(data, base + p + 24) == 0x20010000
+        ):
             return _OK, _K_L4, 0, 0, 0
         return _OK, _K_IP, 6, p, b.ENC_TEREDO
     if kind == 5:  # MPLS over UDP
@@ -325,89 +339,7 @@ def decode_packets(
             if steps > _MAX_STEPS:
                 code, kind = b.STATUS_TOO_DEEP, _K_DONE
                 break
-            if kind == _K_ETHER:
-                if clen < p + 14:
-                    code, kind = _truncated(nip), _K_DONE
-                    break
-                val = _be16(data, base + p + 12)
-                p += 14
-                kind = _K_ETYPE
-                if val <= 1500:  # an 802.3 length: LLC, and SNAP carries an ethertype
-                    if clen < p + 8:
-                        code, kind = _truncated(nip), _K_DONE
-                    elif data[base + p] == 0xAA and data[base + p + 1] == 0xAA and data[base + p + 2] == 3:
-                        val = _be16(data, base + p + 6)
-                        p += 8
-                        enc |= b.ENC_SNAP
-                    else:
-                        code, kind = b.STATUS_OTHER_LINK_PROTOCOL, _K_DONE
-            elif kind == _K_ETYPE:
-                if val == ETH_IPV4:
-                    kind, val = _K_IP, 4
-                elif val == ETH_IPV6:
-                    kind, val = _K_IP, 6
-                elif val == ETH_VLAN or val == ETH_QINQ or val == ETH_QINQ_OLD:
-                    if clen < p + 4:
-                        code, kind = _truncated(nip), _K_DONE
-                    else:
-                        val = _be16(data, base + p + 2)
-                        p += 4
-                        enc |= b.ENC_VLAN
-                elif val == ETH_PPPOE_SESSION:  # version/type, code, session id, length
-                    enc |= b.ENC_PPPOE
-                    kind = _K_PPP
-                    p += 6
-                elif val == ETH_MPLS or val == ETH_MPLS_MC:
-                    kind = _K_MPLS
-                elif val == ETH_TEB:
-                    kind = _K_ETHER
-                else:
-                    code, kind = _ethertype_status(val), _K_DONE
-            elif kind == _K_PPP:
-                if clen >= p + 2 and data[base + p] == 0xFF and data[base + p + 1] == 3:
-                    p += 2  # HDLC address and control (PPTP)
-                if clen < p + 1:
-                    code, kind = _truncated(nip), _K_DONE
-                    break
-                if data[base + p] & 1:  # a compressed, one-byte protocol field
-                    val = int(data[base + p])
-                    p += 1
-                elif clen < p + 2:
-                    code, kind = _truncated(nip), _K_DONE
-                    break
-                else:
-                    val = _be16(data, base + p)
-                    p += 2
-                if val == 0x21:
-                    kind, val = _K_IP, 4
-                elif val == 0x57:
-                    kind, val = _K_IP, 6
-                elif val == 0x281:
-                    kind = _K_MPLS
-                else:  # LCP, IPCP, CHAP...: PPP's own control traffic
-                    code, kind = b.STATUS_OTHER_TUNNEL_PAYLOAD, _K_DONE
-            elif kind == _K_MPLS:
-                enc |= b.ENC_MPLS
-                bottom = False
-                for _ in range(_MAX_LABELS):
-                    if clen < p + 4:
-                        break
-                    bottom = (data[base + p + 2] & 1) != 0
-                    p += 4
-                    if bottom:
-                        break
-                if not bottom or clen < p + 1:
-                    code, kind = _truncated(nip), _K_DONE
-                    break
-                first = int(data[base + p]) >> 4  # MPLS does not say what it carries: guess
-                if first == 4 or first == 6:
-                    kind, val = _K_IP, first
-                elif first == 0:  # a pseudowire control word, then an Ethernet frame
-                    p += 4
-                    kind = _K_ETHER
-                else:
-                    code, kind = b.STATUS_OTHER_TUNNEL_PAYLOAD, _K_DONE
-            else:  # _K_IP
+            if kind == _K_IP:
                 version = val
                 if nip >= max_ip:
                     code, kind = b.STATUS_TOO_DEEP, _K_DONE
@@ -521,10 +453,94 @@ def decode_packets(
                     tk = udp_tunnels[_be16(data, base + l4 + 2)]
                     if tk == 0:
                         tk = udp_tunnels[_be16(data, base + l4)]
+                    if tk == 0 and clen >= l4 + 48 and (data[base + l4 + 8] >> 4) == 6:
+                        tk = _TEREDO_BY_CONTENT
                     if tk != 0:
                         code, kind, val, p, bits = _udp_tunnel(
                             data, base, clen, l4 + 8, l4_len - 8, int(tk))
                         enc |= bits
+            elif kind == _K_ETHER:
+                if clen < p + 14:
+                    code, kind = _truncated(nip), _K_DONE
+                    break
+                val = _be16(data, base + p + 12)
+                p += 14
+                kind = _K_ETYPE
+                if val <= 1500:  # an 802.3 length: LLC, and SNAP carries an ethertype
+                    if clen < p + 8:
+                        code, kind = _truncated(nip), _K_DONE
+                    elif data[base + p] == 0xAA and data[base + p + 1] == 0xAA and data[base + p + 2] == 3:
+                        val = _be16(data, base + p + 6)
+                        p += 8
+                        enc |= b.ENC_SNAP
+                    else:
+                        code, kind = b.STATUS_OTHER_LINK_PROTOCOL, _K_DONE
+            elif kind == _K_ETYPE:
+                if val == ETH_IPV4:
+                    kind, val = _K_IP, 4
+                elif val == ETH_IPV6:
+                    kind, val = _K_IP, 6
+                elif val == ETH_VLAN or val == ETH_QINQ or val == ETH_QINQ_OLD:
+                    if clen < p + 4:
+                        code, kind = _truncated(nip), _K_DONE
+                    else:
+                        val = _be16(data, base + p + 2)
+                        p += 4
+                        enc |= b.ENC_VLAN
+                elif val == ETH_PPPOE_SESSION:  # version/type, code, session id, length
+                    enc |= b.ENC_PPPOE
+                    kind = _K_PPP
+                    p += 6
+                elif val == ETH_MPLS or val == ETH_MPLS_MC:
+                    kind = _K_MPLS
+                elif val == ETH_TEB:
+                    kind = _K_ETHER
+                else:
+                    code, kind = _ethertype_status(val), _K_DONE
+            elif kind == _K_PPP:
+                if clen >= p + 2 and data[base + p] == 0xFF and data[base + p + 1] == 3:
+                    p += 2  # HDLC address and control (PPTP)
+                if clen < p + 1:
+                    code, kind = _truncated(nip), _K_DONE
+                    break
+                if data[base + p] & 1:  # a compressed, one-byte protocol field
+                    val = int(data[base + p])
+                    p += 1
+                elif clen < p + 2:
+                    code, kind = _truncated(nip), _K_DONE
+                    break
+                else:
+                    val = _be16(data, base + p)
+                    p += 2
+                if val == 0x21:
+                    kind, val = _K_IP, 4
+                elif val == 0x57:
+                    kind, val = _K_IP, 6
+                elif val == 0x281:
+                    kind = _K_MPLS
+                else:  # LCP, IPCP, CHAP...: PPP's own control traffic
+                    code, kind = b.STATUS_OTHER_TUNNEL_PAYLOAD, _K_DONE
+            else:  # _K_MPLS
+                enc |= b.ENC_MPLS
+                bottom = False
+                for _ in range(_MAX_LABELS):
+                    if clen < p + 4:
+                        break
+                    bottom = (data[base + p + 2] & 1) != 0
+                    p += 4
+                    if bottom:
+                        break
+                if not bottom or clen < p + 1:
+                    code, kind = _truncated(nip), _K_DONE
+                    break
+                first = int(data[base + p]) >> 4  # MPLS does not say what it carries: guess
+                if first == 4 or first == 6:
+                    kind, val = _K_IP, first
+                elif first == 0:  # a pseudowire control word, then an Ethernet frame
+                    p += 4
+                    kind = _K_ETHER
+                else:
+                    code, kind = b.STATUS_OTHER_TUNNEL_PAYLOAD, _K_DONE
 
         encap[i] = enc
         if nip > 1:
