@@ -4,6 +4,7 @@ giving the flows and bursts of the plain capture."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 from scapy.utils import rdpcap, wrpcap
 
+from burstwatch.cli.main import main
+from burstwatch.config.settings import ConfigError, load_settings
 from burstwatch.decode import DecodeConfig
 from burstwatch.flows import FlowConfig
 from burstwatch.flows import state as st
@@ -228,7 +231,7 @@ WRAPS: dict[str, Wrap] = {
     / PPP(proto=0x21 if IP in p else 0x57) / _inner(p),
     "mpls": lambda p: ETH / MPLS(label=17, s=0) / MPLS(label=18, s=1) / _inner(p),
     "gre-key-seq": lambda p: ETH / IP(src=O_SRC, dst=O_DST) / GRE(key_present=1, key=9,
-                                                                  seqnum_present=1, seqence_number=1)
+                                                                  seqnum_present=1, sequence_number=1)
     / _inner(p),
     "gre-teb": lambda p: ETH / IP(src=O_SRC, dst=O_DST) / GRE(proto=0x6558) / p,
     "vxlan": lambda p: ETH / IP(src=O_SRC, dst=O_DST) / UDP(sport=40000, dport=4789)
@@ -329,3 +332,63 @@ def test_mostly_undecoded_capture_is_said(tmp_path: Path) -> None:
     frames += [ETH / IP(src="10.0.0.1", dst="10.0.0.2") / UDP() for _ in range(3)]
     _, stats = run(_write(frames, tmp_path / "odd.pcap"))
     assert stats.decode_warning() == "97 % of packets were not IP: ethertype 0x88b5 (97)"
+
+
+def _cases(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[dict], list[object]]:
+    """The scan's case records without what names the capture or the tunnel, and the tunnels
+    their flow-rule findings name."""
+    main(["scan", "--format", "jsonl", str(path)])
+    cases = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    tunnels = []
+    for case in cases:
+        case["burstwatch"].pop("capture")
+        for finding in case["burstwatch"]["rules"]:
+            if finding["kind"] == "flow rule":
+                tunnels.append(finding.pop("tunnel", None))
+    return cases, tunnels
+
+
+@pytest.mark.parametrize("name", ["pppoe-qinq", "vxlan-in-gre", "fragmented-gtp"])
+def test_wrapped_demo_gives_the_plain_cases(
+    name: str, demo_packets: list[Packet], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = []
+    for p in demo_packets:
+        w = WRAPS["gtp" if name == "fragmented-gtp" else name](p)
+        parts = [ETH / f for f in fragment(w[IP], fragsize=384)] if (
+            name == "fragmented-gtp" and len(w) > 600) else [w]
+        for f in parts:
+            f.time = p.time
+            out.append(f)
+    want, plain_tunnels = _cases(DEMO, capsys)
+    assert want, "the demo capture raises cases"
+    assert plain_tunnels and not any(plain_tunnels)
+    got, tunnels = _cases(_write(out, tmp_path / f"{name}.pcap"), capsys)
+    assert got == want
+    kinds = {"pppoe-qinq": ["pppoe"], "vxlan-in-gre": ["gre", "vxlan"],
+             "fragmented-gtp": ["gtp"]}[name]
+    assert all(t is not None and t["type"] == kinds for t in tunnels)
+
+
+def test_tunnel_ports_come_from_the_config_file(tmp_path: Path) -> None:
+    # Linux's VXLAN default port before IANA's, 8472: opened only when the config says so.
+    inner = ETH / IP(src="10.0.0.1", dst="93.184.216.34") / UDP(sport=50000, dport=443) / Raw(b"x" * 20)
+    frame = ETH / IP(src=O_SRC, dst=O_DST) / UDP(sport=40000, dport=8472) / VXLAN(vni=1) / inner
+    path = _write([frame], tmp_path / "linux-vxlan.pcap")
+    config = tmp_path / "site.yaml"
+    config.write_text("decode:\n  vxlan_ports: [4789, 8472]\n")
+    settings = load_settings(str(config))
+    assert settings.decode.vxlan_ports == (4789, 8472)
+    opened = flow_set(run(path, FlowConfig(decode=settings.decode))[0])
+    assert [f[1:6] for f in opened] == [(17, "10.0.0.1", 50000, "93.184.216.34", 443)]
+    plain = flow_set(run(path)[0])
+    assert [f[1:6] for f in plain] == [(17, O_SRC, 40000, O_DST, 8472)]
+
+
+@pytest.mark.parametrize("text", ["decode:\n  vxlan_ports: [70000]\n", "decode:\n  decap: 1\n",
+                                  "decode:\n  tunnels: []\n"])
+def test_bad_decode_settings_are_one_clear_error(tmp_path: Path, text: str) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=r"decode"):
+        load_settings(str(config))

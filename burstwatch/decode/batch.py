@@ -118,7 +118,8 @@ class PacketBatch:
     fragment: npt.NDArray[np.bool_]
     # Decapsulation: the encapsulations crossed (ENC_* bits), the offset of the innermost IP
     # header, and the outermost IP endpoints when the packet came through an IP tunnel
-    # (zero otherwise; ``outer_*_hi``/``lo`` like the addresses).
+    # (``outer_*_hi``/``lo`` like the addresses): zero for other encapsulations, and not
+    # written at all where ``encap`` is 0, so plain packets cost nothing there.
     encap: npt.NDArray[np.uint16]
     ip_off: npt.NDArray[np.uint32]
     outer_src_hi: npt.NDArray[np.uint64]

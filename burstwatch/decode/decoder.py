@@ -56,10 +56,10 @@ def decode(
         fragment=np.empty(n, np.bool_),
         encap=np.empty(n, np.uint16),
         ip_off=np.empty(n, np.uint32),
-        outer_src_hi=np.zeros(n, np.uint64),
-        outer_src_lo=np.zeros(n, np.uint64),
-        outer_dst_hi=np.zeros(n, np.uint64),
-        outer_dst_lo=np.zeros(n, np.uint64),
+        outer_src_hi=np.empty(n, np.uint64),
+        outer_src_lo=np.empty(n, np.uint64),
+        outer_dst_hi=np.empty(n, np.uint64),
+        outer_dst_lo=np.empty(n, np.uint64),
         records=records,
     )
     if n:

@@ -58,7 +58,6 @@ _K_PPP = 3  # a PPP protocol field (PPPoE session, PPTP)
 _K_MPLS = 4  # an MPLS label stack
 _K_IP = 5  # an IP header of version ``val``
 _K_L4 = 6  # the transport header of the innermost IP packet
-_MAX_STEPS = 64  # headers walked per packet, whatever they say
 _MAX_LABELS = 16
 _TEREDO_BY_CONTENT = 6  # a UDP tunnel kind beyond decode.config's: Teredo off its port
 
@@ -301,8 +300,9 @@ def decode_packets(
     """Decode link, tunnel, network and transport headers of every packet in a batch.
 
     ``cfg``: (open tunnels, most IP layers to cross) from ``DecodeConfig.kernel_config``;
-    ``udp_tunnels``: the tunnel kind of each UDP port. ``outer_*`` are only written for
-    packets that came through an IP tunnel (the caller zeroes them).
+    ``udp_tunnels``: the tunnel kind of each UDP port. ``outer_*`` are written only for
+    packets with an encapsulation (zero unless it was an IP tunnel): the plain path leaves
+    them alone.
     """
     decap = cfg[0] != 0
     max_ip = cfg[1]
@@ -333,12 +333,9 @@ def decode_packets(
         l4_len = 0  # transport header + payload length, per the IP header
         nxt = 0
         o_src_hi = o_src_lo = o_dst_hi = o_dst_lo = np.uint64(0)
-        steps = 0
+        # Every pass through the walk consumes header bytes (or crosses an IP layer, of which
+        # there are at most ``max_ip``), so it ends within the captured length.
         while kind != _K_DONE and kind != _K_L4:
-            steps += 1
-            if steps > _MAX_STEPS:
-                code, kind = b.STATUS_TOO_DEEP, _K_DONE
-                break
             if kind == _K_IP:
                 version = val
                 if nip >= max_ip:
@@ -418,8 +415,6 @@ def decode_packets(
                         l4_len -= ext
                         if later_fragment:
                             break
-                if nip == 0:
-                    o_src_hi, o_src_lo, o_dst_hi, o_dst_lo = s_hi, s_lo, d_hi, d_lo
                 nip += 1
                 src_hi[i] = s_hi
                 src_lo[i] = s_lo
@@ -428,7 +423,8 @@ def decode_packets(
                 ip_version[i] = version
                 ip_off[i] = p
                 proto[i] = nxt
-                fragment[i] = is_fragment
+                if is_fragment:
+                    fragment[i] = True
                 if code != _OK:
                     kind = _K_DONE
                     break
@@ -443,6 +439,8 @@ def decode_packets(
                 kind = _K_L4
                 if not decap or is_fragment:
                     break
+                if nip == 1:  # the outermost IP header: the tunnel's endpoints, if one follows
+                    o_src_hi, o_src_lo, o_dst_hi, o_dst_lo = s_hi, s_lo, d_hi, d_lo
                 if nxt == PROTO_IPIP or nxt == PROTO_IPV6:
                     enc |= b.ENC_IPIP
                     kind, val, p = _K_IP, (4 if nxt == PROTO_IPIP else 6), l4
@@ -543,7 +541,9 @@ def decode_packets(
                     code, kind = b.STATUS_OTHER_TUNNEL_PAYLOAD, _K_DONE
 
         encap[i] = enc
-        if nip > 1:
+        if enc != 0:  # elsewhere the outer columns are left unwritten (PacketBatch says so)
+            if nip <= 1:
+                o_src_hi = o_src_lo = o_dst_hi = o_dst_lo = np.uint64(0)
             outer_src_hi[i] = o_src_hi
             outer_src_lo[i] = o_src_lo
             outer_dst_hi[i] = o_dst_hi

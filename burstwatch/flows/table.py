@@ -152,11 +152,14 @@ class FlowTable:
         if not batch.encap.any():
             tunnel[slots] = 0
             return
-        tunnel[slots, TUNNEL_MASK] = batch.encap[pk] & TUNNEL_BITS
-        tunnel[slots, TUNNEL_SRC_HI] = batch.outer_src_hi[pk]
-        tunnel[slots, TUNNEL_SRC_LO] = batch.outer_src_lo[pk]
-        tunnel[slots, TUNNEL_DST_HI] = batch.outer_dst_hi[pk]
-        tunnel[slots, TUNNEL_DST_LO] = batch.outer_dst_lo[pk]
+        mask = batch.encap[pk] & TUNNEL_BITS
+        tunnel[slots, TUNNEL_MASK] = mask
+        some = mask != 0  # the outer columns hold nothing for packets without one
+        zero = np.uint64(0)
+        tunnel[slots, TUNNEL_SRC_HI] = np.where(some, batch.outer_src_hi[pk], zero)
+        tunnel[slots, TUNNEL_SRC_LO] = np.where(some, batch.outer_src_lo[pk], zero)
+        tunnel[slots, TUNNEL_DST_HI] = np.where(some, batch.outer_dst_hi[pk], zero)
+        tunnel[slots, TUNNEL_DST_LO] = np.where(some, batch.outer_dst_lo[pk], zero)
 
     def _release(self, slots: npt.NDArray[np.int64]) -> None:
         self._recent.add(self.k_hash[slots], self.meta[slots, st.M_PREV_INIT],
