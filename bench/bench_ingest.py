@@ -2,6 +2,8 @@
 
     python bench/bench_ingest.py [--packets N | CAPTURE] [--runs R] [--out PATH]
     python bench/bench_ingest.py CAPTURE --rss-check 512M
+    python bench/bench_ingest.py CAPTURE --against OTHER_TREE [--pairs P] [--runs R]
+    python bench/bench_ingest.py CAPTURE --wrap-vxlan OUT.pcap
 
 Without CAPTURE a capture of N packets is generated (burstwatch.synth.bulk when present, else
 the small generator below). Each system runs in its own child process, so each peak RSS
@@ -12,6 +14,11 @@ transport payload length; the totals are compared so the two really did the same
 ``--rss-check BYTES`` runs burstwatch alone, once, and exits 1 if its peak RSS exceeds BYTES:
 meant for captures larger than RAM is comfortable with (e.g. > 2 GB), where reading must
 stream rather than hold the file.
+
+``--against TREE`` times this checkout's burstwatch and another checkout's (e.g. main's, to
+see what a change costs), each through its own ``bench/bench_ingest.py``, in fresh processes
+taking turns, and reports the best CPU and wall time of each: on a shared machine CPU time
+is the steadier of the two.
 """
 
 from __future__ import annotations
@@ -212,6 +219,50 @@ def worker(system: str, path: str, runs: int) -> None:
     }))
 
 
+def tree_worker(tree: str, path: str, runs: int) -> None:
+    """Child process: time ``run_burstwatch`` of the checkout ``tree`` (its own bench script,
+    its own package first on the path), CPU and wall; print one JSON line."""
+    import importlib.util
+
+    sys.path.insert(0, tree)
+    spec = importlib.util.spec_from_file_location("tree_bench", Path(tree) / "bench" / "bench_ingest.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.warm_up("burstwatch", path)
+    cpu, wall = [], []
+    result = (0, 0)
+    for _ in range(runs):
+        c0, w0 = time.process_time(), time.perf_counter()
+        result = mod.run_burstwatch(path)
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    print(json.dumps({"cpu": cpu, "wall": wall, "packets": result[0], "payload": result[1]}))
+
+
+def compare_trees(path: str, trees: list[str], pairs: int, runs: int) -> str:
+    """Each checkout in turn, ``pairs`` times: a table of best CPU and wall seconds."""
+    best: dict[str, dict[str, float]] = {t: {"cpu": float("inf"), "wall": float("inf")} for t in trees}
+    for k in range(pairs):
+        for tree in trees if k % 2 == 0 else trees[::-1]:
+            done = subprocess.run(
+                [sys.executable, __file__, "--tree-worker", tree, path, "--runs", str(runs)],
+                capture_output=True, text=True, check=False,
+                env={**os.environ, "PYTHONPATH": tree},
+            )
+            if done.returncode != 0:
+                sys.exit(f"{tree} run failed:\n{done.stderr}")
+            got = json.loads(done.stdout.splitlines()[-1])
+            for key in ("cpu", "wall"):
+                best[tree][key] = min(best[tree][key], *got[key])
+    first = best[trees[0]]
+    lines = ["| tree | best CPU s | best wall s | CPU vs first |", "|---|---:|---:|---:|"]
+    for tree in trees:
+        b = best[tree]
+        lines.append(f"| {tree} | {b['cpu']:.3f} | {b['wall']:.3f} | {b['cpu'] / first['cpu'] - 1:+.1%} |")
+    return "\n".join(lines)
+
+
 def measure(system: str, path: Path, runs: int) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, "--worker", system, str(path), "--runs", str(runs)],
@@ -254,12 +305,24 @@ def main() -> int:
                     help="run burstwatch once; exit 1 if its peak RSS exceeds BYTES")
     ap.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     ap.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--against", metavar="TREE",
+                    help="compare with another checkout of burstwatch (paired, fresh processes)")
+    ap.add_argument("--pairs", type=int, default=4, help="turns each checkout gets with --against")
+    ap.add_argument("--tree-worker", metavar="TREE", help=argparse.SUPPRESS)
     ap.add_argument("--wrap-vxlan", metavar="PATH",
                     help="write CAPTURE with every frame inside VXLAN to PATH, then exit")
     args = ap.parse_args()
 
     if args.worker:
         worker(args.worker, args.capture, args.runs or 1)
+        return 0
+    if args.tree_worker:
+        tree_worker(args.tree_worker, args.capture, args.runs or 1)
+        return 0
+    if args.against:
+        here = str(Path(__file__).resolve().parent.parent)
+        print(compare_trees(args.capture, [str(Path(args.against).resolve()), here], args.pairs,
+                            args.runs or 3))
         return 0
     if args.wrap_vxlan:
         wrap_vxlan(Path(args.capture), Path(args.wrap_vxlan))

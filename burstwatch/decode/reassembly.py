@@ -10,8 +10,10 @@ length becomes that of the unfragmented packet.
 
 Dropped, and counted: a fragment overlapping one already held (the whole datagram goes:
 overlaps are how fragments evade inspection), one reaching past 65,535 bytes, a non-final
-fragment whose length is not a multiple of 8, one cut short by the snap length, one that
-would take the held bytes past the total limit; a datagram not completed within the timeout.
+fragment whose length is not a multiple of 8, one cut short by the snap length, an empty one,
+one that would take the held bytes past the total limit or start a datagram beyond 65,536
+partial ones; a datagram not completed within the timeout. An exact copy of a fragment held
+(a retransmission) is taken as nothing new.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from burstwatch.ingest.records import RecordBatch
 NS = 1_000_000_000
 _V6_EXT = (0, 43, 60, 51)  # headers that may stand before the fragment header
 REASSEMBLY_COUNTERS = ("reassembled", "overlapping", "too_long", "misaligned", "cut_short",
-                       "over_memory", "timed_out")
+                       "empty", "over_memory", "timed_out")
+_MAX_PENDING = 65536  # partial datagrams at once, whatever their size
 _MAX_ROUNDS = 4  # a datagram rebuilt from fragments may itself be a fragment of a tunnel
 
 
@@ -226,6 +229,8 @@ class Reassembler:
     def _check(self, dg: _Datagram, frag: _Fragment) -> str:
         """Why ``frag`` cannot join ``dg`` (empty when it can)."""
         end = frag.offset + len(frag.data)
+        if not frag.data:
+            return "empty"
         if end + len(frag.header or dg.header or b"") > self.config.frag_max_datagram_bytes:
             return "too_long"
         if frag.more and len(frag.data) % 8:
@@ -236,7 +241,9 @@ class Reassembler:
         for k, v in dg.pieces.items():
             if (k < end and frag.offset < k + len(v)) or (not frag.more and k + len(v) > end):
                 return "overlapping"
-        if self._held + len(frag.data) > self.config.frag_max_total_bytes:
+        if self._held + len(frag.data) > self.config.frag_max_total_bytes or (
+            not dg.pieces and len(self._pending) >= _MAX_PENDING
+        ):
             return "over_memory"
         return ""
 
