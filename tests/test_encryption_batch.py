@@ -20,9 +20,20 @@ from burstwatch.enrich.encryption.batch import (
     PROTOCOL_DETECTORS,
     classify_flows,
     classify_packed,
-    expected_table,
 )
-from burstwatch.enrich.encryption.entropy import expected_uniform_entropy
+from burstwatch.enrich.encryption.entropy import (
+    deficit_ratio,
+    expected_table,
+    expected_uniform_entropy,
+    shannon,
+)
+from burstwatch.enrich.encryption.entropy_detector import (
+    MAX_DEFICIT_RATIO,
+    MIN_BYTES,
+    SAMPLE_BYTES,
+    fixed2,
+    judge,
+)
 from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import state as fs
 from burstwatch.flows.records import FlowOutput, PayloadSamples
@@ -45,6 +56,10 @@ from tests.test_encryption import (
     u16,
     wg,
 )
+from tests.test_encryption_variants import variant_flows
+
+# the variants' evidence, to be truncated and corrupted like the standard handshakes
+VARIANT_HANDSHAKES = [(f[0], f[2], list(f[3]), list(f[4])) for f in variant_flows()]
 
 Flow = tuple[int, int, int, Sequence[bytes], Sequence[bytes]]
 
@@ -116,16 +131,52 @@ def test_protocol_detectors_follow_the_classify_precedence() -> None:
 
 def test_expected_table_matches_the_scalar_function() -> None:
     table = expected_table()
-    assert table.shape == (batch_mod.SAMPLE_BYTES + 1,)
+    assert table.shape == (SAMPLE_BYTES + 1,)
     assert max(abs(table[n] - expected_uniform_entropy(n)) for n in range(len(table))) < 1e-12
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), sizes=st.lists(st.integers(0, 900), min_size=1, max_size=4),
+       alphabet=st.integers(1, 256))
+def test_judge_computes_the_scalar_statistics(seed: int, sizes: list[int], alphabet: int) -> None:
+    """The one entropy judge (compiled, from byte histograms) against the plain definitions:
+    Shannon entropy of the first SAMPLE_BYTES, and the deficit-ratio limit."""
+    rng = random.Random(seed)
+    symbols = rng.sample(range(128, 256), min(alphabet, 128)) + list(range(max(0, alphabet - 128)))
+    payloads = tuple(bytes(rng.choice(symbols) for _ in range(n)) for n in sizes)
+    data = b"".join(payloads)[:SAMPLE_BYTES]
+    got = judge(payloads)
+    if not data:
+        assert (got.passed, got.entropy, got.reason) == (False, None, "no payload")
+        return
+    assert got.entropy is not None and abs(got.entropy - shannon(data)) < 1e-9
+    if got.reason.startswith(("starts with", "carries")):  # a format signature or text
+        assert not got.passed
+        return
+    ratio = deficit_ratio(data)
+    if len(data) >= MIN_BYTES and abs(ratio - MAX_DEFICIT_RATIO) > 1e-9:
+        assert got.passed == (ratio <= MAX_DEFICIT_RATIO)
+        assert got.reason == (
+            f"{shannon(data):.2f} bits/byte over {len(data)} bytes (uniform: "
+            f"{expected_uniform_entropy(len(data)):.2f}, deficit ratio {ratio:.2f}, limit 1.4)"
+        ) or _near_rounding(shannon(data), ratio, expected_uniform_entropy(len(data)))
+    elif len(data) < MIN_BYTES:
+        assert (got.passed, got.reason) == (False, f"only {len(data)} bytes (need {MIN_BYTES})")
+
+
+def _near_rounding(*values: float) -> bool:
+    """A value whose third decimal is a 5 to within 1e-7: two roundings may differ there."""
+    return any(abs(v * 100 - int(v * 100) - 0.5) < 1e-7 for v in values)
 
 
 def test_two_decimal_table_matches_format() -> None:
     rng = np.random.default_rng(5)
-    values = np.concatenate([rng.uniform(0, 8, 20000), rng.uniform(0, 60, 5000), [0.0, -0.0]])
-    keep = ~batch_mod._near_edge(values)
-    assert batch_mod._fixed2(values[keep]) == [f"{v:.2f}" for v in values[keep].tolist()]
-    assert batch_mod._near_edge(np.array([0.125, 1.005, 7.815])).all()
+    values = np.concatenate([rng.uniform(0, 8, 20000), rng.uniform(0, 60, 5000), [0.0]])
+    scaled = values * 100.0
+    keep = np.abs(scaled - np.floor(scaled) - 0.5) > 1e-7  # not at a rounding edge
+    assert keep.sum() > 24000
+    assert fixed2(values[keep]) == [f"{v:.2f}" for v in values[keep].tolist()]
+    assert fixed2(np.array([0.125, 2.5, 0.0])) == ["0.13", "2.50", "0.00"]  # half up
 
 
 def test_empty_batch() -> None:
@@ -265,18 +316,12 @@ def crafted_flows() -> list[Flow]:
     ]
     for _name, payloads in benign_samples():
         flows.append((TCP, 40000, 80, list(payloads), []))
-    return flows
+    return flows + variant_flows()
 
 
 def test_crafted_flows() -> None:
     kinds = {v.kind for v in assert_same(crafted_flows())}
     assert kinds == {"tls", "quic", "dtls", "ssh", "wireguard", "openvpn", "ipsec", "entropy", "none"}
-
-
-def test_values_at_a_printing_edge_go_through_judge(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the edge band widened to everything, every entropy row takes the exact path."""
-    monkeypatch.setattr(batch_mod, "_EDGE", 1.0)
-    assert_same(crafted_flows())
 
 
 def test_non_bytes_payloads_are_read_like_bytes() -> None:
@@ -293,14 +338,14 @@ def test_non_bytes_payloads_are_read_like_bytes() -> None:
 
 
 def test_every_flow_of_the_real_captures(shared_pcaps: Path) -> None:
-    paths = sorted(p for p in shared_pcaps.iterdir() if p.suffix in (".pcap", ".pcapng"))
+    paths = sorted(p for p in shared_pcaps.glob("**/*") if p.suffix in (".pcap", ".pcapng"))
     assert paths
     flows: list[Flow] = []
     for path in paths:
         for flow, (client, server) in capture_flows(path).items():
             flows.append((flow[0], flow[2], flow[4], client, server))
     verdicts = assert_same(flows)
-    assert {"tls", "quic", "wireguard", "openvpn", "none"} <= {v.kind for v in verdicts}
+    assert {"tls", "quic", "dtls", "wireguard", "openvpn", "none"} <= {v.kind for v in verdicts}
 
 
 def test_demo_capture() -> None:
@@ -402,7 +447,7 @@ def mutate(payload: bytes, cut: int, flip: int, byte: int) -> bytes:
 def fuzzed_flow(draw: st.DrawFn) -> Flow:
     """A valid handshake truncated, corrupted, split or padded; or random bytes."""
     if draw(st.booleans()):
-        proto, port, client, server = draw(st.sampled_from(VALID_HANDSHAKES))
+        proto, port, client, server = draw(st.sampled_from(VALID_HANDSHAKES + VARIANT_HANDSHAKES))
         client, server = list(client), list(server)
         side = client if draw(st.booleans()) or not server else server
         k = draw(st.integers(0, len(side) - 1))

@@ -74,9 +74,26 @@ def test_table_output_has_header_and_summary(capsys: pytest.CaptureFixture[str])
     assert "rules: 8 loaded" in out and "(5 on flows, 3 on conversations)" in out
     assert "data date 2026-06-17" in out
     assert "ledger: in memory" in out
-    assert "192.168.1.50 -> example.net [77.88.8.8:443/tcp]" in out
     assert "anomaly score:" in out
     assert "conversations judged; cases: 1 (" in out
+    # one line per case, within 80 columns (the width when not on a terminal), times UTC
+    lines = out.splitlines()
+    head = next(i for i, x in enumerate(lines) if x.startswith("LEVEL"))
+    assert "LAST (UTC)" in lines[head]
+    case = lines[head + 1]
+    assert lines[head + 2].startswith("summary:")
+    assert len(lines[head]) <= 80 and len(case) <= 80
+    assert case.startswith("HIGH ") and "03-12 14:03 192.168.1.50" in case
+    assert "example.net" in case and "RU AS13238" in case and case.endswith("3 bursts 1.4 MB")
+
+
+def test_verbose_table_gives_each_case_in_full(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(PROJECT_PCAPS / "demo.pcap"), "-v"]) == 1
+    out = capsys.readouterr().out
+    assert "192.168.1.50 -> 77.88.8.8:443/tcp  tls" in out
+    assert "2024-03-12 14:01:00 to 2024-03-12 14:03:00 UTC" in out
+    assert "case 33edc8fbabf5b897 (revision 1)" in out
+    assert "why: 192.168.1.50 sent 3 encrypted upload bursts" in out
 
 
 def test_rules_alone_with_no_score(capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,7 +31,8 @@ from rich.table import Table
 from burstwatch.alerts.detect import Detector
 from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert
-from burstwatch.cli.console import stderr_console
+from burstwatch.cli.caseline import case_details, case_lines
+from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import add_flow_options, flow_config
 from burstwatch.cli.scan import (
@@ -72,6 +73,8 @@ def register(sub: Any) -> None:
     p.add_argument("--alerts", metavar="OUT.jsonl", help="append alerts as JSON lines here")
     p.add_argument("--format", choices=("table", "jsonl"), default="table",
                    help="standard output: alert lines for people (default) or JSON lines")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="table: each case in full (connection, id, why), not one line")
     p.add_argument("--interval", type=float, default=5.0, metavar="S",
                    help="evaluate open flows this often (default 5 s)")
     p.add_argument("--status-every", type=float, default=10.0, metavar="S",
@@ -279,6 +282,7 @@ class Output:
         self.args = args
         self.alerts_file = alerts_file
         self.err = stderr_console()
+        self.out = stdout_console()
         self.tty = sys.stderr.isatty()
         self.last_line = 0.0
         self.started = time.monotonic()
@@ -322,21 +326,12 @@ class Output:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
             return
-        bw = record["burstwatch"]
-        dst = record["destination"]
-        geo = dst.get("geo", {}).get("country_iso_code", "--")
-        head = (f"{level.upper():<8} {record['event']['start'][:19].replace('T', ' ')}  "
-                f"{record['source']['ip']}:{record['source']['port']} -> {dst['ip']}:{dst['port']}/"
-                f"{record['network']['transport']}  {geo}  {bw['encryption']['kind']}  "
-                f"{record['rule']['name']}"
-                + (f"  (update {bw['revision']})" if bw.get("revision", 1) > 1 else ""))
-        why = f"         why: {bw['reason']}"
-        if self.live is not None:
-            self.live.console.print(head, markup=False, highlight=False)
-            self.live.console.print(why, markup=False, highlight=False)
-        else:
-            print(head, flush=True)
-            print(why, flush=True)
+        console = self.live.console if self.live is not None else self.out
+        lines = case_lines([record], console.width, header=False)
+        if self.args.verbose:
+            lines += case_details(record)
+        for line in lines:
+            console.print(line, markup=False, highlight=False)
 
     def show_status(self, s: Status, force: bool = False) -> None:
         now = time.monotonic()

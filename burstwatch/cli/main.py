@@ -12,7 +12,18 @@ import sys
 from collections.abc import Callable, Sequence
 
 from burstwatch import __version__
-from burstwatch.cli import flows, generate, info, live, lookup, rules_cmd, scan, state, train
+from burstwatch.cli import (
+    flows,
+    generate,
+    info,
+    live,
+    lookup,
+    report,
+    rules_cmd,
+    scan,
+    state,
+    train,
+)
 from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.errors import BurstwatchError
@@ -33,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     flows.register(sub)
     lookup.register(sub)
     scan.register(sub)
+    report.register(sub)
     live.register(sub)
     rules_cmd.register(sub)
     generate.register(sub)

@@ -15,11 +15,11 @@ import sys
 from typing import IO, Any
 
 from rich.console import Console
-from rich.table import Table
 
 from burstwatch.alerts.detect import Detector
 from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert
+from burstwatch.cli.caseline import case_details, case_lines
 from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import add_flow_options, add_input_options, flow_config
@@ -40,6 +40,7 @@ from burstwatch.ingest.timeline import expand_inputs
 from burstwatch.ledger import Ledger
 from burstwatch.ledger.store import DEFAULT_RETENTION_DAYS
 from burstwatch.pipeline import RunStats, run_flows
+from burstwatch.report import ReportData, check_writable, from_ledger, merge_all, write_report
 from burstwatch.rules import load_rules
 from burstwatch.rules_path import bundled_rules_dir
 
@@ -57,6 +58,10 @@ def register(sub: Any) -> None:
     p.add_argument("--alerts", metavar="OUT.jsonl", help="also write alerts as JSON lines here")
     p.add_argument("--format", choices=("table", "jsonl"), default="table",
                    help="standard output: a table for people (default) or JSON lines")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="table: each case in full (connection, id, why), not one line")
+    p.add_argument("--report", metavar="REPORT.html",
+                   help="also write the analyst's HTML report (one self-contained file)")
     add_flow_options(p)
     add_enrich_options(p)
     add_conversation_options(p)
@@ -82,23 +87,15 @@ def _open_alerts(path: str | None) -> IO[str] | None:
         raise ScanError(f"{path}: cannot write alerts ({exc.strerror})") from None
 
 
-def _print_cases(out: Console, cases: list[Case], plain: bool) -> None:
-    if plain:
-        for c in cases:
-            print(f"{c.level.upper():<8} {c.headline()}")
-            print(f"         case {c.case_id} (revision {c.revision}): "
-                  f"{len(c.upload_bursts)} upload bursts, {len(c.flows)} flows")
-            print(f"         why: {c.reason()}")
-        return
-    t = Table(title="Cases (one per conversation, most severe first)", title_justify="left",
-              expand=True)
-    t.add_column("level", no_wrap=True)
-    t.add_column("conversation", ratio=3)
-    t.add_column("why", ratio=4)
-    for c in cases:
-        t.add_row(c.level, f"{c.headline()}\n[dim]case {c.case_id} rev {c.revision}[/dim]",
-                  c.reason())
-    out.print(t)
+def _print_cases(out: Console, records: list[dict[str, Any]], verbose: bool) -> None:
+    """One line per case, fitted to the terminal (80 columns when piped); ``-v``: in full."""
+    lines = case_lines(records, out.width)
+    out.print(lines[0], markup=False, highlight=False)
+    for rec, line in zip(records, lines[1:], strict=True):
+        out.print(line, markup=False, highlight=False)
+        if verbose:
+            for detail in case_details(rec):
+                out.print(detail, markup=False, highlight=False)
 
 
 def add_conversation_options(p: argparse.ArgumentParser) -> None:
@@ -155,7 +152,10 @@ def run(args: argparse.Namespace) -> int:
     detector = Detector(flow_rules)
     scorer, model_line = conversation_scorer_from_args(args)
     judge = Judge(rules, settings, scorer)
+    if args.report:
+        check_writable(args.report)
     alerts_file = _open_alerts(args.alerts)
+    report_parts: list[ReportData] = []
     ledger = Ledger.open(args.state, args.retention)
 
     inputs = ", ".join("<stdin>" if f == "-" else f for f in args.files)
@@ -198,6 +198,10 @@ def run(args: argparse.Namespace) -> int:
                     interrupted = True  # judge what was read: nothing found is lost
                 judgement = judge_and_revise(held, judge, flow_alerts, args.horizon,
                                              _name(group), keep_cases=args.state is not None)
+                if args.report:
+                    report_parts.append(from_ledger(
+                        held, [c.to_record() for c in judgement.cases], settings.home_countries,
+                        int(args.horizon * 3600e9)))
             cases += judgement.cases
             conversations_seen += judgement.conversations
             for level, n in judgement.by_level.items():
@@ -221,9 +225,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if alerts_file is not None:
             alerts_file.close()
+    if args.report and report_parts:
+        report = merge_all(report_parts)
+        report.packets, report.flows = stats.packets, stats.flow_rows
+        size = write_report(args.report, report)
+        err.print(f"report: {args.report} ({len(cases)} cases, {size / 1e6:.1f} MB)",
+                  markup=False)
     if as_table:
         if cases:
-            _print_cases(out, cases, plain=not sys.stdout.isatty())
+            _print_cases(out, [c.to_record() for c in cases], args.verbose)
         else:
             out.print("No cases.", markup=False)
     by_level = ", ".join(f"{lvl} {by_level_count.get(lvl, 0)}" for lvl in reversed(LEVEL_ORDER))

@@ -292,12 +292,13 @@ def _burst_ranges(bursts: ConversationBursts, n: int) -> npt.NDArray[np.int64]:
 
 def _score_text(score: float, reasons: list[dict[str, Any]]) -> str:
     """The score and its reasons in words (feature names stay in the JSON reasons)."""
-    texts = [_reason_text(r) for r in reasons[:3]]
+    texts = [departure_text(r) for r in reasons[:3]]
     shown = "; ".join(t for t in texts if t)
     return f"anomaly score {score:.3f}" + (f": {shown}" if shown else "")
 
 
-def _reason_text(r: dict[str, Any]) -> str:
+def departure_text(r: dict[str, Any]) -> str:
+    """One baseline departure of the score in words (the report lists them all)."""
     phrase = CONVERSATION_PHRASES.get(str(r.get("feature", "")))
     if phrase is None or "value" not in r or "baseline_value" not in r:
         return "" if "feature" in r else str(r.get("text", ""))

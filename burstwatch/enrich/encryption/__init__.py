@@ -1,7 +1,8 @@
 """Encryption verdicts for a flow, from the first payload packets of each direction.
 
-``classify_flow`` is the entry point the flow stage calls once per flow; each detector module
-holds one protocol's parser and can be used on its own.
+Enrichment classifies the new flows of a batch together (:mod:`.batch`); ``classify_flow``
+judges one flow the same way, and is the reference the tests hold the batch to. Each detector
+module holds one protocol's parser and can be used on its own.
 """
 
 from burstwatch.enrich.encryption.classify import DETECTORS, classify_flow, classify_sample

@@ -1,5 +1,7 @@
-"""The per-flow entry point: run the detectors in precedence order and keep the first match.
+"""The per-flow classifier: run the detectors in precedence order and keep the first match.
 
+Enrichment classifies many flows at once (:mod:`burstwatch.enrich.encryption.batch`); this
+one-flow form is the reference the tests hold the batch to, and a handy tool for one flow.
 Protocol-specific detectors come first because they give version and name evidence; the
 entropy test only speaks for flows no parser recognised. Ports never decide on their own.
 """
@@ -10,8 +12,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 from burstwatch.enrich.encryption.dtls import detect_dtls
-from burstwatch.enrich.encryption.entropy import shannon
-from burstwatch.enrich.encryption.entropy_detector import SAMPLE_BYTES, detect_entropy, judge
+from burstwatch.enrich.encryption.entropy_detector import NOT_RANDOM, detect_entropy, judge
 from burstwatch.enrich.encryption.ipsec import detect_ipsec
 from burstwatch.enrich.encryption.openvpn import detect_openvpn
 from burstwatch.enrich.encryption.quic import detect_quic
@@ -41,15 +42,10 @@ def classify_sample(sample: FlowSample, protocols: bool = True) -> EncryptionVer
         verdict = detector(sample)
         if verdict is not None:
             if verdict.entropy is None and sample.client:
-                data = b"".join(sample.client)[:SAMPLE_BYTES]
-                verdict = dataclasses.replace(verdict, entropy=shannon(data))
+                verdict = dataclasses.replace(verdict, entropy=judge(sample.client).entropy)
             return verdict
-    client = judge(sample.client)
-    return EncryptionVerdict(
-        kind="none",
-        entropy=client.entropy,
-        detail=f"no encrypted protocol recognised; originator's bytes: {client.reason}",
-    )
+    client = judge(sample.client, sample.proto, (sample.client_port, sample.server_port))
+    return EncryptionVerdict(kind="none", entropy=client.entropy, detail=f"{NOT_RANDOM}{client.reason}")
 
 
 def classify_flow(

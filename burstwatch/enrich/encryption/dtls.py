@@ -22,7 +22,8 @@ from burstwatch.enrich.encryption.hello import (
 from burstwatch.enrich.encryption.ja4 import ja4
 from burstwatch.enrich.encryption.verdict import PROTO_UDP, EncryptionVerdict, FlowSample
 
-DTLS_VERSIONS = (0xFEFF, 0xFEFD, 0xFEFC)
+# 0x0100: DTLS 1.0 as OpenSSL spoke it before RFC 4347 (DTLS1_BAD_VER), still Cisco AnyConnect's.
+DTLS_VERSIONS = (0xFEFF, 0xFEFD, 0xFEFC, 0x0100)
 CT_HANDSHAKE = 22
 MAX_RECORD = 16384 + 2048
 

@@ -12,6 +12,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 
 _P = 1.0 / 256.0
 
@@ -22,7 +23,7 @@ def shannon(data: bytes) -> float:
         return 0.0
     counts = np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256)
     p = counts[counts > 0] / len(data)
-    return float(-(p * np.log2(p)).sum())
+    return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: a one-symbol sample gives 0.0, not -0.0
 
 
 @lru_cache(maxsize=2048)
@@ -50,3 +51,24 @@ def deficit_ratio(data: bytes) -> float:
     if not data:
         return math.inf
     return (8.0 - shannon(data)) / (8.0 - expected_uniform_entropy(len(data)))
+
+
+@lru_cache(maxsize=1)
+def expected_table(size: int = 1024) -> npt.NDArray[np.float64]:
+    """``expected_uniform_entropy(n)`` for n = 0..size, all at once.
+
+    The same binomial sum, vectorised: a few ms once instead of ~0.3 ms for each distinct
+    sample size (short flows bring hundreds of them). It agrees with the scalar function to
+    ~1e-14 (a test checks it).
+    """
+    sizes = np.arange(size + 1)[:, None]
+    k = np.arange(1, 257)[None, :]
+    valid = k <= sizes
+    rest = np.where(valid, sizes - k, 0)
+    lgam = np.array([math.lgamma(m + 1) for m in range(size + 1)])
+    log_prob = lgam[sizes] - lgam[k] - lgam[rest] + k * math.log(_P) + rest * math.log1p(-_P)
+    frac = k / np.maximum(sizes, 1)
+    terms = np.where(valid, np.exp(log_prob) * frac * np.log2(frac), 0.0)
+    out: npt.NDArray[np.float64] = -256.0 * terms.sum(axis=1)
+    out[0] = 0.0  # an empty sum: the scalar function's 0.0, not -0.0
+    return out

@@ -2,12 +2,11 @@
 
 Compressed data (gzip, PNG, JPEG scans, zip) has a byte histogram as flat as ciphertext over a
 kilobyte, so the entropy verdict relies on what surrounds it: a known file-format signature at
-the start of a packet, or a plain-text prefix such as an HTTP header.
+the start of a packet, or a plain-text prefix such as an HTTP header. The compiled checks are
+in :mod:`burstwatch.enrich.encryption.entropy_detector`; this module is their table.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 MAGICS: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gzip"),
@@ -30,36 +29,8 @@ MAGICS: tuple[tuple[bytes, str], ...] = (
     (b"\x1a\x45\xdf\xa3", "Matroska/WebM"),
     (b"%PDF", "PDF"),
 )
+# The MAGICS names, then the two signatures that are not a prefix: "ftyp" at offset 4, and a
+# zlib header (deflate method, 32K window, no preset dictionary, valid check bits).
+FORMAT_NAMES: tuple[str, ...] = (*(name for _, name in MAGICS), "ISO media (MP4, HEIF)", "zlib")
 TEXT_PREFIX = 12  # (98/256)^12 ~ 1e-5: random bytes almost never start with this much text
-_TEXT_BYTES = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
-
-
-def file_format(payload: bytes) -> str | None:
-    """The compressed/media format whose signature starts ``payload``, if any."""
-    for magic, name in MAGICS:
-        if payload.startswith(magic):
-            return name
-    if payload[4:8] == b"ftyp":
-        return "ISO media (MP4, HEIF)"
-    # zlib: deflate method with a 32K window, no preset dictionary, valid header checksum
-    zlib_header = len(payload) >= 2 and payload[0] == 0x78 and not payload[1] & 0x20
-    if zlib_header and (payload[0] << 8 | payload[1]) % 31 == 0:
-        return "zlib"
-    return None
-
-
-def text_prefix(stream: bytes) -> bool:
-    """Whether ``stream`` opens with at least TEXT_PREFIX bytes of plain ASCII text."""
-    head = stream[:TEXT_PREFIX]
-    return len(head) == TEXT_PREFIX and all(b in _TEXT_BYTES for b in head)
-
-
-def plain_reason(payloads: Sequence[bytes]) -> str | None:
-    """Why these payloads look like clear content (a format signature or text), else None."""
-    if text_prefix(b"".join(payloads)):
-        return "starts with plain text"
-    for payload in payloads:
-        name = file_format(payload)
-        if name is not None:
-            return f"carries {name} data in the clear"
-    return None
+TEXT_BYTES = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}

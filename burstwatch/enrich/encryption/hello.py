@@ -27,6 +27,7 @@ VERSION_NAMES = {
     0xFEFF: "DTLS 1.0",
     0xFEFD: "DTLS 1.2",
     0xFEFC: "DTLS 1.3",
+    0x0100: "DTLS 1.0 (pre-standard 0x0100)",
 }
 
 

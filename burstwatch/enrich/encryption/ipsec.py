@@ -22,7 +22,7 @@ NON_ESP_MARKER = b"\x00\x00\x00\x00"
 IKE_HEADER = 28
 IKEV2_EXCHANGES = {34: "IKE_SA_INIT", 35: "IKE_AUTH", 36: "CREATE_CHILD_SA", 37: "INFORMATIONAL"}
 IKEV1_EXCHANGES = {2: "Identity Protection", 4: "Aggressive", 5: "Informational", 32: "Quick Mode"}
-_MIN_ESP = 8 + 16  # SPI, sequence number, then at least an IV/ICV's worth
+MIN_ESP = 8 + 16  # SPI, sequence number, then at least an IV/ICV's worth
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def parse_ike(message: bytes) -> IkeHeader | None:
 
 def _esp_consistent(payloads: tuple[bytes, ...]) -> bool:
     """Two or more ESP packets with one non-reserved SPI and strictly rising sequence numbers."""
-    packets = [p for p in payloads if len(p) >= _MIN_ESP and p[:4] != NON_ESP_MARKER]
+    packets = [p for p in payloads if len(p) >= MIN_ESP and p[:4] != NON_ESP_MARKER]
     if len(packets) < 2:
         return False
     spis = {int.from_bytes(p[:4], "big") for p in packets}

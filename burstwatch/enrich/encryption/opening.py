@@ -4,10 +4,11 @@ This is the policy the flow table samples by (:mod:`burstwatch.flows.sampling`).
 "opens" a protocol when it meets the cheapest necessary condition of a detector that reads
 more than the first bytes: a TLS record header, an SSH banner or any plain-text start (a
 banner may follow other lines of text), an OpenVPN-over-TCP record holding a hard reset; on UDP a
-QUIC long header, a DTLS datagram, a WireGuard message, an OpenVPN-shaped packet, IKE's ports;
-and every ESP packet. A direction keeps whole payloads from the first one that opens
-something (a STUN exchange before DTLS, or discovery packets before WireGuard, do not hide
-it). Flows where no payload opens anything get the entropy test only, which reads the first
+QUIC long header (any version, with connection ids of at most 20 bytes), a DTLS datagram, a
+WireGuard message (either framing), an OpenVPN-shaped packet, IKE's ports; and every ESP packet.
+The single-payload conditions are the prefilter's (:mod:`prefilter`). A direction keeps whole
+payloads from the first one that opens something (a STUN exchange before DTLS, or discovery
+packets before WireGuard, do not hide it). Flows where no payload opens anything get the entropy test only, which reads the first
 :data:`SAMPLE_BYTES` of each direction and the first bytes of each payload: what is kept.
 """
 
@@ -17,26 +18,26 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from burstwatch.enrich.encryption.batch import (
-    _MAGIC,
-    _TEXT,
-    _banner_at,
-    _dtls_datagram,
-    _ovpn_opcode,
-    _quic_like,
-    _tls_header,
-    _u16,
-    _wg_kind,
-)
-from burstwatch.enrich.encryption.entropy_detector import SAMPLE_BYTES
+from burstwatch.enrich.encryption import openvpn
+from burstwatch.enrich.encryption.entropy_detector import MAGIC, SAMPLE_BYTES, TEXT
 from burstwatch.enrich.encryption.formats import TEXT_PREFIX
+from burstwatch.enrich.encryption.prefilter import (
+    QUIC_NO,
+    banner_at,
+    dtls_datagram,
+    ovpn_opcode,
+    quic_kind,
+    tls_header,
+    u16,
+    wg_kind,
+)
+from burstwatch.enrich.encryption.verdict import PROTO_ESP, PROTO_TCP, PROTO_UDP
 from burstwatch.flows.sampling import SamplePolicy
 
-_TCP, _UDP, _ESP = 6, 17, 50
-_OVPN_MIN_CONTROL, _OVPN_MAX = 10, 2048
+_OVPN_MIN_CONTROL, _OVPN_MAX = openvpn.MIN_CONTROL, openvpn.MAX_PACKET
 # Bytes of every payload kept even past the prefix: the clear-content checks read a format
-# signature at the start of each payload (at most _MAGIC's width, or "ftyp" at offset 4).
-HEAD_BYTES = max(16, _MAGIC.shape[1], TEXT_PREFIX)
+# signature at the start of each payload (at most MAGIC's width, or "ftyp" at offset 4).
+HEAD_BYTES = max(16, MAGIC.shape[1], TEXT_PREFIX)
 
 
 @njit(cache=True)
@@ -54,7 +55,7 @@ def _ovpn_tcp_opening(buf: npt.NDArray[np.uint8], o: int, n: int) -> bool:
     """A length prefix, then an OpenVPN hard reset with key id 0 (how such a stream opens)."""
     if n < 3:
         return False
-    length = _u16(buf, o)
+    length = u16(buf, o)
     if length < _OVPN_MIN_CONTROL or length > _OVPN_MAX:
         return False
     first = np.int64(buf[o + 2])
@@ -71,19 +72,19 @@ def _opens(
     for k in range(offset.shape[0]):
         o, n, p = offset[k], length[k], proto[k]
         hit = False
-        if p == _TCP:
+        if p == PROTO_TCP:
             hit = (
-                _tls_header(buf, o, o + n) or _text_start(buf, o, n, text)
-                or _banner_at(buf, o, o + n) or _ovpn_tcp_opening(buf, o, n)
+                tls_header(buf, o, o + n) or _text_start(buf, o, n, text)
+                or banner_at(buf, o, o + n) or _ovpn_tcp_opening(buf, o, n)
             )
-        elif p == _UDP:
+        elif p == PROTO_UDP:
             a, b = orig_port[k], resp_port[k]
             hit = (
                 a == 500 or a == 4500 or b == 500 or b == 4500
-                or _quic_like(buf, o, n) or _dtls_datagram(buf, o, n)
-                or _wg_kind(buf, o, n) > 0 or _ovpn_opcode(buf, o, n) >= 0
+                or quic_kind(buf, o, n) != QUIC_NO or dtls_datagram(buf, o, n)
+                or wg_kind(buf, o, n) > 0 or ovpn_opcode(buf, o, n) >= 0
             )
-        elif p == _ESP:
+        elif p == PROTO_ESP:
             hit = True
         out[k] = hit
 
@@ -96,7 +97,7 @@ def opens_protocol(
     """For each payload ``data[offset:offset + length]``: may it open a recognised protocol?"""
     out = np.zeros(offset.shape[0], np.bool_)
     if offset.shape[0]:
-        _opens(data, offset, length, proto, orig_port, resp_port, _TEXT, out)
+        _opens(data, offset, length, proto, orig_port, resp_port, TEXT, out)
     return out
 
 

@@ -2,8 +2,10 @@
 
 The first byte holds the opcode (high 5 bits) and key id (low 3 bits), then an 8-byte session
 id. One opcode byte matches 1 random payload in 50, so the verdict needs the handshake pattern:
-a hard reset opening a direction and a later control packet carrying the same session id, or a
-client hard reset answered by a server hard reset.
+a hard reset opening a direction and a later control or ack packet carrying the same session
+id, or a client hard reset answered by a server hard reset. A second hard reset does not
+count: a retransmission repeats the first packet, and so does any other protocol's datagram
+sent twice (a DNS query whose id starts with 0x08, a VXLAN frame, an IKE message).
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ CLIENT_RESETS = {1: "v1", 7: "v2", 10: "v3"}
 SERVER_RESETS = {2: "v1", 8: "v2"}
 CONTROL = {3, 4, 5, 11}  # soft reset, control, ack, control with wrapped client key
 DATA = {6, 9}
-_MIN_CONTROL = 1 + 8 + 1  # opcode, session id, ack array length
-_MAX_PACKET = 2048
+MIN_CONTROL = 1 + 8 + 1  # opcode, session id, ack array length
+MAX_PACKET = 2048
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,14 @@ class Packet:
 
 def parse_packet(payload: bytes) -> Packet | None:
     """The opcode, key id and session id of a control packet; data packets keep opcode only."""
-    if not payload or len(payload) > _MAX_PACKET:
+    if not payload or len(payload) > MAX_PACKET:
         return None
     opcode, key_id = payload[0] >> 3, payload[0] & 0x07
     if opcode in DATA:
         return Packet(opcode, key_id, b"")
     if opcode not in CLIENT_RESETS and opcode not in SERVER_RESETS and opcode not in CONTROL:
         return None
-    if len(payload) < _MIN_CONTROL:
+    if len(payload) < MIN_CONTROL:
         return None
     return Packet(opcode, key_id, payload[1:9])
 
@@ -56,7 +58,7 @@ def tcp_packets(stream: bytes) -> list[bytes]:
     try:
         while r.remaining >= 2:
             length = r.u16()
-            if length == 0 or length > _MAX_PACKET:
+            if length == 0 or length > MAX_PACKET:
                 break
             out.append(r.take(min(length, r.remaining)))
     except ParseError:
@@ -65,7 +67,7 @@ def tcp_packets(stream: bytes) -> list[bytes]:
 
 
 def _opens_session(packets: list[Packet]) -> bool:
-    """A hard reset with key id 0 first, then a control packet of the same session."""
+    """A hard reset with key id 0 first, then a control or ack packet of the same session."""
     if not packets:
         return False
     first = packets[0]
@@ -73,7 +75,7 @@ def _opens_session(packets: list[Packet]) -> bool:
         first.opcode not in CLIENT_RESETS and first.opcode not in SERVER_RESETS
     ):
         return False
-    return any(p.opcode not in DATA and p.session == first.session for p in packets[1:])
+    return any(p.opcode in CONTROL and p.session == first.session for p in packets[1:])
 
 
 def _reset(packets: list[Packet], table: dict[int, str]) -> str | None:
