@@ -41,9 +41,10 @@ def run(args: argparse.Namespace) -> int:
     stats = RunStats()
     factory = enricher_factory_from_args(args)
     with stop_on_signals() as stop, progress_bar() as progress:
-        local = local_nets(settings_from_args(args).internal_nets)
-        batches = run_flows(args.files, flow_config(args), stats, factory, progress, local=local,
-                            separate=args.separate, stop=stop.event)
+        settings = settings_from_args(args)
+        local = local_nets(settings.internal_nets)
+        batches = run_flows(args.files, flow_config(args, settings), stats, factory, progress,
+                            local=local, separate=args.separate, stop=stop.event)
 
         def records() -> Iterator[dict[str, Any]]:
             for batch in batches:
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if stats.flows_evicted:
         note = ceiling_note(stats.flows_evicted).removeprefix("; ")
         err.print(f"burstwatch: {note}")
+    if stats.decode_warning():
+        err.print(f"burstwatch: warning: {stats.decode_warning()}")
     if args.output != "-":
         kind = "bursts" if args.bursts else "flow records"
         err.print(f"burstwatch: wrote {count} {kind} to {args.output}", markup=False)

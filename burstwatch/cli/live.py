@@ -412,7 +412,7 @@ def _worker_main(args: argparse.Namespace, rules: list[Rule], group: int, q: Any
             q.put(("notice", notice))
 
     try:
-        final = capture_loop(args, rules, geo, settings, flow_config(args), deliver, stop, report, group)
+        final = capture_loop(args, rules, geo, settings, flow_config(args, settings), deliver, stop, report, group)
         q.put(("done", os.getpid(), final))
     except Exception as exc:  # reported by the parent as one line
         q.put(("error", os.getpid(), str(exc)))
@@ -443,7 +443,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.workers == 1:
             final = capture_loop(
-                args, rules, geo, settings, flow_config(args), desk.take, stop,
+                args, rules, geo, settings, flow_config(args, settings), desk.take, stop,
                 lambda status=None, notice=None: (
                     out.show_status(_with_cases(status, desk)) if status is not None else err.print(
                         f"burstwatch: notice: {notice}", markup=False)),

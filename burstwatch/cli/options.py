@@ -13,12 +13,14 @@ import ipaddress
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import NoReturn
 
 from burstwatch.cli.console import clean
 from burstwatch.config import Settings, load_settings
 from burstwatch.config.countries import is_country
 from burstwatch.config.settings import memory_mb
+from burstwatch.decode.config import DecodeConfig
 from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
 from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import FlowConfig
@@ -116,8 +118,21 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
                         "capture, merged by time, as rotated files of one sensor are)")
 
 
+def add_decode_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-decap", action="store_true",
+                   help="do not open tunnels (GRE, IP-in-IP, VXLAN, Geneve, GTP-U, Teredo): "
+                        "flows are keyed on the outer IP header")
+
+
+def decode_config(args: argparse.Namespace, settings: Settings | None = None) -> DecodeConfig:
+    """The configuration file's decode settings, if given, with the flags applied."""
+    base = settings.decode if settings is not None else DecodeConfig()
+    return replace(base, decap=base.decap and not args.no_decap)
+
+
 def add_flow_options(p: argparse.ArgumentParser) -> None:
     d = FlowConfig()
+    add_decode_options(p)
     g = p.add_argument_group("flows and bursts")
     g.add_argument("--idle-timeout", type=seconds, default=d.idle_timeout, metavar="S",
                    help=f"end a flow after this many idle seconds (default {d.idle_timeout:g})")
@@ -135,11 +150,14 @@ def add_flow_options(p: argparse.ArgumentParser) -> None:
                         f"limits.flow_memory_mb, else {d.flow_memory_mb:g})")
 
 
-def flow_config(args: argparse.Namespace) -> FlowConfig:
+def flow_config(args: argparse.Namespace, settings: Settings | None = None) -> FlowConfig:
+    """The flow settings from the options, the configuration file's where an option is not given."""
+    if settings is None and getattr(args, "config", None):
+        settings = load_settings(args.config)
     if args.flow_memory is not None:
         flow_memory = memory_mb(args.flow_memory, "--flow-memory")
     else:
-        configured = load_settings(getattr(args, "config", None)).limits.flow_memory_mb
+        configured = settings.limits.flow_memory_mb if settings is not None else None
         flow_memory = configured if configured is not None else FlowConfig.flow_memory_mb
     return FlowConfig(
         flow_memory_mb=flow_memory,
@@ -148,6 +166,7 @@ def flow_config(args: argparse.Namespace) -> FlowConfig:
         window=args.window,
         burst_gap=args.burst_gap,
         burst_min_bytes=args.burst_min_bytes,
+        decode=decode_config(args, settings),
     )
 
 

@@ -177,7 +177,7 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
                 flow_alerts: list[Alert] = []
                 try:
                     with progress_bar() as progress:
-                        for batch in run_flows(group, flow_config(args), stats,
+                        for batch in run_flows(group, flow_config(args, settings), stats,
                                                lambda: FlowAnnotator(geo, settings, enrich_stats),
                                                progress, local=local_nets(settings.internal_nets),
                                                ledger=held, separate=args.separate,
@@ -201,6 +201,8 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     finally:
         for w in stats.warnings:
             err.print(f"burstwatch: warning: {clean(w)}")
+        if stats.decode_warning():
+            err.print(f"burstwatch: warning: {stats.decode_warning()}")
     cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
     lines = [json_line(case.to_record()) for case in cases]
     if alerts_file is not None:

@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 from burstwatch.config.countries import is_country
+from burstwatch.decode.config import DecodeConfig
 from burstwatch.errors import BurstwatchError
 from burstwatch.inputfiles import read_text
 from burstwatch.rules.yamlnodes import plain_data
@@ -46,9 +47,12 @@ class Settings:
     allow: AllowList = field(default_factory=AllowList)
     source: str = "built-in defaults"
     limits: Limits = field(default_factory=Limits)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
 
 
-_KEYS = {"home_countries", "internal_nets", "allow", "limits"}
+_KEYS = {"home_countries", "internal_nets", "allow", "limits", "decode"}
+_DECODE_PORTS = ("vxlan_ports", "geneve_ports", "gtp_ports", "teredo_ports", "mpls_udp_ports")
+_DECODE_KEYS = {"decap", "reassemble", "max_depth", "frag_timeout", *_DECODE_PORTS}
 _ALLOW_KEYS = {"cidrs", "asns", "countries", "sni"}
 _LIMIT_KEYS = {"flow_memory_mb", "sample_memory_mb", "ledger_memory_mb"}
 
@@ -97,6 +101,35 @@ def _cidrs(value: Any, where: str) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _decode(value: Any, where: str) -> DecodeConfig:
+    """The ``decode`` section: tunnel ports, nesting depth, reassembly."""
+    if not isinstance(value, dict) or set(value) - _DECODE_KEYS:
+        raise ConfigError(f"{where}: expected keys among {', '.join(sorted(_DECODE_KEYS))}")
+    out: dict[str, Any] = {}
+    for key in _DECODE_PORTS:
+        if key in value:
+            ports = value[key] or []
+            if not isinstance(ports, list) or not all(
+                isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
+            ):
+                raise ConfigError(f"{where}.{key}: expected a list of UDP ports (1-65535)")
+            out[key] = tuple(ports)
+    for key in ("decap", "reassemble"):
+        if key in value:
+            if not isinstance(value[key], bool):
+                raise ConfigError(f"{where}.{key}: expected true or false")
+            out[key] = value[key]
+    if "max_depth" in value:
+        if not isinstance(value["max_depth"], int) or not 1 <= value["max_depth"] <= 16:
+            raise ConfigError(f"{where}.max_depth: expected a number of IP layers, 1 to 16")
+        out["max_depth"] = value["max_depth"]
+    if "frag_timeout" in value:
+        if not isinstance(value["frag_timeout"], (int, float)) or value["frag_timeout"] <= 0:
+            raise ConfigError(f"{where}.frag_timeout: expected seconds (> 0)")
+        out["frag_timeout"] = float(value["frag_timeout"])
+    return DecodeConfig(**out)
+
+
 def _parse(data: Any, source: str) -> Settings:
     if data is None:
         data = {}
@@ -125,6 +158,7 @@ def _parse(data: Any, source: str) -> Settings:
         allow=allow,
         source=source,
         limits=_limits(data.get("limits"), f"{source}: limits"),
+        decode=_decode(data.get("decode") or {}, f"{source}: decode"),
     )
 
 

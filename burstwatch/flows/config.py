@@ -28,7 +28,9 @@ machine's memory. At the ceiling the table ends flows early, half-open ones firs
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from burstwatch.decode.config import DecodeConfig
 
 NS = 1_000_000_000
 
@@ -44,6 +46,8 @@ class FlowConfig:
     payload_samples: int = 4  # first payload packets per direction kept for deep parsing
     conversation_timeout: float = 3600.0
     flow_memory_mb: float = 512.0
+    # How packets are decoded before they reach the table (tunnels, fragments).
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
 
     def as_ns(self) -> tuple[int, int, int, int, int, int]:
         """(idle, active, window, burst_gap, linger, conversation) in nanoseconds, for the

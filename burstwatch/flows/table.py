@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from burstwatch.decode.batch import TUNNEL_MASK as TUNNEL_BITS
 from burstwatch.decode.batch import PacketBatch
 from burstwatch.enrich.nets import NetSet
 from burstwatch.flows import roles
@@ -26,7 +27,17 @@ from burstwatch.flows import state as st
 from burstwatch.flows.config import FlowConfig
 from burstwatch.flows.kernel import evict, gather_bytes, process_packets, tick
 from burstwatch.flows.key import batch_keys
-from burstwatch.flows.records import BurstRows, FlowOutput, FlowRows, PayloadSamples
+from burstwatch.flows.records import (
+    TUNNEL_DST_HI,
+    TUNNEL_DST_LO,
+    TUNNEL_MASK,
+    TUNNEL_SRC_HI,
+    TUNNEL_SRC_LO,
+    BurstRows,
+    FlowOutput,
+    FlowRows,
+    PayloadSamples,
+)
 from burstwatch.flows.sampling import SamplePolicy, keep_lengths
 
 _OUT_ROWS = 8192
@@ -94,6 +105,7 @@ class FlowTable:
     k_ports: npt.NDArray[np.uint64]
     k_hash: npt.NDArray[np.uint64]
     sample_budget: npt.NDArray[np.int64]
+    tunnel: npt.NDArray[np.uint64]
 
     _STATE: dict[str, tuple[tuple[int, ...], type]] = {
         "meta": ((st.N_META,), np.int64),
@@ -107,6 +119,7 @@ class FlowTable:
         "k_ports": ((), np.uint64),
         "k_hash": ((), np.uint64),
         "sample_budget": ((2,), np.int64),  # flows.sampling.keep_lengths's state
+        "tunnel": ((5,), np.uint64),  # FlowRows.tunnel: of the flow's first packet
     }
     # What one open flow costs the table: its slot in every state array, its place in the
     # sorted index (hash and slot) and, once ended, its entry among the recent keys.
@@ -157,6 +170,22 @@ class FlowTable:
         hit, init, end = self._recent.find(self.k_hash[slots])
         meta[slots[hit], st.M_PREV_INIT] = init
         meta[slots[hit], st.M_PREV_END] = end
+
+    def _set_tunnel(self, slots: npt.NDArray[np.int64], batch: PacketBatch,
+                    pk: npt.NDArray[np.intp]) -> None:
+        """The tunnel the new flows in ``slots`` came through, from their first packets ``pk``."""
+        tunnel = self.tunnel
+        if not batch.encap.any():
+            tunnel[slots] = 0
+            return
+        mask = batch.encap[pk] & TUNNEL_BITS
+        tunnel[slots, TUNNEL_MASK] = mask
+        some = mask != 0  # the outer columns hold nothing for packets without one
+        zero = np.uint64(0)
+        tunnel[slots, TUNNEL_SRC_HI] = np.where(some, batch.outer_src_hi[pk], zero)
+        tunnel[slots, TUNNEL_SRC_LO] = np.where(some, batch.outer_src_lo[pk], zero)
+        tunnel[slots, TUNNEL_DST_HI] = np.where(some, batch.outer_dst_hi[pk], zero)
+        tunnel[slots, TUNNEL_DST_LO] = np.where(some, batch.outer_dst_lo[pk], zero)
 
     def _release(self, slots: npt.NDArray[np.int64]) -> None:
         self._recent.add(self.k_hash[slots], self.meta[slots, st.M_PREV_INIT],
@@ -227,6 +256,7 @@ class FlowTable:
             self.k_b_lo[slots] = keys.b_lo[src]
             self.k_ports[slots] = keys.ports[src]
             self.k_hash[slots] = uniq[new]
+            self._set_tunnel(slots, batch, idx[src])
             self._set_roles(slots)
             slot_of[new] = slots
             merged_hash = np.concatenate([self._index_hash, uniq[new]])
@@ -312,7 +342,7 @@ class FlowTable:
             resp_port=rp,
             local_initiated=self.meta[live, st.M_INIT_IS_A] == self.meta[live, st.M_ORIG_IS_A],
             acc_i=self.acc_i[live, st.SCOPE_WINDOW].copy(),
-            acc_f=self.acc_f[live, st.SCOPE_WINDOW].copy(),
+            acc_f=self.acc_f[live, st.SCOPE_WINDOW].copy(), tunnel=self.tunnel[live],
         )
 
     # ---- carrying open flows from one run to the next ----
@@ -428,7 +458,7 @@ class FlowTable:
             flow_id=m[:, 5].copy(), kind=m[:, 1].astype(np.int8), reason=m[:, 2].astype(np.int8),
             window_index=m[:, 3].astype(np.int32), proto=proto, orig_hi=oh, orig_lo=ol,
             orig_port=op, resp_hi=rh, resp_lo=rl, resp_port=rp, local_initiated=m[:, 6] == m[:, 4],
-            acc_i=self._row_i[:n].copy(), acc_f=self._row_f[:n].copy(),
+            acc_i=self._row_i[:n].copy(), acc_f=self._row_f[:n].copy(), tunnel=self.tunnel[slots],
         )
 
     def _collect_bursts(self, nb: int) -> BurstRows:
