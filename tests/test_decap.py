@@ -363,6 +363,37 @@ def test_unfinished_ipv4_datagram_waits(shared_pcaps: Path) -> None:
     assert stats.reassembly["reassembled"] == 0 and sum(stats.reassembly.values()) == 0
 
 
+def _verdicts(path: Path, capsys: pytest.CaptureFixture[str]) -> list[tuple[object, ...]]:
+    """(transport, source port, destination port, verdict, version, tunnel kinds) per flow
+    record of ``burstwatch flows``."""
+    assert main(["flows", str(path)]) == 0
+    out = []
+    for line in capsys.readouterr().out.splitlines():
+        r = json.loads(line)
+        bw, net = r["burstwatch"], r["network"]
+        out.append((net["transport"], r["source"]["port"], r["destination"]["port"],
+                    bw["encryption"], bw.get("encryption_version"), (net.get("tunnel") or {}).get("type")))
+    return sorted(out, key=repr)
+
+
+def test_verdicts_are_given_to_the_inner_flows(
+    shared_pcaps: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # docs/encryption.md's table of the encap traces: the SSH session inside GRE is `ssh`
+    # (its outer GRE flow, with --no-decap, is `none`); the HTTP inside VXLAN is plain (its
+    # outer UDP 4789 flow was once taken for OpenVPN); the TLS inside PPPoE over QinQ is
+    # `tls` (two rows: the table ends the flow at its close and its last packets follow).
+    encap = shared_pcaps / "encap"
+    gre = _verdicts(encap / "zeek-tunnel-gre-sample.pcap", capsys)
+    assert [v for v in gre if v[3] != "none"] == [
+        ("tcp", 22, 40264, "ssh", "SSH-2.0-OpenSSH_3.6.1p1", ["gre"])]
+    assert len(gre) == 7 and all(v[5] == ["gre"] for v in gre)
+    assert _verdicts(encap / "zeek-tunnel-vxlan-http.pcap", capsys) == [
+        ("tcp", 40354, 80, "none", None, ["vxlan"])]
+    assert _verdicts(encap / "zeek-pppoe-over-qinq.pcap", capsys) == 2 * [
+        ("tcp", 20394, 443, "tls", "TLS 1.2", ["pppoe"])]
+
+
 def test_garbage_fragments_are_survived_and_counted(shared_pcaps: Path) -> None:
     batches, stats = run(shared_pcaps / "encap" / "ndpi-ip-fragmented-garbage.pcap")
     assert stats.packets == 1252
