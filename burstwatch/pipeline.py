@@ -33,6 +33,7 @@ from burstwatch.records import FlowBatch, Progress, RunStats
 
 Columns = dict[str, np.ndarray]
 CHECKPOINT_FORMAT = 2  # bump when the flow table's or the annotator's state layout changes
+# (the decoder's pending fragments, ``decode.*``, were added without a bump: absent = none)
 Enricher = Callable[[FlowOutput], Columns]
 
 
@@ -137,14 +138,21 @@ class Pipeline:
         return self.finish(self.table.flush())
 
     # ---- carrying open flows from one run to the next ----
-    def checkpoint(self, table_state: dict[str, np.ndarray] | None = None) -> bytes:
-        """The open flows (flow table and enrichment state) as a compressed ``.npz`` image: a
-        run over one capture file hands them to the run over the next (``resume``), so a
-        capture scanned in parts gives what it gives whole. Plain arrays only, never pickle.
-        ``table_state``: the table's ``export_state`` taken earlier (by the read-ahead thread,
-        which has moved on), to go with the enrichment state as it is now."""
-        table = table_state if table_state is not None else self.table.export_state()
-        state = {f"table.{k}": v for k, v in table.items()}
+    def open_state(self) -> dict[str, np.ndarray]:
+        """The first half's part of a checkpoint: the flow table's open flows and the
+        decoder's fragments of unfinished datagrams (a datagram whose fragments straddle two
+        capture files is reassembled by the run over the second)."""
+        state = {f"table.{k}": v for k, v in self.table.export_state().items()}
+        state.update({f"decode.{k}": v for k, v in self.decoder.export_state().items()})
+        return state
+
+    def checkpoint(self, open_state: dict[str, np.ndarray] | None = None) -> bytes:
+        """The open flows (flow table, pending fragments and enrichment state) as a compressed
+        ``.npz`` image: a run over one capture file hands them to the run over the next
+        (``resume``), so a capture scanned in parts gives what it gives whole. Plain arrays
+        only, never pickle. ``open_state``: ``open_state()`` taken earlier (by the read-ahead
+        thread, which has moved on), to go with the enrichment state as it is now."""
+        state = dict(open_state if open_state is not None else self.open_state())
         export = getattr(self.enricher, "export_state", None)
         if export is not None:
             state.update({f"enrich.{k}": v for k, v in export().items()})
@@ -165,6 +173,7 @@ class Pipeline:
             raise ValueError("the saved flows were written by another version")
         try:
             self.table.load_state({k[6:]: v for k, v in state.items() if k.startswith("table.")})
+            self.decoder.load_state({k[7:]: v for k, v in state.items() if k.startswith("decode.")})
             load = getattr(self.enricher, "load_state", None)
             if load is not None:
                 load({k[7:]: v for k, v in state.items() if k.startswith("enrich.")})
@@ -232,7 +241,7 @@ def run_flows(
     for pipe, out in read_ahead(steps) if enricher_factory is not None else steps:
         if isinstance(out, _LeaveOpen):
             assert carried is not None
-            carried.put_state(OPEN_FLOWS_STATE, pipe.checkpoint(out.table_state))
+            carried.put_state(OPEN_FLOWS_STATE, pipe.checkpoint(out.open_state))
             continue
         batch = pipe.finish(out, provisional=isinstance(out, _FinalOutput))
         if batch is not None:
@@ -240,11 +249,12 @@ def run_flows(
 
 
 class _LeaveOpen:
-    """A marker in the step stream: the flow table's state before its final flush, to be
-    checkpointed with the enrichment state once everything before it is finished."""
+    """A marker in the step stream: the flow table's and decoder's state before the final
+    flush (``Pipeline.open_state``), to be checkpointed with the enrichment state once
+    everything before it is finished."""
 
-    def __init__(self, table_state: dict[str, np.ndarray]) -> None:
-        self.table_state = table_state
+    def __init__(self, open_state: dict[str, np.ndarray]) -> None:
+        self.open_state = open_state
 
 
 class _FinalOutput(FlowOutput):
@@ -276,7 +286,7 @@ def _timeline_steps(
         if carried is not None and first:
             return  # no packet: the previous run's open flows stay as they were, for the next
         if carried is not None:
-            yield pipe, _LeaveOpen(pipe.table.export_state())
+            yield pipe, _LeaveOpen(pipe.open_state())
             out = pipe.table.flush()
             yield pipe, _FinalOutput(out.rows, out.bursts, out.samples)
         else:

@@ -4,10 +4,13 @@ giving the flows and bursts of the plain capture."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
+import numpy as np
 import pytest
 from scapy.contrib.geneve import GENEVE
 from scapy.contrib.gtp import GTP_U_Header
@@ -25,9 +28,10 @@ from burstwatch.config.settings import ConfigError, load_settings
 from burstwatch.decode import DecodeConfig
 from burstwatch.flows import FlowConfig
 from burstwatch.flows import state as st
+from burstwatch.ingest import open_capture
 from burstwatch.netaddr import format_addresses
 from burstwatch.outputs.ecs import flow_records
-from burstwatch.pipeline import run_flows
+from burstwatch.pipeline import Pipeline, run_flows
 from burstwatch.records import FlowBatch, RunStats
 from tests.craft import catalog_packet_counts
 
@@ -639,3 +643,53 @@ def test_ipv6_fragments_are_reassembled(shared_pcaps: Path) -> None:
     assert stats.reassembly["reassembled"] == 1 and stats.decode == {"ok": 5, "fragment": 3}
     flows = {f[3]: f for f in flow_set(batches)}
     assert flows[51851][6:8] == (2, 1) and flows[51851][9] > 2800  # the answer, whole
+
+
+def _ledger_flows(path: Path) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return sorted(con.execute(
+            "SELECT local_ip, remote_ip, packets_up, packets_down, bytes_up, provisional "
+            "FROM flows").fetchall(), key=repr)
+    finally:
+        con.close()
+
+
+def test_fragments_straddling_two_state_runs_are_reassembled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # One 3,000-byte UDP datagram in three fragments: the first two end the first rotated
+    # file, the third starts the second. The first run leaves them pending in its
+    # checkpoint; the second completes the datagram.
+    frags = _fragmented(1, spacing_s=1.0)
+    whole = _write(frags, tmp_path / "whole.pcap")
+    parts = [_write(frags[:2], tmp_path / "a.pcap"), _write(frags[2:], tmp_path / "b.pcap")]
+    main(["scan", "--state", str(tmp_path / "whole.duckdb"), str(whole)])
+    for part in parts:
+        main(["scan", "--state", str(tmp_path / "parts.duckdb"), str(part)])
+    capsys.readouterr()
+    want = _ledger_flows(tmp_path / "whole.duckdb")
+    assert [row[:4] for row in want] == [("10.0.0.1", "93.184.216.34", 1, 0)]
+    assert _ledger_flows(tmp_path / "parts.duckdb") == want
+
+
+def test_pending_fragments_survive_a_checkpoint(tmp_path: Path) -> None:
+    frags = _fragmented(2)  # datagrams 1000 and 1001, three fragments each
+    first = Pipeline("a")
+    for records in open_capture(str(_write(frags[:2] + frags[3:4], tmp_path / "a.pcap"))).batches():
+        first.step(records)
+    assert first.decoder.reassembler is not None and first.decoder.reassembler.held_bytes == 3 * 1480
+    image = first.checkpoint()
+    second = Pipeline("b", stats=RunStats())
+    second.resume(image)
+    assert second.decoder.reassembler is not None and second.decoder.reassembler.held_bytes == 3 * 1480
+    for records in open_capture(str(_write(frags[2:3] + frags[4:], tmp_path / "b.pcap"))).batches():
+        second.step(records)
+    assert second.stats.reassembly["reassembled"] == 2
+    # A checkpoint whose fragment columns do not add up is refused with one clear error.
+    state = dict(np.load(io.BytesIO(image), allow_pickle=False))
+    state["decode.frag_bytes"] = state["decode.frag_bytes"][:-1]
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **state)
+    with pytest.raises(ValueError, match="fragments"):
+        Pipeline("c").resume(buf.getvalue())

@@ -89,5 +89,14 @@ class Decoder:
             return packets
         return self.reassembler.process(packets, self._again)
 
+    def export_state(self) -> dict[str, np.ndarray]:
+        """What a run leaves pending (fragments of unfinished datagrams), as plain arrays."""
+        return self.reassembler.export_state() if self.reassembler is not None else {}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Continue from ``export_state`` (ValueError when it does not add up)."""
+        if self.reassembler is not None:
+            self.reassembler.load_state(state)
+
     def _again(self, records: RecordBatch) -> PacketBatch:
         return decode(records, self.config)

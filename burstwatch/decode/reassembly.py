@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -93,6 +94,23 @@ def _parse(raw: bytes) -> _Fragment | None:
     return _Fragment(key, frag & 0xFFF8, bool(frag & 1), data, bytes(header), problem)
 
 
+def _key_bytes(key: tuple[object, ...]) -> bytes:
+    """A datagram's key (``_parse``: IP version, addresses, id[, protocol]) as bytes."""
+    out = bytearray()
+    for part in key:
+        out += part if isinstance(part, bytes) else bytes([cast(int, part)])
+    return bytes(out)
+
+
+def _key_from(raw: bytes) -> tuple[object, ...]:
+    """The key ``_key_bytes`` wrote (the layout ``_parse`` gives each IP version)."""
+    if len(raw) == 12 and raw[0] == 4:
+        return (4, raw[1:9], raw[9:11], raw[11])
+    if len(raw) == 37 and raw[0] == 6:
+        return (6, raw[1:33], raw[33:37])
+    raise ValueError("a saved fragment key is not an IPv4 or IPv6 one")
+
+
 def _rebuilt(header: bytes, payload: bytes) -> bytes:
     """The unfragmented datagram: ``header`` with its length fields set, then ``payload``."""
     out = bytearray(header)
@@ -164,6 +182,53 @@ class Reassembler:
                             linktype=pb.linktype, iface=pb.iface, records=records, **cols)
         self._expire(pb)
         return out
+
+    # ---- carrying partial datagrams from one run to the next ----
+    def export_state(self) -> dict[str, npt.NDArray]:
+        """The partial datagrams as plain arrays (for a checkpoint ``.npz``, no pickle): per
+        datagram its start time, payload length (-1 until the last fragment is seen) and the
+        sizes of its key, header and piece count; per piece its offset and length; and one
+        byte column with each datagram's key, header and pieces in that order."""
+        meta = np.zeros((len(self._pending), 5), np.int64)
+        pieces: list[tuple[int, int]] = []
+        blobs: list[bytes] = []
+        for i, (key, dg) in enumerate(self._pending.items()):
+            kb = _key_bytes(key)
+            meta[i] = (dg.first_ns, dg.total, len(kb), len(dg.header), len(dg.pieces))
+            blobs += [kb, dg.header]
+            for offset, data in dg.pieces.items():
+                pieces.append((offset, len(data)))
+                blobs.append(data)
+        return {
+            "frag_meta": meta,
+            "frag_pieces": np.array(pieces, np.int64).reshape(-1, 2),
+            "frag_bytes": np.frombuffer(b"".join(blobs), np.uint8).copy(),
+        }
+
+    def load_state(self, state: dict[str, npt.NDArray]) -> None:
+        """Continue from ``export_state``; absent arrays mean nothing was pending. A layout
+        that does not add up raises ValueError."""
+        if "frag_meta" not in state:
+            return
+        meta, pieces = state["frag_meta"], state["frag_pieces"]
+        data = state["frag_bytes"].tobytes()
+        if meta.ndim != 2 or meta.shape[1] != 5 or pieces.ndim != 2 or pieces.shape[1] != 2:
+            raise ValueError("the saved fragments have another layout")
+        at = p = 0
+        for first_ns, total, key_len, header_len, count in meta.tolist():
+            key = _key_from(data[at : at + key_len])
+            at += key_len
+            dg = _Datagram(first_ns=first_ns, header=data[at : at + header_len], total=total)
+            at += header_len
+            for offset, length in pieces[p : p + count].tolist():
+                dg.pieces[offset] = data[at : at + length]
+                dg.held += length
+                at += length
+            p += count
+            self._pending[key] = dg
+            self._held += dg.held
+        if at != len(data) or p != len(pieces):
+            raise ValueError("the saved fragments do not add up")
 
     # ---- helpers ----
     @staticmethod
