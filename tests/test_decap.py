@@ -295,8 +295,8 @@ ZEEK_CONN_LOGS: dict[str, list[ZeekConn]] = {
         (17, "fe80::224c:4fff:fe43:414c", 1234, "ff02::1:3", 5355, 1, 0),
         (58, "fe80::224c:4fff:fe43:414c", 133, "ff02::2", 134, 1, 0),
     ],
-    # zeek/zeek testing/btest/Baseline/core.ipv6-frag/output (core/ipv6-frag.zeek reads the
-    # same trace as ipv6-fragmented-dns.trace): five IPv6/UDP packets after reassembly, a
+    # zeek/zeek testing/btest/Baseline/core.ipv6-frag/output (its btest reads this trace,
+    # named ipv6-fragmented-dns.trace there): five IPv6/UDP packets after reassembly, a
     # query and its answer on 51850, two queries and one 3,238-byte answer on 51851.
     "zeek-ipv6-fragmented-dns.pcap": [
         (17, "2001:470:1f11:81f:d138:5f55:6d4:1fe2", 51850, "2607:f740:b::f93", 53, 1, 1),
