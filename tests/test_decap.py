@@ -406,8 +406,11 @@ def test_garbage_fragments_are_survived_and_counted(shared_pcaps: Path) -> None:
 
 
 def test_overlapping_fragments_are_dropped(shared_pcaps: Path) -> None:
-    # zeek-ipv4-fragmented-1: a 26-byte non-final first fragment, the last fragment, and a
-    # second first fragment overlapping the first: nothing reassembles, nothing crashes.
+    # zeek-ipv4-fragmented-1: Zeek's btest over it prints only weirds, no connection. scapy
+    # (the oracle) reads three fragments of UDP datagram 242, 164.1.123.163 -> 164.1.123.61:
+    # a first fragment with More Fragments set and 18 bytes of data (not a multiple of 8:
+    # misaligned), the last fragment (offset 48, 116 bytes), and a second first fragment of
+    # 304 bytes reaching over the last one (overlapping): nothing reassembles, nothing crashes.
     batches, stats = run(shared_pcaps / "encap" / "zeek-ipv4-fragmented-1.pcap")
     assert flow_set(batches) == []
     assert stats.reassembly["misaligned"] == 1
