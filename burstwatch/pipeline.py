@@ -23,9 +23,12 @@ from burstwatch.decode.batch import STATUS_NAMES
 from burstwatch.enrich.nets import NetSet
 from burstwatch.features import compute_features
 from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable, PayloadSamples
+from burstwatch.flows.records import emission_order
 from burstwatch.flows.sampling import SamplePolicy
+from burstwatch.flows.shard import keep_shard
 from burstwatch.ingest import RecordBatch
 from burstwatch.ingest.timeline import InputLog, Timeline, expand_inputs, iter_files
+from burstwatch.parallel.local import plan_jobs, run_sharded
 from burstwatch.readahead import read_ahead
 from burstwatch.records import FlowBatch, Progress, RunStats
 
@@ -67,10 +70,13 @@ class Pipeline:
         ledger: BatchSink | None = None, stats: RunStats | None = None,
         local: NetSet | None = None, whole_samples: bool = False,
         on_features: Callable[[FlowBatch], None] | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         """``local``: the networks whose hosts are the local side (``flows.roles``).
         ``on_features`` sees each batch as soon as its features exist, before enrichment (a
-        scorer can start there, in another thread)."""
+        scorer can start there, in another thread). ``shard`` (k, n): keep only the flows
+        whose key hash is k modulo n (one of n workers, ``burstwatch.parallel``)."""
+        self.shard = shard
         self.source = source
         self.enricher = enricher
         self.ledger = ledger
@@ -88,22 +94,22 @@ class Pipeline:
         stats.packets += len(packets)
         stats.wire_bytes += int(packets.wire_len.sum(dtype=np.int64))
         stats.add_decode(np.bincount(packets.status, minlength=len(STATUS_NAMES)))
-        return self.table.update(packets)
+        if self.shard is None:
+            return self.table.update(packets)
+        kept, clock = keep_shard(packets, *self.shard)
+        return self.table.update(kept, clock)
 
     # ---- the second half: features, enrichment, ledger ----
     def finish(self, out: FlowOutput, provisional: bool = False) -> FlowBatch | None:
         """Features and context for what the table emitted; kept in the ledger (as
         ``provisional`` rows for flows a run leaves open). None when the step emitted nothing."""
-        stats = self.stats
-        stats.bursts += len(out.bursts)
+        out = emission_order(out)
+        self.stats.add_rows(out.rows, out.bursts)
         enrich = self.enricher
         if not len(out.rows) and not len(out.bursts):
             if enrich is not None:
                 enrich(out)  # it files the samples of flows that have no row yet
             return None
-        kinds = out.rows.kind
-        stats.flow_rows += int((kinds == 0).sum())
-        stats.window_rows += int((kinds == 1).sum())
         batch = FlowBatch(self.source, out.rows, compute_features(out.rows), out.bursts)
         if self.on_features is not None and len(out.rows):
             self.on_features(batch)
@@ -190,6 +196,7 @@ def run_flows(
     ledger: BatchSink | None = None,
     separate: bool = False,
     carry: bool = False,
+    jobs: int | None = 1,
 ) -> Iterator[FlowBatch]:
     """Stream finished flow/window rows of the captures ``paths`` (files, directories, glob
     patterns, ``-``). Together they are one capture, read as one timeline
@@ -205,15 +212,29 @@ def run_flows(
     read is it an error. With an enricher, reading, decoding and the flow table run one step
     ahead in a thread of their own, while this generator's caller enriches, matches and
     writes the rows before.
+
+    ``jobs``: worker processes, each with a share of the flows (``burstwatch.parallel``;
+    None: every core for a large capture); the rows, the ledger and so the cases are the
+    same as with one. Standard input, ``separate`` and ``carry`` runs use one process.
     """
     stats = stats if stats is not None else RunStats()
     carried = ledger if carry and not separate else None
+    inputs = expand_inputs(paths)
+    workers = plan_jobs(jobs, inputs, separate, carried is not None)
+    if workers > 1:
+        for merged in run_sharded(inputs, workers, config, stats, enricher_factory, progress,
+                                  local, whole_samples):
+            if on_features is not None and len(merged.rows):
+                on_features(merged)
+            if ledger is not None:
+                ledger.append(merged)
+            yield merged
+        return
 
     def make(name: str) -> Pipeline:
         enrich = enricher_factory() if enricher_factory is not None else None
         return Pipeline(name, config, enrich, ledger, stats, local, whole_samples, on_features)
 
-    inputs = expand_inputs(paths)
     steps = (_separate_steps(inputs, make, stats, progress) if separate
              else _timeline_steps(inputs, make, stats, progress, carried))
     # Enrichment and what follows run behind the flow table; without them there is nothing

@@ -32,6 +32,12 @@ class RunStats:
     bursts: int = 0
     warnings: list[CaptureWarning] = field(default_factory=list)
 
+    def add_rows(self, rows: FlowRows, bursts: BurstRows) -> None:
+        """Count the flow rows, window rows and bursts of one finished step."""
+        self.bursts += len(bursts)
+        self.flow_rows += int((rows.kind == 0).sum())
+        self.window_rows += int((rows.kind == 1).sum())
+
     def add_decode(self, counts: np.ndarray) -> None:
         for i, c in enumerate(counts.tolist()):
             if c:

@@ -8,7 +8,12 @@ from typing import Any
 
 from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, add_input_options, flow_config
+from burstwatch.cli.options import (
+    add_flow_options,
+    add_input_options,
+    add_jobs_option,
+    flow_config,
+)
 from burstwatch.cli.progress import progress_bar
 from burstwatch.enrich.annotate import (
     add_enrich_options,
@@ -24,6 +29,7 @@ from burstwatch.pipeline import RunStats, run_flows
 def register(sub: Any) -> None:
     p = sub.add_parser("flows", help="export flow/window records (or bursts) with features")
     add_input_options(p)
+    add_jobs_option(p)
     p.add_argument("-o", "--output", default="-", metavar="OUT",
                    help="output file: .jsonl, .csv or .parquet (default: JSON lines on stdout)")
     p.add_argument("--bursts", action="store_true", help="write burst records instead of flows")
@@ -39,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar() as progress:
         local = local_nets(settings_from_args(args).internal_nets)
         batches = run_flows(args.files, flow_config(args), stats, factory, progress, local=local,
-                            separate=args.separate)
+                            separate=args.separate, jobs=args.jobs)
 
         def records() -> Iterator[dict[str, Any]]:
             for batch in batches:

@@ -22,14 +22,19 @@ from burstwatch.alerts.record import LEVEL_ORDER, Alert
 from burstwatch.cli.caseline import case_details, case_lines
 from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, add_input_options, flow_config
+from burstwatch.cli.options import (
+    add_flow_options,
+    add_input_options,
+    add_jobs_option,
+    flow_config,
+)
 from burstwatch.cli.progress import progress_bar
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
 from burstwatch.conversations.cases import Case, CaseBook
 from burstwatch.conversations.judge import Judge, Judgement, judge_ledger
 from burstwatch.enrich.annotate import (
+    AnnotatorFactory,
     EnrichStats,
-    FlowAnnotator,
     add_enrich_options,
     geo_from_args,
     settings_from_args,
@@ -54,6 +59,7 @@ class ScanError(BurstwatchError):
 def register(sub: Any) -> None:
     p = sub.add_parser("scan", help="flag bursty encrypted sessions to foreign endpoints")
     add_input_options(p)
+    add_jobs_option(p)
     p.add_argument("--rules", nargs="+", metavar="PATH", help="rule files or folders (default: the shipped rules)")
     p.add_argument("--alerts", metavar="OUT.jsonl", help="also write alerts as JSON lines here")
     p.add_argument("--format", choices=("table", "jsonl"), default="table",
@@ -189,10 +195,10 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     with progress_bar() as progress:
                         for batch in run_flows(group, flow_config(args), stats,
-                                               lambda: FlowAnnotator(geo, settings, enrich_stats),
+                                               AnnotatorFactory(geo, settings, enrich_stats),
                                                progress, local=local_nets(settings.internal_nets),
                                                ledger=held, separate=args.separate,
-                                               carry=args.state is not None):
+                                               carry=args.state is not None, jobs=args.jobs):
                             flow_alerts.extend(detector(batch))
                 except KeyboardInterrupt:
                     interrupted = True  # judge what was read: nothing found is lost

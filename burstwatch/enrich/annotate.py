@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +45,14 @@ class EnrichStats:
     foreign_flows: int = 0
     allowlisted: int = 0
     by_encryption: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: EnrichStats) -> None:
+        """Add another annotator's counts (a worker process's, ``burstwatch.parallel``)."""
+        self.encrypted_flows += other.encrypted_flows
+        self.foreign_flows += other.foreign_flows
+        self.allowlisted += other.allowlisted
+        for kind, n in other.by_encryption.items():
+            self.by_encryption[kind] = self.by_encryption.get(kind, 0) + n
 
 
 def _take_samples(s: PayloadSamples, keep: npt.NDArray[np.intp]) -> PayloadSamples:
@@ -323,10 +330,27 @@ def geo_from_args(args: argparse.Namespace) -> GeoDatabase:
     return GeoDatabase.from_mmdb(args.geoip) if args.geoip else GeoDatabase.bundled()
 
 
+class AnnotatorFactory:
+    """Makes the annotator of each pipeline, all counting into ``stats``. It can be pickled
+    to a worker process, which starts counting from zero and hands its counts back
+    (``absorb``) when it is done."""
+
+    def __init__(self, geo: GeoDatabase, settings: Settings,
+                 stats: EnrichStats | None = None) -> None:
+        self.geo, self.settings = geo, settings
+        self.stats = stats if stats is not None else EnrichStats()
+
+    def __call__(self) -> FlowAnnotator:
+        return FlowAnnotator(self.geo, self.settings, self.stats)
+
+    def __reduce__(self) -> tuple[type[AnnotatorFactory], tuple[GeoDatabase, Settings]]:
+        return AnnotatorFactory, (self.geo, self.settings)
+
+    def absorb(self, worker: EnrichStats) -> None:
+        self.stats.add(worker)
+
+
 def enricher_factory_from_args(
     args: argparse.Namespace, stats: EnrichStats | None = None
-) -> Callable[[], FlowAnnotator]:
-    settings = settings_from_args(args)
-    geo = geo_from_args(args)
-    shared = stats if stats is not None else EnrichStats()
-    return lambda: FlowAnnotator(geo, settings, shared)
+) -> AnnotatorFactory:
+    return AnnotatorFactory(geo_from_args(args), settings_from_args(args), stats)
