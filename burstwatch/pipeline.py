@@ -28,7 +28,8 @@ from burstwatch.flows.sampling import SamplePolicy
 from burstwatch.flows.shard import keep_shard
 from burstwatch.ingest import RecordBatch
 from burstwatch.ingest.timeline import InputLog, Timeline, expand_inputs, iter_files
-from burstwatch.parallel.local import plan_jobs, run_sharded
+from burstwatch.parallel.cluster import DaskCluster, run_on_dask
+from burstwatch.parallel.local import ParallelError, plan_jobs, run_sharded
 from burstwatch.readahead import read_ahead
 from burstwatch.records import FlowBatch, Progress, RunStats
 
@@ -197,6 +198,7 @@ def run_flows(
     separate: bool = False,
     carry: bool = False,
     jobs: int | None = 1,
+    cluster: DaskCluster | None = None,
 ) -> Iterator[FlowBatch]:
     """Stream finished flow/window rows of the captures ``paths`` (files, directories, glob
     patterns, ``-``). Together they are one capture, read as one timeline
@@ -216,14 +218,21 @@ def run_flows(
     ``jobs``: worker processes, each with a share of the flows (``burstwatch.parallel``;
     None: every core for a large capture); the rows, the ledger and so the cases are the
     same as with one. Standard input, ``separate`` and ``carry`` runs use one process.
+    ``cluster``: the same shards as tasks on a Dask cluster (not for those runs either).
     """
     stats = stats if stats is not None else RunStats()
     carried = ledger if carry and not separate else None
     inputs = expand_inputs(paths)
     workers = plan_jobs(jobs, inputs, separate, carried is not None)
-    if workers > 1:
-        for merged in run_sharded(inputs, workers, config, stats, enricher_factory, progress,
-                                  local, whole_samples):
+    if cluster is not None and plan_jobs(2, inputs, separate, carried is not None) == 1:
+        raise ParallelError("--dask reads capture files as one capture: not standard input, "
+                            "--separate or --state")
+    if cluster is not None or workers > 1:
+        shards = (run_on_dask(cluster, inputs, config, stats, enricher_factory, progress, local,
+                              whole_samples) if cluster is not None else
+                  run_sharded(inputs, workers, config, stats, enricher_factory, progress, local,
+                              whole_samples))
+        for merged in shards:
             if on_features is not None and len(merged.rows):
                 on_features(merged)
             if ledger is not None:

@@ -44,6 +44,7 @@ from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.timeline import expand_inputs
 from burstwatch.ledger import Ledger
 from burstwatch.ledger.store import DEFAULT_RETENTION_DAYS
+from burstwatch.parallel.options import add_dask_options, dask_cluster
 from burstwatch.pipeline import RunStats, run_flows
 from burstwatch.report import ReportData, check_writable, from_ledger, merge_all, write_report
 from burstwatch.rules import load_rules
@@ -60,6 +61,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("scan", help="flag bursty encrypted sessions to foreign endpoints")
     add_input_options(p)
     add_jobs_option(p)
+    add_dask_options(p)
     p.add_argument("--rules", nargs="+", metavar="PATH", help="rule files or folders (default: the shipped rules)")
     p.add_argument("--alerts", metavar="OUT.jsonl", help="also write alerts as JSON lines here")
     p.add_argument("--format", choices=("table", "jsonl"), default="table",
@@ -198,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
                                                AnnotatorFactory(geo, settings, enrich_stats),
                                                progress, local=local_nets(settings.internal_nets),
                                                ledger=held, separate=args.separate,
-                                               carry=args.state is not None, jobs=args.jobs):
+                                               carry=args.state is not None, jobs=args.jobs,
+                                               cluster=dask_cluster(args)):
                             flow_alerts.extend(detector(batch))
                 except KeyboardInterrupt:
                     interrupted = True  # judge what was read: nothing found is lost

@@ -26,7 +26,7 @@ from typing import Any
 from burstwatch.enrich.nets import NetSet
 from burstwatch.errors import BurstwatchError
 from burstwatch.flows import FlowConfig
-from burstwatch.parallel.merge import merge_batches
+from burstwatch.parallel.merge import add_totals, merge_steps
 from burstwatch.records import FlowBatch, Progress, RunStats
 
 # Below this much input, starting workers (each imports the package and loads the compiled
@@ -72,9 +72,10 @@ class ShardJob:
     whole_samples: bool
 
 
-def run_shard(job: ShardJob, emit: Callable[[tuple[Any, ...]], None]) -> None:
+def run_shard(job: ShardJob, emit: Callable[[tuple[Any, ...]], None]) -> str:
     """One shard over the whole timeline: ``("step", batch, bytes read, total)`` for every
-    step (batch None when the shard emitted nothing), then ``("done", stats, enrich stats)``."""
+    step (batch None when the shard emitted nothing), then ``("done", stats, enrich stats)``;
+    returns the timeline's name."""
     from burstwatch.ingest.timeline import Timeline
     from burstwatch.pipeline import Pipeline
 
@@ -94,6 +95,7 @@ def run_shard(job: ShardJob, emit: Callable[[tuple[Any, ...]], None]) -> None:
         stats.files += timeline.log.files_read
         stats.warnings.extend(timeline.log.warnings)
     emit(("done", stats, getattr(enricher, "stats", None)))
+    return timeline.name
 
 
 def _worker(job: ShardJob, out: Any) -> None:
@@ -154,23 +156,20 @@ def run_sharded(
     ]
     for p in procs:
         p.start()
-    try:
+    def steps() -> Iterator[list[FlowBatch | None]]:
         while True:
             msgs = [_receive(k, q, p) for k, (q, p) in enumerate(zip(queues, procs, strict=True))]
             if msgs[0][0] == "done":
-                break
+                done.extend(msgs)
+                return
             if progress:
                 progress(msgs[0][2], msgs[0][3])
-            batch = merge_batches([m[1] for m in msgs])
-            if batch is not None:
-                stats.add_rows(batch.rows, batch.bursts)
-                yield batch
-        _add_totals(stats, msgs[0][1])
-        absorb = getattr(enricher_factory, "absorb", None)
-        if absorb is not None:
-            for m in msgs:
-                if m[2] is not None:
-                    absorb(m[2])
+            yield [m[1] for m in msgs]
+
+    done: list[tuple[Any, ...]] = []
+    try:
+        yield from merge_steps(steps(), stats)
+        add_totals(stats, [m[1] for m in done], [m[2] for m in done], enricher_factory)
         for p in procs:
             p.join()
     finally:
@@ -182,13 +181,3 @@ def run_sharded(
         for q in queues:
             q.close()
             q.cancel_join_thread()
-
-
-def _add_totals(stats: RunStats, worker: RunStats) -> None:
-    """What every worker counted alike (it read every packet): taken from one of them."""
-    stats.files += worker.files
-    stats.packets += worker.packets
-    stats.wire_bytes += worker.wire_bytes
-    for name, n in worker.decode.items():
-        stats.decode[name] = stats.decode.get(name, 0) + n
-    stats.warnings.extend(worker.warnings)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
 import numpy as np
 
 from burstwatch.features import FeatureMatrix
 from burstwatch.flows import BurstRows, FlowRows
 from burstwatch.flows.records import burst_order, row_order
-from burstwatch.records import FlowBatch
+from burstwatch.records import FlowBatch, RunStats
 
 
 def _columns(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -35,3 +38,31 @@ def merge_batches(parts: list[FlowBatch | None]) -> FlowBatch | None:
         found[0].source, rows.take(ri), FeatureMatrix(values[ri], names), bursts.take(bi),
         {k: v[ri] for k, v in extra.items()}, {k: v[bi] for k, v in burst_extra.items()},
     )
+
+
+def merge_steps(steps: Iterable[list[FlowBatch | None]], stats: RunStats) -> Iterator[FlowBatch]:
+    """The merged batch of every step that emitted something, counted in ``stats``."""
+    for parts in steps:
+        batch = merge_batches(parts)
+        if batch is not None:
+            stats.add_rows(batch.rows, batch.bursts)
+            yield batch
+
+
+def add_totals(stats: RunStats, workers: list[RunStats], enrich_counts: list[Any],
+               enricher_factory: Callable[[], Any] | None) -> None:
+    """The run's totals from the workers': what every worker counted alike (it read every
+    packet) from the first one; the enrichment counts of all of them to the enricher
+    factory's ``absorb``, if it has one."""
+    first = workers[0]
+    stats.files += first.files
+    stats.packets += first.packets
+    stats.wire_bytes += first.wire_bytes
+    for name, n in first.decode.items():
+        stats.decode[name] = stats.decode.get(name, 0) + n
+    stats.warnings.extend(first.warnings)
+    absorb = getattr(enricher_factory, "absorb", None)
+    if absorb is not None:
+        for counts in enrich_counts:
+            if counts is not None:
+                absorb(counts)
