@@ -76,7 +76,7 @@ def run_on_dask(
     except ImportError:
         raise ParallelError("--dask needs Dask: pip install 'burstwatch[dask]'") from None
     try:
-        client = Client(cluster.address, timeout="20s")
+        client = Client(cluster.address, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise ParallelError(f"cannot reach the Dask scheduler at {cluster.address} ({exc})") from None
     own_root = cluster.directory is None
