@@ -145,3 +145,17 @@ def test_an_unreachable_scheduler_is_one_error(tmp_path: Path) -> None:
     with pytest.raises(ParallelError, match="^cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         on_cluster(paths, DaskCluster("tcp://127.0.0.1:9", None, None), AnnotatorFactory(
             GeoDatabase.bundled(), Settings()))
+
+
+def test_dask_with_a_ledger_file_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from burstwatch.cli.main import main
+
+    paths = multi_file_capture(tmp_path, 5)
+    code = main(["scan", "--dask", "tcp://127.0.0.1:9", "--state", str(tmp_path / "s.duckdb"),
+                 *paths])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1] == ("burstwatch: error: --dask reads capture files as one capture: not standard "
+                       "input, --separate or --state")
