@@ -216,8 +216,7 @@ def run_flows(
     writes the rows before.
 
     ``jobs``: worker processes, each with a share of the flows (``burstwatch.parallel``;
-    None: every core for a large capture); the rows, the ledger and so the cases are the
-    same as with one. Standard input, ``separate`` and ``carry`` runs use one process.
+    0: every core); the rows, the ledger and so the cases are the same as with one. Standard input, ``separate`` and ``carry`` runs use one process.
     ``cluster``: the same shards as tasks on a Dask cluster (not for those runs either).
     """
     stats = stats if stats is not None else RunStats()

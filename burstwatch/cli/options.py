@@ -19,18 +19,17 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
 def add_jobs_option(p: argparse.ArgumentParser) -> None:
     """``-j N``: worker processes for one capture (``burstwatch.parallel``)."""
     p.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
-                   help="worker processes, each with a share of the flows (default: every "
-                        "core for captures of 64 MiB or more, else 1); standard input, "
-                        "--separate and --state runs use one")
+                   help="worker processes, each with a share of the flows, 0 for every core "
+                        "(default 1); standard input, --separate and --state runs use one")
 
 
 def _jobs(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of processes (1 or more), not {text!r}")
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of processes (0: every core), not {text!r}")
     return value
 
 

@@ -29,9 +29,6 @@ from burstwatch.flows import FlowConfig
 from burstwatch.parallel.merge import add_totals, merge_steps
 from burstwatch.records import FlowBatch, Progress, RunStats
 
-# Below this much input, starting workers (each imports the package and loads the compiled
-# kernels, about a second) costs more than they save; ``-j`` given explicitly is obeyed.
-AUTO_MIN_BYTES = 64 << 20
 _POLL_S = 1.0  # how often a waiting parent checks that its workers are alive
 
 
@@ -47,16 +44,10 @@ def default_jobs() -> int:
 
 def plan_jobs(requested: int | None, inputs: list[str], separate: bool, carry: bool) -> int:
     """How many processes a run uses: one for streams, ``--separate`` and carried runs;
-    ``requested`` when given; otherwise every core once the input is large enough."""
-    if separate or carry or any(p == "-" for p in inputs):
+    otherwise ``requested`` (0: every core; None: one, see docs/benchmarks.md for why)."""
+    if separate or carry or any(p == "-" for p in inputs) or requested is None:
         return 1
-    if requested is not None:
-        return max(1, requested)
-    try:
-        size = sum(os.path.getsize(p) for p in inputs)
-    except OSError:
-        return 1  # the timeline reports the unreadable input
-    return default_jobs() if size >= AUTO_MIN_BYTES else 1
+    return default_jobs() if requested == 0 else requested
 
 
 @dataclass
