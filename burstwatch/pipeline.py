@@ -12,6 +12,7 @@ the number of active flows.
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -199,6 +200,7 @@ def run_flows(
     carry: bool = False,
     jobs: int | None = 1,
     cluster: DaskCluster | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[FlowBatch]:
     """Stream finished flow/window rows of the captures ``paths`` (files, directories, glob
     patterns, ``-``). Together they are one capture, read as one timeline
@@ -213,11 +215,13 @@ def run_flows(
     An input that cannot be read is a warning in ``stats.warnings``; only when none can be
     read is it an error. With an enricher, reading, decoding and the flow table run one step
     ahead in a thread of their own, while this generator's caller enriches, matches and
-    writes the rows before.
+    writes the rows before. Once ``stop`` is set the input ends at the next batch, as if the
+    capture ended there: open flows are flushed and come out as usual.
 
     ``jobs``: worker processes, each with a share of the flows (``burstwatch.parallel``;
-    0: every core); the rows, the ledger and so the cases are the same as with one. Standard input, ``separate`` and ``carry`` runs use one process.
-    ``cluster``: the same shards as tasks on a Dask cluster (not for those runs either).
+    0: every core); the rows, the ledger and so the cases are the same as with one.
+    Standard input, ``separate`` and ``carry`` runs use one process. ``cluster``: the same
+    shards as tasks on a Dask cluster (not for those runs either).
     """
     stats = stats if stats is not None else RunStats()
     carried = ledger if carry and not separate else None
@@ -230,7 +234,7 @@ def run_flows(
         shards = (run_on_dask(cluster, inputs, config, stats, enricher_factory, progress, local,
                               whole_samples) if cluster is not None else
                   run_sharded(inputs, workers, config, stats, enricher_factory, progress, local,
-                              whole_samples))
+                              whole_samples, stop))
         for merged in shards:
             if on_features is not None and len(merged.rows):
                 on_features(merged)
@@ -243,8 +247,9 @@ def run_flows(
         enrich = enricher_factory() if enricher_factory is not None else None
         return Pipeline(name, config, enrich, ledger, stats, local, whole_samples, on_features)
 
-    steps = (_separate_steps(inputs, make, stats, progress) if separate
-             else _timeline_steps(inputs, make, stats, progress, carried))
+    stop = stop if stop is not None else threading.Event()
+    steps = (_separate_steps(inputs, make, stats, progress, stop) if separate
+             else _timeline_steps(inputs, make, stats, progress, carried, stop))
     # Enrichment and what follows run behind the flow table; without them there is nothing
     # to overlap, and a second thread would only add its own malloc arena to the peak RSS.
     for pipe, out in read_ahead(steps) if enricher_factory is not None else steps:
@@ -274,7 +279,7 @@ Steps = Iterator[tuple[Pipeline, "FlowOutput | _LeaveOpen"]]
 
 def _timeline_steps(
     inputs: list[str], make: Callable[[str], Pipeline], stats: RunStats,
-    progress: Progress | None, carried: BatchSink | None,
+    progress: Progress | None, carried: BatchSink | None, stop: threading.Event,
 ) -> Steps:
     """(pipeline, flow table output) for every batch of the one timeline of all inputs."""
     timeline = Timeline(inputs)
@@ -289,6 +294,8 @@ def _timeline_steps(
             yield pipe, pipe.table_step(records)
             if progress:
                 progress(timeline.bytes_consumed, total)
+            if stop.is_set():
+                break
         if carried is not None and first:
             return  # no packet: the previous run's open flows stay as they were, for the next
         if carried is not None:
@@ -324,6 +331,7 @@ def _continue(pipe: Pipeline, make: Callable[[str], Pipeline], carried: BatchSin
 
 def _separate_steps(
     inputs: list[str], make: Callable[[str], Pipeline], stats: RunStats, progress: Progress | None,
+    stop: threading.Event,
 ) -> Steps:
     """(pipeline, flow table output) for every batch of every input, each input alone."""
     log = InputLog()
@@ -336,6 +344,10 @@ def _separate_steps(
                 yield pipe, pipe.table_step(records)
                 if progress:
                     progress(reader.bytes_consumed, total)
+                if stop.is_set():
+                    break
             yield pipe, pipe.table.flush()
+            if stop.is_set():
+                break
     finally:
         stats.warnings.extend(log.warnings)

@@ -394,7 +394,8 @@ def test_train_refuses_with_one_line(site_capture: Path, tmp_path: Path, capsys:
         ([str(small), "-o", str(tmp_path / "b.bwm")], f"only 6 conversation(s) with upload bursts to learn "
                                                        f"from; at least {MIN_ROWS} are needed"),
         (["--state", str(tmp_path / "nope.duckdb"), "-o", str(tmp_path / "c.bwm")], "no such ledger file"),
-        ([str(site_capture), "-o", str(tmp_path / "d.bwm"), "--trees", "0"], "--trees must be at least 1"),
+        ([str(site_capture), "-o", str(tmp_path / "d.bwm"), "--trees", "0"],
+         "--trees: expected a whole number of at least 1"),
     ]
     for argv, message in cases:
         assert _train(argv) == 2

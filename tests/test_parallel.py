@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import FlowOutput
 from burstwatch.ledger import Ledger
 from burstwatch.parallel import ParallelError
-from burstwatch.parallel.local import default_jobs, plan_jobs
+from burstwatch.parallel.local import ShardJob, default_jobs, plan_jobs, run_shard
+from burstwatch.parallel.merge import merge_batches
 from burstwatch.pipeline import RunStats, run_flows
 from burstwatch.records import FlowBatch
 from burstwatch.synth import Endpoint, run_scenario, split_capture, write_capture
@@ -167,3 +169,37 @@ def test_a_failed_worker_ends_the_run_with_one_error(tmp_path: Path, how: str, m
     paths = multi_file_capture(tmp_path, 1)
     with pytest.raises(ParallelError, match=message):
         list(run_flows(paths, None, RunStats(), _Failing(how), jobs=2))
+
+
+def test_a_stop_request_ends_every_shard_at_the_same_step(tmp_path: Path) -> None:
+    """Shards told to stop at step 1 each flush there, and together they give what one
+    table gives when its input ends at the same step."""
+    paths = multi_file_capture(tmp_path, 1)
+    factory = AnnotatorFactory(GeoDatabase.bundled(), Settings())
+
+    def shard(k: int, n: int) -> tuple[list[FlowBatch | None], RunStats]:
+        sent: list[tuple] = []
+        run_shard(ShardJob(paths, k, n, None, factory, None, False), sent.append, lambda: 1)
+        assert [m[0] for m in sent] == ["step", "step", "done"]  # step 0, then the flush
+        return [m[1] for m in sent[:2]], sent[2][1]
+
+    whole, whole_stats = shard(0, 1)
+    parts = [shard(k, 3) for k in range(3)]
+    all_packets = sum(1 for _ in pcap_packets(paths))
+    assert whole_stats.packets < all_packets  # the input ended early
+    assert all(stats.packets == whole_stats.packets for _, stats in parts)
+    for step in range(2):
+        merged = merge_batches([batches[step] for batches, _ in parts])
+        assert (merged is None) == (whole[step] is None)
+        if merged is not None:
+            assert_same_batch(whole[step], merged)  # type: ignore[arg-type]
+    assert any(b is not None and len(b.rows) for b in whole)
+
+
+def pcap_packets(paths: list[str]) -> Iterator[int]:
+    for p in paths:
+        data = Path(p).read_bytes()
+        pos = 24
+        while pos < len(data):
+            yield pos
+            pos += 16 + int.from_bytes(data[pos + 8 : pos + 12], "little")

@@ -6,20 +6,19 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from burstwatch.cli.console import stderr_console
+from burstwatch.cli.console import clean, stderr_console
 from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.cli.interrupt import stop_on_signals
 from burstwatch.cli.options import (
+    add_enrich_options,
     add_flow_options,
     add_input_options,
     add_jobs_option,
-    flow_config,
-)
-from burstwatch.cli.progress import progress_bar
-from burstwatch.enrich.annotate import (
-    add_enrich_options,
     enricher_factory_from_args,
+    flow_config,
     settings_from_args,
 )
+from burstwatch.cli.progress import progress_bar
 from burstwatch.flows.roles import local_nets
 from burstwatch.outputs.ecs import BURST_COLUMNS, FLOW_COLUMNS, burst_records, flow_records
 from burstwatch.outputs.writers import write_records
@@ -42,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
     err = stderr_console()
     stats = RunStats()
     factory = enricher_factory_from_args(args)
-    with progress_bar() as progress:
+    with stop_on_signals() as stop, progress_bar() as progress:
         local = local_nets(settings_from_args(args).internal_nets)
         batches = run_flows(args.files, flow_config(args), stats, factory, progress, local=local,
-                            separate=args.separate, jobs=args.jobs)
+                            separate=args.separate, jobs=args.jobs, stop=stop.event)
 
         def records() -> Iterator[dict[str, Any]]:
             for batch in batches:
@@ -54,8 +53,11 @@ def run(args: argparse.Namespace) -> int:
         columns = list(BURST_COLUMNS if args.bursts else FLOW_COLUMNS)
         count = write_records(records(), args.output, columns)
     for w in stats.warnings:
-        err.print(f"burstwatch: warning: {w}", markup=False)
+        err.print(f"burstwatch: warning: {clean(w)}")
     if args.output != "-":
         kind = "bursts" if args.bursts else "flow records"
         err.print(f"burstwatch: wrote {count} {kind} to {args.output}", markup=False)
+    if stop.requested:
+        err.print(f"burstwatch: interrupted ({stop.name}); the records cover what was read")
+        return stop.exit_code
     return ExitCode.OK

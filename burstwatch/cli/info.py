@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import datetime, timezone
 from typing import Any
 
-from rich.table import Table
-
-from burstwatch.cli.console import stderr_console, stdout_console
+from burstwatch.cli.console import TextTable, clean, stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.decode.summary import CaptureSummary, linktype_name, summarize_capture
 from burstwatch.errors import BurstwatchError
 from burstwatch.ingest.timeline import expand_inputs
+from burstwatch.outputs.jsonline import json_line
 
 
 def register(sub: Any) -> None:
@@ -30,8 +28,8 @@ def _ts(ns: int | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S") + f".{ns % 1_000_000_000:09d} UTC"
 
 
-def _table(s: CaptureSummary) -> Table:
-    t = Table(title=s.path, show_header=False, title_justify="left")
+def _table(s: CaptureSummary) -> TextTable:
+    t = TextTable(title=s.path, show_header=False, title_justify="left")
     t.add_column("field", style="bold")
     t.add_column("value")
     t.add_row("format", s.format + (" (gzip)" if s.compressed else ""))
@@ -54,13 +52,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             summary = summarize_capture(path)
         except BurstwatchError as exc:
-            err.print(f"burstwatch: error: {exc}", markup=False)
+            err.print(f"burstwatch: error: {clean(exc)}")
             status = ExitCode.ERROR
             continue
         for w in summary.warnings:
-            err.print(f"burstwatch: warning: {w}", markup=False)
+            err.print(f"burstwatch: warning: {clean(w)}")
         if args.json:
-            print(json.dumps(summary.to_json()), flush=True)
+            print(json_line(summary.to_json(), compact=False), flush=True)
         else:
             out.print(_table(summary))
     return status

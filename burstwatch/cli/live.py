@@ -12,7 +12,7 @@ file ends with a complete line.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import multiprocessing as mp
 import os
 import queue
@@ -26,40 +26,38 @@ from typing import IO, Any
 
 import numpy as np
 from rich.live import Live
-from rich.table import Table
 
 from burstwatch.alerts.detect import Detector
 from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert
 from burstwatch.cli.caseline import case_details, case_lines
-from burstwatch.cli.console import stderr_console, stdout_console
+from burstwatch.cli.console import TextTable, stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, flow_config
-from burstwatch.cli.scan import (
-    CASES_STATE,
-    ScanError,
-    _open_alerts,
-    _rule_paths,
+from burstwatch.cli.options import (
     add_conversation_options,
+    add_enrich_options,
+    add_flow_options,
+    flow_config,
+    geo_from_args,
+    seconds,
+    settings_from_args,
+    whole,
 )
+from burstwatch.cli.scan import CASES_STATE, ScanError, _open_alerts, _rule_paths
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
 from burstwatch.cli.warmup import warm_up
 from burstwatch.config import Settings
 from burstwatch.conversations.cases import CaseBook
 from burstwatch.conversations.judge import Judge, judge_ledger
-from burstwatch.enrich.annotate import (
-    EnrichStats,
-    FlowAnnotator,
-    add_enrich_options,
-    geo_from_args,
-    settings_from_args,
-)
+from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
 from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import FlowConfig
 from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.live import LiveSource
 from burstwatch.ledger import Ledger
 from burstwatch.outputs.capture import RotatingPcapWriter
+from burstwatch.outputs.jsonline import json_line
+from burstwatch.outputs.writers import OutputError
 from burstwatch.pipeline import Pipeline
 from burstwatch.records import FlowBatch
 from burstwatch.rules import Rule, load_rules
@@ -75,13 +73,13 @@ def register(sub: Any) -> None:
                    help="standard output: alert lines for people (default) or JSON lines")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="table: each case in full (connection, id, why), not one line")
-    p.add_argument("--interval", type=float, default=5.0, metavar="S",
+    p.add_argument("--interval", type=seconds, default=5.0, metavar="S",
                    help="evaluate open flows this often (default 5 s)")
-    p.add_argument("--status-every", type=float, default=10.0, metavar="S",
+    p.add_argument("--status-every", type=seconds, default=10.0, metavar="S",
                    help="status line interval when not on a terminal (default 10 s)")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
-    p.add_argument("--count", type=int, metavar="N", help="stop after this many packets")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--duration", type=seconds, metavar="S", help="stop after this many seconds")
+    p.add_argument("--count", type=whole(1), metavar="N", help="stop after this many packets")
+    p.add_argument("--workers", type=whole(1), default=1, metavar="N",
                    help="capture processes sharing the interface by flow hash (PACKET_FANOUT)")
     p.add_argument("--write-pcap", metavar="DIR", help="also keep a rotating capture in DIR")
     add_flow_options(p)
@@ -236,7 +234,7 @@ def capture_loop(
                 status.bytes += int(records.wirelen.sum(dtype=np.int64))
                 handle(pipe.step(records))
                 if writer is not None:
-                    writer.write(records)
+                    writer = _keep(writer, records, args.write_pcap, report)
             else:
                 handle(pipe.advance(time.time_ns()))
             now = time.monotonic()
@@ -265,8 +263,25 @@ def capture_loop(
         src.close()
         status.kernel_packets, status.kernel_drops = src.stats()
         if writer is not None:
-            writer.close()
+            _keep(writer, None, args.write_pcap, report)
     return status
+
+
+def _keep(writer: RotatingPcapWriter, records: Any, where: str, report: Any) -> RotatingPcapWriter | None:
+    """Write ``records`` to the rotating capture (None: close it). A full disk or an I/O error
+    ends the capture file, not the capture: said once, and the writer is dropped."""
+    try:
+        if records is None:
+            writer.close()
+        else:
+            writer.write(records)
+        return writer
+    except OSError as exc:
+        report(notice=f"--write-pcap {where}: cannot write ({exc.strerror or exc}); "
+                      "no longer keeping a capture, detection goes on")
+        with contextlib.suppress(OSError):
+            writer.close()
+        return None
 
 
 
@@ -287,6 +302,7 @@ class Output:
         self.last_line = 0.0
         self.started = time.monotonic()
         self.status = Status()
+        self.sink_errors: list[str] = []
         self.live: Live | None = None
         if self.tty and sys.stdout.isatty() and args.format == "table":
             self.live = Live(self._panel(Status(), 0.0, 0.0), console=self.err,
@@ -298,8 +314,8 @@ class Output:
             self.live.stop()
             self.live = None
 
-    def _panel(self, s: Status, rate: float, brate: float) -> Table:
-        t = Table(title=f"burstwatch live on {self.args.interface}", title_justify="left",
+    def _panel(self, s: Status, rate: float, brate: float) -> TextTable:
+        t = TextTable(title=f"burstwatch live on {self.args.interface}", title_justify="left",
                   show_header=False, box=None)
         t.add_column(style="bold")
         t.add_column(justify="right")
@@ -317,11 +333,27 @@ class Output:
             t.add_row(name, value)
         return t
 
+    def sink_failed(self, message: str) -> None:
+        """A write to an output failed: said once per distinct error; capturing goes on (the
+        ledger still has every case) and the exit status will be 2."""
+        if message not in self.sink_errors:
+            self.sink_errors.append(message)
+            self.err.print(f"burstwatch: error: {message}; capturing goes on")
+
     def alert(self, record: dict[str, Any], level: str) -> None:
-        line = json.dumps(record, separators=(",", ":"))
+        line = json_line(record)
         if self.alerts_file is not None:
-            self.alerts_file.write(line + "\n")  # one write per complete line
-            self.alerts_file.flush()
+            try:
+                self.alerts_file.write(line + "\n")  # one write per complete line
+                self.alerts_file.flush()
+            except OSError as exc:
+                self.sink_failed(f"{self.args.alerts}: cannot write alerts ({exc.strerror or exc})")
+        try:
+            self._show(record, level, line)
+        except OutputError as exc:
+            self.sink_failed(str(exc))
+
+    def _show(self, record: dict[str, Any], level: str, line: str) -> None:
         if self.args.format == "jsonl":
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
@@ -379,8 +411,6 @@ def _worker_main(args: argparse.Namespace, rules: list[Rule], group: int, q: Any
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        raise ScanError("--workers must be at least 1")
     settings = settings_from_args(args)
     geo = geo_from_args(args)
     rules = load_rules(_rule_paths(args), rule_catalog())
@@ -423,6 +453,8 @@ def run(args: argparse.Namespace) -> int:
     levels = ", ".join(f"{lvl} {final.by_level.get(lvl, 0)}" for lvl in reversed(LEVEL_ORDER))
     err.print(f"summary: {final.packets:,} packets, kernel saw {final.kernel_packets:,} and dropped "
               f"{final.kernel_drops:,}; cases: {final.alerts} ({levels})", markup=False)
+    if out.sink_errors:
+        return ExitCode.ERROR
     return ExitCode.FLAGGED if final.alerts else ExitCode.OK
 
 

@@ -7,11 +7,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from burstwatch.alerts.detect import Detector
 from burstwatch.alerts.frame import rule_catalog
-from burstwatch.cli.console import stderr_console, stdout_console
+from burstwatch.cli.console import TextTable, stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.config import Settings
 from burstwatch.conversations.judge import Judge, judge_ledger
@@ -124,7 +122,7 @@ def run_test(args: argparse.Namespace) -> int:
     for f in files:
         rules_by_file[Path(f)] = load_rules([f], catalog)
     geo = GeoDatabase.bundled()
-    table = Table("rule", "case", "result", "detail")
+    table = TextTable("rule", "case", "result", "detail")
     failed = 0
     total = 0
     for path, rules in rules_by_file.items():

@@ -10,7 +10,6 @@ Exit status: 0 nothing flagged, 1 something flagged, 2 error (like grep).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import IO, Any
 
@@ -20,30 +19,29 @@ from burstwatch.alerts.detect import Detector
 from burstwatch.alerts.frame import rule_catalog
 from burstwatch.alerts.record import LEVEL_ORDER, Alert
 from burstwatch.cli.caseline import case_details, case_lines
-from burstwatch.cli.console import stderr_console, stdout_console
+from burstwatch.cli.console import clean, stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.cli.interrupt import StopRequest, stop_on_signals
 from burstwatch.cli.options import (
+    add_conversation_options,
+    add_enrich_options,
     add_flow_options,
     add_input_options,
     add_jobs_option,
     flow_config,
+    geo_from_args,
+    settings_from_args,
 )
 from burstwatch.cli.progress import progress_bar
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
 from burstwatch.conversations.cases import Case, CaseBook
 from burstwatch.conversations.judge import Judge, Judgement, judge_ledger
-from burstwatch.enrich.annotate import (
-    AnnotatorFactory,
-    EnrichStats,
-    add_enrich_options,
-    geo_from_args,
-    settings_from_args,
-)
+from burstwatch.enrich.annotate import AnnotatorFactory, EnrichStats
 from burstwatch.errors import BurstwatchError
 from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.timeline import expand_inputs
 from burstwatch.ledger import Ledger
-from burstwatch.ledger.store import DEFAULT_RETENTION_DAYS
+from burstwatch.outputs.jsonline import json_line
 from burstwatch.parallel.options import add_dask_options, dask_cluster
 from burstwatch.pipeline import RunStats, run_flows
 from burstwatch.report import ReportData, check_writable, from_ledger, merge_all, write_report
@@ -86,6 +84,16 @@ def _rule_paths(args: argparse.Namespace) -> list[str]:
     return [str(bundled)]
 
 
+def _write_alerts(alerts_file: IO[str], path: str, lines: list[str]) -> None:
+    """Every line, then close: a full disk or an I/O error is one line (ScanError)."""
+    try:
+        with alerts_file:
+            for line in lines:
+                alerts_file.write(line + "\n")
+    except OSError as exc:
+        raise ScanError(f"{path}: cannot write alerts ({exc.strerror or exc})") from None
+
+
 def _open_alerts(path: str | None) -> IO[str] | None:
     if not path:
         return None
@@ -106,36 +114,6 @@ def _print_cases(out: Console, records: list[dict[str, Any]], verbose: bool) -> 
                 out.print(detail, markup=False, highlight=False)
 
 
-def add_conversation_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("conversations")
-    g.add_argument("--state", metavar="PATH",
-                   help="keep the burst ledger in this file, so history builds up over runs "
-                        "(scan: in memory by default; live: under the user's state directory)")
-    g.add_argument("--horizon", type=positive_hours, default=24.0, metavar="HOURS",
-                   help="judge each conversation over this much history (default 24)")
-    g.add_argument("--retention", type=positive_days, default=DEFAULT_RETENTION_DAYS,
-                   metavar="DAYS", help="drop ledger records older than this "
-                   f"(default {DEFAULT_RETENTION_DAYS:g})")
-
-
-def positive_hours(text: str) -> float:
-    return _positive(text, "hours")
-
-
-def positive_days(text: str) -> float:
-    return _positive(text, "days")
-
-
-def _positive(text: str, unit: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of {unit}, not {text!r}")
-    return value
-
-
 def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], horizon_h: float,
                      capture: str, keep_cases: bool) -> Judgement:
     """The cases of every conversation within the horizon, with revisions kept in the ledger
@@ -150,6 +128,11 @@ def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], hor
 
 
 def run(args: argparse.Namespace) -> int:
+    with stop_on_signals() as stop:
+        return _run(args, stop)
+
+
+def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     err = stderr_console()
     as_table = args.format == "table"
     out: Console = stdout_console() if as_table else err
@@ -177,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
               markup=False)
     stale = geo.staleness_warning()
     if stale:
-        err.print(f"burstwatch: warning: {stale}", markup=False)
+        err.print(f"burstwatch: warning: {clean(stale)}")
 
     stats = RunStats()
     enrich_stats = EnrichStats()
@@ -200,11 +183,12 @@ def run(args: argparse.Namespace) -> int:
                                                AnnotatorFactory(geo, settings, enrich_stats),
                                                progress, local=local_nets(settings.internal_nets),
                                                ledger=held, separate=args.separate,
-                                               carry=args.state is not None, jobs=args.jobs,
-                                               cluster=dask_cluster(args)):
+                                               carry=args.state is not None, stop=stop.event,
+                                               jobs=args.jobs, cluster=dask_cluster(args)):
                             flow_alerts.extend(detector(batch))
                 except KeyboardInterrupt:
                     interrupted = True  # judge what was read: nothing found is lost
+                interrupted = interrupted or stop.requested
                 judgement = judge_and_revise(held, judge, flow_alerts, args.horizon,
                                              _name(group), keep_cases=args.state is not None)
                 if args.report:
@@ -219,19 +203,15 @@ def run(args: argparse.Namespace) -> int:
                 break
     finally:
         for w in stats.warnings:
-            err.print(f"burstwatch: warning: {w}", markup=False)
+            err.print(f"burstwatch: warning: {clean(w)}")
     cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
-    try:
-        for case in cases:
-            line = json.dumps(case.to_record(), separators=(",", ":"))
-            if alerts_file is not None:
-                alerts_file.write(line + "\n")
-            if not as_table:
-                sys.stdout.write(line + "\n")
+    lines = [json_line(case.to_record()) for case in cases]
+    if alerts_file is not None:
+        _write_alerts(alerts_file, args.alerts, lines)
+    if not as_table:
+        for line in lines:
+            sys.stdout.write(line + "\n")
         sys.stdout.flush()
-    finally:
-        if alerts_file is not None:
-            alerts_file.close()
     if args.report and report_parts:
         report = merge_all(report_parts)
         report.packets, report.flows = stats.packets, stats.flow_rows
@@ -253,8 +233,8 @@ def run(args: argparse.Namespace) -> int:
         markup=False,
     )
     if interrupted:
-        err.print("burstwatch: interrupted; the cases above cover what was read", markup=False)
-        return ExitCode.INTERRUPTED
+        err.print(f"burstwatch: interrupted ({stop.name}); the cases above cover what was read")
+        return stop.exit_code
     return ExitCode.FLAGGED if cases else ExitCode.OK
 
 

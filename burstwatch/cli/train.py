@@ -12,11 +12,18 @@ import math
 from pathlib import Path
 from typing import Any
 
-from burstwatch.cli.console import stderr_console, stdout_console
+from burstwatch.cli.console import clean, stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, flow_config
+from burstwatch.cli.options import (
+    add_enrich_options,
+    add_flow_options,
+    flow_config,
+    geo_from_args,
+    hours,
+    settings_from_args,
+    whole,
+)
 from burstwatch.cli.progress import progress_bar
-from burstwatch.enrich.annotate import add_enrich_options, geo_from_args, settings_from_args
 from burstwatch.records import RunStats
 
 HOUR_NS = 3_600_000_000_000
@@ -36,10 +43,10 @@ def register(sub: Any) -> None:
                         "capture unless --separate")
     p.add_argument("--state", metavar="PATH", help="burst ledger with the site's history (read only)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
-    p.add_argument("--horizon", type=float, default=24.0, metavar="HOURS",
+    p.add_argument("--horizon", type=hours, default=24.0, metavar="HOURS",
                    help="conversation horizon in hours, as the judge uses it (default 24)")
-    p.add_argument("--trees", type=int, default=200, metavar="N", help="isolation trees (default 200)")
-    p.add_argument("--seed", type=int, default=0, metavar="S",
+    p.add_argument("--trees", type=whole(1), default=200, metavar="N", help="isolation trees (default 200)")
+    p.add_argument("--seed", type=whole(0), default=0, metavar="S",
                    help="random seed: the same history and seed give the same model (default 0)")
     p.add_argument("--separate", action="store_true", help="read each capture file as a capture of its own")
     add_flow_options(p)
@@ -61,10 +68,6 @@ def run(args: argparse.Namespace) -> int:
     problem = None
     if not (args.state or args.files):
         problem = "give --state PATH (the site's ledger) and/or capture files to learn from"
-    elif args.trees < 1:
-        problem = "--trees must be at least 1"
-    elif not args.horizon > 0:
-        problem = "--horizon must be a positive number of hours"
     if problem:
         err.print(f"burstwatch: error: {problem}", markup=False)
         return ExitCode.ERROR
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                                       settings=settings_from_args(args), geo=geo_from_args(args),
                                       stats=stats, progress=progress, separate=args.separate)
         for w in stats.warnings:
-            err.print(f"burstwatch: warning: {w}", markup=False)
+            err.print(f"burstwatch: warning: {clean(w)}")
         names = [Path(f).name for f in args.files]
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         parts.append((f"captures {shown}", rows))

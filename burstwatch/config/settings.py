@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from burstwatch.config.countries import is_country
 from burstwatch.errors import BurstwatchError
 
 
@@ -48,8 +49,8 @@ def _countries(value: Any, where: str) -> tuple[str, ...]:
     out = []
     for v in value:
         code = str(v).strip().upper()
-        if len(code) != 2 or not code.isalpha():
-            raise ConfigError(f"{where}: {v!r} is not a two-letter ISO 3166 country code")
+        if not is_country(code):
+            raise ConfigError(f"{where}: {v!r} is not an ISO 3166-1 alpha-2 country code")
         out.append(code)
     return tuple(out)
 

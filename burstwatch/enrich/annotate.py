@@ -8,14 +8,13 @@ when the flow ends. Geography is looked up once per distinct endpoint in each ba
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from burstwatch.config import Settings, load_settings
+from burstwatch.config import Settings
 from burstwatch.enrich.encryption.batch import classify_packed_columns
 from burstwatch.enrich.geo import GeoDatabase, Scope, classify_scope, internal_nets
 from burstwatch.enrich.nets import NetSet
@@ -312,24 +311,6 @@ class FlowAnnotator:
         return {"burstwatch.allowlisted": reason}
 
 
-# ---- command-line wiring ----
-def add_enrich_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("enrichment")
-    g.add_argument("--config", metavar="PATH", help="YAML configuration (default: the shipped one)")
-    g.add_argument("--home", metavar="CC[,CC...]", help="home countries (default from config: US)")
-    g.add_argument("--internal-nets", nargs="+", metavar="CIDR", default=None,
-                   help="the site's own public ranges: internal, never foreign")
-    g.add_argument("--geoip", metavar="PATH", help="a MaxMind/DB-IP/IPinfo .mmdb to use instead of the bundled data")
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config, args.home, args.internal_nets)
-
-
-def geo_from_args(args: argparse.Namespace) -> GeoDatabase:
-    return GeoDatabase.from_mmdb(args.geoip) if args.geoip else GeoDatabase.bundled()
-
-
 class AnnotatorFactory:
     """Makes the annotator of each pipeline, all counting into ``stats``. It can be pickled
     to a worker process, which starts counting from zero and hands its counts back
@@ -348,9 +329,3 @@ class AnnotatorFactory:
 
     def absorb(self, worker: EnrichStats) -> None:
         self.stats.add(worker)
-
-
-def enricher_factory_from_args(
-    args: argparse.Namespace, stats: EnrichStats | None = None
-) -> AnnotatorFactory:
-    return AnnotatorFactory(geo_from_args(args), settings_from_args(args), stats)

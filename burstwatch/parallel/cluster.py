@@ -70,7 +70,8 @@ def run_on_dask(
     enricher_factory: Callable[[], Any] | None, progress: Progress | None,
     local: NetSet | None, whole_samples: bool,
 ) -> Iterator[FlowBatch]:
-    """The merged batches of the cluster's shards, step by step as one process yields them."""
+    """The merged batches of the cluster's shards, step by step as one process yields them
+    (after every task is done: a stop request is not passed to the cluster)."""
     try:
         from distributed import Client, as_completed
     except ImportError:

@@ -19,6 +19,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,8 @@ from burstwatch.flows import FlowConfig
 from burstwatch.parallel.merge import add_totals, merge_steps
 from burstwatch.records import FlowBatch, Progress, RunStats
 
-_POLL_S = 1.0  # how often a waiting parent checks that its workers are alive
+_POLL_S = 1.0
+_DEPTH = 2  # steps a worker may have queued for the parent  # how often a waiting parent checks that its workers are alive
 
 
 class ParallelError(BurstwatchError):
@@ -63,10 +65,12 @@ class ShardJob:
     whole_samples: bool
 
 
-def run_shard(job: ShardJob, emit: Callable[[tuple[Any, ...]], None]) -> str:
+def run_shard(job: ShardJob, emit: Callable[[tuple[Any, ...]], None],
+              stop_at: Callable[[], int] | None = None) -> str:
     """One shard over the whole timeline: ``("step", batch, bytes read, total)`` for every
     step (batch None when the shard emitted nothing), then ``("done", stats, enrich stats)``;
-    returns the timeline's name."""
+    returns the timeline's name. ``stop_at()``: the step (>= 0) at which every shard ends
+    its input as if the capture ended there, flushing its open flows."""
     from burstwatch.ingest.timeline import Timeline
     from burstwatch.pipeline import Pipeline
 
@@ -77,7 +81,9 @@ def run_shard(job: ShardJob, emit: Callable[[tuple[Any, ...]], None]) -> str:
         pipe = Pipeline(timeline.name, job.config, enricher, None, stats, job.local,
                         job.whole_samples, shard=(job.shard, job.shards))
         total = timeline.size_hint
-        for records in timeline.batches():
+        for step, records in enumerate(timeline.batches()):
+            if stop_at is not None and 0 <= stop_at() <= step:
+                break
             batch = pipe.finish(pipe.table_step(records))
             emit(("step", batch, timeline.bytes_consumed, total))
         emit(("step", pipe.finish(pipe.table.flush()), timeline.bytes_consumed, total))
@@ -89,11 +95,12 @@ def run_shard(job: ShardJob, emit: Callable[[tuple[Any, ...]], None]) -> str:
     return timeline.name
 
 
-def _worker(job: ShardJob, out: Any) -> None:
+def _worker(job: ShardJob, out: Any, stop_at: Any) -> None:
     """A worker process's body: results and failures go to the parent through ``out``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt ends
+    for sig in (signal.SIGINT, signal.SIGHUP):  # the parent decides what a signal ends
+        signal.signal(sig, signal.SIG_IGN)
     try:
-        run_shard(job, out.put)
+        run_shard(job, out.put, lambda: int(stop_at.value))
     except BaseException as exc:  # handed to the parent, which raises it
         out.put(("error", exc if isinstance(exc, BurstwatchError) else None,
                  f"{type(exc).__name__}: {exc}"))
@@ -133,26 +140,37 @@ def _receive(k: int, q: Any, proc: Any) -> tuple[Any, ...]:
 def run_sharded(
     inputs: list[str], jobs: int, config: FlowConfig | None, stats: RunStats,
     enricher_factory: Callable[[], Any] | None, progress: Progress | None,
-    local: NetSet | None, whole_samples: bool,
+    local: NetSet | None, whole_samples: bool, stop: threading.Event | None = None,
 ) -> Iterator[FlowBatch]:
     """The merged batches of ``jobs`` workers over the timeline of ``inputs``, step by step
     as one process yields them. The caller keeps them (ledger, rules); ``stats`` gets the
-    run's totals and the enricher factory's ``absorb`` (if any) each worker's counts."""
+    run's totals and the enricher factory's ``absorb`` (if any) each worker's counts. Once
+    ``stop`` is set, every worker ends its input at the same step and flushes."""
     ctx = mp.get_context("spawn")  # no fork of a process with threads and open files
-    queues = [ctx.Queue(maxsize=2) for _ in range(jobs)]
+    queues = [ctx.Queue(maxsize=_DEPTH) for _ in range(jobs)]
+    stop_at = ctx.Value("q", -1, lock=False)
     procs = [
         ctx.Process(target=_worker, name=f"burstwatch-shard-{k}", daemon=True, args=(
-            ShardJob(inputs, k, jobs, config, enricher_factory, local, whole_samples), q))
+            ShardJob(inputs, k, jobs, config, enricher_factory, local, whole_samples), q,
+            stop_at))
         for k, q in enumerate(queues)
     ]
     for p in procs:
         p.start()
     def steps() -> Iterator[list[FlowBatch | None]]:
+        received = 0
         while True:
             msgs = [_receive(k, q, p) for k, (q, p) in enumerate(zip(queues, procs, strict=True))]
+            if len({m[0] for m in msgs}) > 1:
+                raise ParallelError("the workers ended their input at different steps")
             if msgs[0][0] == "done":
                 done.extend(msgs)
                 return
+            received += 1
+            if stop is not None and stop.is_set() and stop_at.value < 0:
+                # A worker is at most _DEPTH steps queued and one in hand ahead of what was
+                # received, so each one can still stop at this step: all at the same one.
+                stop_at.value = received + _DEPTH + 1
             if progress:
                 progress(msgs[0][2], msgs[0][3])
             yield [m[1] for m in msgs]
@@ -166,7 +184,7 @@ def run_sharded(
     finally:
         for p in procs:
             if p.is_alive():
-                p.terminate()
+                p.kill()
         for p in procs:
             p.join()
         for q in queues:
