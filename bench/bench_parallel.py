@@ -1,6 +1,6 @@
 """`scan -j N`: wall time, CPU time per worker and peak memory, and a projection to more cores.
 
-    python bench/bench_parallel.py CAPTURE [--jobs 1,2,4] [--rounds 3]
+    python bench/bench_parallel.py CAPTURE [--jobs 1,2,4] [--rounds 3] [--rss-check]
 
 Each run is `burstwatch scan CAPTURE -j N --format jsonl` in a child process of its own. The
 jobs of one round run back to back, in an order that alternates between rounds, so a busy
@@ -15,6 +15,9 @@ workers run in parallel and the parent alongside them, so a run takes about
 max(c(K), parent CPU); the projection gives packets per second from that. It assumes the
 capture is in the page cache (or storage keeps up), memory bandwidth is not the limit, and the
 workers' start-up (included in c) stays as measured.
+
+``--rss-check``: exit 1 unless every worker's peak resident set stays within that of the
+``-j 1`` run (memory is bounded per worker as it is for one process).
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ def main() -> int:
     ap.add_argument("--jobs", default="1,2,4")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--project", type=int, default=16, help="cores to project to")
+    ap.add_argument("--rss-check", action="store_true",
+                    help="fail unless each worker's peak RSS is within the -j 1 run's")
     args = ap.parse_args()
     jobs = [int(j) for j in args.jobs.split(",")]
     runs: dict[int, list[dict[str, Any]]] = {j: [] for j in jobs}
@@ -107,7 +112,12 @@ def main() -> int:
         print(f"projected to {k} free cores: about {wall:.1f} s, {packets / wall / 1e6:.2f} M "
               f"packets/s ({packets / wall / k / 1e3:.0f} k packets/s per core)")
     print(f"\nalerts identical across -j: {same}")
-    return 0 if same else 1
+    bounded = True
+    if args.rss_check and 1 in med:
+        worst = max(x["worker_rss"] for j in jobs if j > 1 for x in runs[j])
+        bounded = worst <= min(x["parent_rss"] for x in runs[1])
+        print(f"largest worker peak RSS {worst / 2**20:.0f} MiB, within the -j 1 run's: {bounded}")
+    return 0 if same and bounded else 1
 
 
 if __name__ == "__main__":

@@ -203,3 +203,13 @@ def pcap_packets(paths: list[str]) -> Iterator[int]:
         while pos < len(data):
             yield pos
             pos += 16 + int.from_bytes(data[pos + 8 : pos + 12], "little")
+
+
+def test_flows_command_writes_the_same_records_with_workers(tmp_path: Path) -> None:
+    paths = multi_file_capture(tmp_path, 2)
+    outputs = []
+    for jobs in ("1", "3"):
+        out = tmp_path / f"flows-{jobs}.jsonl"
+        assert main(["flows", "-j", jobs, "-o", str(out), *paths]) == 0
+        outputs.append(out.read_text())
+    assert outputs[0].count("\n") > 20 and outputs[0] == outputs[1]
