@@ -19,8 +19,9 @@ from typing import Protocol
 
 import numpy as np
 
-from burstwatch.decode import decode
+from burstwatch.decode import Decoder
 from burstwatch.decode.batch import STATUS_NAMES
+from burstwatch.decode.summary import undecoded_kinds
 from burstwatch.enrich.nets import NetSet
 from burstwatch.features import compute_features
 from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable, PayloadSamples
@@ -35,7 +36,7 @@ from burstwatch.readahead import read_ahead
 from burstwatch.records import FlowBatch, Progress, RunStats
 
 Columns = dict[str, np.ndarray]
-CHECKPOINT_FORMAT = 1  # bump when the flow table's or the annotator's state layout changes
+CHECKPOINT_FORMAT = 2  # bump when the flow table's or the annotator's state layout changes
 Enricher = Callable[[FlowOutput], Columns]
 
 
@@ -84,6 +85,7 @@ class Pipeline:
         self.ledger = ledger
         self.stats = stats if stats is not None else RunStats()
         self.on_features = on_features
+        self.decoder = Decoder((config or FlowConfig()).decode, self.stats.reassembly)
         self.table = FlowTable(
             config, sample_payloads=enricher is not None,
             sample_policy=sample_policy(enricher is not None, whole_samples), local=local,
@@ -91,15 +93,21 @@ class Pipeline:
 
     # ---- the first half: decode and the flow table ----
     def table_step(self, records: RecordBatch) -> FlowOutput:
-        packets = decode(records)
+        packets = self.decoder(records)
         stats = self.stats
         stats.packets += len(packets)
-        stats.wire_bytes += int(packets.wire_len.sum(dtype=np.int64))
-        stats.add_decode(np.bincount(packets.status, minlength=len(STATUS_NAMES)))
+        stats.wire_bytes += int(records.wirelen.sum(dtype=np.int64))
+        stats.add_decode(np.bincount(packets.status, minlength=len(STATUS_NAMES)),
+                         packets.encap_counts(), undecoded_kinds(packets))
+        table = self.table
+        evicted = table.evicted
         if self.shard is None:
-            return self.table.update(packets)
-        kept, clock = keep_shard(packets, *self.shard)
-        return self.table.update(kept, clock)
+            out = table.update(packets)
+        else:
+            kept, clock = keep_shard(packets, *self.shard)
+            out = table.update(kept, clock)
+        stats.flows_evicted += table.evicted - evicted
+        return out
 
     # ---- the second half: features, enrichment, ledger ----
     def finish(self, out: FlowOutput, provisional: bool = False) -> FlowBatch | None:

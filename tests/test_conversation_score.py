@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from burstwatch.builders.conversation_measure import catalog, must_stay_low, real_captures
 from burstwatch.cli import main as cli_main
 from burstwatch.config import load_settings
 from burstwatch.conversations.features import conversation_features
@@ -35,7 +36,6 @@ from burstwatch.score.conversation import (
     rows_from_ledger,
 )
 from burstwatch.score.conversation.explain import NOT_SCORED
-from burstwatch.score.conversation.measure import catalog, must_stay_low, real_captures
 from burstwatch.score.conversation.model import check_schema, default_model_path
 from burstwatch.score.conversation.rows import horizon_ends
 from burstwatch.score.conversation.transform import SIDES, USED, floor32, transform

@@ -100,9 +100,11 @@ def test_workers_give_the_rows_and_ledger_of_one_process(tmp_path: Path, seed: i
             assert_same_batch(a, b)
         assert ledger_many == ledger_one
         assert (stats_many.packets, stats_many.flow_rows, stats_many.window_rows,
-                stats_many.bursts, stats_many.files, stats_many.decode) == (
+                stats_many.bursts, stats_many.files, stats_many.decode, stats_many.encap,
+                stats_many.reassembly, stats_many.flows_evicted) == (
             stats_one.packets, stats_one.flow_rows, stats_one.window_rows, stats_one.bursts,
-            stats_one.files, stats_one.decode)
+            stats_one.files, stats_one.decode, stats_one.encap, stats_one.reassembly,
+            stats_one.flows_evicted)
         assert enrich_many == enrich_one
 
 

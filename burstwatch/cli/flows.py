@@ -14,6 +14,7 @@ from burstwatch.cli.options import (
     add_flow_options,
     add_input_options,
     add_jobs_option,
+    ceiling_note,
     enricher_factory_from_args,
     flow_config,
     settings_from_args,
@@ -42,9 +43,11 @@ def run(args: argparse.Namespace) -> int:
     stats = RunStats()
     factory = enricher_factory_from_args(args)
     with stop_on_signals() as stop, progress_bar() as progress:
-        local = local_nets(settings_from_args(args).internal_nets)
-        batches = run_flows(args.files, flow_config(args), stats, factory, progress, local=local,
-                            separate=args.separate, jobs=args.jobs, stop=stop.event)
+        settings = settings_from_args(args)
+        local = local_nets(settings.internal_nets)
+        batches = run_flows(args.files, flow_config(args, settings), stats, factory, progress,
+                            local=local, separate=args.separate, jobs=args.jobs,
+                            stop=stop.event)
 
         def records() -> Iterator[dict[str, Any]]:
             for batch in batches:
@@ -54,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
         count = write_records(records(), args.output, columns)
     for w in stats.warnings:
         err.print(f"burstwatch: warning: {clean(w)}")
+    if stats.flows_evicted:
+        note = ceiling_note(stats.flows_evicted).removeprefix("; ")
+        err.print(f"burstwatch: {note}")
+    if stats.decode_warning():
+        err.print(f"burstwatch: warning: {stats.decode_warning()}")
     if args.output != "-":
         kind = "bursts" if args.bursts else "flow records"
         err.print(f"burstwatch: wrote {count} {kind} to {args.output}", markup=False)

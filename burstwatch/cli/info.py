@@ -8,6 +8,7 @@ from typing import Any
 
 from burstwatch.cli.console import TextTable, clean, stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.cli.options import add_decode_options, decode_config
 from burstwatch.decode.summary import CaptureSummary, linktype_name, summarize_capture
 from burstwatch.errors import BurstwatchError
 from burstwatch.ingest.timeline import expand_inputs
@@ -18,6 +19,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("info", help="summarise capture files (format, packets, time span, decode)")
     p.add_argument("files", nargs="+", metavar="FILE", help="capture file, or - for stdin")
     p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    add_decode_options(p)
     p.set_defaults(handler=run)
 
 
@@ -41,6 +43,12 @@ def _table(s: CaptureSummary) -> TextTable:
     t.add_row("last packet", _ts(s.last_ts_ns))
     t.add_row("duration", f"{s.duration_s:.6f} s")
     t.add_row("decode", ", ".join(f"{k}: {v:,}" for k, v in s.decode.items()) or "-")
+    t.add_row("encapsulation", ", ".join(f"{k}: {v:,}" for k, v in s.encap.items()) or "-")
+    if s.undecoded:
+        t.add_row("not IP", ", ".join(f"{k}: {v:,}" for k, v in s.undecoded.items()))
+    frags = {k: v for k, v in s.reassembly.items() if v}
+    if frags:
+        t.add_row("fragments", ", ".join(f"{k}: {v:,}" for k, v in frags.items()))
     return t
 
 
@@ -50,13 +58,15 @@ def run(args: argparse.Namespace) -> int:
     status = ExitCode.OK
     for path in expand_inputs(args.files):
         try:
-            summary = summarize_capture(path)
+            summary = summarize_capture(path, decode_config(args))
         except BurstwatchError as exc:
             err.print(f"burstwatch: error: {clean(exc)}")
             status = ExitCode.ERROR
             continue
         for w in summary.warnings:
             err.print(f"burstwatch: warning: {clean(w)}")
+        if summary.decode_warning:
+            err.print(f"burstwatch: warning: {clean(summary.path)}: {summary.decode_warning}")
         if args.json:
             print(json_line(summary.to_json(), compact=False), flush=True)
         else:

@@ -37,6 +37,7 @@ from burstwatch.cli.options import (
     add_conversation_options,
     add_enrich_options,
     add_flow_options,
+    ceiling_note,
     flow_config,
     geo_from_args,
     seconds,
@@ -100,6 +101,7 @@ class Status:
     alerts: int = 0
     kernel_packets: int = 0
     kernel_drops: int = 0
+    flows_evicted: int = 0
     by_level: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: Status) -> None:
@@ -109,6 +111,7 @@ class Status:
         self.alerts += other.alerts
         self.kernel_packets += other.kernel_packets
         self.kernel_drops += other.kernel_drops
+        self.flows_evicted += other.flows_evicted
         for k, v in other.by_level.items():
             self.by_level[k] = self.by_level.get(k, 0) + v
 
@@ -134,7 +137,8 @@ class CaseDesk:
 
     def __init__(self, args: argparse.Namespace, rules: list[Rule], settings: Settings,
                  emit: Any) -> None:
-        self.ledger = Ledger.open(state_path(args), args.retention)
+        self.ledger = Ledger.open(state_path(args), args.retention,
+                                  memory_mb=settings.limits.ledger_memory_mb)
         self.judge = Judge(rules, settings, conversation_scorer_from_args(args)[0])
         self.horizon_h = float(args.horizon)
         self.keep = self.ledger.path is not None
@@ -247,6 +251,7 @@ def capture_loop(
             if now - last_status >= min(1.0, args.status_every):
                 last_status = now
                 status.active_flows = pipe.table.active_flows
+                status.flows_evicted = pipe.table.evicted
                 status.kernel_packets, status.kernel_drops = src.stats()
                 report(status=status)
             if stop.requested:
@@ -260,6 +265,7 @@ def capture_loop(
         if evaluate is not None:
             evaluate()
         status.active_flows = 0
+        status.flows_evicted = pipe.table.evicted
         src.close()
         status.kernel_packets, status.kernel_drops = src.stats()
         if writer is not None:
@@ -327,6 +333,7 @@ class Output:
             ("packets/s", f"{rate:,.0f}"),
             ("MB/s", f"{brate / 1e6:,.2f}"),
             ("active flows", f"{s.active_flows:,}"),
+            ("flows evicted", f"{s.flows_evicted:,}"),
             ("alerts", f"{s.alerts} ({levels})"),
             ("kernel drops", f"{s.kernel_drops:,} of {s.kernel_packets:,}"),
         ):
@@ -382,7 +389,8 @@ class Output:
             return
         self.err.print(
             f"burstwatch live: {s.packets:,} packets ({rate:,.0f}/s, {brate / 1e6:,.2f} MB/s), "
-            f"{s.active_flows:,} active flows, {s.alerts} alerts, kernel drops {s.kernel_drops:,}",
+            f"{s.active_flows:,} active flows, {s.alerts} alerts, kernel drops {s.kernel_drops:,}"
+            + (f", flows evicted {s.flows_evicted:,}" if s.flows_evicted else ""),
             markup=False, highlight=False,
         )
 
@@ -404,7 +412,7 @@ def _worker_main(args: argparse.Namespace, rules: list[Rule], group: int, q: Any
             q.put(("notice", notice))
 
     try:
-        final = capture_loop(args, rules, geo, settings, flow_config(args), deliver, stop, report, group)
+        final = capture_loop(args, rules, geo, settings, flow_config(args, settings), deliver, stop, report, group)
         q.put(("done", os.getpid(), final))
     except Exception as exc:  # reported by the parent as one line
         q.put(("error", os.getpid(), str(exc)))
@@ -435,7 +443,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.workers == 1:
             final = capture_loop(
-                args, rules, geo, settings, flow_config(args), desk.take, stop,
+                args, rules, geo, settings, flow_config(args, settings), desk.take, stop,
                 lambda status=None, notice=None: (
                     out.show_status(_with_cases(status, desk)) if status is not None else err.print(
                         f"burstwatch: notice: {notice}", markup=False)),
@@ -452,7 +460,8 @@ def run(args: argparse.Namespace) -> int:
     out.show_status(final, force=True)
     levels = ", ".join(f"{lvl} {final.by_level.get(lvl, 0)}" for lvl in reversed(LEVEL_ORDER))
     err.print(f"summary: {final.packets:,} packets, kernel saw {final.kernel_packets:,} and dropped "
-              f"{final.kernel_drops:,}; cases: {final.alerts} ({levels})", markup=False)
+              f"{final.kernel_drops:,}; cases: {final.alerts} ({levels})"
+              + ceiling_note(final.flows_evicted), markup=False)
     if out.sink_errors:
         return ExitCode.ERROR
     return ExitCode.FLAGGED if final.alerts else ExitCode.OK

@@ -13,11 +13,14 @@ import ipaddress
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import NoReturn
 
 from burstwatch.cli.console import clean
 from burstwatch.config import Settings, load_settings
 from burstwatch.config.countries import is_country
+from burstwatch.config.settings import memory_mb
+from burstwatch.decode.config import DecodeConfig
 from burstwatch.enrich.annotate import AnnotatorFactory, EnrichStats
 from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import FlowConfig
@@ -122,8 +125,21 @@ def add_jobs_option(p: argparse.ArgumentParser) -> None:
                         "(default 1); standard input, --separate and --state runs use one")
 
 
+def add_decode_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-decap", action="store_true",
+                   help="do not open tunnels (GRE, IP-in-IP, VXLAN, Geneve, GTP-U, Teredo): "
+                        "flows are keyed on the outer IP header")
+
+
+def decode_config(args: argparse.Namespace, settings: Settings | None = None) -> DecodeConfig:
+    """The configuration file's decode settings, if given, with the flags applied."""
+    base = settings.decode if settings is not None else DecodeConfig()
+    return replace(base, decap=base.decap and not args.no_decap)
+
+
 def add_flow_options(p: argparse.ArgumentParser) -> None:
     d = FlowConfig()
+    add_decode_options(p)
     g = p.add_argument_group("flows and bursts")
     g.add_argument("--idle-timeout", type=seconds, default=d.idle_timeout, metavar="S",
                    help=f"end a flow after this many idle seconds (default {d.idle_timeout:g})")
@@ -135,16 +151,39 @@ def add_flow_options(p: argparse.ArgumentParser) -> None:
                    help=f"largest gap inside a burst (default {d.burst_gap:g})")
     g.add_argument("--burst-min-bytes", type=whole(1), default=d.burst_min_bytes, metavar="N",
                    help=f"smallest burst, in payload bytes (default {d.burst_min_bytes})")
+    g.add_argument("--flow-memory", default=None, metavar="MB",
+                   help="ceiling on the flow table's memory, in MiB; at it flows are evicted, "
+                        f"half-open ones first (default: the configuration's "
+                        f"limits.flow_memory_mb, else {d.flow_memory_mb:g})")
 
 
-def flow_config(args: argparse.Namespace) -> FlowConfig:
+def flow_config(args: argparse.Namespace, settings: Settings | None = None) -> FlowConfig:
+    """The flow settings from the options, the configuration file's where an option is not given."""
+    if settings is None and getattr(args, "config", None):
+        settings = load_settings(args.config)
+    if args.flow_memory is not None:
+        flow_memory = memory_mb(args.flow_memory, "--flow-memory")
+    else:
+        configured = settings.limits.flow_memory_mb if settings is not None else None
+        flow_memory = configured if configured is not None else FlowConfig.flow_memory_mb
     return FlowConfig(
+        flow_memory_mb=flow_memory,
         idle_timeout=args.idle_timeout,
         active_timeout=args.active_timeout,
         window=args.window,
         burst_gap=args.burst_gap,
         burst_min_bytes=args.burst_min_bytes,
+        decode=decode_config(args, settings),
     )
+
+
+def ceiling_note(evicted: int, samples_dropped: int = 0) -> str:
+    """What the memory ceilings turned away, for a summary line ("" when nothing)."""
+    note = f"; {evicted:,} flows evicted at the flow table's ceiling (--flow-memory)" if evicted else ""
+    if samples_dropped:
+        note += (f"; {samples_dropped:,} payload samples over the sample store's ceiling "
+                 "(limits.sample_memory_mb)")
+    return note
 
 
 def add_enrich_options(p: argparse.ArgumentParser) -> None:

@@ -28,6 +28,7 @@ from burstwatch.cli.options import (
     add_flow_options,
     add_input_options,
     add_jobs_option,
+    ceiling_note,
     flow_config,
     geo_from_args,
     settings_from_args,
@@ -147,7 +148,8 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
         check_writable(args.report)
     alerts_file = _open_alerts(args.alerts)
     report_parts: list[ReportData] = []
-    ledger = Ledger.open(args.state, args.retention)
+    ledger_mb = settings.limits.ledger_memory_mb
+    ledger = Ledger.open(args.state, args.retention, memory_mb=ledger_mb)
 
     inputs = ", ".join("<stdin>" if f == "-" else f for f in args.files)
     out.print(f"burstwatch scan: {inputs}", markup=False)
@@ -174,12 +176,12 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
               else [list(args.files)])
     try:
         for k, group in enumerate(groups):
-            with ledger if k == 0 else Ledger.open(None, args.retention) as held:
+            with ledger if k == 0 else Ledger.open(None, args.retention, memory_mb=ledger_mb) as held:
                 held.write_behind()  # a file scan commits in large transactions, behind the run
                 flow_alerts: list[Alert] = []
                 try:
                     with progress_bar() as progress:
-                        for batch in run_flows(group, flow_config(args), stats,
+                        for batch in run_flows(group, flow_config(args, settings), stats,
                                                AnnotatorFactory(geo, settings, enrich_stats),
                                                progress, local=local_nets(settings.internal_nets),
                                                ledger=held, separate=args.separate,
@@ -204,6 +206,8 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     finally:
         for w in stats.warnings:
             err.print(f"burstwatch: warning: {clean(w)}")
+        if stats.decode_warning():
+            err.print(f"burstwatch: warning: {stats.decode_warning()}")
     cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
     lines = [json_line(case.to_record()) for case in cases]
     if alerts_file is not None:
@@ -229,7 +233,7 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
         f"({stats.window_rows:,} window records), {enrich_stats.encrypted_flows:,} encrypted, "
         f"{enrich_stats.foreign_flows:,} to foreign endpoints, "
         f"{enrich_stats.allowlisted:,} allow-listed; {conversations_seen:,} conversations judged; "
-        f"cases: {len(cases)} ({by_level})",
+        f"cases: {len(cases)} ({by_level})" + ceiling_note(stats.flows_evicted, enrich_stats.samples_dropped),
         markup=False,
     )
     if interrupted:

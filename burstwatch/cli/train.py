@@ -82,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
     if args.files:
         stats = RunStats()
         with progress_bar() as progress:
-            rows = rows_from_captures(args.files, horizon_ns, config=flow_config(args),
-                                      settings=settings_from_args(args), geo=geo_from_args(args),
+            settings = settings_from_args(args)
+            rows = rows_from_captures(args.files, horizon_ns, config=flow_config(args, settings),
+                                      settings=settings, geo=geo_from_args(args),
                                       stats=stats, progress=progress, separate=args.separate)
         for w in stats.warnings:
             err.print(f"burstwatch: warning: {clean(w)}")

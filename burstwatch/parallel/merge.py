@@ -58,9 +58,14 @@ def add_totals(stats: RunStats, workers: list[RunStats], enrich_counts: list[Any
     stats.files += first.files
     stats.packets += first.packets
     stats.wire_bytes += first.wire_bytes
-    for name, n in first.decode.items():
-        stats.decode[name] = stats.decode.get(name, 0) + n
+    for mine, theirs in ((stats.decode, first.decode), (stats.encap, first.encap),
+                         (stats.undecoded, first.undecoded),
+                         (stats.reassembly, first.reassembly)):
+        for name, n in theirs.items():
+            mine[name] = mine.get(name, 0) + n
     stats.warnings.extend(first.warnings)
+    # Each shard's table has its own ceiling, so evictions are each worker's own.
+    stats.flows_evicted += sum(w.flows_evicted for w in workers)
     absorb = getattr(enricher_factory, "absorb", None)
     if absorb is not None:
         for counts in enrich_counts:
