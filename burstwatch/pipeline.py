@@ -25,9 +25,13 @@ from burstwatch.decode.summary import undecoded_kinds
 from burstwatch.enrich.nets import NetSet
 from burstwatch.features import compute_features
 from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable, PayloadSamples
+from burstwatch.flows.records import emission_order
 from burstwatch.flows.sampling import SamplePolicy
+from burstwatch.flows.shard import keep_shard
 from burstwatch.ingest import RecordBatch
 from burstwatch.ingest.timeline import InputLog, Timeline, expand_inputs, iter_files
+from burstwatch.parallel.cluster import DaskCluster, run_on_dask
+from burstwatch.parallel.local import ParallelError, plan_jobs, run_sharded
 from burstwatch.readahead import read_ahead
 from burstwatch.records import FlowBatch, Progress, RunStats
 
@@ -70,10 +74,13 @@ class Pipeline:
         ledger: BatchSink | None = None, stats: RunStats | None = None,
         local: NetSet | None = None, whole_samples: bool = False,
         on_features: Callable[[FlowBatch], None] | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         """``local``: the networks whose hosts are the local side (``flows.roles``).
         ``on_features`` sees each batch as soon as its features exist, before enrichment (a
-        scorer can start there, in another thread)."""
+        scorer can start there, in another thread). ``shard`` (k, n): keep only the flows
+        whose key hash is k modulo n (one of n workers, ``burstwatch.parallel``)."""
+        self.shard = shard
         self.source = source
         self.enricher = enricher
         self.ledger = ledger
@@ -95,7 +102,11 @@ class Pipeline:
                          packets.encap_counts(), undecoded_kinds(packets))
         table = self.table
         evicted = table.evicted
-        out = table.update(packets)
+        if self.shard is None:
+            out = table.update(packets)
+        else:
+            kept, clock = keep_shard(packets, *self.shard)
+            out = table.update(kept, clock)
         stats.flows_evicted += table.evicted - evicted
         return out
 
@@ -103,16 +114,13 @@ class Pipeline:
     def finish(self, out: FlowOutput, provisional: bool = False) -> FlowBatch | None:
         """Features and context for what the table emitted; kept in the ledger (as
         ``provisional`` rows for flows a run leaves open). None when the step emitted nothing."""
-        stats = self.stats
-        stats.bursts += len(out.bursts)
+        out = emission_order(out)
+        self.stats.add_rows(out.rows, out.bursts)
         enrich = self.enricher
         if not len(out.rows) and not len(out.bursts):
             if enrich is not None:
                 enrich(out)  # it files the samples of flows that have no row yet
             return None
-        kinds = out.rows.kind
-        stats.flow_rows += int((kinds == 0).sum())
-        stats.window_rows += int((kinds == 1).sum())
         batch = FlowBatch(self.source, out.rows, compute_features(out.rows), out.bursts)
         if self.on_features is not None and len(out.rows):
             self.on_features(batch)
@@ -207,6 +215,8 @@ def run_flows(
     ledger: BatchSink | None = None,
     separate: bool = False,
     carry: bool = False,
+    jobs: int | None = 1,
+    cluster: DaskCluster | None = None,
     stop: threading.Event | None = None,
 ) -> Iterator[FlowBatch]:
     """Stream finished flow/window rows of the captures ``paths`` (files, directories, glob
@@ -224,15 +234,36 @@ def run_flows(
     ahead in a thread of their own, while this generator's caller enriches, matches and
     writes the rows before. Once ``stop`` is set the input ends at the next batch, as if the
     capture ended there: open flows are flushed and come out as usual.
+
+    ``jobs``: worker processes, each with a share of the flows (``burstwatch.parallel``;
+    0: every core); the rows, the ledger and so the cases are the same as with one.
+    Standard input, ``separate`` and ``carry`` runs use one process. ``cluster``: the same
+    shards as tasks on a Dask cluster (not for those runs either).
     """
     stats = stats if stats is not None else RunStats()
     carried = ledger if carry and not separate else None
+    inputs = expand_inputs(paths)
+    workers = plan_jobs(jobs, inputs, separate, carried is not None)
+    if cluster is not None and plan_jobs(2, inputs, separate, carried is not None) == 1:
+        raise ParallelError("--dask reads capture files as one capture: not standard input, "
+                            "--separate or --state")
+    if cluster is not None or workers > 1:
+        shards = (run_on_dask(cluster, inputs, config, stats, enricher_factory, progress, local,
+                              whole_samples) if cluster is not None else
+                  run_sharded(inputs, workers, config, stats, enricher_factory, progress, local,
+                              whole_samples, stop))
+        for merged in shards:
+            if on_features is not None and len(merged.rows):
+                on_features(merged)
+            if ledger is not None:
+                ledger.append(merged)
+            yield merged
+        return
 
     def make(name: str) -> Pipeline:
         enrich = enricher_factory() if enricher_factory is not None else None
         return Pipeline(name, config, enrich, ledger, stats, local, whole_samples, on_features)
 
-    inputs = expand_inputs(paths)
     stop = stop if stop is not None else threading.Event()
     steps = (_separate_steps(inputs, make, stats, progress, stop) if separate
              else _timeline_steps(inputs, make, stats, progress, carried, stop))

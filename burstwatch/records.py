@@ -37,6 +37,12 @@ class RunStats:
     flows_evicted: int = 0  # ended early at the flow table's ceiling (flows.table)
     warnings: list[CaptureWarning] = field(default_factory=list)
 
+    def add_rows(self, rows: FlowRows, bursts: BurstRows) -> None:
+        """Count the flow rows, window rows and bursts of one finished step."""
+        self.bursts += len(bursts)
+        self.flow_rows += int((rows.kind == 0).sum())
+        self.window_rows += int((rows.kind == 1).sum())
+
     def decode_warning(self) -> str | None:
         """Said when most packets were not decoded (``decode.summary.undecoded_warning``)."""
         return undecoded_warning(self.packets, self.decode, self.undecoded)

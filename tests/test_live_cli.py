@@ -169,7 +169,7 @@ def test_live_alerts_while_the_burst_session_is_open_and_stops_cleanly(
         sender = subprocess.Popen(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY,
                                   send_if, str(replay)])
         assert sender.wait(timeout=180) == 0
-        assert wait_for(lambda: alerts.exists() and bool(alerts.read_text().strip()), 120), (
+        assert wait_for(lambda: alerts.exists() and bool(alerts.read_text().strip()), 300), (
             "no alert while the session was open: " + live.stderr)
         returncode = live.finish(signal.SIGTERM, timeout=30)
     finally:

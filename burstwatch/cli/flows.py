@@ -13,6 +13,7 @@ from burstwatch.cli.options import (
     add_enrich_options,
     add_flow_options,
     add_input_options,
+    add_jobs_option,
     ceiling_note,
     enricher_factory_from_args,
     flow_config,
@@ -28,6 +29,7 @@ from burstwatch.pipeline import RunStats, run_flows
 def register(sub: Any) -> None:
     p = sub.add_parser("flows", help="export flow/window records (or bursts) with features")
     add_input_options(p)
+    add_jobs_option(p)
     p.add_argument("-o", "--output", default="-", metavar="OUT",
                    help="output file: .jsonl, .csv or .parquet (default: JSON lines on stdout)")
     p.add_argument("--bursts", action="store_true", help="write burst records instead of flows")
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
         local = local_nets(settings.internal_nets)
         batches = run_flows(args.files, flow_config(args, settings), stats, factory, progress,
-                            local=local, separate=args.separate, stop=stop.event)
+                            local=local, separate=args.separate, jobs=args.jobs,
+                            stop=stop.event)
 
         def records() -> Iterator[dict[str, Any]]:
             for batch in batches:

@@ -21,7 +21,7 @@ from burstwatch.config import Settings, load_settings
 from burstwatch.config.countries import is_country
 from burstwatch.config.settings import memory_mb
 from burstwatch.decode.config import DecodeConfig
-from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
+from burstwatch.enrich.annotate import AnnotatorFactory, EnrichStats
 from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import FlowConfig
 from burstwatch.ledger.store import DEFAULT_RETENTION_DAYS
@@ -118,6 +118,13 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
                         "capture, merged by time, as rotated files of one sensor are)")
 
 
+def add_jobs_option(p: argparse.ArgumentParser) -> None:
+    """``-j N``: worker processes for one capture (``burstwatch.parallel``)."""
+    p.add_argument("-j", "--jobs", type=whole(0), default=None, metavar="N",
+                   help="worker processes, each with a share of the flows, 0 for every core "
+                        "(default 1); standard input, --separate and --state runs use one")
+
+
 def add_decode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-decap", action="store_true",
                    help="do not open tunnels (GRE, IP-in-IP, VXLAN, Geneve, GTP-U, Teredo): "
@@ -211,8 +218,5 @@ def geo_from_args(args: argparse.Namespace) -> GeoDatabase:
 
 def enricher_factory_from_args(
     args: argparse.Namespace, stats: EnrichStats | None = None
-) -> Callable[[], FlowAnnotator]:
-    settings = settings_from_args(args)
-    geo = geo_from_args(args)
-    shared = stats if stats is not None else EnrichStats()
-    return lambda: FlowAnnotator(geo, settings, shared)
+) -> AnnotatorFactory:
+    return AnnotatorFactory(geo_from_args(args), settings_from_args(args), stats)

@@ -27,6 +27,7 @@ from burstwatch.cli.options import (
     add_enrich_options,
     add_flow_options,
     add_input_options,
+    add_jobs_option,
     ceiling_note,
     flow_config,
     geo_from_args,
@@ -36,12 +37,13 @@ from burstwatch.cli.progress import progress_bar
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
 from burstwatch.conversations.cases import Case, CaseBook
 from burstwatch.conversations.judge import Judge, Judgement, judge_ledger
-from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
+from burstwatch.enrich.annotate import AnnotatorFactory, EnrichStats
 from burstwatch.errors import BurstwatchError
 from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.timeline import expand_inputs
 from burstwatch.ledger import Ledger
 from burstwatch.outputs.jsonline import json_line
+from burstwatch.parallel.options import add_dask_options, dask_cluster
 from burstwatch.pipeline import RunStats, run_flows
 from burstwatch.report import ReportData, check_writable, from_ledger, merge_all, write_report
 from burstwatch.rules import load_rules
@@ -57,6 +59,8 @@ class ScanError(BurstwatchError):
 def register(sub: Any) -> None:
     p = sub.add_parser("scan", help="flag bursty encrypted sessions to foreign endpoints")
     add_input_options(p)
+    add_jobs_option(p)
+    add_dask_options(p)
     p.add_argument("--rules", nargs="+", metavar="PATH", help="rule files or folders (default: the shipped rules)")
     p.add_argument("--alerts", metavar="OUT.jsonl", help="also write alerts as JSON lines here")
     p.add_argument("--format", choices=("table", "jsonl"), default="table",
@@ -178,10 +182,11 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
                 try:
                     with progress_bar() as progress:
                         for batch in run_flows(group, flow_config(args, settings), stats,
-                                               lambda: FlowAnnotator(geo, settings, enrich_stats),
+                                               AnnotatorFactory(geo, settings, enrich_stats),
                                                progress, local=local_nets(settings.internal_nets),
                                                ledger=held, separate=args.separate,
-                                               carry=args.state is not None, stop=stop.event):
+                                               carry=args.state is not None, stop=stop.event,
+                                               jobs=args.jobs, cluster=dask_cluster(args)):
                             flow_alerts.extend(detector(batch))
                 except KeyboardInterrupt:
                     interrupted = True  # judge what was read: nothing found is lost

@@ -47,6 +47,14 @@ class EnrichStats:
     samples_dropped: int = 0  # payload samples over the sample store's ceiling
     by_encryption: dict[str, int] = field(default_factory=dict)
 
+    def add(self, other: EnrichStats) -> None:
+        """Add another annotator's counts (a worker process's, ``burstwatch.parallel``)."""
+        self.encrypted_flows += other.encrypted_flows
+        self.foreign_flows += other.foreign_flows
+        self.allowlisted += other.allowlisted
+        for kind, n in other.by_encryption.items():
+            self.by_encryption[kind] = self.by_encryption.get(kind, 0) + n
+
 
 def _five_tuple(rows: FlowRows, i: int) -> tuple[int, ...]:
     return (int(rows.proto[i]), int(rows.orig_hi[i]), int(rows.orig_lo[i]), int(rows.orig_port[i]),
@@ -296,3 +304,22 @@ class FlowAnnotator:
         self.stats.allowlisted += int(((reason != "") & (rows.kind == fs.ROW_FLOW)).sum())
         return {"burstwatch.allowlisted": reason}
 
+
+class AnnotatorFactory:
+    """Makes the annotator of each pipeline, all counting into ``stats``. It can be pickled
+    to a worker process, which starts counting from zero and hands its counts back
+    (``absorb``) when it is done."""
+
+    def __init__(self, geo: GeoDatabase, settings: Settings,
+                 stats: EnrichStats | None = None) -> None:
+        self.geo, self.settings = geo, settings
+        self.stats = stats if stats is not None else EnrichStats()
+
+    def __call__(self) -> FlowAnnotator:
+        return FlowAnnotator(self.geo, self.settings, self.stats)
+
+    def __reduce__(self) -> tuple[type[AnnotatorFactory], tuple[GeoDatabase, Settings]]:
+        return AnnotatorFactory, (self.geo, self.settings)
+
+    def absorb(self, worker: EnrichStats) -> None:
+        self.stats.add(worker)

@@ -136,6 +136,24 @@ class BurstRows:
         )
 
 
+def row_order(r: FlowRows) -> npt.NDArray[np.intp]:
+    """Rows by (end, flow id, kind, window): an order that does not depend on the table's
+    slots, so the rows of one step are the same sequence from one table or from shards."""
+    return np.lexsort((r.window_index, r.kind, r.flow_id, r.end_ns))
+
+
+def burst_order(b: BurstRows) -> npt.NDArray[np.intp]:
+    """Bursts by (end, flow id, direction, start), for the same reason as ``row_order``."""
+    return np.lexsort((b.start_ns, b.direction, b.flow_id, b.end_ns))
+
+
+def emission_order(out: FlowOutput) -> FlowOutput:
+    """``out`` with its rows in ``row_order`` and its bursts in ``burst_order``."""
+    r, b = out.rows, out.bursts
+    return FlowOutput(r.take(row_order(r)) if len(r) > 1 else r,
+                      b.take(burst_order(b)) if len(b) > 1 else b, out.samples)
+
+
 @dataclass
 class PayloadSamples:
     """The first few payload packets of each flow direction, for deep parsing (per flow).

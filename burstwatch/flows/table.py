@@ -206,24 +206,36 @@ class FlowTable:
         return int(self._index_slot.shape[0])
 
     # ---- public API ----
-    def update(self, batch: PacketBatch) -> FlowOutput:
-        """Add a batch of decoded packets; return what ended or rolled over meanwhile."""
+    def update(self, batch: PacketBatch, clock_ns: int | None = None) -> FlowOutput:
+        """Add a batch of decoded packets; return what ended or rolled over meanwhile.
+
+        ``clock_ns``: the time of the batch's newest packet when ``batch`` is one shard of
+        what was read (``burstwatch.parallel``): the table ticks when the whole would, so
+        every shard emits its rows at the same step as a table that saw every packet."""
         idx = np.flatnonzero(batch.status == 0)
         self.packets_seen += idx.shape[0]
         if idx.shape[0] == 0:
-            return self._empty_output()
+            if clock_ns is None:
+                return self._empty_output()
+            self.now = max(self.now, clock_ns)
+            if self.now - self._last_tick < _TICK_EVERY_NS:
+                return self._empty_output()
+            return self._tick(self.now, flush=False)
         # A part of at most half the ceiling's packets always fits after eviction (its new
         # and its busy flows together are at most that many), so a batch bigger than that is
         # taken in parts, in capture order: results do not depend on where batches end.
         step = max(self.max_flows // 2, 1)
         if idx.shape[0] <= step:
-            return self._update(batch, idx)
-        outs = [self._update(batch, idx[a : a + step]) for a in range(0, idx.shape[0], step)]
+            return self._update(batch, idx, clock_ns)
+        outs = [self._update(batch, idx[a : a + step],
+                             clock_ns if a + step >= idx.shape[0] else None)
+                for a in range(0, idx.shape[0], step)]
         return FlowOutput(FlowRows.concat([o.rows for o in outs]),
                           BurstRows.concat([o.bursts for o in outs]),
                           PayloadSamples.concat([o.samples for o in outs]))
 
-    def _update(self, batch: PacketBatch, idx: npt.NDArray[np.intp]) -> FlowOutput:
+    def _update(self, batch: PacketBatch, idx: npt.NDArray[np.intp],
+                clock_ns: int | None) -> FlowOutput:
         keys = batch_keys(batch, idx)
         # One stable sort groups the packets by flow, in capture order within each flow.
         order = np.argsort(keys.hash, kind="stable")
@@ -299,7 +311,7 @@ class FlowTable:
             self._collect_samples(batch, idx, slot, sample, sample_dir, sample_fid)
             if self.sample_payloads else PayloadSamples.empty()
         )
-        self.now = max(self.now, int(ts.max()))
+        self.now = max(self.now, int(ts.max()) if clock_ns is None else clock_ns)
         if self.now - self._last_tick < _TICK_EVERY_NS:
             return FlowOutput(FlowRows.concat(rows), BurstRows.concat(bursts), samples)
         out = self._tick(self.now, flush=False)

@@ -1,0 +1,217 @@
+"""``-j N``: flows sharded over worker processes give what one process gives, step by step:
+the same rows in the same order, the same ledger, the same cases; a failed or killed worker
+ends the run with one clear error."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from burstwatch.cli.main import main
+from burstwatch.config.settings import Settings
+from burstwatch.enrich.annotate import AnnotatorFactory, EnrichStats, FlowAnnotator
+from burstwatch.enrich.geo import GeoDatabase
+from burstwatch.flows import FlowOutput
+from burstwatch.ledger import Ledger
+from burstwatch.parallel import ParallelError
+from burstwatch.parallel.local import ShardJob, default_jobs, plan_jobs, run_shard
+from burstwatch.parallel.merge import merge_batches
+from burstwatch.pipeline import RunStats, run_flows
+from burstwatch.records import FlowBatch
+from burstwatch.synth import Endpoint, run_scenario, split_capture, write_capture
+
+# Scenarios of several hosts at once: TLS and QUIC exfiltration, many small uploads over two
+# hours (window rows), video abroad, browsing, DNS.
+SCENARIOS = ["exfil_tls", "exfil_quic", "exfil_many_small", "video_stream_abroad", "browsing",
+             "dns_lookups", "exfil_tls"]
+
+
+def multi_file_capture(folder: Path, seed: int) -> list[str]:
+    """The scenarios' sessions, each from its own host, started at seeded offsets, merged
+    into one capture and cut into three rotated files at seeded packet indices."""
+    rng = np.random.default_rng(seed)
+    packets = []
+    for k, name in enumerate(SCENARIOS):
+        start = 1_710_252_000 + float(rng.uniform(0, 300))
+        session = run_scenario(name, seed * 10 + k, start_ts=start,
+                               client=Endpoint(f"10.0.{seed}.{k + 10}"))
+        packets += list(session.packets())
+    packets.sort(key=lambda p: p.ts_ns)
+    whole = folder / "whole.pcap"
+    write_capture(str(whole), packets)
+    cuts = sorted(int(c) for c in rng.integers(1, len(packets), 2))
+    return [str(p) for p in split_capture(whole, folder / "parts", cuts)]
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.dtype.kind in "fc":
+        return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
+    return a.shape == b.shape and a.tolist() == b.tolist()
+
+
+def assert_same_batch(a: FlowBatch, b: FlowBatch) -> None:
+    for part in ("rows", "bursts"):
+        for name in getattr(a, part).__dataclass_fields__:
+            assert _same(getattr(getattr(a, part), name), getattr(getattr(b, part), name)), name
+    assert a.features.names == b.features.names
+    assert _same(a.features.values, b.features.values)
+    for cols in ("extra", "burst_extra"):
+        ca, cb = getattr(a, cols), getattr(b, cols)
+        assert sorted(ca) == sorted(cb)
+        for name in ca:
+            assert _same(ca[name], cb[name]), name
+
+
+def ledger_content(ledger: Ledger) -> dict[str, list[tuple[Any, ...]]]:
+    con = ledger.connection
+    tables = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
+    return {t: con.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}
+
+
+def flows_and_ledger(paths: list[str], jobs: int) -> tuple[list[FlowBatch], dict, RunStats,
+                                                             EnrichStats]:
+    stats, enrich = RunStats(), EnrichStats()
+    factory = AnnotatorFactory(GeoDatabase.bundled(), Settings(), enrich)
+    with Ledger.open(None) as ledger:
+        batches = list(run_flows(paths, None, stats, factory, ledger=ledger, jobs=jobs))
+        content = ledger_content(ledger)
+    return batches, content, stats, enrich
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_workers_give_the_rows_and_ledger_of_one_process(tmp_path: Path, seed: int) -> None:
+    paths = multi_file_capture(tmp_path, seed)
+    assert len(paths) == 3
+    one, ledger_one, stats_one, enrich_one = flows_and_ledger(paths, 1)
+    assert sum(len(b.rows) for b in one) > 20 and any((b.rows.kind == 1).any() for b in one)
+    assert ledger_one["bursts"] and ledger_one["flows"]
+    for jobs in (2, 3, 4):
+        many, ledger_many, stats_many, enrich_many = flows_and_ledger(paths, jobs)
+        assert len(many) == len(one), jobs
+        for a, b in zip(one, many, strict=True):
+            assert_same_batch(a, b)
+        assert ledger_many == ledger_one
+        assert (stats_many.packets, stats_many.flow_rows, stats_many.window_rows,
+                stats_many.bursts, stats_many.files, stats_many.decode, stats_many.encap,
+                stats_many.reassembly, stats_many.flows_evicted) == (
+            stats_one.packets, stats_one.flow_rows, stats_one.window_rows, stats_one.bursts,
+            stats_one.files, stats_one.decode, stats_one.encap, stats_one.reassembly,
+            stats_one.flows_evicted)
+        assert enrich_many == enrich_one
+
+
+def scan_jsonl(capsys: pytest.CaptureFixture[str], paths: list[str], jobs: int) -> tuple[int, list, str]:
+    code = main(["scan", "--format", "jsonl", "-j", str(jobs), *paths])
+    out = capsys.readouterr()
+    summary = [line for line in out.err.splitlines() if line.startswith("summary:")]
+    return code, [json.loads(line) for line in out.out.splitlines()], summary[0]
+
+
+def test_scan_cases_with_workers_are_those_of_one_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    paths = multi_file_capture(tmp_path, 3)
+    code, cases, summary = scan_jsonl(capsys, paths, 1)
+    assert code == 1 and cases  # the exfiltration makes a case
+    assert scan_jsonl(capsys, paths, 2) == (code, cases, summary)
+    assert scan_jsonl(capsys, paths, 4) == (code, cases, summary)
+
+
+def test_jobs_plan() -> None:
+    assert plan_jobs(4, ["-"], separate=False, carry=False) == 1  # a stream is read once
+    assert plan_jobs(4, ["a.pcap"], separate=True, carry=False) == 1
+    assert plan_jobs(4, ["a.pcap"], separate=False, carry=True) == 1
+    assert plan_jobs(3, ["a.pcap"], separate=False, carry=False) == 3
+    assert plan_jobs(None, ["a.pcap"], separate=False, carry=False) == 1
+    assert plan_jobs(0, ["a.pcap"], separate=False, carry=False) == default_jobs() >= 1
+
+
+# ---- failing workers: an annotator that goes wrong in the second worker ----
+class _Breaking(FlowAnnotator):
+    """Raises, or kills its own process, at its third step in the second worker only."""
+
+    def __init__(self, geo: GeoDatabase, settings: Settings, how: str) -> None:
+        super().__init__(geo, settings)
+        self.how, self.calls = how, 0
+
+    def __call__(self, out: FlowOutput) -> dict[str, np.ndarray]:
+        self.calls += 1
+        if self.calls == 3 and multiprocessing.current_process().name == "burstwatch-shard-1":
+            if self.how == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise ValueError("broken annotator")
+        return super().__call__(out)
+
+
+class _Failing(AnnotatorFactory):
+    def __init__(self, how: str) -> None:
+        super().__init__(GeoDatabase.bundled(), Settings())
+        self.how = how
+
+    def __reduce__(self) -> tuple[type[_Failing], tuple[str]]:  # type: ignore[override]
+        return _Failing, (self.how,)
+
+    def __call__(self) -> FlowAnnotator:
+        return _Breaking(self.geo, self.settings, self.how)
+
+
+@pytest.mark.parametrize(("how", "message"), [
+    ("kill", r"^worker 2 \(pid \d+\) ended unexpectedly \(killed by SIGKILL\)"),
+    ("raise", "^worker 2 failed: ValueError: broken annotator$"),
+])
+def test_a_failed_worker_ends_the_run_with_one_error(tmp_path: Path, how: str, message: str) -> None:
+    paths = multi_file_capture(tmp_path, 1)
+    with pytest.raises(ParallelError, match=message):
+        list(run_flows(paths, None, RunStats(), _Failing(how), jobs=2))
+
+
+def test_a_stop_request_ends_every_shard_at_the_same_step(tmp_path: Path) -> None:
+    """Shards told to stop at step 1 each flush there, and together they give what one
+    table gives when its input ends at the same step."""
+    paths = multi_file_capture(tmp_path, 1)
+    factory = AnnotatorFactory(GeoDatabase.bundled(), Settings())
+
+    def shard(k: int, n: int) -> tuple[list[FlowBatch | None], RunStats]:
+        sent: list[tuple] = []
+        run_shard(ShardJob(paths, k, n, None, factory, None, False), sent.append, lambda: 1)
+        assert [m[0] for m in sent] == ["step", "step", "done"]  # step 0, then the flush
+        return [m[1] for m in sent[:2]], sent[2][1]
+
+    whole, whole_stats = shard(0, 1)
+    parts = [shard(k, 3) for k in range(3)]
+    all_packets = sum(1 for _ in pcap_packets(paths))
+    assert whole_stats.packets < all_packets  # the input ended early
+    assert all(stats.packets == whole_stats.packets for _, stats in parts)
+    for step in range(2):
+        merged = merge_batches([batches[step] for batches, _ in parts])
+        assert (merged is None) == (whole[step] is None)
+        if merged is not None:
+            assert_same_batch(whole[step], merged)  # type: ignore[arg-type]
+    assert any(b is not None and len(b.rows) for b in whole)
+
+
+def pcap_packets(paths: list[str]) -> Iterator[int]:
+    for p in paths:
+        data = Path(p).read_bytes()
+        pos = 24
+        while pos < len(data):
+            yield pos
+            pos += 16 + int.from_bytes(data[pos + 8 : pos + 12], "little")
+
+
+def test_flows_command_writes_the_same_records_with_workers(tmp_path: Path) -> None:
+    paths = multi_file_capture(tmp_path, 2)
+    outputs = []
+    for jobs in ("1", "3"):
+        out = tmp_path / f"flows-{jobs}.jsonl"
+        assert main(["flows", "-j", jobs, "-o", str(out), *paths]) == 0
+        outputs.append(out.read_text())
+    assert outputs[0].count("\n") > 20 and outputs[0] == outputs[1]
