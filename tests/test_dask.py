@@ -140,6 +140,7 @@ def test_a_failing_task_ends_the_run_with_one_error(tmp_path: Path, scheduler: s
                    _DyingFactory(str(tmp_path / "unused"), "raise"))
 
 
+@pytest.mark.slow
 def test_an_unreachable_scheduler_is_one_error(tmp_path: Path) -> None:
     paths = multi_file_capture(tmp_path, 5)
     with pytest.raises(ParallelError, match="^cannot reach the Dask scheduler at tcp://127.0.0.1:9"):

@@ -472,6 +472,7 @@ def _write(packets: list[Packet], path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(WRAPS))
 def test_wrapped_demo_gives_the_plain_flows_and_bursts(
     name: str, demo_packets: list[Packet], plain: tuple[list, list], tmp_path: Path,
@@ -499,6 +500,7 @@ def test_no_decap_keys_flows_on_the_outer_header(demo_packets: list[Packet], tmp
     assert {(f[1], f[5]) for f in flow_set(batches)} == {(17, 4789)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wrap", ["plain", "gtp"])
 def test_fragmented_demo_gives_the_plain_flows_and_bursts(
     wrap: str, demo_packets: list[Packet], plain: tuple[list, list], tmp_path: Path,
@@ -553,6 +555,7 @@ def _cases(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[dict], 
     return cases, tunnels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["pppoe-qinq", "vxlan-in-gre", "fragmented-gtp"])
 def test_wrapped_demo_gives_the_plain_cases(
     name: str, demo_packets: list[Packet], tmp_path: Path, capsys: pytest.CaptureFixture[str],

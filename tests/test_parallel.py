@@ -86,6 +86,7 @@ def flows_and_ledger(paths: list[str], jobs: int) -> tuple[list[FlowBatch], dict
     return batches, content, stats, enrich
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_workers_give_the_rows_and_ledger_of_one_process(tmp_path: Path, seed: int) -> None:
     paths = multi_file_capture(tmp_path, seed)
@@ -115,6 +116,7 @@ def scan_jsonl(capsys: pytest.CaptureFixture[str], paths: list[str], jobs: int) 
     return code, [json.loads(line) for line in out.out.splitlines()], summary[0]
 
 
+@pytest.mark.slow
 def test_scan_cases_with_workers_are_those_of_one_process(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
