@@ -93,3 +93,33 @@ def test_read_text_caps_size(tmp_path: Path) -> None:
     path.write_bytes(b"#" * 2_000)
     with pytest.raises(InputFileError, match="larger than 1,000 bytes"):
         read_text(path, "a test file", limit=1_000)
+
+
+@pytest.mark.parametrize("option", ["--model", "--geoip", "--config", "--rules"])
+def test_a_fifo_nobody_writes_to_does_not_hang(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, option: str
+) -> None:
+    """Opening a FIFO blocks until a writer comes, past SIGTERM too; every input file is
+    opened so that it cannot: refused with one line, or read as empty (a configuration)."""
+    import os
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    done: list[int] = []
+    demo = str(REPO / "pcaps" / "demo.pcap")
+    runner = threading.Thread(target=lambda: done.append(main(["scan", demo, option, str(fifo),
+                                                               "--format", "jsonl"])), daemon=True)
+    runner.start()
+    runner.join(timeout=120)
+    if runner.is_alive():  # unblock the stuck open so the test process can end
+        with open(fifo, "wb"):
+            pass
+        runner.join(timeout=60)
+        pytest.fail(f"{option} FIFO: the run blocked in open()")
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if option == "--config":
+        assert done == [1]  # an empty configuration: the defaults
+    else:
+        assert done == [2] and "fifo" in err.splitlines()[-1]
