@@ -74,12 +74,7 @@ class QuietStderr:
 
     def _give_up(self) -> None:
         self.failed = True
-        try:
-            fd = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(fd, 2)
-            os.close(fd)
-        except OSError:
-            pass
+        _to_devnull(2)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -93,9 +88,13 @@ def _failed(exc: OSError) -> OutputError:
 def _discard_pending() -> None:
     """Point descriptor 1 at /dev/null, so what is still buffered for it goes nowhere at exit
     instead of failing again there."""
+    _to_devnull(1)
+
+
+def _to_devnull(target: int) -> None:
     try:
         fd = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(fd, 1)
+        os.dup2(fd, target)
         os.close(fd)
     except OSError:
         pass
