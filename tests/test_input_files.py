@@ -123,3 +123,28 @@ def test_a_fifo_nobody_writes_to_does_not_hang(
         assert done == [1]  # an empty configuration: the defaults
     else:
         assert done == [2] and "fifo" in err.splitlines()[-1]
+
+
+def test_an_alerts_file_nested_past_the_decoders_depth_is_a_skipped_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``report``: one line of JSON nested 100,000 deep used to end in a RecursionError
+    traceback; it is a line that is not a case record, like any other."""
+    alerts = tmp_path / "nested.jsonl"
+    alerts.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    assert main(["report", str(alerts), "-o", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == f"burstwatch: error: {alerts}: no case records (see docs/alert.schema.json)"
+
+
+def test_an_alerts_file_that_never_ends_is_read_bounded(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["report", "/dev/zero", "-o", str(tmp_path / "r.html")]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "burstwatch: error: /dev/zero: larger than 268,435,456 bytes, too large for an alerts file")
+
+
+def test_live_workers_are_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--workers 10000`` forked ten thousand capture pipelines before capturing anything."""
+    assert main(["live", "--interface", "lo", "--workers", "10000"]) == 2
+    assert "up to 64, not '10000'" in capsys.readouterr().err

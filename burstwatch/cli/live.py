@@ -64,6 +64,7 @@ from burstwatch.pipeline import Pipeline
 from burstwatch.records import FlowBatch
 from burstwatch.rules import Rule, load_rules
 
+MAX_WORKERS = 64  # each is a whole capture pipeline (a process, its flow table)
 
 def register(sub: Any) -> None:
     p = sub.add_parser("live", help="capture from an interface (span port) and alert as bursts happen")
@@ -81,7 +82,7 @@ def register(sub: Any) -> None:
                    help="status line interval when not on a terminal (default 10 s)")
     p.add_argument("--duration", type=seconds, metavar="S", help="stop after this many seconds")
     p.add_argument("--count", type=whole(1), metavar="N", help="stop after this many packets")
-    p.add_argument("--workers", type=whole(1), default=1, metavar="N",
+    p.add_argument("--workers", type=whole(1, MAX_WORKERS), default=1, metavar="N",
                    help="capture processes sharing the interface by flow hash (PACKET_FANOUT)")
     p.add_argument("--write-pcap", metavar="DIR", help="also keep a rotating capture in DIR")
     add_flow_options(p)
