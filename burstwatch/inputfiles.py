@@ -9,6 +9,8 @@ nesting past 64 levels are refused, with their line).
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from burstwatch.errors import BurstwatchError
@@ -26,9 +28,17 @@ class InputFileError(BurstwatchError):
 
 
 def read_bounded(path: str | Path, limit: int, what: str) -> bytes:
-    """The bytes of ``path`` (any kind of file: a pipe, a device), refused past ``limit``."""
+    """The bytes of ``path`` (any kind of file: a pipe, a device), refused past ``limit``.
+
+    Opened without blocking: a FIFO nobody writes to would otherwise hold ``open`` for ever,
+    past SIGTERM too (the interrupted call is retried). Reading such a FIFO finds it empty."""
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise IsADirectoryError(21, "Is a directory")
+        os.set_blocking(fd, True)
+        with open(fd, "rb") as fh:
             data = fh.read(limit + 1)
     except OSError as exc:
         raise InputFileError(path, f"cannot read {what} ({exc.strerror or exc})") from None

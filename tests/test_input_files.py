@@ -93,3 +93,58 @@ def test_read_text_caps_size(tmp_path: Path) -> None:
     path.write_bytes(b"#" * 2_000)
     with pytest.raises(InputFileError, match="larger than 1,000 bytes"):
         read_text(path, "a test file", limit=1_000)
+
+
+@pytest.mark.parametrize("option", ["--model", "--geoip", "--config", "--rules"])
+def test_a_fifo_nobody_writes_to_does_not_hang(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, option: str
+) -> None:
+    """Opening a FIFO blocks until a writer comes, past SIGTERM too; every input file is
+    opened so that it cannot: refused with one line, or read as empty (a configuration)."""
+    import os
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    done: list[int] = []
+    demo = str(REPO / "pcaps" / "demo.pcap")
+    runner = threading.Thread(target=lambda: done.append(main(["scan", demo, option, str(fifo),
+                                                               "--format", "jsonl"])), daemon=True)
+    runner.start()
+    runner.join(timeout=120)
+    if runner.is_alive():  # unblock the stuck open so the test process can end
+        with open(fifo, "wb"):
+            pass
+        runner.join(timeout=60)
+        pytest.fail(f"{option} FIFO: the run blocked in open()")
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if option == "--config":
+        assert done == [1]  # an empty configuration: the defaults
+    else:
+        assert done == [2] and "fifo" in err.splitlines()[-1]
+
+
+def test_an_alerts_file_nested_past_the_decoders_depth_is_a_skipped_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``report``: one line of JSON nested 100,000 deep used to end in a RecursionError
+    traceback; it is a line that is not a case record, like any other."""
+    alerts = tmp_path / "nested.jsonl"
+    alerts.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    assert main(["report", str(alerts), "-o", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == f"burstwatch: error: {alerts}: no case records (see docs/alert.schema.json)"
+
+
+def test_an_alerts_file_that_never_ends_is_read_bounded(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["report", "/dev/zero", "-o", str(tmp_path / "r.html")]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "burstwatch: error: /dev/zero: larger than 268,435,456 bytes, too large for an alerts file")
+
+
+def test_live_workers_are_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--workers 10000`` forked ten thousand capture pipelines before capturing anything."""
+    assert main(["live", "--interface", "lo", "--workers", "10000"]) == 2
+    assert "up to 64, not '10000'" in capsys.readouterr().err

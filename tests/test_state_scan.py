@@ -158,3 +158,23 @@ def test_a_state_path_that_cannot_be_made_is_one_line_exit_2(
         assert main(["scan", "--state", str(state), str(DEMO)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and says in err and "Traceback" not in err
+
+
+def test_what_retention_deletes_is_counted_and_said(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Rows from 2023 in a ledger that a 2024 capture is scanned into, with 30 days' retention:
+    every one of them goes, and the summary says how many."""
+    from burstwatch.ledger import Ledger
+    from tests.ledgercraft import HISTORY
+
+    state = tmp_path / "ledger.duckdb"
+    with Ledger.open(str(state), 3650.0) as ledger:
+        ledger.append(HISTORY)
+    old = len(HISTORY.rows) + len(HISTORY.bursts)
+    assert old > 0
+    code = main(["scan", "--format", "table", str(DEMO), "--state", str(state), "--retention", "30"])
+    captured = capsys.readouterr()
+    assert code == 1
+    said = [ln for ln in (captured.out + captured.err).splitlines() if ln.startswith("ledger: retention")]
+    assert said == [f"ledger: retention (30 days) deleted {old:,} bursts and flow rows older than that"]
+    jan_2024_ns = 1_704_067_200 * 10**9
+    assert all(r[4] >= jan_2024_ns for r in ledger_rows(state)["flows"])  # start_ns

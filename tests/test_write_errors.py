@@ -226,3 +226,22 @@ def test_live_json_lines_write_null_for_nan(capsys: pytest.CaptureFixture[str]) 
     line = capsys.readouterr().out
     assert json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in a JSON line")) == {
         "burstwatch": {"anomaly_score": None, "rate": None}}
+
+
+@needs_dev_full
+def test_an_unwritable_standard_error_loses_messages_not_the_run(tmp_path: Path) -> None:
+    """``2>/dev/full``: the alerts are written, the exit status is the run's (1: flagged, 2:
+    an error), and standard output holds only what belongs there."""
+    alerts = tmp_path / "alerts.jsonl"
+    done = cli("scan", DEMO, "--format", "jsonl", "--alerts", str(alerts), shell_tail=f"2> {FULL}")
+    assert done.returncode == 1
+    assert [json.loads(ln)["event"]["kind"] for ln in done.stdout.splitlines()] == ["alert"]
+    assert len(alerts.read_text().splitlines()) == 1
+    missing = cli("scan", str(tmp_path / "none.pcap"), "--format", "jsonl", shell_tail=f"2> {FULL}")
+    assert (missing.returncode, missing.stdout) == (2, "")
+
+
+def test_a_closed_standard_error_loses_messages_not_the_run() -> None:
+    done = cli("scan", DEMO, "--format", "jsonl", shell_tail="2>&-")
+    assert done.returncode == 1
+    assert len(done.stdout.splitlines()) == 1 and "Traceback" not in done.stdout

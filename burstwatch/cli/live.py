@@ -19,6 +19,7 @@ import queue
 import signal
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
@@ -55,7 +56,7 @@ from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import FlowConfig
 from burstwatch.flows.roles import local_nets
 from burstwatch.ingest.live import LiveSource
-from burstwatch.ledger import Ledger
+from burstwatch.ledger import Ledger, LedgerError
 from burstwatch.outputs.capture import RotatingPcapWriter
 from burstwatch.outputs.jsonline import json_line
 from burstwatch.outputs.writers import OutputError
@@ -63,6 +64,7 @@ from burstwatch.pipeline import Pipeline
 from burstwatch.records import FlowBatch
 from burstwatch.rules import Rule, load_rules
 
+MAX_WORKERS = 64  # each is a whole capture pipeline (a process, its flow table)
 
 def register(sub: Any) -> None:
     p = sub.add_parser("live", help="capture from an interface (span port) and alert as bursts happen")
@@ -80,7 +82,7 @@ def register(sub: Any) -> None:
                    help="status line interval when not on a terminal (default 10 s)")
     p.add_argument("--duration", type=seconds, metavar="S", help="stop after this many seconds")
     p.add_argument("--count", type=whole(1), metavar="N", help="stop after this many packets")
-    p.add_argument("--workers", type=whole(1), default=1, metavar="N",
+    p.add_argument("--workers", type=whole(1, MAX_WORKERS), default=1, metavar="N",
                    help="capture processes sharing the interface by flow hash (PACKET_FANOUT)")
     p.add_argument("--write-pcap", metavar="DIR", help="also keep a rotating capture in DIR")
     add_flow_options(p)
@@ -130,6 +132,9 @@ class _Stop:
         self.requested = True
 
 
+BACKLOG_BATCHES = 256  # batches held while the ledger cannot be written (a few seconds each)
+
+
 class CaseDesk:
     """The ledger, the judge and the case book, in one process: batches and flow-rule hits
     come in (from this process or from fan-out workers); ``evaluate`` judges the horizon and
@@ -149,19 +154,43 @@ class CaseDesk:
         self.cases = 0
         self.by_level: dict[str, int] = {}
         self.dirty = False
+        # A ledger that cannot be written (a full disk) does not stop the capture: the error
+        # is said (``failed``, once per kind) and the batches wait here, bounded, for the next
+        # append that succeeds; past the bound the oldest are dropped and counted.
+        self.failed: Any = lambda message: None
+        self.unwritten: deque[FlowBatch] = deque(maxlen=BACKLOG_BATCHES)
+        self.lost_batches = 0
 
     def take(self, batch: FlowBatch | None, alerts: list[Alert]) -> None:
         if batch is not None:
-            self.ledger.append(batch)
+            if len(self.unwritten) == self.unwritten.maxlen:
+                self.lost_batches += 1
+            self.unwritten.append(batch)
+            self._write_unwritten()
             self.dirty = True
         for alert in alerts:
             bw = alert.flow["burstwatch"]
             self.flow_alerts[(bw["flow_id"], bw.get("record"), bw.get("window_index"))] = alert
             self.dirty = True
 
+    def _write_unwritten(self) -> None:
+        try:
+            while self.unwritten:
+                self.ledger.append(self.unwritten[0])
+                self.unwritten.popleft()
+        except LedgerError as exc:
+            self.failed(f"{exc}; batches kept in memory until it can be written")
+
     def evaluate(self, interface: str) -> None:
         if not self.dirty:
             return
+        try:
+            self._evaluate(interface)
+        except LedgerError as exc:
+            self.dirty = True
+            self.failed(f"{exc}; cases are judged again when it can be written")
+
+    def _evaluate(self, interface: str) -> None:
         self.dirty = False
         horizon_ns = int(self.horizon_h * 3600e9)
         judgement = judge_ledger(self.judge, self.ledger, list(self.flow_alerts.values()),
@@ -180,7 +209,15 @@ class CaseDesk:
             self.ledger.put_state(CASES_STATE, self.book.to_json())
 
     def close(self) -> None:
-        self.ledger.close()
+        """Close the ledger; a last try at what could not be written is made first."""
+        try:
+            self._write_unwritten()
+            if self.unwritten or self.lost_batches:
+                self.failed(f"{self.ledger.path or 'ledger'}: {len(self.unwritten) + self.lost_batches:,} "
+                            "batch(es) of flows and bursts could not be written")
+        finally:
+            with contextlib.suppress(LedgerError):
+                self.ledger.close()
 
 
 def _end_ns(alert: Alert) -> int:
@@ -429,6 +466,7 @@ def run(args: argparse.Namespace) -> int:
     desk = CaseDesk(args, rules, settings, None)
     out = Output(args, alerts_file)
     desk.emit = out.alert
+    desk.failed = out.sink_failed
     err = out.err
     err.print(f"burstwatch live: interface {args.interface}"
               + (f", filter '{args.filter}'" if args.filter else "")
@@ -462,6 +500,8 @@ def run(args: argparse.Namespace) -> int:
     err.print(f"summary: {final.packets:,} packets, kernel saw {final.kernel_packets:,} and dropped "
               f"{final.kernel_drops:,}; cases: {final.alerts} ({levels})"
               + ceiling_note(final.flows_evicted), markup=False)
+    if desk.ledger.pruned_note():
+        err.print(desk.ledger.pruned_note(), markup=False)
     if out.sink_errors:
         return ExitCode.ERROR
     return ExitCode.FLAGGED if final.alerts else ExitCode.OK

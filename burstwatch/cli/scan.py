@@ -236,6 +236,8 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
         f"cases: {len(cases)} ({by_level})" + ceiling_note(stats.flows_evicted, enrich_stats.samples_dropped),
         markup=False,
     )
+    if ledger.pruned_note():
+        out.print(ledger.pruned_note(), markup=False)
     if interrupted:
         err.print(f"burstwatch: interrupted ({stop.name}); the cases above cover what was read")
         return stop.exit_code

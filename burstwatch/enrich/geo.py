@@ -323,6 +323,10 @@ def _asn_org_from_record(rec: Mapping[str, Any]) -> tuple[int, str]:
     return asn, org
 
 
+class _NotRegular(Exception):
+    """The database path is a FIFO, a socket or a device."""
+
+
 class _MmdbBackend:
     """MaxMind-format backend: one reader call per distinct address, results cached."""
 
@@ -332,6 +336,8 @@ class _MmdbBackend:
         import maxminddb  # deferred: only needed when a user passes a database
 
         try:
+            if path.exists() and not path.is_dir() and not path.is_file():
+                raise _NotRegular  # a FIFO would block the reader's open for ever
             self.reader = maxminddb.open_database(str(path))
         except FileNotFoundError:
             raise GeoDataError(f"geo database not found: {path}") from None
@@ -339,6 +345,8 @@ class _MmdbBackend:
             raise GeoDataError(f"geo database is a directory, not a file: {path}") from None
         except PermissionError:
             raise GeoDataError(f"geo database not readable (permission denied): {path}") from None
+        except _NotRegular:
+            raise GeoDataError(f"geo database is not a regular file (a FIFO or a device): {path}") from None
         except (maxminddb.InvalidDatabaseError, ValueError, OSError) as exc:
             raise GeoDataError(f"not a valid MaxMind DB (.mmdb) file: {path} ({exc})") from None
         self.metadata = self.reader.metadata()

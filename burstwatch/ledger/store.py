@@ -58,6 +58,9 @@ class Ledger:
             "SELECT max(end_ns) FROM flows)"
         )
         self._next_prune_ns: int | None = None
+        # Rows deleted for age since this ledger was opened (at open, while appending and by
+        # ``prune``), so a run can say what retention took.
+        self.pruned = 0
         self._text = TextCache()
         self._writer: _Writer | None = None
 
@@ -155,8 +158,8 @@ class Ledger:
                     f"INSERT INTO {name} BY NAME SELECT b.* FROM _batch b WHERE NOT EXISTS ("
                     f"SELECT 1 FROM {name} t WHERE t.end_ns >= ? AND {_SAME[name]})", [since])
                 self._con.unregister("_batch")
-            if due:
-                self._prune(_cutoff(latest, self.retention_days))
+            deleted = self._prune(_cutoff(latest, self.retention_days)) if due else 0
+        self.pruned += deleted
         self._latest_ns = latest
         if due:
             self._next_prune_ns = latest + PRUNE_EVERY_NS
@@ -174,9 +177,17 @@ class Ledger:
             return 0
         with self._transaction():
             deleted = self._prune(cutoff)
+        self.pruned += deleted
         if self._latest_ns is not None:
             self._next_prune_ns = self._latest_ns + PRUNE_EVERY_NS
         return deleted
+
+    def pruned_note(self) -> str:
+        """What retention deleted during this run, for a command's summary ('' if nothing)."""
+        if not self.pruned or self.path is None:
+            return ""
+        return (f"ledger: retention ({self.retention_days:g} days) deleted {self.pruned:,} bursts "
+                f"and flow rows older than that")
 
     def cutoff_for(self, days: float) -> int | None:
         """The time ``days`` before the ledger's clock (None while the ledger is empty)."""

@@ -15,7 +15,6 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,10 +23,12 @@ import numpy.typing as npt
 from burstwatch.alerts.record import SEVERITY
 from burstwatch.conversations.judge import flow_number
 from burstwatch.errors import BurstwatchError
+from burstwatch.inputfiles import read_bounded
 from burstwatch.ledger.schema import BURSTS, FLOWS
 from burstwatch.ledger.store import Ledger
 from burstwatch.outputs.community_id import community_id
 
+MAX_ALERTS_BYTES = 1 << 28  # 256 MiB: case records of months of live; /dev/zero stops here
 TOP = 15  # rows of each overview ranking (countries, ASNs, hosts)
 _PROTO = {"tcp": 6, "udp": 17, "sctp": 132, "icmp": 1, "ipv6-icmp": 58, "esp": 50, "gre": 47}
 
@@ -202,10 +203,9 @@ def _ranked(total: dict[str, int]) -> list[Ranked]:
 # ---- case records ----
 def read_alerts(path: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The newest revision of each case in an alerts file, and a warning per unusable line."""
+    data = read_bounded(path, MAX_ALERTS_BYTES, "an alerts file")
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ReportError(f"{path}: not a text file of JSON lines") from None
     latest: dict[str, dict[str, Any]] = {}
@@ -218,7 +218,8 @@ def read_alerts(path: str) -> tuple[list[dict[str, Any]], list[str]]:
             cid = str(rec["burstwatch"]["case"]["id"])
             revision = int(rec["burstwatch"]["case"].get("revision", 1))
             _check_case(rec)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            # RecursionError: JSON nested deeper than the decoder's recursion limit
             warnings.append(f"{path}:{number}: not a case record ({_why(exc)}); skipped")
             continue
         held = latest.get(cid)
