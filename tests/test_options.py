@@ -47,6 +47,8 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
         (["live", "-i", "lo", "--status-every", "-1"], "--status-every: expected"),
         (["live", "-i", "lo", "--count", "0"], "--count: expected a whole number of at least 1"),
         (["live", "-i", "lo", "--workers", "0"], "--workers: expected a whole number of at least 1"),
+        (["live", "-i", "lo", "--workers", "10000"], "--workers: expected a whole number of at least 1 up to 64"),
+        (["scan", DEMO, "-j", "10000"], "--jobs: expected a whole number of at least 0 up to 64"),
         (["train", "-o", "m.bwm", DEMO, "--trees", "0"], "--trees: expected a whole number"),
         (["train", "-o", "m.bwm", DEMO, "--horizon", "nan"], "--horizon: expected"),
         (["train", "-o", "m.bwm", DEMO, "--seed", "-1"], "--seed: expected a whole number of at least 0"),

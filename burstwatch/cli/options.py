@@ -32,6 +32,7 @@ MAX_SECONDS = 10 * 365 * 86_400.0  # flow timeouts and windows, live intervals
 MAX_DAYS = 100 * 365.25  # horizons and retention
 MAX_HOURS = MAX_DAYS * 24
 MAX_COUNT = 1 << 62
+MAX_JOBS = 64  # worker processes: each is a whole pipeline (a process and its flow table)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -120,7 +121,7 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
 
 def add_jobs_option(p: argparse.ArgumentParser) -> None:
     """``-j N``: worker processes for one capture (``burstwatch.parallel``)."""
-    p.add_argument("-j", "--jobs", type=whole(0), default=None, metavar="N",
+    p.add_argument("-j", "--jobs", type=whole(0, MAX_JOBS), default=None, metavar="N",
                    help="worker processes, each with a share of the flows, 0 for every core "
                         "(default 1); standard input, --separate and --state runs use one")
 
