@@ -219,7 +219,10 @@ def test_live_still_alerts_on_the_burst_session_through_a_flood_at_the_ceiling(
     assert hits and hits[-1]["burstwatch"]["level"] in ("medium", "high", "critical"), live.stderr
     summary = next(line for line in live.err if line.startswith("summary:"))
     evicted = int(summary.split("; ")[-1].split(" flows evicted")[0].replace(",", ""))
-    assert evicted >= 30_000, summary
+    # Each flood packet the kernel delivered is a flow; beyond the 2,560-flow ceiling nearly
+    # all are evicted. Packets the kernel dropped on a loaded machine never reached the table.
+    dropped = int(summary.split(" and dropped ")[1].split(";")[0].split()[0].replace(",", ""))
+    assert evicted >= 30_000 - dropped, summary
 
 
 def test_live_stops_after_count_and_writes_a_capture(link: tuple[str, str, str, str], tmp_path: Path) -> None:
