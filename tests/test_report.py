@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +163,33 @@ def test_report_input_errors_are_one_line(tmp_path: Path, capsys: pytest.Capture
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) >= 1 and err[-1].startswith("burstwatch: error: ") and expect in err[-1]
         assert "Traceback" not in "".join(err)
+
+
+def test_a_report_never_replaces_a_device_fifo_or_folder(tmp_path: Path, demo_alerts: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The report is renamed into place; run as root, a rename over `-o /dev/full` replaced the
+    device with the file. Anything but a regular file is refused and left as it was."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for target, why in ((fifo, "is not a regular file"), (folder, "is a directory")):
+        for argv in (["report", str(demo_alerts), "-o", str(target)],
+                     ["scan", str(DEMO), "--report", str(target)]):
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err.strip().splitlines()
+            assert err[-1].startswith("burstwatch: error: ") and why in err[-1], err
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and folder.is_dir() and not any(folder.iterdir())
+
+
+def test_a_model_is_never_written_over_a_device_or_fifo(tmp_path: Path) -> None:
+    from burstwatch.score.model_file import ModelError, write_model
+
+    fifo = tmp_path / "model.bwm"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelError, match="is not a regular file"):
+        write_model(fifo, {"kind": "conversation"}, {"x": np.zeros(2)})
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
 def test_an_empty_alerts_file_gives_a_report_with_no_cases(tmp_path: Path) -> None:

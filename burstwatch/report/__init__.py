@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from burstwatch.outfiles import replace_problem
 from burstwatch.report.data import (
     ReportData,
     ReportError,
@@ -23,7 +24,10 @@ __all__ = ["ReportData", "ReportError", "check_writable", "from_ledger", "from_r
 def check_writable(path: str) -> None:
     """Fail before a long scan, not after it, when the report cannot be written there."""
     folder = Path(path).parent
-    if Path(path).is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+    problem = replace_problem(path)
+    if problem:
+        raise ReportError(f"{path}: cannot write the report there ({problem})")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise ReportError(f"{path}: cannot write the report there")
 
 
@@ -31,6 +35,9 @@ def write_report(path: str, data: ReportData) -> int:
     """Render and write the report; the file appears whole or not at all. Returns its size."""
     text = render(data).encode("utf-8")
     target = Path(path)
+    problem = replace_problem(target)
+    if problem:
+        raise ReportError(f"{path}: cannot write the report ({problem})")
     try:
         fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=target.parent or ".")
     except OSError as exc:

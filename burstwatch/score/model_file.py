@@ -31,6 +31,7 @@ import numpy as np
 
 from burstwatch.errors import BurstwatchError
 from burstwatch.inputfiles import InputFileError, read_bounded
+from burstwatch.outfiles import replace_problem
 
 FORMAT = "burstwatch-model"
 FORMAT_VERSION = 1
@@ -66,6 +67,9 @@ def write_model(path: str | Path, header: dict[str, Any], arrays: dict[str, np.n
     members = {HEADER: np.frombuffer(json.dumps(header, indent=1, sort_keys=True).encode(), np.uint8)}
     members.update(arrays)
     path = Path(path)
+    problem = replace_problem(path)
+    if problem:
+        raise ModelError(f"cannot write model {path}: {problem}")
     tmp = path.with_name(path.name + ".tmp")
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
