@@ -6,19 +6,15 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, add_input_options, flow_config
-from burstwatch.cli.progress import progress_bar
-from burstwatch.enrich.annotate import (
+from burstwatch.cli.options import (
     add_enrich_options,
-    enricher_factory_from_args,
+    add_flow_options,
+    add_input_options,
+    flow_config,
+    geo_from_args,
     settings_from_args,
 )
-from burstwatch.flows.roles import local_nets
-from burstwatch.outputs.ecs import BURST_COLUMNS, FLOW_COLUMNS, burst_records, flow_records
-from burstwatch.outputs.writers import write_records
-from burstwatch.pipeline import RunStats, run_flows
 
 
 def register(sub: Any) -> None:
@@ -33,11 +29,24 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not above: the parser is built without loading the pipeline.
+    from burstwatch.cli.console import stderr_console
+    from burstwatch.cli.progress import progress_bar
+    from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
+    from burstwatch.flows.roles import local_nets
+    from burstwatch.outputs.ecs import BURST_COLUMNS, FLOW_COLUMNS, burst_records, flow_records
+    from burstwatch.outputs.writers import write_records
+    from burstwatch.pipeline import RunStats, run_flows
+
     err = stderr_console()
     stats = RunStats()
-    factory = enricher_factory_from_args(args)
+    settings, geo, shared = settings_from_args(args), geo_from_args(args), EnrichStats()
+
+    def factory() -> FlowAnnotator:
+        return FlowAnnotator(geo, settings, shared)
+
     with progress_bar() as progress:
-        local = local_nets(settings_from_args(args).internal_nets)
+        local = local_nets(settings.internal_nets)
         batches = run_flows(args.files, flow_config(args), stats, factory, progress, local=local,
                             separate=args.separate)
 

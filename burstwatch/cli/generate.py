@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from burstwatch.synth.cli import main as synth_main
-
 
 def register(sub: Any) -> None:
     p = sub.add_parser("generate", help="write synthetic captures (demo, scenarios, bulk benchmark input)",
@@ -16,4 +14,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from burstwatch.synth.cli import main as synth_main
+
     return synth_main(list(args.rest))

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
-from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.decode.summary import CaptureSummary, linktype_name, summarize_capture
 from burstwatch.errors import BurstwatchError
-from burstwatch.ingest.timeline import expand_inputs
+
+if TYPE_CHECKING:  # the rest is imported where it runs: the parser is built without it
+    from rich.table import Table
+
+    from burstwatch.decode.summary import CaptureSummary
 
 
 def register(sub: Any) -> None:
@@ -31,6 +31,10 @@ def _ts(ns: int | None) -> str:
 
 
 def _table(s: CaptureSummary) -> Table:
+    from rich.table import Table
+
+    from burstwatch.decode.summary import linktype_name
+
     t = Table(title=s.path, show_header=False, title_justify="left")
     t.add_column("field", style="bold")
     t.add_column("value")
@@ -47,6 +51,10 @@ def _table(s: CaptureSummary) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
+    from burstwatch.cli.console import stderr_console, stdout_console
+    from burstwatch.decode.summary import summarize_capture
+    from burstwatch.ingest.timeline import expand_inputs
+
     out = stdout_console()
     err = stderr_console()
     status = ExitCode.OK

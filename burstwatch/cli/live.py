@@ -22,19 +22,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-from rich.live import Live
-from rich.table import Table
-
-from burstwatch.alerts.detect import Detector
-from burstwatch.alerts.frame import rule_catalog
-from burstwatch.alerts.record import LEVEL_ORDER, Alert
-from burstwatch.cli.caseline import case_details, case_lines
-from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, flow_config
+from burstwatch.cli.options import (
+    add_enrich_options,
+    add_flow_options,
+    flow_config,
+    geo_from_args,
+    settings_from_args,
+)
 from burstwatch.cli.scan import (
     CASES_STATE,
     ScanError,
@@ -43,26 +40,17 @@ from burstwatch.cli.scan import (
     add_conversation_options,
 )
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
-from burstwatch.cli.warmup import warm_up
-from burstwatch.config import Settings
-from burstwatch.conversations.cases import CaseBook
-from burstwatch.conversations.judge import Judge, judge_ledger
-from burstwatch.enrich.annotate import (
-    EnrichStats,
-    FlowAnnotator,
-    add_enrich_options,
-    geo_from_args,
-    settings_from_args,
-)
-from burstwatch.enrich.geo import GeoDatabase
-from burstwatch.flows import FlowConfig
-from burstwatch.flows.roles import local_nets
-from burstwatch.ingest.live import LiveSource
-from burstwatch.ledger import Ledger
-from burstwatch.outputs.capture import RotatingPcapWriter
-from burstwatch.pipeline import Pipeline
-from burstwatch.records import FlowBatch
-from burstwatch.rules import Rule, load_rules
+
+if TYPE_CHECKING:  # the rest is imported where it runs: the parser is built without it
+    from rich.live import Live
+    from rich.table import Table
+
+    from burstwatch.alerts.record import Alert
+    from burstwatch.config import Settings
+    from burstwatch.enrich.geo import GeoDatabase
+    from burstwatch.flows import FlowConfig
+    from burstwatch.records import FlowBatch
+    from burstwatch.rules import Rule
 
 
 def register(sub: Any) -> None:
@@ -136,6 +124,10 @@ class CaseDesk:
 
     def __init__(self, args: argparse.Namespace, rules: list[Rule], settings: Settings,
                  emit: Any) -> None:
+        from burstwatch.conversations.cases import CaseBook
+        from burstwatch.conversations.judge import Judge
+        from burstwatch.ledger import Ledger
+
         self.ledger = Ledger.open(state_path(args), args.retention)
         self.judge = Judge(rules, settings, conversation_scorer_from_args(args)[0])
         self.horizon_h = float(args.horizon)
@@ -158,6 +150,8 @@ class CaseDesk:
             self.dirty = True
 
     def evaluate(self, interface: str) -> None:
+        from burstwatch.conversations.judge import judge_ledger
+
         if not self.dirty:
             return
         self.dirty = False
@@ -209,6 +203,16 @@ def capture_loop(
     """One capture process: interface -> flows -> ledger; flow rules on open flows every
     interval. ``deliver(batch, flow_alerts)`` takes what each step produced; ``evaluate()``
     (in the process that holds the ledger) judges the conversations."""
+    import numpy as np
+
+    from burstwatch.alerts.detect import Detector
+    from burstwatch.cli.warmup import warm_up
+    from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
+    from burstwatch.flows.roles import local_nets
+    from burstwatch.ingest.live import LiveSource
+    from burstwatch.outputs.capture import RotatingPcapWriter
+    from burstwatch.pipeline import Pipeline
+
     status = Status()
     pipe = Pipeline(args.interface, config, FlowAnnotator(geo, settings, EnrichStats()),
                     local=local_nets(settings.internal_nets))
@@ -279,6 +283,10 @@ class Output:
     """
 
     def __init__(self, args: argparse.Namespace, alerts_file: IO[str] | None) -> None:
+        from rich.live import Live
+
+        from burstwatch.cli.console import stderr_console, stdout_console
+
         self.args = args
         self.alerts_file = alerts_file
         self.err = stderr_console()
@@ -299,6 +307,10 @@ class Output:
             self.live = None
 
     def _panel(self, s: Status, rate: float, brate: float) -> Table:
+        from rich.table import Table
+
+        from burstwatch.alerts.record import LEVEL_ORDER
+
         t = Table(title=f"burstwatch live on {self.args.interface}", title_justify="left",
                   show_header=False, box=None)
         t.add_column(style="bold")
@@ -327,6 +339,8 @@ class Output:
             sys.stdout.flush()
             return
         console = self.live.console if self.live is not None else self.out
+        from burstwatch.cli.caseline import case_details, case_lines
+
         lines = case_lines([record], console.width, header=False)
         if self.args.verbose:
             lines += case_details(record)
@@ -379,6 +393,10 @@ def _worker_main(args: argparse.Namespace, rules: list[Rule], group: int, q: Any
 
 
 def run(args: argparse.Namespace) -> int:
+    from burstwatch.alerts.frame import rule_catalog
+    from burstwatch.alerts.record import LEVEL_ORDER
+    from burstwatch.rules import load_rules
+
     if args.workers < 1:
         raise ScanError("--workers must be at least 1")
     settings = settings_from_args(args)

@@ -24,7 +24,6 @@ from burstwatch.cli import (
     state,
     train,
 )
-from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.errors import BurstwatchError
 
@@ -68,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return ExitCode.ERROR
+    from burstwatch.cli.console import stderr_console  # not for --version or --help
+
     err = stderr_console()
     try:
         return handler(args)

@@ -1,10 +1,20 @@
-"""Command-line options shared by the commands that build flows."""
+"""Command-line options shared by the commands that build flows.
+
+The parser of every command is built from these declarations, so this module imports
+nothing heavy: what reads the options (settings, the geography database) is imported when
+a command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from burstwatch.flows import FlowConfig
+from burstwatch.flows.config import FlowConfig
+
+if TYPE_CHECKING:
+    from burstwatch.config import Settings
+    from burstwatch.enrich.geo import GeoDatabase
 
 
 def add_input_options(p: argparse.ArgumentParser) -> None:
@@ -39,3 +49,24 @@ def flow_config(args: argparse.Namespace) -> FlowConfig:
         burst_gap=args.burst_gap,
         burst_min_bytes=args.burst_min_bytes,
     )
+
+
+def add_enrich_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("enrichment")
+    g.add_argument("--config", metavar="PATH", help="YAML configuration (default: the shipped one)")
+    g.add_argument("--home", metavar="CC[,CC...]", help="home countries (default from config: US)")
+    g.add_argument("--internal-nets", nargs="+", metavar="CIDR", default=None,
+                   help="the site's own public ranges: internal, never foreign")
+    g.add_argument("--geoip", metavar="PATH", help="a MaxMind/DB-IP/IPinfo .mmdb to use instead of the bundled data")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    from burstwatch.config import load_settings
+
+    return load_settings(args.config, args.home, args.internal_nets)
+
+
+def geo_from_args(args: argparse.Namespace) -> GeoDatabase:
+    from burstwatch.enrich.geo import GeoDatabase
+
+    return GeoDatabase.from_mmdb(args.geoip) if args.geoip else GeoDatabase.bundled()

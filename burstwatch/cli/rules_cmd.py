@@ -5,25 +5,15 @@ from __future__ import annotations
 import argparse
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
-from burstwatch.alerts.detect import Detector
-from burstwatch.alerts.frame import rule_catalog
-from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.config import Settings
-from burstwatch.conversations.judge import Judge, judge_ledger
-from burstwatch.enrich.annotate import FlowAnnotator
-from burstwatch.enrich.geo import GeoDatabase
-from burstwatch.flows.roles import local_nets
-from burstwatch.ledger import DAY_NS, Ledger
-from burstwatch.pipeline import run_flows
-from burstwatch.rules import Finding, Location, Rule, RuleError, lint, load_rules
-from burstwatch.rules.casefile import RuleCase, case_file_for, load_cases
-from burstwatch.rules.loader import rule_files
 from burstwatch.rules_path import bundled_rules_dir
+
+if TYPE_CHECKING:  # the rest is imported where it runs: the parser is built without it
+    from burstwatch.enrich.geo import GeoDatabase
+    from burstwatch.rules import Rule
+    from burstwatch.rules.casefile import RuleCase
 
 
 def register(sub: Any) -> None:
@@ -45,6 +35,10 @@ def _paths(args: argparse.Namespace) -> list[str]:
 
 
 def run_lint(args: argparse.Namespace) -> int:
+    from burstwatch.alerts.frame import rule_catalog
+    from burstwatch.cli.console import stderr_console, stdout_console
+    from burstwatch.rules import lint
+
     findings = lint(_paths(args), rule_catalog())
     out = stdout_console()
     for f in findings:
@@ -59,6 +53,7 @@ def case_captures(case: RuleCase, tmp: Path) -> list[Path]:
     """The case's capture files, generating them first when the case names scenarios."""
     if case.capture is not None:
         return [case.capture]
+    from burstwatch.rules import Finding, Location, RuleError
     from burstwatch.synth.scenarios import DEFAULT_START, write_scenario
 
     paths = []
@@ -81,6 +76,14 @@ def case_captures(case: RuleCase, tmp: Path) -> list[Path]:
 def run_case(rule: Rule, case: RuleCase, geo: GeoDatabase) -> tuple[bool, str]:
     """Run ``rule`` over the case's captures; compare what it flagged with the expectation:
     flows for a flow rule, conversations (host and party) for a conversation rule."""
+    from burstwatch.alerts.detect import Detector
+    from burstwatch.config import Settings
+    from burstwatch.conversations.judge import Judge, judge_ledger
+    from burstwatch.enrich.annotate import FlowAnnotator
+    from burstwatch.flows.roles import local_nets
+    from burstwatch.ledger import DAY_NS, Ledger
+    from burstwatch.pipeline import run_flows
+
     settings = Settings(home_countries=case.home)
     got: list[dict[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="burstwatch-case-") as tmp, Ledger.open(None) as ledger:
@@ -118,6 +121,15 @@ def run_case(rule: Rule, case: RuleCase, geo: GeoDatabase) -> tuple[bool, str]:
 
 
 def run_test(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from burstwatch.alerts.frame import rule_catalog
+    from burstwatch.cli.console import stderr_console, stdout_console
+    from burstwatch.enrich.geo import GeoDatabase
+    from burstwatch.rules import load_rules
+    from burstwatch.rules.casefile import case_file_for, load_cases
+    from burstwatch.rules.loader import rule_files
+
     catalog = rule_catalog()
     files, problems = rule_files(_paths(args))
     rules_by_file: dict[Path, list[Rule]] = {}

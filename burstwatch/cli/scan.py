@@ -12,37 +12,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from burstwatch.alerts.detect import Detector
-from burstwatch.alerts.frame import rule_catalog
-from burstwatch.alerts.record import LEVEL_ORDER, Alert
-from burstwatch.cli.caseline import case_details, case_lines
-from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, add_input_options, flow_config
-from burstwatch.cli.progress import progress_bar
-from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
-from burstwatch.conversations.cases import Case, CaseBook
-from burstwatch.conversations.judge import Judge, Judgement, judge_ledger
-from burstwatch.enrich.annotate import (
-    EnrichStats,
-    FlowAnnotator,
+from burstwatch.cli.options import (
     add_enrich_options,
+    add_flow_options,
+    add_input_options,
+    flow_config,
     geo_from_args,
     settings_from_args,
 )
+from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
 from burstwatch.errors import BurstwatchError
-from burstwatch.flows.roles import local_nets
-from burstwatch.ingest.timeline import expand_inputs
-from burstwatch.ledger import Ledger
-from burstwatch.ledger.store import DEFAULT_RETENTION_DAYS
-from burstwatch.pipeline import RunStats, run_flows
-from burstwatch.report import ReportData, check_writable, from_ledger, merge_all, write_report
-from burstwatch.rules import load_rules
+from burstwatch.ledger.schema import DEFAULT_RETENTION_DAYS
 from burstwatch.rules_path import bundled_rules_dir
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from burstwatch.alerts.record import Alert
+    from burstwatch.conversations.judge import Judge, Judgement
+    from burstwatch.ledger import Ledger
 
 CASES_STATE = "cases"  # the ledger's name for the case revisions
 
@@ -89,6 +80,8 @@ def _open_alerts(path: str | None) -> IO[str] | None:
 
 def _print_cases(out: Console, records: list[dict[str, Any]], verbose: bool) -> None:
     """One line per case, fitted to the terminal (80 columns when piped); ``-v``: in full."""
+    from burstwatch.cli.caseline import case_details, case_lines
+
     lines = case_lines(records, out.width)
     out.print(lines[0], markup=False, highlight=False)
     for rec, line in zip(records, lines[1:], strict=True):
@@ -132,6 +125,9 @@ def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], hor
                      capture: str, keep_cases: bool) -> Judgement:
     """The cases of every conversation within the horizon, with revisions kept in the ledger
     when it is a file (so a case seen by an earlier run is revised, not repeated)."""
+    from burstwatch.conversations.cases import CaseBook
+    from burstwatch.conversations.judge import judge_ledger
+
     judgement = judge_ledger(judge, ledger, flow_alerts, int(horizon_h * 3600e9), capture)
     book = CaseBook.from_json(ledger.get_state(CASES_STATE)) if keep_cases else CaseBook()
     for case in judgement.cases:
@@ -142,6 +138,22 @@ def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], hor
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not above: the parser is built without loading the pipeline.
+    from burstwatch.alerts.detect import Detector
+    from burstwatch.alerts.frame import rule_catalog
+    from burstwatch.alerts.record import LEVEL_ORDER
+    from burstwatch.cli.console import stderr_console, stdout_console
+    from burstwatch.cli.progress import progress_bar
+    from burstwatch.conversations.cases import Case
+    from burstwatch.conversations.judge import Judge
+    from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
+    from burstwatch.flows.roles import local_nets
+    from burstwatch.ingest.timeline import expand_inputs
+    from burstwatch.ledger import Ledger
+    from burstwatch.pipeline import RunStats, run_flows
+    from burstwatch.report import ReportData, check_writable, from_ledger, merge_all, write_report
+    from burstwatch.rules import load_rules
+
     err = stderr_console()
     as_table = args.format == "table"
     out: Console = stdout_console() if as_table else err

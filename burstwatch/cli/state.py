@@ -12,9 +12,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
-from burstwatch.cli.console import stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.errors import LedgerError
 
@@ -50,6 +47,9 @@ def _existing(path: str) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from burstwatch.cli.console import stdout_console
     from burstwatch.ledger import Ledger, summary
 
     with Ledger.open(_existing(args.path), read_only=True) as ledger:

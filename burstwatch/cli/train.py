@@ -12,12 +12,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from burstwatch.cli.console import stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import add_flow_options, flow_config
-from burstwatch.cli.progress import progress_bar
-from burstwatch.enrich.annotate import add_enrich_options, geo_from_args, settings_from_args
-from burstwatch.records import RunStats
+from burstwatch.cli.options import (
+    add_enrich_options,
+    add_flow_options,
+    flow_config,
+    geo_from_args,
+    settings_from_args,
+)
 
 HOUR_NS = 3_600_000_000_000
 
@@ -48,7 +50,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from burstwatch.cli.console import stderr_console, stdout_console
+    from burstwatch.cli.progress import progress_bar
     from burstwatch.ledger import Ledger
+    from burstwatch.records import RunStats
     from burstwatch.score.conversation import (
         ConversationModel,
         ConversationRows,

@@ -8,15 +8,13 @@ when the flow ends. Geography is looked up once per distinct endpoint in each ba
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from burstwatch.config import Settings, load_settings
+from burstwatch.config import Settings
 from burstwatch.enrich.encryption.batch import classify_packed_columns
 from burstwatch.enrich.geo import GeoDatabase, Scope, classify_scope, internal_nets
 from burstwatch.enrich.nets import NetSet
@@ -303,30 +301,3 @@ class FlowAnnotator:
             reason[hit & (reason == "")] = "sni"
         self.stats.allowlisted += int(((reason != "") & (rows.kind == fs.ROW_FLOW)).sum())
         return {"burstwatch.allowlisted": reason}
-
-
-# ---- command-line wiring ----
-def add_enrich_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("enrichment")
-    g.add_argument("--config", metavar="PATH", help="YAML configuration (default: the shipped one)")
-    g.add_argument("--home", metavar="CC[,CC...]", help="home countries (default from config: US)")
-    g.add_argument("--internal-nets", nargs="+", metavar="CIDR", default=None,
-                   help="the site's own public ranges: internal, never foreign")
-    g.add_argument("--geoip", metavar="PATH", help="a MaxMind/DB-IP/IPinfo .mmdb to use instead of the bundled data")
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config, args.home, args.internal_nets)
-
-
-def geo_from_args(args: argparse.Namespace) -> GeoDatabase:
-    return GeoDatabase.from_mmdb(args.geoip) if args.geoip else GeoDatabase.bundled()
-
-
-def enricher_factory_from_args(
-    args: argparse.Namespace, stats: EnrichStats | None = None
-) -> Callable[[], FlowAnnotator]:
-    settings = settings_from_args(args)
-    geo = geo_from_args(args)
-    shared = stats if stats is not None else EnrichStats()
-    return lambda: FlowAnnotator(geo, settings, shared)

@@ -24,11 +24,18 @@ import pyarrow as pa
 from burstwatch.errors import LedgerError
 from burstwatch.ledger.columns import burst_table, flow_table
 from burstwatch.ledger.party import TextCache
-from burstwatch.ledger.schema import BURSTS, FLOWS, META, SCHEMA_VERSION, STATE, TABLES
+from burstwatch.ledger.schema import (
+    BURSTS,
+    DEFAULT_RETENTION_DAYS,
+    FLOWS,
+    META,
+    SCHEMA_VERSION,
+    STATE,
+    TABLES,
+)
 from burstwatch.records import FlowBatch
 
 NS_PER_DAY = 86_400 * 1_000_000_000
-DEFAULT_RETENTION_DAYS = 30.0
 PRUNE_EVERY_NS = 10 * 60 * 1_000_000_000
 """During appends, retention is applied again once data time has moved on this much."""
 
