@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
     p.add_argument("--bursts", action="store_true", help="write burst records instead of flows")
     add_flow_options(p)
     add_enrich_options(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, compiles_kernels=True)
 
 
 def run(args: argparse.Namespace) -> int:

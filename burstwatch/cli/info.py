@@ -20,7 +20,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("info", help="summarise capture files (format, packets, time span, decode)")
     p.add_argument("files", nargs="+", metavar="FILE", help="capture file, or - for stdin")
     p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, compiles_kernels=True)
 
 
 def _ts(ns: int | None) -> str:

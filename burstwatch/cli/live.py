@@ -79,7 +79,7 @@ def register(sub: Any) -> None:
                    help="keep the ledger in memory only (default: a file under the user's "
                         "state directory, so a restart continues with the history)")
     add_score_options(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, compiles_kernels=True)
 
 
 @dataclass

@@ -71,6 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     err = stderr_console()
     try:
+        if getattr(args, "compiles_kernels", False):  # numba is loaded by these commands only
+            from burstwatch.cli.compiling import compile_notice
+
+            with compile_notice():
+                return handler(args)
         return handler(args)
     except BurstwatchError as exc:
         err.print(f"burstwatch: error: {exc}", markup=False)

@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
     lp.set_defaults(handler=run_lint)
     tp = rs.add_parser("test", help="run the test cases beside each rule (rules/tests/NAME.tests.yml)")
     tp.add_argument("paths", nargs="*", metavar="PATH", help="rule files or folders (default: shipped rules)")
-    tp.set_defaults(handler=run_test)
+    tp.set_defaults(handler=run_test, compiles_kernels=True)
 
 
 def _paths(args: argparse.Namespace) -> list[str]:

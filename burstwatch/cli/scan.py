@@ -57,7 +57,7 @@ def register(sub: Any) -> None:
     add_enrich_options(p)
     add_conversation_options(p)
     add_score_options(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, compiles_kernels=True)
 
 
 def _rule_paths(args: argparse.Namespace) -> list[str]:

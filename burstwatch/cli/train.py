@@ -46,7 +46,7 @@ def register(sub: Any) -> None:
     p.add_argument("--separate", action="store_true", help="read each capture file as a capture of its own")
     add_flow_options(p)
     add_enrich_options(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, compiles_kernels=True)
 
 
 def run(args: argparse.Namespace) -> int:
