@@ -66,12 +66,10 @@ def _values(col: np.ndarray) -> list[Any]:
     return [_num(x) if isinstance(x, float) else x for x in items]
 
 
-def _set(d: dict[str, Any], dotted: str, value: Any) -> None:
-    """Put ``value`` at a dotted path, creating nested objects."""
-    parts = dotted.split(".")
-    for p in parts[:-1]:
-        d = d.setdefault(p, {})
-    d[parts[-1]] = value
+def _path(dotted: str) -> tuple[tuple[str, ...], str]:
+    """A dotted field name as (the nested objects it sits in, its own key)."""
+    *parents, leaf = dotted.split(".")
+    return tuple(parents), leaf
 
 
 def flow_records(batch: FlowBatch) -> Iterator[dict[str, Any]]:
@@ -104,7 +102,8 @@ def flow_records(batch: FlowBatch) -> Iterator[dict[str, Any]]:
     reason = [fs.END_NAMES[r] for r in rows.reason.tolist()]
     values = batch.features.values
     features = list(zip(*(_num_list(values[:, j]) for j in range(len(FEATURE_NAMES))), strict=True))
-    extras = [(dotted, _values(col)) for dotted, col in batch.extra.items()]
+    # Enrichment columns with their dotted paths split once: (parents, leaf, values).
+    extras = [(*_path(dotted), _values(col)) for dotted, col in batch.extra.items()]
     source = batch.source
     for i in range(n):
         rec: dict[str, Any] = {
@@ -136,11 +135,14 @@ def flow_records(batch: FlowBatch) -> Iterator[dict[str, Any]]:
             },
         }
         rec["burstwatch"].update(zip(FEATURE_NAMES, features[i], strict=True))
-        for dotted, col in extras:
+        for parents, leaf, col in extras:
             value = col[i]
             if value is None or value == "":
                 continue
-            _set(rec, dotted, value)
+            d = rec
+            for p in parents:
+                d = d.setdefault(p, {})
+            d[leaf] = value
         yield rec
 
 
