@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import queue
 import signal
@@ -451,6 +450,8 @@ def _with_cases(status: Status, desk: CaseDesk) -> Status:
 
 def _run_workers(args: argparse.Namespace, rules: list[Rule], out: Output, stop: _Stop,
                  desk: CaseDesk) -> Status:
+    import multiprocessing as mp
+
     ctx = mp.get_context("fork")
     q: Any = ctx.Queue()
     group = os.getpid() & 0xFFFF
