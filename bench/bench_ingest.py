@@ -2,6 +2,8 @@
 
     python bench/bench_ingest.py [--packets N | CAPTURE] [--runs R] [--out PATH]
     python bench/bench_ingest.py CAPTURE --rss-check 512M
+    python bench/bench_ingest.py CAPTURE --against OTHER_TREE [--pairs P] [--runs R]
+    python bench/bench_ingest.py CAPTURE --wrap-vxlan OUT.pcap
 
 Without CAPTURE a capture of N packets is generated (burstwatch.synth.bulk when present, else
 the small generator below). Each system runs in its own child process, so each peak RSS
@@ -12,6 +14,11 @@ transport payload length; the totals are compared so the two really did the same
 ``--rss-check BYTES`` runs burstwatch alone, once, and exits 1 if its peak RSS exceeds BYTES:
 meant for captures larger than RAM is comfortable with (e.g. > 2 GB), where reading must
 stream rather than hold the file.
+
+``--against TREE`` times this checkout's burstwatch and another checkout's (e.g. main's, to
+see what a change costs), each through its own ``bench/bench_ingest.py``, in fresh processes
+taking turns, and reports the best CPU and wall time of each: on a shared machine CPU time
+is the steadier of the two.
 """
 
 from __future__ import annotations
@@ -112,19 +119,48 @@ def generate(path: Path, packets: int, seed: int) -> str:
 
 
 def run_burstwatch(path: str) -> tuple[int, int]:
-    """open_capture -> batches -> decode; returns (packets, TCP/UDP payload bytes)."""
+    """open_capture -> batches -> Decoder (decapsulation, fragments set aside); returns
+    (packets, TCP/UDP payload bytes)."""
     import numpy as np
 
-    from burstwatch.decode import decode
+    from burstwatch.decode import Decoder
     from burstwatch.ingest import open_capture
 
     packets = payload = 0
+    decode = Decoder()
     for records in open_capture(path).batches():
         pb = decode(records)
         packets += len(pb)
         l4 = (pb.status == 0) & ((pb.proto == 6) | (pb.proto == 17)) & ~pb.fragment
         payload += int(pb.payload_len[l4].sum(dtype=np.int64))
     return packets, payload
+
+
+def wrap_vxlan(src: Path, dst: Path) -> None:
+    """Copy the Ethernet capture ``src`` (classic pcap) to ``dst`` with every frame inside
+    VXLAN (outer Ethernet, IPv4, UDP 4789), as a cloud traffic mirror delivers it."""
+    import struct
+
+    outer = bytes.fromhex("020000000001020000000002" "0800")
+    with open(src, "rb") as f, open(dst, "wb") as out:
+        head = f.read(24)
+        out.write(head)
+        endian = "<" if head[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+        rec = struct.Struct(endian + "IIII")
+        while True:
+            h = f.read(16)
+            if len(h) < 16:
+                break
+            sec, frac, cap, wire = rec.unpack(h)
+            frame = f.read(cap)
+            udp_len = 16 + wire
+            ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0, 0, 64, 17, 0,
+                             bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+            udp = struct.pack(">HHHH", 49152, 4789, udp_len, 0)
+            vxlan = b"\x08\0\0\0\0\0\x2a\0"
+            prefix = outer + ip + udp + vxlan
+            out.write(rec.pack(sec, frac, cap + len(prefix), wire + len(prefix)))
+            out.write(prefix + frame)
 
 
 def run_dpkt(path: str) -> tuple[int, int]:
@@ -183,6 +219,50 @@ def worker(system: str, path: str, runs: int) -> None:
     }))
 
 
+def tree_worker(tree: str, path: str, runs: int) -> None:
+    """Child process: time ``run_burstwatch`` of the checkout ``tree`` (its own bench script,
+    its own package first on the path), CPU and wall; print one JSON line."""
+    import importlib.util
+
+    sys.path.insert(0, tree)
+    spec = importlib.util.spec_from_file_location("tree_bench", Path(tree) / "bench" / "bench_ingest.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.warm_up("burstwatch", path)
+    cpu, wall = [], []
+    result = (0, 0)
+    for _ in range(runs):
+        c0, w0 = time.process_time(), time.perf_counter()
+        result = mod.run_burstwatch(path)
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    print(json.dumps({"cpu": cpu, "wall": wall, "packets": result[0], "payload": result[1]}))
+
+
+def compare_trees(path: str, trees: list[str], pairs: int, runs: int) -> str:
+    """Each checkout in turn, ``pairs`` times: a table of best CPU and wall seconds."""
+    best: dict[str, dict[str, float]] = {t: {"cpu": float("inf"), "wall": float("inf")} for t in trees}
+    for k in range(pairs):
+        for tree in trees if k % 2 == 0 else trees[::-1]:
+            done = subprocess.run(
+                [sys.executable, __file__, "--tree-worker", tree, path, "--runs", str(runs)],
+                capture_output=True, text=True, check=False,
+                env={**os.environ, "PYTHONPATH": tree},
+            )
+            if done.returncode != 0:
+                sys.exit(f"{tree} run failed:\n{done.stderr}")
+            got = json.loads(done.stdout.splitlines()[-1])
+            for key in ("cpu", "wall"):
+                best[tree][key] = min(best[tree][key], *got[key])
+    first = best[trees[0]]
+    lines = ["| tree | best CPU s | best wall s | CPU vs first |", "|---|---:|---:|---:|"]
+    for tree in trees:
+        b = best[tree]
+        lines.append(f"| {tree} | {b['cpu']:.3f} | {b['wall']:.3f} | {b['cpu'] / first['cpu'] - 1:+.1%} |")
+    return "\n".join(lines)
+
+
 def measure(system: str, path: Path, runs: int) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, "--worker", system, str(path), "--runs", str(runs)],
@@ -225,10 +305,27 @@ def main() -> int:
                     help="run burstwatch once; exit 1 if its peak RSS exceeds BYTES")
     ap.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     ap.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--against", metavar="TREE",
+                    help="compare with another checkout of burstwatch (paired, fresh processes)")
+    ap.add_argument("--pairs", type=int, default=4, help="turns each checkout gets with --against")
+    ap.add_argument("--tree-worker", metavar="TREE", help=argparse.SUPPRESS)
+    ap.add_argument("--wrap-vxlan", metavar="PATH",
+                    help="write CAPTURE with every frame inside VXLAN to PATH, then exit")
     args = ap.parse_args()
 
     if args.worker:
         worker(args.worker, args.capture, args.runs or 1)
+        return 0
+    if args.tree_worker:
+        tree_worker(args.tree_worker, args.capture, args.runs or 1)
+        return 0
+    if args.against:
+        here = str(Path(__file__).resolve().parent.parent)
+        print(compare_trees(args.capture, [str(Path(args.against).resolve()), here], args.pairs,
+                            args.runs or 3))
+        return 0
+    if args.wrap_vxlan:
+        wrap_vxlan(Path(args.capture), Path(args.wrap_vxlan))
         return 0
     if args.generate_only:
         print(generate(Path(args.out), args.packets, args.seed))

@@ -21,6 +21,7 @@ import numpy as np
 from burstwatch.features import compute_features
 from burstwatch.flows import BurstRows, FlowRows
 from burstwatch.flows import state as st
+from burstwatch.flows.records import no_tunnel
 from burstwatch.ledger import Ledger, conversations
 from burstwatch.records import FlowBatch
 
@@ -70,7 +71,8 @@ def make_batch(world: World, rng: np.random.Generator, n_flows: int, t_start: in
         window_index=np.full(n_flows, -1, np.int32), proto=proto,
         orig_hi=u64, orig_lo=world.local_lo[loc], orig_port=rng.integers(1024, 65535, n_flows).astype(np.uint16),
         resp_hi=world.remote_hi[rem], resp_lo=world.remote_lo[rem],
-        resp_port=np.full(n_flows, 443, np.uint16), acc_i=acc_i, acc_f=acc_f,
+        resp_port=np.full(n_flows, 443, np.uint16), local_initiated=np.ones(n_flows, np.bool_),
+        acc_i=acc_i, acc_f=acc_f, tunnel=no_tunnel(n_flows),
     )
     sni_idx = np.where(rng.random(n_flows) < 0.7, rng.integers(0, 5_000, n_flows), 5_000)
     asn = rng.integers(0, 1_000, n_flows)

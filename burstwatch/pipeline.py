@@ -12,14 +12,16 @@ the number of active flows.
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import numpy as np
 
-from burstwatch.decode import decode
+from burstwatch.decode import Decoder
 from burstwatch.decode.batch import STATUS_NAMES
+from burstwatch.decode.summary import undecoded_kinds
 from burstwatch.enrich.nets import NetSet
 from burstwatch.features import compute_features
 from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable, PayloadSamples
@@ -30,7 +32,7 @@ from burstwatch.readahead import read_ahead
 from burstwatch.records import FlowBatch, Progress, RunStats
 
 Columns = dict[str, np.ndarray]
-CHECKPOINT_FORMAT = 1  # bump when the flow table's or the annotator's state layout changes
+CHECKPOINT_FORMAT = 2  # bump when the flow table's or the annotator's state layout changes
 Enricher = Callable[[FlowOutput], Columns]
 
 
@@ -76,6 +78,7 @@ class Pipeline:
         self.ledger = ledger
         self.stats = stats if stats is not None else RunStats()
         self.on_features = on_features
+        self.decoder = Decoder((config or FlowConfig()).decode, self.stats.reassembly)
         self.table = FlowTable(
             config, sample_payloads=enricher is not None,
             sample_policy=sample_policy(enricher is not None, whole_samples), local=local,
@@ -83,12 +86,17 @@ class Pipeline:
 
     # ---- the first half: decode and the flow table ----
     def table_step(self, records: RecordBatch) -> FlowOutput:
-        packets = decode(records)
+        packets = self.decoder(records)
         stats = self.stats
         stats.packets += len(packets)
-        stats.wire_bytes += int(packets.wire_len.sum(dtype=np.int64))
-        stats.add_decode(np.bincount(packets.status, minlength=len(STATUS_NAMES)))
-        return self.table.update(packets)
+        stats.wire_bytes += int(records.wirelen.sum(dtype=np.int64))
+        stats.add_decode(np.bincount(packets.status, minlength=len(STATUS_NAMES)),
+                         packets.encap_counts(), undecoded_kinds(packets))
+        table = self.table
+        evicted = table.evicted
+        out = table.update(packets)
+        stats.flows_evicted += table.evicted - evicted
+        return out
 
     # ---- the second half: features, enrichment, ledger ----
     def finish(self, out: FlowOutput, provisional: bool = False) -> FlowBatch | None:
@@ -190,6 +198,7 @@ def run_flows(
     ledger: BatchSink | None = None,
     separate: bool = False,
     carry: bool = False,
+    stop: threading.Event | None = None,
 ) -> Iterator[FlowBatch]:
     """Stream finished flow/window rows of the captures ``paths`` (files, directories, glob
     patterns, ``-``). Together they are one capture, read as one timeline
@@ -204,7 +213,8 @@ def run_flows(
     An input that cannot be read is a warning in ``stats.warnings``; only when none can be
     read is it an error. With an enricher, reading, decoding and the flow table run one step
     ahead in a thread of their own, while this generator's caller enriches, matches and
-    writes the rows before.
+    writes the rows before. Once ``stop`` is set the input ends at the next batch, as if the
+    capture ended there: open flows are flushed and come out as usual.
     """
     stats = stats if stats is not None else RunStats()
     carried = ledger if carry and not separate else None
@@ -214,8 +224,9 @@ def run_flows(
         return Pipeline(name, config, enrich, ledger, stats, local, whole_samples, on_features)
 
     inputs = expand_inputs(paths)
-    steps = (_separate_steps(inputs, make, stats, progress) if separate
-             else _timeline_steps(inputs, make, stats, progress, carried))
+    stop = stop if stop is not None else threading.Event()
+    steps = (_separate_steps(inputs, make, stats, progress, stop) if separate
+             else _timeline_steps(inputs, make, stats, progress, carried, stop))
     # Enrichment and what follows run behind the flow table; without them there is nothing
     # to overlap, and a second thread would only add its own malloc arena to the peak RSS.
     for pipe, out in read_ahead(steps) if enricher_factory is not None else steps:
@@ -245,7 +256,7 @@ Steps = Iterator[tuple[Pipeline, "FlowOutput | _LeaveOpen"]]
 
 def _timeline_steps(
     inputs: list[str], make: Callable[[str], Pipeline], stats: RunStats,
-    progress: Progress | None, carried: BatchSink | None,
+    progress: Progress | None, carried: BatchSink | None, stop: threading.Event,
 ) -> Steps:
     """(pipeline, flow table output) for every batch of the one timeline of all inputs."""
     timeline = Timeline(inputs)
@@ -260,6 +271,8 @@ def _timeline_steps(
             yield pipe, pipe.table_step(records)
             if progress:
                 progress(timeline.bytes_consumed, total)
+            if stop.is_set():
+                break
         if carried is not None and first:
             return  # no packet: the previous run's open flows stay as they were, for the next
         if carried is not None:
@@ -295,6 +308,7 @@ def _continue(pipe: Pipeline, make: Callable[[str], Pipeline], carried: BatchSin
 
 def _separate_steps(
     inputs: list[str], make: Callable[[str], Pipeline], stats: RunStats, progress: Progress | None,
+    stop: threading.Event,
 ) -> Steps:
     """(pipeline, flow table output) for every batch of every input, each input alone."""
     log = InputLog()
@@ -307,6 +321,10 @@ def _separate_steps(
                 yield pipe, pipe.table_step(records)
                 if progress:
                     progress(reader.bytes_consumed, total)
+                if stop.is_set():
+                    break
             yield pipe, pipe.table.flush()
+            if stop.is_set():
+                break
     finally:
         stats.warnings.extend(log.warnings)

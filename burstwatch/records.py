@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from burstwatch.decode.batch import STATUS_NAMES
+from burstwatch.decode.batch import ENCAP_NAMES, STATUS_NAMES
 from burstwatch.features import FeatureMatrix
 from burstwatch.flows import BurstRows, FlowRows
 from burstwatch.ingest import CaptureWarning
@@ -27,15 +27,36 @@ class RunStats:
     packets: int = 0
     wire_bytes: int = 0
     decode: dict[str, int] = field(default_factory=dict)
+    encap: dict[str, int] = field(default_factory=dict)  # packets per encapsulation crossed
+    undecoded: dict[str, int] = field(default_factory=dict)  # not IP, per link type/ethertype
+    reassembly: dict[str, int] = field(default_factory=dict)  # decode.reassembly's counters
     flow_rows: int = 0
     window_rows: int = 0
     bursts: int = 0
+    flows_evicted: int = 0  # ended early at the flow table's ceiling (flows.table)
     warnings: list[CaptureWarning] = field(default_factory=list)
 
-    def add_decode(self, counts: np.ndarray) -> None:
-        for i, c in enumerate(counts.tolist()):
-            if c:
-                self.decode[STATUS_NAMES[i]] = self.decode.get(STATUS_NAMES[i], 0) + c
+    def decode_warning(self) -> str | None:
+        """Said when most packets were not decoded (``decode.summary.undecoded_warning``)."""
+        from burstwatch.decode.summary import undecoded_warning  # loads the decoder's kernels
+
+        return undecoded_warning(self.packets, self.decode, self.undecoded)
+
+    def add_decode(self, counts: np.ndarray, encap: np.ndarray | None = None,
+                   undecoded: dict[str, int] | None = None) -> None:
+        """Add a batch's packets per decode status, per encapsulation (``ENCAP_NAMES``
+        order) and per kind of packet that was not IP (``decode.summary.undecoded_kinds``)."""
+        _add(self.decode, STATUS_NAMES, counts)
+        if encap is not None:
+            _add(self.encap, ENCAP_NAMES, encap)
+        for k, c in (undecoded or {}).items():
+            self.undecoded[k] = self.undecoded.get(k, 0) + c
+
+
+def _add(totals: dict[str, int], names: tuple[str, ...], counts: np.ndarray) -> None:
+    for i, c in enumerate(counts.tolist()):
+        if c:
+            totals[names[i]] = totals.get(names[i], 0) + c
 
 
 @dataclass

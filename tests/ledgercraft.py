@@ -21,6 +21,7 @@ import numpy as np
 from burstwatch.features import compute_features
 from burstwatch.flows import BurstRows, FlowRows
 from burstwatch.flows import state as st
+from burstwatch.flows.records import no_tunnel
 from burstwatch.netaddr import parse_addresses
 from burstwatch.records import FlowBatch
 
@@ -81,7 +82,7 @@ def flow_rows(rows: list[Row]) -> FlowRows:
         proto=np.array([r.proto for r in rows], np.uint8),
         orig_hi=lh, orig_lo=ll, orig_port=np.array([r.lport for r in rows], np.uint16),
         resp_hi=rh, resp_lo=rl, resp_port=np.array([r.rport for r in rows], np.uint16),
-        local_initiated=np.ones(n, np.bool_), acc_i=acc_i, acc_f=acc_f,
+        local_initiated=np.ones(n, np.bool_), acc_i=acc_i, acc_f=acc_f, tunnel=no_tunnel(n),
     )
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from burstwatch.builders.conversation_measure import catalog, must_stay_low
 from burstwatch.cli.main import main
-from burstwatch.score.conversation.measure import catalog, must_stay_low
 from burstwatch.synth.scenarios import write_scenario
 
 EXFIL_HOST = "192.168.1.50"

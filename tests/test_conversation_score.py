@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from burstwatch.builders.conversation_measure import catalog, must_stay_low, real_captures
 from burstwatch.cli import main as cli_main
 from burstwatch.config import load_settings
 from burstwatch.conversations.features import conversation_features
@@ -35,7 +36,6 @@ from burstwatch.score.conversation import (
     rows_from_ledger,
 )
 from burstwatch.score.conversation.explain import NOT_SCORED
-from burstwatch.score.conversation.measure import catalog, must_stay_low, real_captures
 from burstwatch.score.conversation.model import check_schema, default_model_path
 from burstwatch.score.conversation.rows import horizon_ends
 from burstwatch.score.conversation.transform import SIDES, USED, floor32, transform
@@ -394,7 +394,8 @@ def test_train_refuses_with_one_line(site_capture: Path, tmp_path: Path, capsys:
         ([str(small), "-o", str(tmp_path / "b.bwm")], f"only 6 conversation(s) with upload bursts to learn "
                                                        f"from; at least {MIN_ROWS} are needed"),
         (["--state", str(tmp_path / "nope.duckdb"), "-o", str(tmp_path / "c.bwm")], "no such ledger file"),
-        ([str(site_capture), "-o", str(tmp_path / "d.bwm"), "--trees", "0"], "--trees must be at least 1"),
+        ([str(site_capture), "-o", str(tmp_path / "d.bwm"), "--trees", "0"],
+         "--trees: expected a whole number of at least 1"),
     ]
     for argv, message in cases:
         assert _train(argv) == 2

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from burstwatch.enrich import geodata_build
+from burstwatch.builders import geodata as geodata_build
 from burstwatch.enrich.geo import (
     GeoDatabase,
     GeoDataError,
@@ -28,7 +28,7 @@ from burstwatch.enrich.nets import SORT_MIN_QUERIES, NetSet, Sorted128
 from burstwatch.errors import BurstwatchError
 from burstwatch.netaddr import format_addresses, hilo_to_ip, ip_to_hilo, parse_addresses
 
-DATA_DIR = Path(geodata_build.__file__).resolve().parent / "data"
+DATA_DIR = geodata_build.DATA_DIR
 
 
 def lookup(db: GeoDatabase, addrs: list[str], **kw: object) -> GeoResult:
@@ -521,3 +521,26 @@ def test_from_tables_corrupt(tmp_path: Path) -> None:
         GeoDatabase.from_tables(truncated)
     with pytest.raises(GeoDataError, match="not found"):
         GeoDatabase.from_tables(tmp_path / "missing.npz")
+
+
+def test_mmdb_hostile_metadata_and_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build time past year 9999 is an unknown date; a 5,000-digit ASN string is no ASN;
+    neither is a traceback."""
+    mmdb_writer = pytest.importorskip("mmdb_writer", reason="mmdb-writer is needed to write a .mmdb")
+    from netaddr import IPSet
+
+    w = mmdb_writer.MMDBWriter(ip_version=4, database_type="Test-Hostile",
+                               description={"en": "x" * 10})
+    w.insert_network(IPSet(["5.1.0.0/16"]), {"country_code": "DE", "asn": "AS" + "9" * 5000,
+                                             "as_name": "Org"})
+    w.insert_network(IPSet(["5.2.0.0/16"]), {"org": "AS" + "1" * 5000 + " Org Z"})
+    w.insert_network(IPSet(["5.3.0.0/16"]), {"asn": "AS99999999999", "as_name": "Too big"})
+    monkeypatch.setattr(mmdb_writer.time, "time", lambda: 10**13)  # year ~318857
+    path = tmp_path / "hostile.mmdb"
+    w.to_db_file(str(path))
+    monkeypatch.undo()
+    db = GeoDatabase.from_mmdb(path)
+    assert db.build_date is None
+    r = lookup(db, ["5.1.0.1", "5.2.0.1", "5.3.0.1"])
+    assert list(r.country) == ["DE", "", ""]
+    assert list(r.asn) == [0, 0, 0]

@@ -34,6 +34,10 @@ EXPECTED = {
     "last_ts_ns": 1_700_000_002_250_000_003,
     "duration_s": 2.000000002,
     "decode": {"ok": 2, "arp": 1},
+    "encapsulation": {},
+    "not_ip": {"ethertype 0x0806": 1},
+    "reassembly": {},
+    "decode_warning": None,
     "warnings": [],
 }
 
@@ -174,3 +178,25 @@ def test_real_captures_match_catalog(shared_pcaps: Path, capsys: pytest.CaptureF
         checked.append(name)
     if len(checked) < len(counts):
         pytest.skip("pcapng reader not available")
+
+
+def test_counts_per_encapsulation_and_outcome(shared_pcaps: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # GTP-U whose outer packets were fragmented: 108 packets, 40 of them fragments held
+    # until their datagram completes (36 reassembled, some of them inner fragments again).
+    path = shared_pcaps / "encap" / "zeek-tunnel-gtp1-fragmented.pcap"
+    assert main(["info", "--json", str(path)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["packets"] == 108
+    assert got["decode"] == {"ok": 68, "fragment": 40}
+    assert got["encapsulation"] == {"gtp": 68}
+    assert got["reassembly"] == {"reassembled": 36}
+    assert main(["info", "--json", "--no-decap", str(path)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["encapsulation"] == {}
+
+
+def test_mostly_not_ip_is_a_warning(shared_pcaps: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = shared_pcaps / "encap" / "tcpdump-pppoes.pcap"  # two PPP LCP echo requests
+    assert main(["info", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "100 % of packets were not IP: ethertype 0x8864 (2)" in err

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -23,29 +22,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from burstwatch.synth.replay import write_records
 from burstwatch.synth.scenarios import run_scenario
 from tests.conftest import REPO
+from tests.flowcraft import SYN, frame
 
 SCHEMA = json.loads((REPO / "docs" / "alert.schema.json").read_text())
 BURSTWATCH = str(Path(sys.executable).with_name("burstwatch"))
 
-REPLAY = r"""
-import socket, struct, sys, time
-iface, path = sys.argv[1], sys.argv[2]
-data = open(path, "rb").read()
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((iface, 0))
-pos, start, first = 0, time.monotonic(), None
-while pos < len(data):
-    ts, n = struct.unpack_from("!qH", data, pos)
-    frame = data[pos + 10 : pos + 10 + n]
-    pos += 10 + n
-    first = ts if first is None else first
-    wait = (ts - first) / 1e9 - (time.monotonic() - start)
-    if wait > 0.0005:
-        time.sleep(wait)
-    s.send(frame)
-"""
+REPLAY = "import sys; from burstwatch.synth.replay import replay; replay(sys.argv[1], sys.argv[2])"
 
 
 def _why_not() -> str | None:
@@ -85,18 +70,28 @@ def link() -> Iterator[tuple[str, str, str, str]]:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-def _frames(tmp: Path) -> Path:
-    """A quiet-then-burst TLS session to 77.88.8.8, short enough for a test, as framed records."""
+MACS = bytes.fromhex("02b5770000fe") + bytes.fromhex("02b577000001")  # to a MAC no one owns
+
+
+def _frames(tmp: Path, flood: int = 0) -> Path:
+    """A quiet-then-burst TLS session to 77.88.8.8, short enough for a test, as framed records;
+    with ``flood`` SYNs from as many spoofed sources spread over it."""
     session = run_scenario("exfil_tls", 31, quiet_s=3, bursts=3, gap_s=3,
                            burst_bytes=1_500_000, rate=10e6, tail_s=8)
-    out = bytearray()
+    frames = []
     for pkt in session.packets():
         ip = bytes(pkt.data)
         ethertype = b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"
-        frame = bytes.fromhex("02b5770000fe") + bytes.fromhex("02b577000001") + ethertype + ip
-        out += struct.pack("!qH", pkt.ts_ns, len(frame)) + frame
+        frames.append((pkt.ts_ns, MACS + ethertype + ip))
+    if flood:
+        t0, t1 = frames[0][0], frames[-1][0]
+        for k in range(flood):
+            src = f"11.{(k >> 16) & 255}.{(k >> 8) & 255}.{k & 255}"
+            syn = frame(src, "192.168.1.9", 1024 + k % 60_000, 80, flags=SYN)
+            frames.append((t0 + (t1 - t0) * k // flood, MACS + syn[12:]))
+        frames.sort(key=lambda f: f[0])
     path = tmp / "replay.bin"
-    path.write_bytes(bytes(out))
+    write_records(path, frames)
     return path
 
 
@@ -197,6 +192,34 @@ def test_live_alerts_while_the_burst_session_is_open_and_stops_cleanly(
     # what went to stdout is the same stream of alerts
     assert [json.loads(x) for x in live.out if x.strip()] == records
     assert any("summary:" in line and "dropped 0" in line for line in live.err)
+
+
+def test_live_still_alerts_on_the_burst_session_through_a_flood_at_the_ceiling(
+    link: tuple[str, str, str, str], tmp_path: Path
+) -> None:
+    """40,000 unique 5-tuples against a ceiling of 2,560 flows: the half-open flood is
+    evicted, the established session is kept and raises its case."""
+    send_ns, send_if, cap_ns, cap_if = link
+    alerts = tmp_path / "alerts.jsonl"
+    replay = _frames(tmp_path, flood=40_000)
+    live = Live(cap_ns, ["-i", cap_if, "--interval", "1", "--status-every", "1",
+                         "--alerts", str(alerts), "--format", "jsonl", "--flow-memory", "10",
+                         "--state", str(tmp_path / "live.duckdb")])
+    try:
+        live.wait_ready(30)
+        sender = subprocess.run(["ip", "netns", "exec", send_ns, sys.executable, "-c", REPLAY,
+                                 send_if, str(replay)], timeout=300)
+        assert sender.returncode == 0
+        returncode = live.finish(signal.SIGTERM, timeout=60)
+    finally:
+        live.kill()
+    assert returncode == 1, live.stderr
+    records = [json.loads(line) for line in alerts.read_text().splitlines()]
+    hits = [r for r in records if r["destination"]["ip"] == "77.88.8.8"]
+    assert hits and hits[-1]["burstwatch"]["level"] in ("medium", "high", "critical"), live.stderr
+    summary = next(line for line in live.err if line.startswith("summary:"))
+    evicted = int(summary.split("; ")[-1].split(" flows evicted")[0].replace(",", ""))
+    assert evicted >= 30_000, summary
 
 
 def test_live_stops_after_count_and_writes_a_capture(link: tuple[str, str, str, str], tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ scikit-learn's own forest does."""
 
 from __future__ import annotations
 
+import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from burstwatch.score import ModelError
 from burstwatch.score import trees as trees_mod
 from burstwatch.score.conversation import ConversationModel
 from burstwatch.score.conversation.model import KIND, check_schema
-from burstwatch.score.model_file import read_model, write_model
+from burstwatch.score.model_file import content_hash, read_model, write_model
 from burstwatch.score.trees import TreeArrays
 from burstwatch.score.units import format_pair, format_value
 from tests.test_conversation_score import toy_rows
@@ -133,3 +135,73 @@ def test_close_values_get_enough_digits_to_differ() -> None:
     assert format_pair(1027.5, 1025.0, "bytes") == ("1.03 kB", "1.02 kB")
     a, b = format_pair(10_001_700.0, 10_000_000.0, "bytes/s")
     assert a != b
+
+
+def _rewrite(model_file: Path, bad: Path, member: str, payload: bytes) -> None:
+    """``model_file`` with ``member`` replaced by ``payload`` (zip CRCs made to hold)."""
+    with zipfile.ZipFile(model_file) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item, payload if item.filename == member else zin.read(item))
+
+
+def _npy_header(shape: tuple[int, ...], descr: str = "<f8") -> bytes:
+    text = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}"
+    text += " " * (63 - (len(text) + 10) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode()
+
+
+@pytest.mark.parametrize("shape", [(2**40,), (2**20, 2**20), (1, 2, 3)])
+def test_array_headers_are_checked_before_allocating(
+    model_file: Path, tmp_path: Path, shape: tuple[int, ...]
+) -> None:
+    """A member whose header claims terabytes (or three dimensions) is refused from its header,
+    before numpy allocates anything."""
+    bad = tmp_path / "huge.bwm"
+    _rewrite(model_file, bad, "medians.npy", _npy_header(shape) + bytes(64))
+    with pytest.raises(ModelError, match="claims|not a plain array") as info:
+        ConversationModel.load(bad)
+    assert "\n" not in str(info.value)
+
+
+def test_two_dimensional_tree_arrays_are_refused(model_file: Path, tmp_path: Path) -> None:
+    header, arrays = read_model(model_file, KIND, check_schema)
+    header = {k: v for k, v in header.items() if k not in ("format", "format_version", "payload_sha256")}
+    bad = tmp_path / "flat.bwm"
+    left = arrays["tree_left"]
+    write_model(bad, header, {**arrays, "tree_left": np.stack([left, left])})
+    with pytest.raises(ModelError, match="one-dimensional"):
+        ConversationModel.load(bad)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("calibration_rows", "Infinity"), ("calibration_rows", "null"), ("path_norm", "null"),
+    ("path_norm", "NaN"), ("calibration_rows", "1e999"),
+])
+def test_infinite_or_null_header_fields_are_refused(
+    model_file: Path, tmp_path: Path, field: str, value: str
+) -> None:
+    """Such a header (JSON allows Infinity, NaN and 1e999) with its content hash made to match
+    is refused with one line, not an OverflowError from ``int(inf)``."""
+    header, arrays = read_model(model_file, KIND, check_schema)
+    header = {k: v for k, v in header.items() if k not in ("format", "format_version", "payload_sha256")}
+    bad = tmp_path / "header.bwm"
+    write_model(bad, {**header, field: 0}, arrays)
+    # Put the value in as written text, with the content hash recomputed over it.
+    with zipfile.ZipFile(bad) as z:
+        raw = np.lib.format.read_array(z.open("header.npy")).tobytes().decode()
+    text = raw.replace(f'"{field}": 0', f'"{field}": {value}')
+    data = json.loads(text)
+    if isinstance(data.get(field), float) or data.get(field) is None:
+        data["payload_sha256"] = content_hash(data, arrays)
+        text = json.dumps(data, allow_nan=True)
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.frombuffer(text.encode(), np.uint8))
+    _rewrite(bad, tmp_path / "header2.bwm", "header.npy", buf.getvalue())
+    with pytest.raises(ModelError) as info:
+        ConversationModel.load(tmp_path / "header2.bwm")
+    assert "\n" not in str(info.value)
+
+
+def test_a_device_is_read_bounded() -> None:
+    with pytest.raises(ModelError, match="too large"):
+        ConversationModel.load("/dev/zero")

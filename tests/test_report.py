@@ -222,7 +222,7 @@ def test_control_characters_in_captured_text_do_not_reach_the_terminal(demo_aler
     rec["tls"] = {"client": {"server_name": "evil\x1b[2J\x1b]0;pwned\x07.example.net"}}
     rec["destination"]["as"]["organization"]["name"] = "Org\r\nFAKE LINE"
     line = case_lines([rec], 200, header=False)[0]
-    assert line.isprintable() and "\ufffd[2J" in line and "Org\ufffd\ufffdFAKE LINE" in line
+    assert line.isprintable() and "\\x1b[2J" in line and "Org\\r\\nFAKE LINE" in line
 
 
 def test_live_alert_lines_carry_the_same_facts_as_scan(

@@ -212,7 +212,7 @@ def test_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], tmp_pat
     bad_config = tmp_path / "c.yaml"
     bad_config.write_text("home_countries: [USA]\n")
     assert main(["scan", str(PROJECT_PCAPS / "demo.pcap"), "--config", str(bad_config)]) == 2
-    assert "not a two-letter" in capsys.readouterr().err
+    assert "not an ISO 3166-1 alpha-2 country code" in capsys.readouterr().err
 
 
 def test_shipped_rules_lint_clean_and_their_tests_pass(capsys: pytest.CaptureFixture[str]) -> None:

@@ -85,7 +85,7 @@ def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], action: list
 
 def test_bad_older_than(ledger_path: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["state", "prune", ledger_path, "--older-than", "0"]) == 2
-    assert "--older-than must be a positive number of days" in capsys.readouterr().err
+    assert "--older-than: expected a positive number of days" in capsys.readouterr().err
 
 
 def test_locked(ledger_path: str) -> None:

@@ -9,7 +9,6 @@ flow's conversation; the anomaly score speaks for conversations, not for flow-wi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,26 +20,17 @@ from burstwatch.records import FlowBatch
 from burstwatch.rules import Rule, evaluate_all
 
 
-@dataclass
-class DetectStats:
-    rows: int = 0
-    alerts_by_level: dict[str, int] = field(default_factory=dict)
-    allowlisted_rows: int = 0
-
-
 class Detector:
     """Stateful across a run: remembers flows already flagged per window."""
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = [r for r in rules if r.applies_to == "flow"]  # conversations: the judge's
-        self.stats = DetectStats()
         self._windowed_alerted: set[str] = set()
 
     def __call__(self, batch: FlowBatch) -> Iterator[Alert]:
         n = len(batch)
         if not n or not self.rules:
             return
-        self.stats.rows += n
         results = evaluate_all(self.rules, build_frame(batch))
         allowed = np.asarray(batch.extra.get("burstwatch.allowlisted", np.full(n, "", object))) != ""
         hits: dict[int, list[RuleHit]] = {}
@@ -54,7 +44,6 @@ class Detector:
         for k, row in enumerate(order.tolist()):
             row_hits = hits[row]
             if allowed[row]:
-                self.stats.allowlisted_rows += 1
                 continue
             level = max((h.rule.level for h in row_hits), key=level_rank)
             rec = records[k]
@@ -64,5 +53,4 @@ class Detector:
             elif fid in self._windowed_alerted:
                 self._windowed_alerted.discard(fid)
                 continue  # already flagged window by window
-            self.stats.alerts_by_level[level] = self.stats.alerts_by_level.get(level, 0) + 1
             yield Alert(flow=rec, level=level, hits=row_hits)

@@ -42,8 +42,9 @@ allow:                           # optional: rows matching this are never flagge
 ```
 
 Operators: `eq`, `ne`, `gt`, `gte`, `lt`, `lte`, `in`, `not_in` (numbers and strings),
-`cidr` (addresses), `wildcard` (`*` and `?`, case-insensitive, whole value), `regex` (Python
-syntax, matches anywhere). Several operators in one mapping must all hold. Combinators: `all`,
+`cidr` (addresses), `wildcard` (`*` and `?`, case-insensitive, whole value), `regex` (RE2
+syntax, matches anywhere; no backreferences or lookaround, so matching time is linear in the
+value whatever the pattern). Several operators in one mapping must all hold. Combinators: `all`,
 `any`, `not`. A missing value (NaN, no SNI, ...) satisfies no test, not even `ne` or `not_in`;
 wrap a test in `not` to catch missing values too. Rules are parsed, never evaluated as code;
 YAML tags, anchors and duplicate keys are errors.

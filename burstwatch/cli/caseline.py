@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from burstwatch.alerts.record import human
+from burstwatch.cli.console import clean
 
 ELLIPSIS = "…"
 
@@ -43,14 +44,8 @@ class CaseFacts:
             volume += f" rev {case['revision']}"
         end = str(record["event"]["end"])
         return CaseFacts(str(bw["level"]).upper(), f"{end[5:10]} {end[11:16]}",
-                         str(record["source"]["ip"]), printable(str(sni or case.get("party", ""))),
-                         printable(where), volume)
-
-
-def printable(text: str) -> str:
-    """Captured text (a server name, an organisation) cannot move the cursor or recolour
-    the terminal: control characters become U+FFFD."""
-    return "".join(c if c.isprintable() else "\ufffd" for c in text)
+                         str(record["source"]["ip"]), clean(sni or case.get("party", "")),
+                         clean(where), volume)
 
 
 HEADER = CaseFacts("LEVEL", "LAST (UTC)", "HOST", "SERVER/PARTY", "WHERE", "UPLOAD")
@@ -106,10 +101,10 @@ def case_details(record: dict[str, Any]) -> list[str]:
     bw, case, dst = record["burstwatch"], record["burstwatch"]["case"], record["destination"]
     start = str(record["event"]["start"])[:19].replace("T", " ")
     end = str(record["event"]["end"])[:19].replace("T", " ")
-    return [
+    return [clean(line) for line in (
         f"         {record['source']['ip']} -> {dst['ip']}:{dst.get('port', 0)}/"
         f"{record['network']['transport']}  {bw['encryption']['kind']}  "
         f"{case.get('connections', 0)} connection(s); {start} to {end} UTC",
         f"         case {case['id']} (revision {case.get('revision', 1)})",
         f"         why: {bw['reason']}",
-    ]
+    )]

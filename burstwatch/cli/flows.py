@@ -11,6 +11,7 @@ from burstwatch.cli.options import (
     add_enrich_options,
     add_flow_options,
     add_input_options,
+    ceiling_note,
     flow_config,
     geo_from_args,
     settings_from_args,
@@ -30,7 +31,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not above: the parser is built without loading the pipeline.
-    from burstwatch.cli.console import stderr_console
+    from burstwatch.cli.console import clean, stderr_console
+    from burstwatch.cli.interrupt import stop_on_signals
     from burstwatch.cli.progress import progress_bar
     from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
     from burstwatch.flows.roles import local_nets
@@ -45,10 +47,10 @@ def run(args: argparse.Namespace) -> int:
     def factory() -> FlowAnnotator:
         return FlowAnnotator(geo, settings, shared)
 
-    with progress_bar() as progress:
+    with stop_on_signals() as stop, progress_bar() as progress:
         local = local_nets(settings.internal_nets)
-        batches = run_flows(args.files, flow_config(args), stats, factory, progress, local=local,
-                            separate=args.separate)
+        batches = run_flows(args.files, flow_config(args, settings), stats, factory, progress,
+                            local=local, separate=args.separate, stop=stop.event)
 
         def records() -> Iterator[dict[str, Any]]:
             for batch in batches:
@@ -57,8 +59,16 @@ def run(args: argparse.Namespace) -> int:
         columns = list(BURST_COLUMNS if args.bursts else FLOW_COLUMNS)
         count = write_records(records(), args.output, columns)
     for w in stats.warnings:
-        err.print(f"burstwatch: warning: {w}", markup=False)
+        err.print(f"burstwatch: warning: {clean(w)}")
+    if stats.flows_evicted:
+        note = ceiling_note(stats.flows_evicted).removeprefix("; ")
+        err.print(f"burstwatch: {note}")
+    if stats.decode_warning():
+        err.print(f"burstwatch: warning: {stats.decode_warning()}")
     if args.output != "-":
         kind = "bursts" if args.bursts else "flow records"
         err.print(f"burstwatch: wrote {count} {kind} to {args.output}", markup=False)
+    if stop.requested:
+        err.print(f"burstwatch: interrupted ({stop.name}); the records cover what was read")
+        return stop.exit_code
     return ExitCode.OK

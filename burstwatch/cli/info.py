@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.cli.options import add_decode_options, decode_config
 from burstwatch.errors import BurstwatchError
+from burstwatch.outputs.jsonline import json_line
 
 if TYPE_CHECKING:  # the rest is imported where it runs: the parser is built without it
-    from rich.table import Table
-
+    from burstwatch.cli.console import TextTable
     from burstwatch.decode.summary import CaptureSummary
 
 
@@ -20,6 +20,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("info", help="summarise capture files (format, packets, time span, decode)")
     p.add_argument("files", nargs="+", metavar="FILE", help="capture file, or - for stdin")
     p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    add_decode_options(p)
     p.set_defaults(handler=run, compiles_kernels=True)
 
 
@@ -30,12 +31,11 @@ def _ts(ns: int | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S") + f".{ns % 1_000_000_000:09d} UTC"
 
 
-def _table(s: CaptureSummary) -> Table:
-    from rich.table import Table
-
+def _table(s: CaptureSummary) -> TextTable:
+    from burstwatch.cli.console import TextTable
     from burstwatch.decode.summary import linktype_name
 
-    t = Table(title=s.path, show_header=False, title_justify="left")
+    t = TextTable(title=s.path, show_header=False, title_justify="left")
     t.add_column("field", style="bold")
     t.add_column("value")
     t.add_row("format", s.format + (" (gzip)" if s.compressed else ""))
@@ -47,11 +47,17 @@ def _table(s: CaptureSummary) -> Table:
     t.add_row("last packet", _ts(s.last_ts_ns))
     t.add_row("duration", f"{s.duration_s:.6f} s")
     t.add_row("decode", ", ".join(f"{k}: {v:,}" for k, v in s.decode.items()) or "-")
+    t.add_row("encapsulation", ", ".join(f"{k}: {v:,}" for k, v in s.encap.items()) or "-")
+    if s.undecoded:
+        t.add_row("not IP", ", ".join(f"{k}: {v:,}" for k, v in s.undecoded.items()))
+    frags = {k: v for k, v in s.reassembly.items() if v}
+    if frags:
+        t.add_row("fragments", ", ".join(f"{k}: {v:,}" for k, v in frags.items()))
     return t
 
 
 def run(args: argparse.Namespace) -> int:
-    from burstwatch.cli.console import stderr_console, stdout_console
+    from burstwatch.cli.console import clean, stderr_console, stdout_console
     from burstwatch.decode.summary import summarize_capture
     from burstwatch.ingest.timeline import expand_inputs
 
@@ -60,15 +66,17 @@ def run(args: argparse.Namespace) -> int:
     status = ExitCode.OK
     for path in expand_inputs(args.files):
         try:
-            summary = summarize_capture(path)
+            summary = summarize_capture(path, decode_config(args))
         except BurstwatchError as exc:
-            err.print(f"burstwatch: error: {exc}", markup=False)
+            err.print(f"burstwatch: error: {clean(exc)}")
             status = ExitCode.ERROR
             continue
         for w in summary.warnings:
-            err.print(f"burstwatch: warning: {w}", markup=False)
+            err.print(f"burstwatch: warning: {clean(w)}")
+        if summary.decode_warning:
+            err.print(f"burstwatch: warning: {clean(summary.path)}: {summary.decode_warning}")
         if args.json:
-            print(json.dumps(summary.to_json()), flush=True)
+            print(json_line(summary.to_json(), compact=False), flush=True)
         else:
             out.print(_table(summary))
     return status

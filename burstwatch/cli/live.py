@@ -12,7 +12,7 @@ file ends with a complete line.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
 import queue
 import signal
@@ -25,29 +25,28 @@ from typing import IO, TYPE_CHECKING, Any
 
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import (
+    add_conversation_options,
     add_enrich_options,
     add_flow_options,
+    ceiling_note,
     flow_config,
     geo_from_args,
+    seconds,
     settings_from_args,
+    whole,
 )
-from burstwatch.cli.scan import (
-    CASES_STATE,
-    ScanError,
-    _open_alerts,
-    _rule_paths,
-    add_conversation_options,
-)
+from burstwatch.cli.scan import CASES_STATE, ScanError, _open_alerts, _rule_paths
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
 
 if TYPE_CHECKING:  # the rest is imported where it runs: the parser is built without it
     from rich.live import Live
-    from rich.table import Table
 
     from burstwatch.alerts.record import Alert
+    from burstwatch.cli.console import TextTable
     from burstwatch.config import Settings
     from burstwatch.enrich.geo import GeoDatabase
     from burstwatch.flows import FlowConfig
+    from burstwatch.outputs.capture import RotatingPcapWriter
     from burstwatch.records import FlowBatch
     from burstwatch.rules import Rule
 
@@ -62,13 +61,13 @@ def register(sub: Any) -> None:
                    help="standard output: alert lines for people (default) or JSON lines")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="table: each case in full (connection, id, why), not one line")
-    p.add_argument("--interval", type=float, default=5.0, metavar="S",
+    p.add_argument("--interval", type=seconds, default=5.0, metavar="S",
                    help="evaluate open flows this often (default 5 s)")
-    p.add_argument("--status-every", type=float, default=10.0, metavar="S",
+    p.add_argument("--status-every", type=seconds, default=10.0, metavar="S",
                    help="status line interval when not on a terminal (default 10 s)")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
-    p.add_argument("--count", type=int, metavar="N", help="stop after this many packets")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--duration", type=seconds, metavar="S", help="stop after this many seconds")
+    p.add_argument("--count", type=whole(1), metavar="N", help="stop after this many packets")
+    p.add_argument("--workers", type=whole(1), default=1, metavar="N",
                    help="capture processes sharing the interface by flow hash (PACKET_FANOUT)")
     p.add_argument("--write-pcap", metavar="DIR", help="also keep a rotating capture in DIR")
     add_flow_options(p)
@@ -89,6 +88,7 @@ class Status:
     alerts: int = 0
     kernel_packets: int = 0
     kernel_drops: int = 0
+    flows_evicted: int = 0
     by_level: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: Status) -> None:
@@ -98,6 +98,7 @@ class Status:
         self.alerts += other.alerts
         self.kernel_packets += other.kernel_packets
         self.kernel_drops += other.kernel_drops
+        self.flows_evicted += other.flows_evicted
         for k, v in other.by_level.items():
             self.by_level[k] = self.by_level.get(k, 0) + v
 
@@ -127,7 +128,8 @@ class CaseDesk:
         from burstwatch.conversations.judge import Judge
         from burstwatch.ledger import Ledger
 
-        self.ledger = Ledger.open(state_path(args), args.retention)
+        self.ledger = Ledger.open(state_path(args), args.retention,
+                                  memory_mb=settings.limits.ledger_memory_mb)
         self.judge = Judge(rules, settings, conversation_scorer_from_args(args)[0])
         self.horizon_h = float(args.horizon)
         self.keep = self.ledger.path is not None
@@ -239,7 +241,7 @@ def capture_loop(
                 status.bytes += int(records.wirelen.sum(dtype=np.int64))
                 handle(pipe.step(records))
                 if writer is not None:
-                    writer.write(records)
+                    writer = _keep(writer, records, args.write_pcap, report)
             else:
                 handle(pipe.advance(time.time_ns()))
             now = time.monotonic()
@@ -252,6 +254,7 @@ def capture_loop(
             if now - last_status >= min(1.0, args.status_every):
                 last_status = now
                 status.active_flows = pipe.table.active_flows
+                status.flows_evicted = pipe.table.evicted
                 status.kernel_packets, status.kernel_drops = src.stats()
                 report(status=status)
             if stop.requested:
@@ -265,11 +268,29 @@ def capture_loop(
         if evaluate is not None:
             evaluate()
         status.active_flows = 0
+        status.flows_evicted = pipe.table.evicted
         src.close()
         status.kernel_packets, status.kernel_drops = src.stats()
         if writer is not None:
-            writer.close()
+            _keep(writer, None, args.write_pcap, report)
     return status
+
+
+def _keep(writer: RotatingPcapWriter, records: Any, where: str, report: Any) -> RotatingPcapWriter | None:
+    """Write ``records`` to the rotating capture (None: close it). A full disk or an I/O error
+    ends the capture file, not the capture: said once, and the writer is dropped."""
+    try:
+        if records is None:
+            writer.close()
+        else:
+            writer.write(records)
+        return writer
+    except OSError as exc:
+        report(notice=f"--write-pcap {where}: cannot write ({exc.strerror or exc}); "
+                      "no longer keeping a capture, detection goes on")
+        with contextlib.suppress(OSError):
+            writer.close()
+        return None
 
 
 
@@ -294,6 +315,7 @@ class Output:
         self.last_line = 0.0
         self.started = time.monotonic()
         self.status = Status()
+        self.sink_errors: list[str] = []
         self.live: Live | None = None
         if self.tty and sys.stdout.isatty() and args.format == "table":
             self.live = Live(self._panel(Status(), 0.0, 0.0), console=self.err,
@@ -305,12 +327,11 @@ class Output:
             self.live.stop()
             self.live = None
 
-    def _panel(self, s: Status, rate: float, brate: float) -> Table:
-        from rich.table import Table
-
+    def _panel(self, s: Status, rate: float, brate: float) -> TextTable:
         from burstwatch.alerts.record import LEVEL_ORDER
+        from burstwatch.cli.console import TextTable
 
-        t = Table(title=f"burstwatch live on {self.args.interface}", title_justify="left",
+        t = TextTable(title=f"burstwatch live on {self.args.interface}", title_justify="left",
                   show_header=False, box=None)
         t.add_column(style="bold")
         t.add_column(justify="right")
@@ -322,24 +343,44 @@ class Output:
             ("packets/s", f"{rate:,.0f}"),
             ("MB/s", f"{brate / 1e6:,.2f}"),
             ("active flows", f"{s.active_flows:,}"),
+            ("flows evicted", f"{s.flows_evicted:,}"),
             ("alerts", f"{s.alerts} ({levels})"),
             ("kernel drops", f"{s.kernel_drops:,} of {s.kernel_packets:,}"),
         ):
             t.add_row(name, value)
         return t
 
+    def sink_failed(self, message: str) -> None:
+        """A write to an output failed: said once per distinct error; capturing goes on (the
+        ledger still has every case) and the exit status will be 2."""
+        if message not in self.sink_errors:
+            self.sink_errors.append(message)
+            self.err.print(f"burstwatch: error: {message}; capturing goes on")
+
     def alert(self, record: dict[str, Any], level: str) -> None:
-        line = json.dumps(record, separators=(",", ":"))
+        from burstwatch.outputs.jsonline import json_line
+        from burstwatch.outputs.writers import OutputError
+
+        line = json_line(record)
         if self.alerts_file is not None:
-            self.alerts_file.write(line + "\n")  # one write per complete line
-            self.alerts_file.flush()
+            try:
+                self.alerts_file.write(line + "\n")  # one write per complete line
+                self.alerts_file.flush()
+            except OSError as exc:
+                self.sink_failed(f"{self.args.alerts}: cannot write alerts ({exc.strerror or exc})")
+        try:
+            self._show(record, level, line)
+        except OutputError as exc:
+            self.sink_failed(str(exc))
+
+    def _show(self, record: dict[str, Any], level: str, line: str) -> None:
+        from burstwatch.cli.caseline import case_details, case_lines
+
         if self.args.format == "jsonl":
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
             return
         console = self.live.console if self.live is not None else self.out
-        from burstwatch.cli.caseline import case_details, case_lines
-
         lines = case_lines([record], console.width, header=False)
         if self.args.verbose:
             lines += case_details(record)
@@ -363,7 +404,8 @@ class Output:
             return
         self.err.print(
             f"burstwatch live: {s.packets:,} packets ({rate:,.0f}/s, {brate / 1e6:,.2f} MB/s), "
-            f"{s.active_flows:,} active flows, {s.alerts} alerts, kernel drops {s.kernel_drops:,}",
+            f"{s.active_flows:,} active flows, {s.alerts} alerts, kernel drops {s.kernel_drops:,}"
+            + (f", flows evicted {s.flows_evicted:,}" if s.flows_evicted else ""),
             markup=False, highlight=False,
         )
 
@@ -385,7 +427,7 @@ def _worker_main(args: argparse.Namespace, rules: list[Rule], group: int, q: Any
             q.put(("notice", notice))
 
     try:
-        final = capture_loop(args, rules, geo, settings, flow_config(args), deliver, stop, report, group)
+        final = capture_loop(args, rules, geo, settings, flow_config(args, settings), deliver, stop, report, group)
         q.put(("done", os.getpid(), final))
     except Exception as exc:  # reported by the parent as one line
         q.put(("error", os.getpid(), str(exc)))
@@ -396,8 +438,6 @@ def run(args: argparse.Namespace) -> int:
     from burstwatch.alerts.record import LEVEL_ORDER
     from burstwatch.rules import load_rules
 
-    if args.workers < 1:
-        raise ScanError("--workers must be at least 1")
     settings = settings_from_args(args)
     geo = geo_from_args(args)
     rules = load_rules(_rule_paths(args), rule_catalog())
@@ -422,7 +462,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.workers == 1:
             final = capture_loop(
-                args, rules, geo, settings, flow_config(args), desk.take, stop,
+                args, rules, geo, settings, flow_config(args, settings), desk.take, stop,
                 lambda status=None, notice=None: (
                     out.show_status(_with_cases(status, desk)) if status is not None else err.print(
                         f"burstwatch: notice: {notice}", markup=False)),
@@ -439,7 +479,10 @@ def run(args: argparse.Namespace) -> int:
     out.show_status(final, force=True)
     levels = ", ".join(f"{lvl} {final.by_level.get(lvl, 0)}" for lvl in reversed(LEVEL_ORDER))
     err.print(f"summary: {final.packets:,} packets, kernel saw {final.kernel_packets:,} and dropped "
-              f"{final.kernel_drops:,}; cases: {final.alerts} ({levels})", markup=False)
+              f"{final.kernel_drops:,}; cases: {final.alerts} ({levels})"
+              + ceiling_note(final.flows_evicted), markup=False)
+    if out.sink_errors:
+        return ExitCode.ERROR
     return ExitCode.FLAGGED if final.alerts else ExitCode.OK
 
 

@@ -3,33 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import geo_from_args, settings_from_args
+from burstwatch.cli.options import add_enrich_options, geo_from_args, settings_from_args
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("lookup", help="show country, ASN, organisation and scope of addresses")
     p.add_argument("addresses", nargs="+", metavar="ADDR")
     p.add_argument("--json", action="store_true", help="one JSON object per address, per line")
-    p.add_argument("--config", metavar="PATH", help="YAML configuration (default: the shipped one)")
-    p.add_argument("--home", metavar="CC[,CC...]", help="home countries (default from config: US)")
-    p.add_argument("--internal-nets", nargs="+", metavar="CIDR", default=None)
-    p.add_argument("--geoip", metavar="PATH", help="a .mmdb file to use instead of the bundled data")
+    add_enrich_options(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not above: the parser is built without loading numpy or the tables.
     import numpy as np
-    from rich.table import Table
 
-    from burstwatch.cli.console import stderr_console, stdout_console
+    from burstwatch.cli.console import TextTable, clean, stderr_console, stdout_console
     from burstwatch.config.settings import ConfigError
     from burstwatch.enrich.geo import SCOPE_NAMES, classify_scope, internal_nets
     from burstwatch.netaddr import ip_to_hilo
+    from burstwatch.outputs.jsonline import json_line
 
     settings = settings_from_args(args)
     geo = geo_from_args(args)
@@ -59,14 +55,14 @@ def run(args: argparse.Namespace) -> int:
     ]
     if args.json:
         for r in records:
-            print(json.dumps(r))
+            print(json_line(r, compact=False))
         return ExitCode.OK
     out = stdout_console()
     stderr_console().print(f"{geo.header()}; home countries: {home}", markup=False)
     warn = geo.staleness_warning()
     if warn:
-        stderr_console().print(f"burstwatch: warning: {warn}", markup=False)
-    t = Table("address", "country", "ASN", "organisation", "scope")
+        stderr_console().print(f"burstwatch: warning: {clean(warn)}")
+    t = TextTable("address", "country", "ASN", "organisation", "scope")
     for r in records:
         t.add_row(r["address"], r["country"] or "-", str(r["asn"] or "-"), r["organization"] or "-", r["scope"])
     out.print(t)

@@ -25,13 +25,15 @@ from burstwatch.cli import (
     train,
 )
 from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.cli.options import OneLineParser
+from burstwatch.cli.streams import finish_stdout, guard_stdout
 from burstwatch.errors import BurstwatchError
 
 Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="burstwatch",
         description="Find burst transmissions: quiet hosts sending short, high-bandwidth, "
         "encrypted bursts to endpoints abroad.",
@@ -53,40 +55,61 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    saved = sys.stdout, sys.stderr
+    guard_stdout()  # a full disk, a closed pipe or a closed stdout: one line, exit 2
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "passes_options_on", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.extra = extra
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    except BurstwatchError as exc:  # --help to a standard output that cannot be written
+        from burstwatch.cli.console import clean, stderr_console
+
+        stderr_console().print(f"burstwatch: error: {clean(exc)}")
+        return ExitCode.ERROR
+    # rich is imported after parsing: --version and --help do not load it.
+    from burstwatch.cli.console import error_lines, stderr_console
+
+    err = stderr_console()
     # Flows create short-lived per-flow objects by the hundred thousand; with the defaults the
     # collector rescans every long-lived module object again and again. Freeze what import
     # created and collect the young generation less often.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     handler: Command | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help(sys.stderr)
+    if handler is None:  # no command, or `rules`/`state` without an action
+        what = " ".join(x for x in ("burstwatch", args.command) if x)
+        err.print(f"{what}: error: say what to do (see '{what} --help')")
         return ExitCode.ERROR
-    from burstwatch.cli.console import stderr_console  # not for --version or --help
-
-    err = stderr_console()
     try:
         if getattr(args, "compiles_kernels", False):  # numba is loaded by these commands only
             from burstwatch.cli.compiling import compile_notice
 
             with compile_notice():
-                return handler(args)
-        return handler(args)
+                code = handler(args)
+        else:
+            code = handler(args)
+        finish_stdout()
+        return code
     except BurstwatchError as exc:
-        err.print(f"burstwatch: error: {exc}", markup=False)
+        first, *more = error_lines(exc)
+        err.print(f"burstwatch: error: {first}")
+        for line in more:  # the findings of rule files, each with its place
+            err.print(line)
         return ExitCode.ERROR
     except KeyboardInterrupt:
-        err.print("burstwatch: interrupted", markup=False)
+        err.print("burstwatch: interrupted")
         return ExitCode.INTERRUPTED
-    except BrokenPipeError:
-        sys.stderr.close()
-        return ExitCode.OK
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

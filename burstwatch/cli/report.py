@@ -12,8 +12,7 @@ import argparse
 from typing import Any
 
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.options import settings_from_args
-from burstwatch.cli.scan import positive_hours
+from burstwatch.cli.options import hours, settings_from_args
 from burstwatch.cli.scoring import add_score_options
 
 
@@ -23,7 +22,7 @@ def register(sub: Any) -> None:
                    help="case records as written by scan/live --alerts")
     p.add_argument("--state", metavar="PATH", help="the burst ledger of those cases (read only)")
     p.add_argument("-o", "--output", required=True, metavar="REPORT.html", help="where to write")
-    p.add_argument("--horizon", type=positive_hours, default=24.0, metavar="HOURS",
+    p.add_argument("--horizon", type=hours, default=24.0, metavar="HOURS",
                    help="the ledger's history shown, back from its newest record (default 24)")
     p.add_argument("--rules", nargs="+", metavar="PATH",
                    help="with --state alone: rules to judge with (default: the shipped rules)")

@@ -10,28 +10,29 @@ Exit status: 0 nothing flagged, 1 something flagged, 2 error (like grep).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import (
+    add_conversation_options,
     add_enrich_options,
     add_flow_options,
     add_input_options,
+    ceiling_note,
     flow_config,
     geo_from_args,
     settings_from_args,
 )
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
 from burstwatch.errors import BurstwatchError
-from burstwatch.ledger.schema import DEFAULT_RETENTION_DAYS
 from burstwatch.rules_path import bundled_rules_dir
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from burstwatch.alerts.record import Alert
+    from burstwatch.cli.interrupt import StopRequest
     from burstwatch.conversations.judge import Judge, Judgement
     from burstwatch.ledger import Ledger
 
@@ -69,6 +70,16 @@ def _rule_paths(args: argparse.Namespace) -> list[str]:
     return [str(bundled)]
 
 
+def _write_alerts(alerts_file: IO[str], path: str, lines: list[str]) -> None:
+    """Every line, then close: a full disk or an I/O error is one line (ScanError)."""
+    try:
+        with alerts_file:
+            for line in lines:
+                alerts_file.write(line + "\n")
+    except OSError as exc:
+        raise ScanError(f"{path}: cannot write alerts ({exc.strerror or exc})") from None
+
+
 def _open_alerts(path: str | None) -> IO[str] | None:
     if not path:
         return None
@@ -91,36 +102,6 @@ def _print_cases(out: Console, records: list[dict[str, Any]], verbose: bool) -> 
                 out.print(detail, markup=False, highlight=False)
 
 
-def add_conversation_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("conversations")
-    g.add_argument("--state", metavar="PATH",
-                   help="keep the burst ledger in this file, so history builds up over runs "
-                        "(scan: in memory by default; live: under the user's state directory)")
-    g.add_argument("--horizon", type=positive_hours, default=24.0, metavar="HOURS",
-                   help="judge each conversation over this much history (default 24)")
-    g.add_argument("--retention", type=positive_days, default=DEFAULT_RETENTION_DAYS,
-                   metavar="DAYS", help="drop ledger records older than this "
-                   f"(default {DEFAULT_RETENTION_DAYS:g})")
-
-
-def positive_hours(text: str) -> float:
-    return _positive(text, "hours")
-
-
-def positive_days(text: str) -> float:
-    return _positive(text, "days")
-
-
-def _positive(text: str, unit: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of {unit}, not {text!r}")
-    return value
-
-
 def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], horizon_h: float,
                      capture: str, keep_cases: bool) -> Judgement:
     """The cases of every conversation within the horizon, with revisions kept in the ledger
@@ -138,11 +119,18 @@ def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], hor
 
 
 def run(args: argparse.Namespace) -> int:
+    from burstwatch.cli.interrupt import stop_on_signals
+
+    with stop_on_signals() as stop:
+        return _run(args, stop)
+
+
+def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     # Imported here, not above: the parser is built without loading the pipeline.
     from burstwatch.alerts.detect import Detector
     from burstwatch.alerts.frame import rule_catalog
     from burstwatch.alerts.record import LEVEL_ORDER
-    from burstwatch.cli.console import stderr_console, stdout_console
+    from burstwatch.cli.console import clean, stderr_console, stdout_console
     from burstwatch.cli.progress import progress_bar
     from burstwatch.conversations.cases import Case
     from burstwatch.conversations.judge import Judge
@@ -150,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     from burstwatch.flows.roles import local_nets
     from burstwatch.ingest.timeline import expand_inputs
     from burstwatch.ledger import Ledger
+    from burstwatch.outputs.jsonline import json_line
     from burstwatch.pipeline import RunStats, run_flows
     from burstwatch.report import ReportData, check_writable, from_ledger, merge_all, write_report
     from burstwatch.rules import load_rules
@@ -168,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.report)
     alerts_file = _open_alerts(args.alerts)
     report_parts: list[ReportData] = []
-    ledger = Ledger.open(args.state, args.retention)
+    ledger_mb = settings.limits.ledger_memory_mb
+    ledger = Ledger.open(args.state, args.retention, memory_mb=ledger_mb)
 
     inputs = ", ".join("<stdin>" if f == "-" else f for f in args.files)
     out.print(f"burstwatch scan: {inputs}", markup=False)
@@ -181,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
               markup=False)
     stale = geo.staleness_warning()
     if stale:
-        err.print(f"burstwatch: warning: {stale}", markup=False)
+        err.print(f"burstwatch: warning: {clean(stale)}")
 
     stats = RunStats()
     enrich_stats = EnrichStats()
@@ -195,19 +185,20 @@ def run(args: argparse.Namespace) -> int:
               else [list(args.files)])
     try:
         for k, group in enumerate(groups):
-            with ledger if k == 0 else Ledger.open(None, args.retention) as held:
+            with ledger if k == 0 else Ledger.open(None, args.retention, memory_mb=ledger_mb) as held:
                 held.write_behind()  # a file scan commits in large transactions, behind the run
                 flow_alerts: list[Alert] = []
                 try:
                     with progress_bar() as progress:
-                        for batch in run_flows(group, flow_config(args), stats,
+                        for batch in run_flows(group, flow_config(args, settings), stats,
                                                lambda: FlowAnnotator(geo, settings, enrich_stats),
                                                progress, local=local_nets(settings.internal_nets),
                                                ledger=held, separate=args.separate,
-                                               carry=args.state is not None):
+                                               carry=args.state is not None, stop=stop.event):
                             flow_alerts.extend(detector(batch))
                 except KeyboardInterrupt:
                     interrupted = True  # judge what was read: nothing found is lost
+                interrupted = interrupted or stop.requested
                 judgement = judge_and_revise(held, judge, flow_alerts, args.horizon,
                                              _name(group), keep_cases=args.state is not None)
                 if args.report:
@@ -222,19 +213,17 @@ def run(args: argparse.Namespace) -> int:
                 break
     finally:
         for w in stats.warnings:
-            err.print(f"burstwatch: warning: {w}", markup=False)
+            err.print(f"burstwatch: warning: {clean(w)}")
+        if stats.decode_warning():
+            err.print(f"burstwatch: warning: {stats.decode_warning()}")
     cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
-    try:
-        for case in cases:
-            line = json.dumps(case.to_record(), separators=(",", ":"))
-            if alerts_file is not None:
-                alerts_file.write(line + "\n")
-            if not as_table:
-                sys.stdout.write(line + "\n")
+    lines = [json_line(case.to_record()) for case in cases]
+    if alerts_file is not None:
+        _write_alerts(alerts_file, args.alerts, lines)
+    if not as_table:
+        for line in lines:
+            sys.stdout.write(line + "\n")
         sys.stdout.flush()
-    finally:
-        if alerts_file is not None:
-            alerts_file.close()
     if args.report and report_parts:
         report = merge_all(report_parts)
         report.packets, report.flows = stats.packets, stats.flow_rows
@@ -252,12 +241,12 @@ def run(args: argparse.Namespace) -> int:
         f"({stats.window_rows:,} window records), {enrich_stats.encrypted_flows:,} encrypted, "
         f"{enrich_stats.foreign_flows:,} to foreign endpoints, "
         f"{enrich_stats.allowlisted:,} allow-listed; {conversations_seen:,} conversations judged; "
-        f"cases: {len(cases)} ({by_level})",
+        f"cases: {len(cases)} ({by_level})" + ceiling_note(stats.flows_evicted, enrich_stats.samples_dropped),
         markup=False,
     )
     if interrupted:
-        err.print("burstwatch: interrupted; the cases above cover what was read", markup=False)
-        return ExitCode.INTERRUPTED
+        err.print(f"burstwatch: interrupted ({stop.name}); the cases above cover what was read")
+        return stop.exit_code
     return ExitCode.FLAGGED if cases else ExitCode.OK
 
 

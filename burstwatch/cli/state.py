@@ -7,13 +7,14 @@ commands do not pay for loading them.
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from burstwatch.cli.exit_codes import ExitCode
+from burstwatch.cli.options import days
 from burstwatch.errors import LedgerError
+from burstwatch.outputs.jsonline import json_line
 
 
 def register(sub: Any) -> None:
@@ -25,7 +26,7 @@ def register(sub: Any) -> None:
     ip.set_defaults(handler=run_info)
     pp = ss.add_parser("prune", help="delete bursts and flow rows older than the retention")
     pp.add_argument("path", metavar="PATH", help="ledger file")
-    pp.add_argument("--older-than", type=float, metavar="DAYS",
+    pp.add_argument("--older-than", type=days, metavar="DAYS",
                     help="age counted back from the newest record (default: the ledger's retention)")
     pp.set_defaults(handler=run_prune)
     ep = ss.add_parser("export", help="write the ledger as Parquet, one directory per table, by day")
@@ -47,17 +48,15 @@ def _existing(path: str) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from burstwatch.cli.console import stdout_console
+    from burstwatch.cli.console import TextTable, stdout_console
     from burstwatch.ledger import Ledger, summary
 
     with Ledger.open(_existing(args.path), read_only=True) as ledger:
         s = summary(ledger)
     if args.json:
-        print(json.dumps(s.to_json()))
+        print(json_line(s.to_json(), compact=False))
         return ExitCode.OK
-    t = Table(title=s.path, show_header=False, title_justify="left")
+    t = TextTable(title=s.path, show_header=False, title_justify="left")
     t.add_column("field", style="bold")
     t.add_column("value")
     t.add_row("file size", f"{s.file_bytes:,} bytes")
@@ -76,27 +75,27 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
+    from burstwatch.cli.console import clean
     from burstwatch.ledger import Ledger
 
-    if args.older_than is not None and not args.older_than > 0:
-        raise LedgerError(f"--older-than must be a positive number of days, not {args.older_than}")
     with Ledger.open(_existing(args.path), retention_days=None) as ledger:
         days = ledger.retention_days if args.older_than is None else args.older_than
         cutoff = ledger.cutoff_for(days)
         if cutoff is None:
-            print(f"{args.path}: empty, nothing to prune")
+            print(clean(f"{args.path}: empty, nothing to prune"))
             return ExitCode.OK
         deleted = ledger.prune(cutoff)
-    print(f"{args.path}: deleted {deleted:,} bursts and flow rows that ended before "
-          f"{_ts(cutoff)} (older than {days:g} days)")
+    print(clean(f"{args.path}: deleted {deleted:,} bursts and flow rows that ended before "
+                f"{_ts(cutoff)} (older than {days:g} days)"))
     return ExitCode.OK
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from burstwatch.cli.console import clean
     from burstwatch.ledger import Ledger, export_parquet
 
     with Ledger.open(_existing(args.path), read_only=True) as ledger:
         counts = export_parquet(ledger, args.output)
     for name, rows in counts.items():
-        print(f"{Path(args.output) / name}: {rows:,} rows")
+        print(clean(f"{Path(args.output) / name}: {rows:,} rows"))
     return ExitCode.OK

@@ -18,7 +18,9 @@ from burstwatch.cli.options import (
     add_flow_options,
     flow_config,
     geo_from_args,
+    hours,
     settings_from_args,
+    whole,
 )
 
 HOUR_NS = 3_600_000_000_000
@@ -38,10 +40,10 @@ def register(sub: Any) -> None:
                         "capture unless --separate")
     p.add_argument("--state", metavar="PATH", help="burst ledger with the site's history (read only)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
-    p.add_argument("--horizon", type=float, default=24.0, metavar="HOURS",
+    p.add_argument("--horizon", type=hours, default=24.0, metavar="HOURS",
                    help="conversation horizon in hours, as the judge uses it (default 24)")
-    p.add_argument("--trees", type=int, default=200, metavar="N", help="isolation trees (default 200)")
-    p.add_argument("--seed", type=int, default=0, metavar="S",
+    p.add_argument("--trees", type=whole(1), default=200, metavar="N", help="isolation trees (default 200)")
+    p.add_argument("--seed", type=whole(0), default=0, metavar="S",
                    help="random seed: the same history and seed give the same model (default 0)")
     p.add_argument("--separate", action="store_true", help="read each capture file as a capture of its own")
     add_flow_options(p)
@@ -50,7 +52,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from burstwatch.cli.console import stderr_console, stdout_console
+    from burstwatch.cli.console import clean, stderr_console, stdout_console
     from burstwatch.cli.progress import progress_bar
     from burstwatch.ledger import Ledger
     from burstwatch.records import RunStats
@@ -66,10 +68,6 @@ def run(args: argparse.Namespace) -> int:
     problem = None
     if not (args.state or args.files):
         problem = "give --state PATH (the site's ledger) and/or capture files to learn from"
-    elif args.trees < 1:
-        problem = "--trees must be at least 1"
-    elif not args.horizon > 0:
-        problem = "--horizon must be a positive number of hours"
     if problem:
         err.print(f"burstwatch: error: {problem}", markup=False)
         return ExitCode.ERROR
@@ -84,11 +82,12 @@ def run(args: argparse.Namespace) -> int:
     if args.files:
         stats = RunStats()
         with progress_bar() as progress:
-            rows = rows_from_captures(args.files, horizon_ns, config=flow_config(args),
-                                      settings=settings_from_args(args), geo=geo_from_args(args),
+            settings = settings_from_args(args)
+            rows = rows_from_captures(args.files, horizon_ns, config=flow_config(args, settings),
+                                      settings=settings, geo=geo_from_args(args),
                                       stats=stats, progress=progress, separate=args.separate)
         for w in stats.warnings:
-            err.print(f"burstwatch: warning: {w}", markup=False)
+            err.print(f"burstwatch: warning: {clean(w)}")
         names = [Path(f).name for f in args.files]
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         parts.append((f"captures {shown}", rows))

@@ -37,12 +37,16 @@ class Finding:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     flow_id: str | None = None
     tags: list[str] = field(default_factory=list)
+    # The flow's tunnel (its record's ``network.tunnel``) when a flow rule fired inside one.
+    tunnel: dict[str, Any] | None = None
 
     def to_record(self) -> dict[str, Any]:
         rec: dict[str, Any] = {"kind": self.kind, "id": self.id, "name": self.title,
                                "level": self.level, "tags": self.tags, "evidence": self.evidence}
         if self.flow_id is not None:
             rec["flow_id"] = self.flow_id
+        if self.tunnel is not None:
+            rec["tunnel"] = self.tunnel
         return rec
 
 

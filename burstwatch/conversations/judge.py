@@ -228,7 +228,7 @@ class Judge:
                 findings.setdefault(row, []).append(Finding(
                     "flow rule", hit.rule.id, hit.rule.title, hit.rule.level,
                     [evidence_record(e) for e in hit.evidence], flow_id=bw["flow_id"],
-                    tags=list(hit.rule.tags)))
+                    tags=list(hit.rule.tags), tunnel=alert.flow["network"].get("tunnel")))
 
     # ---- the case record ----
     def _case(self, row: int, conv: Conversations, bursts: ConversationBursts,

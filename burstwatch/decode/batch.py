@@ -27,6 +27,11 @@ STATUS_NAMES: tuple[str, ...] = (
     "bad_ip_header",
     "truncated_transport",
     "other_link_protocol",
+    "fragment",
+    "bad_fragment",
+    "truncated_tunnel",
+    "other_tunnel_payload",
+    "too_deep",
 )
 STATUS_OK = 0
 STATUS_ARP = 1
@@ -39,6 +44,32 @@ STATUS_BAD_IP_VERSION = 7
 STATUS_BAD_IP_HEADER = 8
 STATUS_TRUNCATED_TRANSPORT = 9
 STATUS_OTHER_LINK_PROTOCOL = 10
+STATUS_FRAGMENT = 11  # held for reassembly: the datagram counts on the fragment completing it
+STATUS_BAD_FRAGMENT = 12  # overlapping, oversized, unmatched or garbage: dropped
+STATUS_TRUNCATED_TUNNEL = 13
+STATUS_OTHER_TUNNEL_PAYLOAD = 14  # a tunnel carrying neither IP nor Ethernet (PPP LCP, ...)
+STATUS_TOO_DEEP = 15  # more nested IP layers than the decoder opens
+
+# Encapsulations a packet crossed, one bit each (PacketBatch.encap); flow records name the
+# tunnels among them (network.tunnel.type).
+ENCAP_NAMES: tuple[str, ...] = (
+    "vlan", "llc_snap", "pppoe", "mpls", "gre", "erspan", "pptp", "vxlan", "geneve", "gtp",
+    "teredo", "ip_in_ip",
+)
+ENC_VLAN = 1 << 0
+ENC_SNAP = 1 << 1
+ENC_PPPOE = 1 << 2
+ENC_MPLS = 1 << 3
+ENC_GRE = 1 << 4
+ENC_ERSPAN = 1 << 5
+ENC_PPTP = 1 << 6
+ENC_VXLAN = 1 << 7
+ENC_GENEVE = 1 << 8
+ENC_GTP = 1 << 9
+ENC_TEREDO = 1 << 10
+ENC_IPIP = 1 << 11
+# The link-layer kinds (tags, SNAP) are counted but are not tunnels of a flow.
+TUNNEL_MASK = (1 << len(ENCAP_NAMES)) - 1 - ENC_VLAN - ENC_SNAP
 
 PROTO_ICMP = 1
 PROTO_TCP = 6
@@ -85,6 +116,16 @@ class PacketBatch:
     payload_off: npt.NDArray[np.uint32]
     payload_len: npt.NDArray[np.uint32]
     fragment: npt.NDArray[np.bool_]
+    # Decapsulation: the encapsulations crossed (ENC_* bits), the offset of the innermost IP
+    # header, and the outermost IP endpoints when the packet came through an IP tunnel
+    # (``outer_*_hi``/``lo`` like the addresses): zero for other encapsulations, and not
+    # written at all where ``encap`` is 0, so plain packets cost nothing there.
+    encap: npt.NDArray[np.uint16]
+    ip_off: npt.NDArray[np.uint32]
+    outer_src_hi: npt.NDArray[np.uint64]
+    outer_src_lo: npt.NDArray[np.uint64]
+    outer_dst_hi: npt.NDArray[np.uint64]
+    outer_dst_lo: npt.NDArray[np.uint64]
     records: RecordBatch
 
     def __len__(self) -> int:
@@ -118,7 +159,16 @@ class PacketBatch:
         )
         return PacketBatch(**cols, records=sub)
 
-    def status_counts(self) -> dict[str, int]:
-        """Packets per decode status name (only non-zero ones)."""
-        counts = np.bincount(self.status, minlength=len(STATUS_NAMES))
-        return {STATUS_NAMES[i]: int(c) for i, c in enumerate(counts) if c}
+    def encap_counts(self) -> npt.NDArray[np.int64]:
+        """Packets per encapsulation (ENCAP_NAMES order) that crossed it."""
+        if not self.encap.any():
+            return np.zeros(len(ENCAP_NAMES), np.int64)
+        per_mask = np.bincount(self.encap, minlength=1 << len(ENCAP_NAMES))
+        masks = np.arange(per_mask.shape[0])
+        return np.array([per_mask[(masks >> k) & 1 == 1].sum() for k in range(len(ENCAP_NAMES))],
+                        np.int64)
+
+
+def encap_names(mask: int) -> list[str]:
+    """The names of the encapsulation bits set in ``mask`` (in ``ENCAP_NAMES`` order)."""
+    return [name for k, name in enumerate(ENCAP_NAMES) if mask >> k & 1]

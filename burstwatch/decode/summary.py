@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from burstwatch.decode.batch import STATUS_NAMES
-from burstwatch.decode.decoder import decode
+from burstwatch.decode import batch as b
+from burstwatch.decode.batch import ENCAP_NAMES, STATUS_NAMES, PacketBatch
+from burstwatch.decode.config import DecodeConfig
+from burstwatch.decode.decoder import Decoder
 from burstwatch.ingest.records import CaptureWarning
 from burstwatch.ingest.source import open_capture
 
@@ -24,6 +26,48 @@ LINKTYPE_NAMES = {
     229: "Raw IPv6",
     276: "Linux SLL2",
 }
+
+
+# Outcomes that are not a failure to decode: IP packets, and fragments held for reassembly.
+_DECODED = (b.STATUS_OK, b.STATUS_FRAGMENT)
+# Share of packets that were not decoded beyond which a run says so.
+UNDECODED_WARN_SHARE = 0.5
+
+
+def undecoded_kinds(packets: PacketBatch) -> dict[str, int]:
+    """Packets that were not decoded to IP, per link type, and per ethertype on Ethernet."""
+    bad = np.flatnonzero((packets.status != b.STATUS_OK) & (packets.status != b.STATUS_FRAGMENT))
+    if not bad.shape[0]:
+        return {}
+    lt = packets.linktype[bad]
+    out: dict[str, int] = {}
+    eth = bad[(lt == 1) & (packets.cap_len[bad] >= 14)]
+    if eth.shape[0]:
+        at = packets.records.offset[eth] + 12
+        data = packets.records.data
+        et = (data[at].astype(np.int64) << 8) | data[at + 1]
+        kinds, counts = np.unique(et, return_counts=True)
+        for k, c in zip(kinds.tolist(), counts.tolist(), strict=True):
+            label = "802.3 length field (LLC)" if k <= 1500 else f"ethertype 0x{k:04x}"
+            out[label] = out.get(label, 0) + c
+    rest = lt[(lt != 1) | (packets.cap_len[bad] < 14)]
+    kinds, counts = np.unique(rest, return_counts=True)
+    for k, c in zip(kinds.tolist(), counts.tolist(), strict=True):
+        label = linktype_name(k)
+        out[label] = out.get(label, 0) + c
+    return out
+
+
+def undecoded_warning(packets: int, decode: dict[str, int], undecoded: dict[str, int]) -> str | None:
+    """"97 % of packets were not IP: ethertype 0x8863 (...)" when most packets were not
+    decoded, so a capture that gives nothing never looks like a quiet one."""
+    done = sum(decode.get(STATUS_NAMES[s], 0) for s in _DECODED)
+    if not packets or (packets - done) / packets <= UNDECODED_WARN_SHARE:
+        return None
+    share = 100 * (packets - done) / packets
+    top = sorted(undecoded.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    kinds = ", ".join(f"{k} ({v:,})" for k, v in top) or "-"
+    return f"{share:.0f} % of packets were not IP: {kinds}"
 
 
 def linktype_name(lt: int) -> str:
@@ -45,7 +89,14 @@ class CaptureSummary:
     last_ts_ns: int | None = None
     linktypes: dict[int, int] = field(default_factory=dict)
     decode: dict[str, int] = field(default_factory=dict)
+    encap: dict[str, int] = field(default_factory=dict)
+    undecoded: dict[str, int] = field(default_factory=dict)
+    reassembly: dict[str, int] = field(default_factory=dict)
     warnings: list[CaptureWarning] = field(default_factory=list)
+
+    @property
+    def decode_warning(self) -> str | None:
+        return undecoded_warning(self.packets, self.decode, self.undecoded)
 
     @property
     def duration_s(self) -> float:
@@ -65,31 +116,41 @@ class CaptureSummary:
             "last_ts_ns": self.last_ts_ns,
             "duration_s": round(self.duration_s, 9),
             "decode": self.decode,
+            "encapsulation": self.encap,
+            "not_ip": self.undecoded,
+            "reassembly": {k: v for k, v in self.reassembly.items() if v},
+            "decode_warning": self.decode_warning,
             "warnings": [{"byte_offset": w.byte_offset, "message": w.message} for w in self.warnings],
         }
 
 
-def summarize_capture(path: str) -> CaptureSummary:
+def summarize_capture(path: str, config: DecodeConfig | None = None) -> CaptureSummary:
     """Read and decode a whole capture, keeping only running totals (bounded memory)."""
     reader = open_capture(path)
     summary = CaptureSummary(path=reader.name, format=reader.format, compressed=reader.compressed)
     status_totals = np.zeros(len(STATUS_NAMES), np.int64)
+    encap_totals = np.zeros(len(ENCAP_NAMES), np.int64)
+    decoder = Decoder(config or DecodeConfig(), summary.reassembly)
     lt_totals: dict[int, int] = {}
     first = last = None
     for records in reader.batches():
-        packets = decode(records)
+        packets = decoder(records)
         summary.packets += len(packets)
-        summary.captured_bytes += int(packets.cap_len.sum(dtype=np.int64))
-        summary.wire_bytes += int(packets.wire_len.sum(dtype=np.int64))
+        summary.captured_bytes += int(records.caplen.sum(dtype=np.int64))
+        summary.wire_bytes += int(records.wirelen.sum(dtype=np.int64))
         lo, hi = int(packets.ts_ns.min()), int(packets.ts_ns.max())
         first = lo if first is None else min(first, lo)
         last = hi if last is None else max(last, hi)
         status_totals += np.bincount(packets.status, minlength=len(STATUS_NAMES))
+        encap_totals += packets.encap_counts()
+        for k, c in undecoded_kinds(packets).items():
+            summary.undecoded[k] = summary.undecoded.get(k, 0) + c
         kinds, counts = np.unique(packets.linktype, return_counts=True)
         for k, c in zip(kinds.tolist(), counts.tolist(), strict=True):
             lt_totals[k] = lt_totals.get(k, 0) + c
     summary.first_ts_ns, summary.last_ts_ns = first, last
     summary.linktypes = lt_totals
     summary.decode = {STATUS_NAMES[i]: int(c) for i, c in enumerate(status_totals) if c}
+    summary.encap = {ENCAP_NAMES[i]: int(c) for i, c in enumerate(encap_totals) if c}
     summary.warnings = list(reader.warnings)
     return summary

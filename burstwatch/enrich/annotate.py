@@ -18,6 +18,7 @@ from burstwatch.config import Settings
 from burstwatch.enrich.encryption.batch import classify_packed_columns
 from burstwatch.enrich.geo import GeoDatabase, Scope, classify_scope, internal_nets
 from burstwatch.enrich.nets import NetSet
+from burstwatch.enrich.samplestore import DEFAULT_LIMIT_MB as DEFAULT_SAMPLE_MB
 from burstwatch.enrich.samplestore import SampleStore
 from burstwatch.enrich.verdicts import STRING_COLUMNS as _STRING_COLUMNS
 from burstwatch.enrich.verdicts import VerdictCache
@@ -43,17 +44,8 @@ class EnrichStats:
     encrypted_flows: int = 0
     foreign_flows: int = 0
     allowlisted: int = 0
+    samples_dropped: int = 0  # payload samples over the sample store's ceiling
     by_encryption: dict[str, int] = field(default_factory=dict)
-
-
-def _take_samples(s: PayloadSamples, keep: npt.NDArray[np.intp]) -> PayloadSamples:
-    """Samples ``keep`` of a batch; they still point into the batch's byte buffer."""
-    return PayloadSamples(
-        flow_id=s.flow_id[keep], direction=s.direction[keep], data=s.data,
-        offset=s.offset[keep], length=s.length[keep], proto=s.proto[keep],
-        client_port=s.client_port[keep], server_port=s.server_port[keep], ts_ns=s.ts_ns[keep],
-        completes=s.completes[keep], whole=s.whole[keep],
-    )
 
 
 def _five_tuple(rows: FlowRows, i: int) -> tuple[int, ...]:
@@ -73,7 +65,8 @@ class FlowAnnotator:
         self.stats = stats if stats is not None else EnrichStats()
         self._internal = internal_nets(settings.internal_nets) if settings.internal_nets else None
         self._allow_nets = NetSet.from_cidrs(settings.allow.cidrs) if settings.allow.cidrs else None
-        self._samples = SampleStore()
+        limit_mb = settings.limits.sample_memory_mb or DEFAULT_SAMPLE_MB
+        self._samples = SampleStore(int(limit_mb * 2**20))
         self._verdicts = VerdictCache()
         # Flows that ended in the last step: their verdicts are forgotten at the next one, so
         # the bursts of that step can still be given them (``burst_columns``).
@@ -89,6 +82,7 @@ class FlowAnnotator:
             self._verdicts.forget(self._ended)
             self._ended = np.zeros(0, np.int64)
         self._classify_due(out.samples, rows)
+        self.stats.samples_dropped = self._samples.dropped
         if not len(rows):
             return {}
         cols = self._encryption(rows)
@@ -105,7 +99,7 @@ class FlowAnnotator:
         if len(s) and len(verdicts):  # samples of flows already classified are not needed
             known = verdicts.known(s.flow_id)
             if known.any():
-                s = _take_samples(s, np.flatnonzero(~known))
+                s = s.subset(np.flatnonzero(~known))
         at = np.flatnonzero(s.completes) if s.completes.shape[0] else np.zeros(0, np.intp)
         # The first row of each flow that has no verdict and is not completed just now.
         idx = np.zeros(0, np.intp)
@@ -144,7 +138,7 @@ class FlowAnnotator:
         )  # fmt: skip
         verdicts.add(fids, results)
         if not due.all():
-            self._samples.add(_take_samples(s, np.flatnonzero(~due)))
+            self._samples.add(s.subset(np.flatnonzero(~due)))
 
     def _carry(self, rows: FlowRows) -> None:
         """A flow that continues a connection split by the idle or active timeout (same

@@ -2,7 +2,7 @@
 
 "Abroad" is the heart of a burst-transmission finding, so every remote endpoint needs a
 country without network access at run time. The bundled tables (built by
-``burstwatch.enrich.geodata_build``, see docs/geoip.md) are sorted range starts searched with
+``burstwatch.builders.geodata``, see docs/geoip.md) are sorted range starts searched with
 ``np.searchsorted``; a user-supplied MaxMind-format database (``from_mmdb``) is queried once
 per distinct address instead. Special-purpose addresses (private, loopback, documentation,
 ...) are always ``internal`` and never get a country, whatever a database says.
@@ -238,7 +238,7 @@ class _RangeTables:
             and self.v6_asn.shape[0] == self.v6_country.shape[0] == n6
             and int(max(self.v4_country.max(), self.v6_country.max())) < len(self._countries)
         ):
-            raise GeoDataError("geo table is inconsistent (rebuild it with geodata_build)")
+            raise GeoDataError("geo table is inconsistent (rebuild it with burstwatch.builders.geodata)")
 
     def countries(self) -> Codes:
         return self._countries
@@ -270,7 +270,9 @@ def _org_per_row(asn: U32, keys: U32, org: U32) -> U32:
     return np.where(keys[pos] == asn, org[pos], 0).astype(np.uint32)
 
 
-_ASN_TEXT = re.compile(r"^\s*(?:AS)?(\d+)\s*(.*)$", re.IGNORECASE)
+# AS numbers are 32-bit: at most ten digits (a 5,000-digit "ASN" would exceed int()'s limit).
+_ASN_TEXT = re.compile(r"^\s*(?:AS)?(\d{1,10})(?!\d)\s*(.*)$", re.IGNORECASE)
+_LAST_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z, the last time a date can hold
 
 
 def _country_from_record(rec: Mapping[str, Any]) -> str:
@@ -437,7 +439,7 @@ class GeoDatabase:
 
     @classmethod
     def from_tables(cls, table: Path, meta: Path | None = None) -> GeoDatabase:
-        """Load tables written by ``geodata_build`` (the bundled ones or a rebuilt copy)."""
+        """Load tables written by ``burstwatch.builders.geodata`` (the bundled ones or a rebuilt copy)."""
         try:
             with np.load(table, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
@@ -468,11 +470,15 @@ class GeoDatabase:
         backend = _MmdbBackend(Path(path))
         meta = backend.metadata
         epoch = getattr(meta, "build_epoch", None)
+        # The metadata is the file's word: a build time past year 9999 (or not a number) is
+        # an unknown date, not an OverflowError.
         build_date = (
-            dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).date() if epoch else None
+            dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc).date()
+            if isinstance(epoch, int) and 0 < epoch <= _LAST_EPOCH else None
         )
         description = getattr(meta, "description", {}) or {}
         text = description.get("en") if isinstance(description, dict) else None
+        text = text if isinstance(text, str) else None
         db_type = str(getattr(meta, "database_type", "") or "mmdb")
         return cls(
             backend,
@@ -584,7 +590,7 @@ def _load_bundled() -> GeoDatabase:
     if not table.is_file() or not meta.is_file():
         raise GeoDataError(
             "bundled geo tables are missing from the installation; reinstall burstwatch "
-            "or rebuild them with python -m burstwatch.enrich.geodata_build"
+            "or rebuild them with python -m burstwatch.builders.geodata"
         )
     with resources.as_file(table) as table_path, resources.as_file(meta) as meta_path:
         return GeoDatabase.from_tables(Path(table_path), Path(meta_path))

@@ -6,6 +6,11 @@ runs of (flow id, position): each ``add`` files one run, and runs are merged whe
 more than a few, so filing costs about the batch, not the whole store. A flow's records go
 when it is classified, and the arena is compacted when it fills, so memory follows the
 unclassified active flows.
+
+Those flows are many under a flood of handshakes that never finish, so the bytes kept have a
+ceiling (``limit_bytes``). A sample that would pass it is dropped and counted, and so is
+every later sample of its flow: what is kept of a flow is always its first payloads, never
+a set with a gap, and the classifier reads fewer of them (or none: the entropy test only).
 """
 
 from __future__ import annotations
@@ -18,12 +23,18 @@ from burstwatch.flows.records import PayloadSamples
 
 I64 = npt.NDArray[np.int64]
 _MAX_RUNS = 8
+DEFAULT_LIMIT_MB = 64.0
 
 
 class SampleStore:
     """Records of samples kept for later, by flow id; bytes in ``arena``."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit_bytes: int = int(DEFAULT_LIMIT_MB * 2**20)) -> None:
+        self.limit_bytes = limit_bytes
+        self.dropped = 0  # samples not kept: the store was at its ceiling
+        self.dropped_bytes = 0
+        # Flows that lost a sample to the ceiling: their later samples are dropped too.
+        self._cut = np.zeros(0, np.int64)  # sorted
         self.arena = np.zeros(1 << 16, np.uint8)
         self.used = 0  # arena bytes written; those of released records are garbage
         self.live_bytes = 0
@@ -43,6 +54,7 @@ class SampleStore:
 
     def add(self, s: PayloadSamples) -> None:
         """Append samples (in capture order, so each flow direction stays first come first)."""
+        s = self._within_limit(s)
         k = len(s)
         if not k:
             return
@@ -66,6 +78,25 @@ class SampleStore:
         self._runs.append((s.flow_id[order], a + order))
         if len(self._runs) > _MAX_RUNS:
             self._merge_runs()
+
+    def _within_limit(self, s: PayloadSamples) -> PayloadSamples:
+        """The samples of ``s`` that the ceiling lets in (see the module's docstring)."""
+        if not len(s):
+            return s
+        cut = self._cut
+        pos = np.minimum(np.searchsorted(cut, s.flow_id), max(cut.shape[0] - 1, 0))
+        ok = ~(cut[pos] == s.flow_id) if cut.shape[0] else np.ones(len(s), np.bool_)
+        room = self.limit_bytes - self.live_bytes
+        fits = np.cumsum(np.where(ok, s.length, 0)) <= room
+        over = ok & ~fits
+        if over.any():
+            self._cut = np.union1d(cut, s.flow_id[over])
+            ok &= ~np.isin(s.flow_id, s.flow_id[over])  # none after a gap (nor before it)
+        if ok.all():
+            return s
+        self.dropped += int((~ok).sum())
+        self.dropped_bytes += int(s.length[~ok].sum())
+        return s.subset(np.flatnonzero(ok))
 
     def export(self) -> dict[str, npt.NDArray[np.generic]]:
         """The records still kept, in the order added, with their bytes (for ``load``)."""
@@ -110,6 +141,8 @@ class SampleStore:
         out = (self._fid[got], self._dir[got].astype(np.int64), self._off[got], self._len[got],
                self._whole[got])
         self._alive[got] = False
+        if self._cut.shape[0]:
+            self._cut = np.setdiff1d(self._cut, sorted_fids, assume_unique=True)
         self._live -= got.shape[0]
         self.live_bytes -= int(out[3].sum())
         return out

@@ -17,11 +17,20 @@ in both directions, trailing ACKs within this time still belong to the flow.
 conversation_timeout 1 h: a flow split by the idle or active timeout is the same conversation
 when the same 5-tuple is seen again within it; the new part keeps the old orientation (when
 the addresses do not decide it) and its encryption verdict, SNI and evidence.
+
+flow_memory_mb 512: the ceiling on what open flows cost, counted at 4 KiB per flow across
+the pipeline (``FlowTable.FLOW_BYTES``: the table's slot, enrichment's state, live's interval
+evaluation). That is 131,072 concurrent flows, more than a busy site's span port carries at
+once, yet a flood of unique 5-tuples (each costs a flow) stops there instead of taking the
+machine's memory. At the ceiling the table ends flows early, half-open ones first
+(``flows.table``), and counts them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from burstwatch.decode.config import DecodeConfig
 
 NS = 1_000_000_000
 
@@ -36,6 +45,9 @@ class FlowConfig:
     tcp_close_linger: float = 2.0
     payload_samples: int = 4  # first payload packets per direction kept for deep parsing
     conversation_timeout: float = 3600.0
+    flow_memory_mb: float = 512.0
+    # How packets are decoded before they reach the table (tunnels, fragments).
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
 
     def as_ns(self) -> tuple[int, int, int, int, int, int]:
         """(idle, active, window, burst_gap, linger, conversation) in nanoseconds, for the

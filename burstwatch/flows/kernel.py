@@ -344,6 +344,26 @@ def tick(
 
 
 @njit(cache=True, nogil=True)
+def evict(
+    slots: np.ndarray, cfg: np.ndarray, meta: np.ndarray, runs: np.ndarray, acc_i: np.ndarray,
+    acc_f: np.ndarray, row_meta: np.ndarray, row_i: np.ndarray, row_f: np.ndarray,
+    bursts: np.ndarray, start: int,
+) -> tuple[int, int, int]:
+    """End the flows ``slots[start:]`` at their last packet, with reason "evicted": the table
+    is at its ceiling and these are the flows it can best spare. Stops early when outputs are
+    nearly full. Returns (rows, bursts, next index)."""
+    n = 0
+    nb = 0
+    for j in range(start, slots.shape[0]):
+        if n + 4 > row_meta.shape[0] or nb + 4 > bursts.shape[0]:
+            return n, nb, j
+        s = slots[j]
+        n, nb = finish_flow(s, acc_i[s, st.SCOPE_FLOW, st.I_LAST], st.END_EVICTED, cfg, meta,
+                            runs, acc_i, acc_f, row_meta, row_i, row_f, n, bursts, nb)
+    return n, nb, slots.shape[0]
+
+
+@njit(cache=True, nogil=True)
 def gather_bytes(
     src: np.ndarray, start: np.ndarray, length: np.ndarray, out_off: np.ndarray, out: np.ndarray
 ) -> None:

@@ -51,6 +51,9 @@ class FlowRows:
     local_initiated: npt.NDArray[np.bool_]
     acc_i: npt.NDArray[np.int64]
     acc_f: npt.NDArray[np.float64]
+    # The tunnel the flow's first packet came through: (encapsulation bits, outer source
+    # hi/lo, outer destination hi/lo) per row, columns ``TUNNEL_*``; all zero without one.
+    tunnel: npt.NDArray[np.uint64]
 
     def __len__(self) -> int:
         return int(self.flow_id.shape[0])
@@ -77,8 +80,16 @@ class FlowRows:
             z(0, np.int64), z(0, np.int8), z(0, np.int8), z(0, np.int32), z(0, np.uint8),
             z(0, np.uint64), z(0, np.uint64), z(0, np.uint16), z(0, np.uint64), z(0, np.uint64),
             z(0, np.uint16), z(0, np.bool_), z((0, st.N_ACC_I), np.int64),
-            z((0, st.N_ACC_F), np.float64),
+            z((0, st.N_ACC_F), np.float64), no_tunnel(0),
         )
+
+
+TUNNEL_MASK, TUNNEL_SRC_HI, TUNNEL_SRC_LO, TUNNEL_DST_HI, TUNNEL_DST_LO = range(5)
+
+
+def no_tunnel(n: int) -> npt.NDArray[np.uint64]:
+    """``FlowRows.tunnel`` for ``n`` rows that came through none."""
+    return np.zeros((n, 5), np.uint64)
 
 
 @dataclass
@@ -167,6 +178,26 @@ class PayloadSamples:
     @staticmethod
     def empty() -> PayloadSamples:
         return PayloadSamples(np.zeros(0, np.int64), np.zeros(0, np.int8))
+
+    def subset(self, keep: npt.NDArray[np.intp]) -> PayloadSamples:
+        """Samples ``keep``; they still point into this record's byte buffer. Columns left
+        empty (a record built with the bytes only) stay empty."""
+        n = len(self)
+        return PayloadSamples(**{
+            name: value if name == "data" or value.shape[0] != n else value[keep]
+            for name, value in ((f, getattr(self, f)) for f in self.__dataclass_fields__)
+        })
+
+    @staticmethod
+    def concat(parts: list[PayloadSamples]) -> PayloadSamples:
+        """One packed record of ``parts``, in order (offsets moved into the joined buffer)."""
+        parts = [p for p in parts if len(p)]
+        if len(parts) < 2:
+            return parts[0] if parts else PayloadSamples.empty()
+        out = _concat(PayloadSamples, parts, PayloadSamples.empty())
+        shift = np.cumsum([0] + [p.data.shape[0] for p in parts[:-1]])
+        out.offset = np.concatenate([p.offset + s for p, s in zip(parts, shift, strict=True)])
+        return out
 
 
 @dataclass

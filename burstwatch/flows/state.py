@@ -78,7 +78,8 @@ END_ACTIVE = 2
 END_FIN = 3
 END_RST = 4
 END_INPUT = 5  # input ended with the flow still open
-END_NAMES = ("interim", "idle", "active_timeout", "fin", "rst", "end_of_input")
+END_EVICTED = 6  # ended early: the flow table was at its ceiling (flows.table.FlowTable)
+END_NAMES = ("interim", "idle", "active_timeout", "fin", "rst", "end_of_input", "evicted")
 
 # ---- row kinds ----
 ROW_FLOW = 0  # the whole life of a flow

@@ -3,6 +3,15 @@
 Keys are matched per batch with sort/unique/searchsorted over a sorted index of live flows;
 per-flow state lives in slot-indexed arrays that grow by doubling and are recycled when a
 flow ends, so memory follows the number of concurrently active flows, not the capture size.
+
+The number of open flows has a ceiling (``FlowConfig.flow_memory_mb``), because a flood of
+unique 5-tuples costs the table one slot per packet. At the ceiling it makes room the way
+Suricata's flow memcap does in emergency mode: flows are ended early (reason "evicted", their
+rows emitted as usual), those seen in one direction only first, then those with few packets,
+oldest last packet first within each; established flows go only when nothing else is left.
+It evicts a little more than it needs (1/16 of the ceiling) when it can spare half-open
+flows, so a flood does not pay the ranking for every batch. A batch is taken in parts of at
+most half the ceiling's packets, so every new key finds room and none is left untracked.
 """
 
 from __future__ import annotations
@@ -10,14 +19,25 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from burstwatch.decode.batch import TUNNEL_MASK as TUNNEL_BITS
 from burstwatch.decode.batch import PacketBatch
 from burstwatch.enrich.nets import NetSet
 from burstwatch.flows import roles
 from burstwatch.flows import state as st
 from burstwatch.flows.config import FlowConfig
-from burstwatch.flows.kernel import gather_bytes, process_packets, tick
+from burstwatch.flows.kernel import evict, gather_bytes, process_packets, tick
 from burstwatch.flows.key import batch_keys
-from burstwatch.flows.records import BurstRows, FlowOutput, FlowRows, PayloadSamples
+from burstwatch.flows.records import (
+    TUNNEL_DST_HI,
+    TUNNEL_DST_LO,
+    TUNNEL_MASK,
+    TUNNEL_SRC_HI,
+    TUNNEL_SRC_LO,
+    BurstRows,
+    FlowOutput,
+    FlowRows,
+    PayloadSamples,
+)
 from burstwatch.flows.sampling import SamplePolicy, keep_lengths
 
 _OUT_ROWS = 8192
@@ -26,6 +46,9 @@ _OUT_ROWS = 8192
 # time is often enough and keeps the per-batch sweep over all flows off the hot path.
 _TICK_EVERY_NS = 1_000_000_000
 _OUT_BURSTS = 8192
+# A flow with packets both ways and at least this many in all is established: the last kind
+# of flow the table evicts at its ceiling (a TCP handshake and one exchange is five).
+ESTABLISHED_PACKETS = 4
 
 
 class FlowTable:
@@ -51,8 +74,10 @@ class FlowTable:
         self._cfg_nosample[6] = 0
         self._local = local if local is not None else roles.local_nets()
         # Keys whose flows ended and left the table: who opened them, and when they ended.
-        self._recent = RecentKeys(conversation)
+        self.max_flows = max(int(self.config.flow_memory_mb * 2**20) // self.FLOW_BYTES, 1)
+        self._recent = RecentKeys(conversation, limit=self.max_flows)
         self._cap = 0
+        capacity = min(capacity, self.max_flows)
         self._alloc(capacity)
         self._index_hash = np.zeros(0, np.uint64)  # sorted hashes of live keys
         self._index_slot = np.zeros(0, np.int64)
@@ -62,6 +87,7 @@ class FlowTable:
         self._last_tick = np.iinfo(np.int64).min
         self.hash_collisions = 0
         self.packets_seen = 0
+        self.evicted = 0  # flows ended early at the ceiling
         self._row_meta = np.zeros((_OUT_ROWS, 7), np.int64)
         self._row_i = np.zeros((_OUT_ROWS, st.N_ACC_I), np.int64)
         self._row_f = np.zeros((_OUT_ROWS, st.N_ACC_F), np.float64)
@@ -79,6 +105,7 @@ class FlowTable:
     k_ports: npt.NDArray[np.uint64]
     k_hash: npt.NDArray[np.uint64]
     sample_budget: npt.NDArray[np.int64]
+    tunnel: npt.NDArray[np.uint64]
 
     _STATE: dict[str, tuple[tuple[int, ...], type]] = {
         "meta": ((st.N_META,), np.int64),
@@ -92,7 +119,19 @@ class FlowTable:
         "k_ports": ((), np.uint64),
         "k_hash": ((), np.uint64),
         "sample_budget": ((2,), np.int64),  # flows.sampling.keep_lengths's state
+        "tunnel": ((5,), np.uint64),  # FlowRows.tunnel: of the flow's first packet
     }
+    # What one open flow costs the table: its slot in every state array, its place in the
+    # sorted index (hash and slot) and, once ended, its entry among the recent keys.
+    SLOT_BYTES = sum(
+        int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        for shape, dtype in _STATE.values()
+    ) + 16 + 24
+    # What one open flow costs the whole pipeline, which the ceiling is counted in: the
+    # table's slot (SLOT_BYTES, 0.8 KiB), enrichment's state of the flow (about 1 KiB) and
+    # live capture's evaluation of every open flow each interval (rows, features, context:
+    # about 2 KiB while it runs). Measured by bench/bench_flood.py.
+    FLOW_BYTES = 4096
 
     def _alloc(self, cap: int) -> None:
         """Create (or double) the slot-indexed state arrays, keeping existing slots."""
@@ -110,7 +149,7 @@ class FlowTable:
 
     def _take_slots(self, k: int) -> npt.NDArray[np.int64]:
         while self._nfree < k:
-            self._alloc(self._cap * 2)
+            self._alloc(max(min(self._cap * 2, self.max_flows), self._cap + k - self._nfree))
         got = self._free[self._nfree - k : self._nfree][::-1].copy()
         self._nfree -= k
         return got
@@ -131,6 +170,22 @@ class FlowTable:
         hit, init, end = self._recent.find(self.k_hash[slots])
         meta[slots[hit], st.M_PREV_INIT] = init
         meta[slots[hit], st.M_PREV_END] = end
+
+    def _set_tunnel(self, slots: npt.NDArray[np.int64], batch: PacketBatch,
+                    pk: npt.NDArray[np.intp]) -> None:
+        """The tunnel the new flows in ``slots`` came through, from their first packets ``pk``."""
+        tunnel = self.tunnel
+        if not batch.encap.any():
+            tunnel[slots] = 0
+            return
+        mask = batch.encap[pk] & TUNNEL_BITS
+        tunnel[slots, TUNNEL_MASK] = mask
+        some = mask != 0  # the outer columns hold nothing for packets without one
+        zero = np.uint64(0)
+        tunnel[slots, TUNNEL_SRC_HI] = np.where(some, batch.outer_src_hi[pk], zero)
+        tunnel[slots, TUNNEL_SRC_LO] = np.where(some, batch.outer_src_lo[pk], zero)
+        tunnel[slots, TUNNEL_DST_HI] = np.where(some, batch.outer_dst_hi[pk], zero)
+        tunnel[slots, TUNNEL_DST_LO] = np.where(some, batch.outer_dst_lo[pk], zero)
 
     def _release(self, slots: npt.NDArray[np.int64]) -> None:
         self._recent.add(self.k_hash[slots], self.meta[slots, st.M_PREV_INIT],
@@ -157,6 +212,18 @@ class FlowTable:
         self.packets_seen += idx.shape[0]
         if idx.shape[0] == 0:
             return self._empty_output()
+        # A part of at most half the ceiling's packets always fits after eviction (its new
+        # and its busy flows together are at most that many), so a batch bigger than that is
+        # taken in parts, in capture order: results do not depend on where batches end.
+        step = max(self.max_flows // 2, 1)
+        if idx.shape[0] <= step:
+            return self._update(batch, idx)
+        outs = [self._update(batch, idx[a : a + step]) for a in range(0, idx.shape[0], step)]
+        return FlowOutput(FlowRows.concat([o.rows for o in outs]),
+                          BurstRows.concat([o.bursts for o in outs]),
+                          PayloadSamples.concat([o.samples for o in outs]))
+
+    def _update(self, batch: PacketBatch, idx: npt.NDArray[np.intp]) -> FlowOutput:
         keys = batch_keys(batch, idx)
         # One stable sort groups the packets by flow, in capture order within each flow.
         order = np.argsort(keys.hash, kind="stable")
@@ -177,6 +244,9 @@ class FlowTable:
         slot_of = np.empty(uniq.shape[0], np.int64)
         slot_of[found] = self._index_slot[pos_c[found]]
         new = np.flatnonzero(~found)
+        made_room = self._empty_output()
+        if new.shape[0] > self.max_flows - self.active_flows:
+            made_room = self._make_room(new.shape[0], busy=slot_of[found])
         if new.shape[0]:
             slots = self._take_slots(new.shape[0])
             src = first[new]
@@ -186,6 +256,7 @@ class FlowTable:
             self.k_b_lo[slots] = keys.b_lo[src]
             self.k_ports[slots] = keys.ports[src]
             self.k_hash[slots] = uniq[new]
+            self._set_tunnel(slots, batch, idx[src])
             self._set_roles(slots)
             slot_of[new] = slots
             merged_hash = np.concatenate([self._index_hash, uniq[new]])
@@ -207,8 +278,8 @@ class FlowTable:
         sample = np.zeros(n_all, np.bool_)
         sample_dir = np.zeros(n_all, np.int8)
         sample_fid = np.zeros(n_all, np.int64)
-        rows: list[FlowRows] = []
-        bursts: list[BurstRows] = []
+        rows: list[FlowRows] = [made_room.rows]
+        bursts: list[BurstRows] = [made_room.bursts]
         wire = batch.wire_len[idx].astype(np.int64)
         payload = batch.payload_len[idx].astype(np.int64)
         flags = batch.tcp_flags[idx]
@@ -271,7 +342,7 @@ class FlowTable:
             resp_port=rp,
             local_initiated=self.meta[live, st.M_INIT_IS_A] == self.meta[live, st.M_ORIG_IS_A],
             acc_i=self.acc_i[live, st.SCOPE_WINDOW].copy(),
-            acc_f=self.acc_f[live, st.SCOPE_WINDOW].copy(),
+            acc_f=self.acc_f[live, st.SCOPE_WINDOW].copy(), tunnel=self.tunnel[live],
         )
 
     # ---- carrying open flows from one run to the next ----
@@ -330,6 +401,35 @@ class FlowTable:
         self._release(np.concatenate(ended_parts))
         return FlowOutput(FlowRows.concat(rows), BurstRows.concat(bursts), PayloadSamples.empty())
 
+    def _make_room(self, incoming: int, busy: npt.NDArray[np.int64]) -> FlowOutput:
+        """End flows early so that ``incoming`` new ones fit under the ceiling, never one of
+        ``busy`` (flows with packets in the batch at hand): half-open flows first, then flows
+        with few packets, then established ones, oldest last packet first within each."""
+        need = self.active_flows + incoming - self.max_flows
+        cand = self._index_slot
+        if busy.shape[0]:
+            cand = cand[~np.isin(cand, busy)]
+        p0 = self.acc_i[cand, st.SCOPE_FLOW, st.I_PKTS0]
+        p1 = self.acc_i[cand, st.SCOPE_FLOW, st.I_PKTS1]
+        rank = np.where((p0 == 0) | (p1 == 0), 0, np.where(p0 + p1 < ESTABLISHED_PACKETS, 1, 2))
+        order = np.lexsort((self.acc_i[cand, st.SCOPE_FLOW, st.I_LAST], rank))
+        spare = int((rank < 2).sum())
+        take = min(max(need, min(spare, need + self.max_flows // 16)), cand.shape[0])
+        victims = cand[order[:take]]
+        if not victims.shape[0]:
+            return self._empty_output()
+        rows: list[FlowRows] = []
+        bursts: list[BurstRows] = []
+        j = 0
+        while j < victims.shape[0]:
+            n, nb, j = evict(victims, self._cfg, self.meta, self.runs, self.acc_i, self.acc_f,
+                             self._row_meta, self._row_i, self._row_f, self._bursts, j)
+            rows.append(self._collect_rows(n))
+            bursts.append(self._collect_bursts(nb))
+        self._release(victims)
+        self.evicted += victims.shape[0]
+        return FlowOutput(FlowRows.concat(rows), BurstRows.concat(bursts), PayloadSamples.empty())
+
     def _endpoints(
         self, slots: npt.NDArray[np.int64], orig_is_a: npt.NDArray[np.bool_]
     ) -> tuple[npt.NDArray, ...]:
@@ -358,7 +458,7 @@ class FlowTable:
             flow_id=m[:, 5].copy(), kind=m[:, 1].astype(np.int8), reason=m[:, 2].astype(np.int8),
             window_index=m[:, 3].astype(np.int32), proto=proto, orig_hi=oh, orig_lo=ol,
             orig_port=op, resp_hi=rh, resp_lo=rl, resp_port=rp, local_initiated=m[:, 6] == m[:, 4],
-            acc_i=self._row_i[:n].copy(), acc_f=self._row_f[:n].copy(),
+            acc_i=self._row_i[:n].copy(), acc_f=self._row_f[:n].copy(), tunnel=self.tunnel[slots],
         )
 
     def _collect_bursts(self, nb: int) -> BurstRows:
@@ -431,8 +531,11 @@ class RecentKeys:
 
     _MERGE_AT = 16
 
-    def __init__(self, timeout_ns: int) -> None:
+    def __init__(self, timeout_ns: int, limit: int = 1 << 62) -> None:
+        """``limit``: at most this many keys are kept (the newest), so a flood of unique
+        5-tuples cannot grow them for an hour."""
         self.timeout_ns = timeout_ns
+        self.limit = limit
         self._chunks: list[tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
 
     def __len__(self) -> int:
@@ -445,11 +548,13 @@ class RecentKeys:
         known = init >= 0
         if known.any():
             self._chunks.append(self._sorted(hashes[known], init[known], end[known]))
-        if len(self._chunks) > self._MERGE_AT:
+        if len(self._chunks) > self._MERGE_AT or len(self) > self.limit:
             h = np.concatenate([c[0] for c in self._chunks])
             i = np.concatenate([c[1] for c in self._chunks])
             e = np.concatenate([c[2] for c in self._chunks])
-            alive = e >= keep_from
+            alive = np.flatnonzero(e >= keep_from)
+            if alive.shape[0] > self.limit:
+                alive = alive[np.argsort(e[alive], kind="stable")[-self.limit:]]
             self._chunks = [self._sorted(h[alive], i[alive], e[alive])]
 
     @staticmethod

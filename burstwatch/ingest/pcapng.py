@@ -78,7 +78,17 @@ ST_NOIFACE_N = 1  # packet blocks naming an undefined interface
 ST_NOIFACE_AT = 2
 ST_SHORT_N = 3  # packet blocks too short for their header or their captured bytes
 ST_SHORT_AT = 4
-ST_SIZE = 5
+ST_BADTS_N = 5  # packet blocks whose time is outside 0 <= ns < 2^63 (1970 to 2262)
+ST_BADTS_AT = 6
+ST_SIZE = 7
+TS_OUT_OF_RANGE = -1  # _to_ns: the raw count is past what int64 nanoseconds hold
+# Blocks the walker skips: (count slot, first offset slot, what is wrong with them).
+_SKIPS = (
+    (ST_NOIFACE_N, ST_NOIFACE_AT, "name an interface not described in their section"),
+    (ST_SHORT_N, ST_SHORT_AT, "too short for the bytes they claim"),
+    (ST_BADTS_N, ST_BADTS_AT, "have a time outside 1970 to 2262 (what 64-bit nanoseconds hold), "
+     "after the interface's if_tsoffset"),
+)
 
 # Walk status codes.
 WALK_FULL = 0  # output columns are full
@@ -125,22 +135,30 @@ def _to_ns(hi: int, lo: int, kind: int, param: int) -> int:
     """Convert a raw 64-bit timestamp (two 32-bit halves) to nanoseconds without overflow.
 
     Raw counts may use all 64 bits (2^-32 s units pass 2^63 in 2038, 10^-10 s units today),
-    so the fine resolutions work on the halves instead of the signed 64-bit product.
+    so the fine resolutions work on the halves instead of the signed 64-bit product. A time
+    past 2^63 - 1 ns (the year 2262) is TS_OUT_OF_RANGE, never a wrapped value.
     """
-    if kind == TS_MUL:
-        return ((hi << 32) | lo) * param
+    if kind == TS_MUL or (kind == TS_SHIFT and param == 0):
+        mul = param if kind == TS_MUL else NS_PER_S
+        if hi >= (1 << 31):
+            return TS_OUT_OF_RANGE  # the raw count alone is past 2^63
+        raw = (hi << 32) | lo
+        if mul > 0 and raw > INT64_MAX // mul:
+            return TS_OUT_OF_RANGE
+        return raw * mul
     if kind == TS_SHIFT:
         k = param
-        if k == 0:
-            return ((hi << 32) | lo) * NS_PER_S
         if k > 33:  # drop bits below 2^-33 s (~0.12 ns) so frac * 1e9 fits in 63 bits
             t = _shr64(hi, lo, k - 33)
             hi = t >> 32
             lo = t & 0xFFFFFFFF
             k = 33
         sec = _shr64(hi, lo, k)
+        if sec > INT64_MAX // NS_PER_S:
+            return TS_OUT_OF_RANGE
         frac = ((hi << 32) | lo) & ((1 << k) - 1)
-        return sec * NS_PER_S + ((frac * NS_PER_S + (1 << (k - 1))) >> k)
+        t = sec * NS_PER_S + ((frac * NS_PER_S + (1 << (k - 1))) >> k)
+        return t if t >= 0 else TS_OUT_OF_RANGE  # the fraction carried it past 2^63 - 1
     # TS_DIV: unsigned hi:lo // d with round half up, via (2h + b) = 2(q1 d + r1) + b.
     d = param
     h = _shr64(hi, lo, 1)
@@ -207,15 +225,22 @@ def walk_blocks(
                         state[ST_SHORT_AT] = base + pos
                     state[ST_SHORT_N] += 1
                 else:
-                    t = (
-                        _to_ns(
-                            _u32(buf, pos + 12, big),
-                            _u32(buf, pos + 16, big),
-                            ifaces[ifc, IF_TS_KIND],
-                            ifaces[ifc, IF_TS_PARAM],
-                        )
-                        + ifaces[ifc, IF_TS_OFFSET_NS]
+                    t = _to_ns(
+                        _u32(buf, pos + 12, big),
+                        _u32(buf, pos + 16, big),
+                        ifaces[ifc, IF_TS_KIND],
+                        ifaces[ifc, IF_TS_PARAM],
                     )
+                    off = ifaces[ifc, IF_TS_OFFSET_NS]
+                    # Times before 1970 or past 2262 are damage: the flow table counts time
+                    # in int64 ns from 0 (its -1 means "not yet"), so they are never passed on.
+                    if t < 0 or (off > 0 and t > INT64_MAX - off) or t + off < 0:
+                        if state[ST_BADTS_N] == 0:
+                            state[ST_BADTS_AT] = base + pos
+                        state[ST_BADTS_N] += 1
+                        pos += blen
+                        continue
+                    t += off
                     state[ST_LAST_TS] = t
                     ts_ns[n] = t
                     caplen[n] = incl
@@ -391,26 +416,12 @@ def read_pcapng(
     state = np.zeros(ST_SIZE, np.int64)
 
     def report_skips() -> None:
-        if state[ST_NOIFACE_N]:
-            warnings.append(
-                CaptureWarning(
-                    name,
-                    int(state[ST_NOIFACE_AT]),
-                    f"{int(state[ST_NOIFACE_N])} packet block(s) name an interface not "
-                    "described in their section; skipped (offset is the first)",
-                )
-            )
-        if state[ST_SHORT_N]:
-            warnings.append(
-                CaptureWarning(
-                    name,
-                    int(state[ST_SHORT_AT]),
-                    f"{int(state[ST_SHORT_N])} packet block(s) too short for the bytes they "
-                    "claim; skipped (offset is the first)",
-                )
-            )
-        state[ST_NOIFACE_N] = 0
-        state[ST_SHORT_N] = 0
+        for count, at, what in _SKIPS:
+            if state[count]:
+                warnings.append(CaptureWarning(
+                    name, int(state[at]),
+                    f"{int(state[count])} packet block(s) {what}; skipped (offset is the first)"))
+                state[count] = 0
 
     want = window_bytes
     try:

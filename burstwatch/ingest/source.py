@@ -5,10 +5,8 @@ The format is always decided by the magic number, never by the file name.
 
 from __future__ import annotations
 
-import gzip
 import io
 import sys
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -16,9 +14,9 @@ from typing import BinaryIO
 from burstwatch.errors import InputError, NotACaptureError
 from burstwatch.ingest import pcap, pcapng
 from burstwatch.ingest.bytesource import ByteSource, MmapSource, StreamSource
+from burstwatch.ingest.gzipstream import GZIP_MAGIC, GzipStream
 from burstwatch.ingest.records import CaptureWarning, RecordBatch
 
-GZIP_MAGIC = b"\x1f\x8b"
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": "pcap",
     b"\xa1\xb2\xc3\xd4": "pcap",
@@ -49,19 +47,19 @@ class CaptureReader:
     compressed: bool
     _source: ByteSource
     warnings: list[CaptureWarning] = field(default_factory=list)
+    _gzip: GzipStream | None = None
 
     def batches(self, batch_size: int = 65536) -> Iterator[RecordBatch]:
         """Stream the capture as record batches; damage ends the stream with a warning."""
         reader = pcapng.read_pcapng if self.format == "pcapng" else pcap.read_pcap
         try:
             yield from reader(self._source, self.name, self.warnings, batch_size)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            self.warnings.append(
-                CaptureWarning(self.name, self._source.pos, f"compressed stream is damaged ({exc})")
-            )
         except OSError as exc:
             self.warnings.append(CaptureWarning(self.name, self._source.pos, f"read error: {exc}"))
         finally:
+            if self._gzip is not None and self._gzip.damage:
+                self.warnings.append(CaptureWarning(
+                    self.name, self._source.pos, f"{self._gzip.damage}; the capture ends there"))
             self._source.close()
 
     @property
@@ -76,6 +74,8 @@ class CaptureReader:
 
 def _open_binary(path: str) -> BinaryIO:
     if path == "-":
+        if sys.stdin is None:
+            raise InputError("<stdin>: standard input is closed")
         stdin = sys.stdin.buffer
         return stdin if isinstance(stdin, io.BufferedReader) else io.BufferedReader(stdin)  # type: ignore[type-var]
     try:
@@ -107,13 +107,16 @@ def open_capture(path: str) -> CaptureReader:
         head = _peek(raw, 4)
         compressed = head[:2] == GZIP_MAGIC
         source: ByteSource
+        unzip = None
         if compressed:
-            stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-            source = StreamSource(stream)
+            unzip = GzipStream(raw)
+            source = StreamSource(unzip)  # type: ignore[arg-type]
             try:
                 inner = bytes(source.window(4))
-            except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
-                raise NotACaptureError(f"gzip data is damaged ({exc})") from None
+            except OSError as exc:
+                raise NotACaptureError(f"cannot read gzip data ({exc})") from None
+            if len(inner) < 4 and unzip.damage:
+                raise NotACaptureError(f"gzip data is damaged: {unzip.damage}")
             fmt = sniff_format(inner)
         else:
             fmt = sniff_format(head)
@@ -121,4 +124,5 @@ def open_capture(path: str) -> CaptureReader:
     except NotACaptureError as exc:
         raw.close()
         raise NotACaptureError(f"{name}: {exc}") from None
-    return CaptureReader(name=name, format=fmt, compressed=compressed, _source=source)
+    return CaptureReader(name=name, format=fmt, compressed=compressed, _source=source,
+                         _gzip=unzip)

@@ -15,8 +15,17 @@ from typing import Any
 
 import numpy as np
 
+from burstwatch.decode.batch import encap_names
 from burstwatch.features import FEATURE_NAMES
+from burstwatch.flows import FlowRows
 from burstwatch.flows import state as fs
+from burstwatch.flows.records import (
+    TUNNEL_DST_HI,
+    TUNNEL_DST_LO,
+    TUNNEL_MASK,
+    TUNNEL_SRC_HI,
+    TUNNEL_SRC_LO,
+)
 from burstwatch.netaddr import format_addresses, is_ipv4
 from burstwatch.records import FlowBatch
 
@@ -105,6 +114,7 @@ def flow_records(batch: FlowBatch) -> Iterator[dict[str, Any]]:
     # Enrichment columns with their dotted paths split once: (parents, leaf, values).
     extras = [(*_path(dotted), _values(col)) for dotted, col in batch.extra.items()]
     source = batch.source
+    tunnels = tunnel_fields(rows)
     for i in range(n):
         rec: dict[str, Any] = {
             "@timestamp": t_last[i],
@@ -134,6 +144,8 @@ def flow_records(batch: FlowBatch) -> Iterator[dict[str, Any]]:
                 "capture": source,
             },
         }
+        if i in tunnels:
+            rec["network"]["tunnel"] = tunnels[i]
         rec["burstwatch"].update(zip(FEATURE_NAMES, features[i], strict=True))
         for parents, leaf, col in extras:
             value = col[i]
@@ -144,6 +156,27 @@ def flow_records(batch: FlowBatch) -> Iterator[dict[str, Any]]:
                 d = d.setdefault(p, {})
             d[leaf] = value
         yield rec
+
+
+def tunnel_fields(rows: FlowRows) -> dict[int, dict[str, Any]]:
+    """``network.tunnel`` of the rows that came through a tunnel: its kinds (outermost
+    layers first as ``decode.batch.ENCAP_NAMES`` orders them) and, for IP tunnels, the outer
+    endpoints. Formatted only for those rows."""
+    which = np.flatnonzero(rows.tunnel[:, TUNNEL_MASK])
+    if not which.shape[0]:
+        return {}
+    t = rows.tunnel[which]
+    src = format_addresses(t[:, TUNNEL_SRC_HI], t[:, TUNNEL_SRC_LO])
+    dst = format_addresses(t[:, TUNNEL_DST_HI], t[:, TUNNEL_DST_LO])
+    outer = (t[:, TUNNEL_SRC_LO] | t[:, TUNNEL_SRC_HI]) != 0
+    out: dict[int, dict[str, Any]] = {}
+    for k, i in enumerate(which.tolist()):
+        rec: dict[str, Any] = {"type": encap_names(int(t[k, TUNNEL_MASK]))}
+        if outer[k]:
+            rec["source"] = {"ip": src[k]}
+            rec["destination"] = {"ip": dst[k]}
+        out[i] = rec
+    return out
 
 
 def burst_records(batch: FlowBatch) -> Iterator[dict[str, Any]]:
@@ -200,6 +233,7 @@ FLOW_COLUMNS: tuple[str, ...] = (
     "destination.ip", "destination.port", "destination.packets", "destination.bytes",
     "network.transport", "network.iana_number", "network.type", "network.direction",
     "network.packets", "network.bytes",
+    "network.tunnel.type", "network.tunnel.source.ip", "network.tunnel.destination.ip",
     "burstwatch.flow_id", "burstwatch.record", "burstwatch.window_index", "burstwatch.end_reason",
     "burstwatch.capture",
     *(f"burstwatch.{name}" for name in FEATURE_NAMES),

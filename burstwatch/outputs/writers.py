@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from burstwatch.errors import BurstwatchError
 from burstwatch.outputs.ecs import flatten
+from burstwatch.outputs.jsonline import json_line
 
 
 class OutputError(BurstwatchError):
@@ -27,47 +28,62 @@ def write_records(records: Iterable[dict[str, Any]], path: str, columns: list[st
     raise OutputError(f"{path}: unknown output format (use .jsonl, .csv or .parquet)")
 
 
-def _open(path: str) -> TextIO:
+@contextmanager
+def _sink(path: str) -> Iterator[TextIO]:
+    """The output stream (standard output for ``-``), closed at the end; a write error (full
+    disk, I/O error, closed pipe) is an OutputError naming the path."""
     if path == "-":
-        return sys.stdout
+        yield sys.stdout
+        sys.stdout.flush()
+        return
     try:
-        return open(path, "w", newline="", encoding="utf-8")
+        out = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror})") from None
+    try:
+        with out:
+            yield out
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _write_jsonl(records: Iterable[dict[str, Any]], path: str) -> int:
-    out = _open(path)
     n = 0
-    try:
+    with _sink(path) as out:
         for rec in records:
-            out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+            out.write(json_line(rec) + "\n")
             n += 1
-    finally:
-        if out is not sys.stdout:
-            out.close()
-        else:
-            out.flush()
     return n
 
 
 def _write_csv(records: Iterable[dict[str, Any]], path: str, columns: list[str] | None) -> int:
-    out = _open(path)
     n = 0
     writer: csv.DictWriter[str] | None = None
-    try:
+    with _sink(path) as out:
         for rec in records:
             flat = flatten(rec)
             if writer is None:
                 fields = columns or list(flat)
                 writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
                 writer.writeheader()
-            writer.writerow(flat)
+            writer.writerow({k: _csv_cell(v) for k, v in flat.items()})
             n += 1
-    finally:
-        if out is not sys.stdout:
-            out.close()
     return n
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab,
+    CR first) gets a leading ``'``, as OWASP advises; numbers, also written as text, stay."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
 
 
 _INT_SUFFIXES = (".port", ".packets", ".bytes", ".duration", ".window_index", ".number")

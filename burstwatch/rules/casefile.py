@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from burstwatch.inputfiles import InputFileError, read_text
 from burstwatch.rules.findings import Finding, RuleError
 from burstwatch.rules.model import Location
+from burstwatch.rules.yamlnodes import plain_data
 
 _CASE_KEYS = {"name", "capture", "generate", "home", "expect"}
 _GENERATE_KEYS = {"scenario", "seed", "link", "nanosecond", "params", "day"}
@@ -60,13 +60,9 @@ def _error(file: Path, msg: str, line: int = 1) -> RuleError:
 def load_cases(file: Path) -> list[RuleCase]:
     """Parse one ``*.tests.yml`` file (safe YAML); problems raise RuleError with file:line."""
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise _error(file, f"cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise _error(file, f"invalid YAML ({getattr(exc, 'problem', exc)})",
-                     mark.line + 1 if mark else 1) from None
+        data = plain_data(read_text(file, "a rule test file"), str(file))
+    except InputFileError as exc:
+        raise _error(file, exc.problem, max(exc.line, 1)) from None
     if not isinstance(data, dict) or "rule" not in data or not isinstance(data.get("cases"), list):
         raise _error(file, "expected keys 'rule' (a rule id) and 'cases' (a list)")
     out = []

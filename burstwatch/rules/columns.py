@@ -12,16 +12,15 @@ columns. Wrap a test in ``not`` to flag rows where it does not hold, missing one
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
 from burstwatch.errors import BurstwatchError
 from burstwatch.rules.model import FieldTest
+from burstwatch.rules.patterns import regex_mask, wildcard_mask
 
 Mask = npt.NDArray[np.bool_]
 Frame = Mapping[str, npt.NDArray[np.generic]]
@@ -62,17 +61,6 @@ def factorize(col: npt.NDArray[np.generic]) -> Distinct:
     valid = np.fromiter((isinstance(v, str) for v in seen), dtype=bool, count=len(seen))
     text = [v if isinstance(v, str) else "" for v in seen]
     return Distinct(np.array(text, dtype=str), valid, inverse)
-
-
-def wildcard_regex(pattern: str) -> re.Pattern[str]:
-    """Glob to regex: ``*`` any run, ``?`` one character, the rest literal, any case."""
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
-
-
-@lru_cache(maxsize=4096)
-def _compiled(pattern: str, glob: bool) -> re.Pattern[str]:
-    return wildcard_regex(pattern) if glob else re.compile(pattern)
 
 
 def parse_ip(text: str) -> IPAddress | None:
@@ -178,13 +166,8 @@ def _string_mask(col: Distinct, test: FieldTest) -> Mask:
         hit = np.isin(values, np.asarray(v, dtype=str))
         return col.spread(hit if test.op == "in" else ~hit)
     assert isinstance(v, tuple)
-    glob = test.op == "wildcard"
-    patterns = [_compiled(str(p), glob) for p in v]
-    if glob:
-        per_value = [any(p.fullmatch(s) for p in patterns) for s in values.tolist()]
-    else:
-        per_value = [any(p.search(s) for p in patterns) for s in values.tolist()]
-    return col.spread(np.array(per_value, dtype=bool))
+    match = wildcard_mask if test.op == "wildcard" else regex_mask
+    return col.spread(match(tuple(str(p) for p in v), values))
 
 
 def _address_mask(col: Distinct, parsed: list[IPAddress | None], test: FieldTest) -> Mask:

@@ -119,23 +119,27 @@ class _Tree:
         """Per leaf (depth-first order): its polarity, and which of ``rows`` it explains."""
         held: list[bool] = []
         cols: list[Mask] = []
-
-        def walk(node: Condition, want: Mask, polarity: bool) -> None:
-            if isinstance(node, FieldTest):
-                held.append(polarity)
-                cols.append(want)
-            elif isinstance(node, Not):
-                walk(node.child, want, not polarity)
-            elif isinstance(node, All):
-                for child in node.children:
-                    walk(child, want if polarity else want & ~self._at(child, rows), polarity)
-            elif isinstance(node, Any):
-                for child in node.children:
-                    walk(child, want & self._at(child, rows) if polarity else want, polarity)
-
-        walk(cond, np.ones(rows.shape, dtype=bool), True)
+        self._walk(cond, np.ones(rows.shape, dtype=bool), True, rows, held, cols)
         matrix = np.stack(cols, axis=1) if cols else np.zeros((rows.size, 0), dtype=bool)
         return held, matrix
+
+    def _walk(self, node: Condition, want: Mask, polarity: bool, rows: npt.NDArray[np.intp],
+              held: list[bool], cols: list[Mask]) -> None:
+        # A method, not a closure that calls itself: such a closure is a reference cycle that
+        # keeps the tree, and with it the batch's columns, until a full garbage collection.
+        if isinstance(node, FieldTest):
+            held.append(polarity)
+            cols.append(want)
+        elif isinstance(node, Not):
+            self._walk(node.child, want, not polarity, rows, held, cols)
+        elif isinstance(node, All):
+            for child in node.children:
+                self._walk(child, want if polarity else want & ~self._at(child, rows), polarity,
+                           rows, held, cols)
+        elif isinstance(node, Any):
+            for child in node.children:
+                self._walk(child, want & self._at(child, rows) if polarity else want, polarity,
+                           rows, held, cols)
 
     def _at(self, node: Condition, rows: npt.NDArray[np.intp]) -> Mask:
         return self.node_masks[id(node)][rows]

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
+from burstwatch.inputfiles import InputFileError, decode_text, read_bounded
 from burstwatch.rules.catalog import FieldCatalog
 from burstwatch.rules.findings import Finding, RuleError
 from burstwatch.rules.model import Location, Rule
@@ -91,18 +92,10 @@ def _parse_file(
 ) -> tuple[list[Rule], list[tuple[str, Location]], list[Finding]]:
     file = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return [], [], [Finding(Location(file, 1, 1), "error", "read-error",
-                                f"file is {size} bytes, more than a rule file should be "
-                                f"({MAX_FILE_BYTES}); split it")]
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return [], [], [Finding(Location(file, 1, 1), "error", "read-error",
-                                f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")]
-    except OSError as exc:
-        return [], [], [Finding(Location(file), "error", "read-error",
-                                f"cannot read: {exc.strerror or exc}")]
+        text = decode_text(read_bounded(path, MAX_FILE_BYTES, "a rule file (split it)"), file)
+    except InputFileError as exc:
+        return [], [], [Finding(Location(file, exc.line, exc.column), "error", "read-error",
+                                exc.problem)]
     return _parse_text(text, file, catalog)
 
 

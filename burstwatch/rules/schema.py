@@ -42,6 +42,7 @@ from burstwatch.rules.model import (
     Rule,
     Value,
 )
+from burstwatch.rules.patterns import PatternError, compile_regex
 from burstwatch.rules.yamlnodes import INVALID_TAG, YAML_TAG, loc_of
 
 TOP_KEYS = (
@@ -475,6 +476,11 @@ class _Document:
                        f"{where}: bad regular expression ({exc.msg} at position {exc.pos}); "
                        "escape special characters with a backslash, e.g. '\\.' for a dot, "
                        "or use wildcard for simple patterns")
+            return None
+        try:
+            compile_regex(text)
+        except PatternError as exc:
+            self.error(node, "bad-value", f"{where}: {exc}")
             return None
         return text
 

@@ -10,10 +10,12 @@ the last of two equal mapping keys without a word; `sanitize` reports the second
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from burstwatch.inputfiles import InputFileError
 from burstwatch.rules.findings import Finding
 from burstwatch.rules.model import Location
 
@@ -54,7 +56,14 @@ def compose_documents(text: str, file: str) -> tuple[list[Node], list[Finding]]:
     """
     docs: list[Node] = []
     findings: list[Finding] = []
-    loader = _MarkedLoader(text)
+    try:
+        loader = _MarkedLoader(text)  # checks every character first
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return [], [Finding(Location(file, line, column), "error", "yaml-syntax",
+                            f"character U+{exc.character if isinstance(exc.character, int) else ord(exc.character):04X} "
+                            "is not allowed in YAML; remove it")]
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -106,15 +115,15 @@ def sanitize(root: Node, file: str) -> tuple[Node, list[Finding]]:
     def clean(node: Node, depth: int) -> Node:
         if node.tag == ALIAS_TAG:
             return bad(node, "yaml-alias",
-                       f"YAML alias '*{node.value}' is not supported in rules; "
-                       "write the value out in full")
+                       f"YAML alias '*{node.value}' is not supported (an alias can expand "
+                       "without bound); write the value out in full")
         if node.tag not in PLAIN_TAGS:
             return bad(node, "yaml-tag",
-                       f"YAML tag '{short_tag(node.tag)}' is not allowed: rule files hold plain "
-                       "data only; remove the tag")
+                       f"YAML tag '{short_tag(node.tag)}' is not allowed: these files hold "
+                       "plain data only; remove the tag")
         if depth > MAX_DEPTH:
             return bad(node, "too-deep",
-                       f"nested more than {MAX_DEPTH} levels deep; simplify the condition")
+                       f"nested more than {MAX_DEPTH} levels deep; simplify the structure")
         if isinstance(node, SequenceNode):
             node.value = [clean(child, depth + 1) for child in node.value]
         elif isinstance(node, MappingNode):
@@ -151,3 +160,20 @@ def _clean_pairs(
         seen[key.value] = key
         kept.append((key, clean(value)))
     return kept
+
+
+def plain_data(text: str, where: str) -> Any:
+    """The plain data of a one-document YAML text (None when empty), composed and checked as
+    rules are (no aliases, tags, duplicate keys or over-deep nesting): for the other YAML
+    files burstwatch reads, configuration and rule tests. InputFileError names the place."""
+    docs, findings = compose_documents(text, where)
+    if not findings and len(docs) > 1:
+        raise InputFileError(where, f"expected one YAML document, found {len(docs)}")
+    if not findings and docs:
+        docs[0], findings = sanitize(docs[0], where)
+    if findings:
+        loc = findings[0].loc
+        raise InputFileError(where, findings[0].message, loc.line, loc.column)
+    if not docs:
+        return None
+    return yaml.SafeLoader("").construct_document(docs[0])

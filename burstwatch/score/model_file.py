@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import zipfile
 import zlib
@@ -29,12 +30,14 @@ from typing import Any
 import numpy as np
 
 from burstwatch.errors import BurstwatchError
+from burstwatch.inputfiles import InputFileError, read_bounded
 
 FORMAT = "burstwatch-model"
 FORMAT_VERSION = 1
 HEADER = "header"
 MAX_FILE_BYTES = 256 << 20
 MAX_UNPACKED_BYTES = 1 << 30  # a zip can claim far more than it occupies
+MAX_MEMBERS = 64
 _ZIP_TIME = (2024, 1, 1, 0, 0, 0)
 
 
@@ -90,29 +93,28 @@ def read_model(
     """
     name = str(path)
     try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise ModelError(f"{name} is not a burstwatch model ({size:,} bytes is far too large)")
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise ModelError(f"cannot read model {name}: {exc.strerror or exc}") from exc
+        data = read_bounded(path, MAX_FILE_BYTES, "a model file")
+    except InputFileError as exc:
+        raise ModelError(f"cannot read model {name}: {exc.problem}") from None
     if not data.startswith(b"PK\x03\x04"):
         raise ModelError(f"{name} is not a burstwatch model file")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            unpacked = sum(info.file_size for info in zf.infolist())
-        if unpacked > MAX_UNPACKED_BYTES:
-            raise ModelError(f"{name} is not a burstwatch model ({unpacked:,} bytes unpacked is far too large)")
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            if HEADER not in z.files:
+            members = {info.filename.removesuffix(".npy"): info for info in zf.infolist()}
+            unpacked = sum(info.file_size for info in members.values())
+            if unpacked > MAX_UNPACKED_BYTES or len(members) > MAX_MEMBERS:
+                raise ModelError(f"{name} is not a burstwatch model ({len(members)} members, "
+                                 f"{unpacked:,} bytes unpacked is far too large)")
+            if HEADER not in members:
                 raise ModelError(f"{name} is not a burstwatch model file (no model header)")
-            arrays = {k: z[k] for k in z.files}
+            # The header first: a file that is not a model of this kind is refused before
+            # any array is read.
+            header = _header(name, _read_array(zf, members[HEADER], name))
+            arrays = {k: _read_array(zf, info, name) for k, info in members.items() if k != HEADER}
     except ModelError:
         raise
     except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError) as exc:
         raise ModelError(f"model {name} is truncated or damaged ({exc}); rebuild or copy it again") from exc
-    header = _header(name, arrays.pop(HEADER))
     if header.get("payload_sha256") != content_hash(header, arrays):
         raise ModelError(f"model {name} failed its integrity check (content hash mismatch): "
                          "it was altered or damaged; rebuild or copy it again")
@@ -124,10 +126,32 @@ def read_model(
     return header, arrays
 
 
+def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> np.ndarray:
+    """One ``.npy`` member, its header checked before anything is allocated: numbers only,
+    at most two dimensions, and no more bytes than the member holds (a header may claim
+    terabytes that the file does not have)."""
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(fh)
+        if dtype.hasobject or dtype.itemsize == 0 or len(shape) > 2 or any(d < 0 for d in shape):
+            raise ModelError(f"model {name}: array {info.filename} is not a plain array of numbers")
+        if math.prod(shape) * dtype.itemsize > info.file_size:
+            raise ModelError(f"model {name}: array {info.filename} claims {shape} of {dtype}, "
+                             f"more than its {info.file_size:,} bytes; rebuild or copy it again")
+    with zf.open(info) as fh:
+        return np.lib.format.read_array(fh, allow_pickle=False)
+
+
+def _no_constant(value: str) -> None:
+    raise ValueError(f"{value} is not a number a model holds")
+
+
 def _header(name: str, raw: np.ndarray) -> dict[str, Any]:
     try:
-        header = json.loads(raw.astype(np.uint8).tobytes().decode())
-    except (UnicodeDecodeError, ValueError) as exc:
+        header = json.loads(raw.astype(np.uint8).tobytes().decode(), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ModelError(f"model {name} has an unreadable header; rebuild or copy it again") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelError(f"{name} is not a burstwatch model file (unknown header)")

@@ -126,6 +126,8 @@ class TreeArrays:
         """
         off = self.offsets
         n = self.left.shape[0]
+        if any(a.ndim != 1 for a in (self.left, self.right, self.feature, self.threshold, self.leaf)):
+            raise ValueError("tree arrays must be one-dimensional")
         if off.ndim != 1 or off.size < 2 or off[0] != 0 or off[-1] != n or np.any(np.diff(off) < 1):
             raise ValueError("tree offsets are inconsistent")
         if not (self.right.shape[0] == self.feature.shape[0] == self.threshold.shape[0] == self.leaf.shape[0] == n):

@@ -9,7 +9,6 @@ packet shows up one round-trip later, the client's reaction to the server almost
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -123,11 +122,6 @@ def merge(flows: Iterable[FlowPackets]) -> Iterator[Packet]:
     for k in np.lexsort((pid, fid, ts)):
         f = live[fid[k]]
         yield Packet(int(ts[k]), f.render(int(pid[k])))
-
-
-def merge_streams(streams: Iterable[Iterable[Packet]]) -> Iterator[Packet]:
-    """Merge already time-ordered packet streams without holding them in memory."""
-    return heapq.merge(*streams, key=lambda p: p.ts_ns)
 
 
 class _Columns:

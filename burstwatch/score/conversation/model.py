@@ -250,13 +250,13 @@ class ConversationModel:
             model.departures_ = Departures(quantiles, defined)
             model.training_ = dict(header["training"])
             model.site_trained = not bool(model.training_.get("shipped", False))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ModelError(f"model {path} is inconsistent ({exc}); rebuild it") from exc
         return model
 
     @classmethod
     def default(cls) -> ConversationModel:
-        """The model shipped with burstwatch (``python -m burstwatch.score.build_conversation_default``)."""
+        """The model shipped with burstwatch (``python -m burstwatch.builders.conversation_model``)."""
         return _load_default()
 
     def describe(self) -> str:

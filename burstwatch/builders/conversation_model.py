@@ -1,7 +1,7 @@
 """Build the conversation model shipped in ``burstwatch/score/data``:
-``python -m burstwatch.score.build_conversation_default [--measure]``.
+``python -m burstwatch.builders.conversation_model [--measure]``.
 
-Training data is generated benign traffic (:mod:`burstwatch.score.conversation.corpus`):
+Training data is generated benign traffic (:mod:`burstwatch.builders.conversation_corpus`):
 ``TRAIN_SITES`` sites per seed in ``TRAIN_SEEDS``, each eight hosts over three days with
 their own mixes of both benign scenario families, read into one ledger per site and cut
 into one-day horizons. Everything is seeded, so the same code gives the same model
@@ -19,15 +19,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from burstwatch.ledger import DAY_NS
-from burstwatch.score.conversation import corpus
-from burstwatch.score.conversation.measure import (
+from burstwatch.builders import conversation_corpus as corpus
+from burstwatch.builders.conversation_measure import (
     capture_table,
     detections,
     false_alarms,
     must_stay_low,
     real_captures,
 )
+from burstwatch.ledger import DAY_NS
 from burstwatch.score.conversation.model import ConversationModel, default_model_path
 
 TRAIN_SEEDS = (1, 2, 3, 4, 5, 6)
@@ -51,7 +51,7 @@ def build(output: Path, jobs: int = 2, workdir: Path | None = None) -> Conversat
     model = ConversationModel(n_estimators=N_TREES, random_state=RANDOM_STATE)
     model.fit(rows.values, hosts=hosts, labels=list(rows.label), source="generated benign traffic",
               horizon_ns=DAY_NS, shipped=True, context={"corpus": {
-                  "generator": "burstwatch.score.conversation.corpus (burstwatch.synth scenarios)",
+                  "generator": "burstwatch.builders.conversation_corpus (burstwatch.synth scenarios)",
                   "seeds": list(TRAIN_SEEDS), "sites_per_seed": TRAIN_SITES, "hosts_per_site": corpus.HOSTS,
                   "days_per_site": corpus.DAYS, "horizons": rows.horizons,
               }})
@@ -86,7 +86,7 @@ def measure(model: ConversationModel, jobs: int = 2, workdir: Path | None = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m burstwatch.score.build_conversation_default", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m burstwatch.builders.conversation_model", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-o", "--output", type=Path, default=default_model_path(), help="model file to write")
     p.add_argument("--jobs", type=int, default=2, help="sites generated at once (default 2)")

@@ -1,6 +1,6 @@
 """Build the bundled geo range tables from ip-location-db CSV files.
 
-Run as ``python -m burstwatch.enrich.geodata_build SRC_DIR`` where SRC_DIR holds the
+Run as ``python -m burstwatch.builders.geodata SRC_DIR`` where SRC_DIR holds the
 unpacked npm packages ``@ip-location-db/geo-whois-asn-country`` and ``@ip-location-db/asn``
 (see docs/geoip.md). The raw CSVs are ~100 MB; the output is a few MB of sorted range
 tables that ``burstwatch.enrich.geo`` searches with ``np.searchsorted``, so nothing is
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 FORMAT_VERSION = 1
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[1] / "enrich" / "data"
 TABLE_NAME = "geo.npz"
 META_NAME = "geo.json"
 
@@ -285,7 +285,7 @@ def build(src: Path, out_dir: Path, data_date: dt.date | None = None) -> dict[st
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry: build and print a one-line summary."""
     parser = argparse.ArgumentParser(
-        prog="python -m burstwatch.enrich.geodata_build",
+        prog="python -m burstwatch.builders.geodata",
         description="Build burstwatch's bundled geo tables from ip-location-db CSVs.",
     )
     parser.add_argument("src_dir", type=Path, help="folder holding the unpacked npm packages")
@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         meta = build(args.src_dir, args.out, args.data_date)
     except BuildError as exc:
-        print(f"geodata_build: {exc}", file=sys.stderr)
+        print(f"burstwatch.builders.geodata: {exc}", file=sys.stderr)
         return 2
     size = (args.out / TABLE_NAME).stat().st_size
     print(
