@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from burstwatch.decode.batch import ENCAP_NAMES, STATUS_NAMES
-from burstwatch.decode.summary import undecoded_warning
 from burstwatch.features import FeatureMatrix
 from burstwatch.flows import BurstRows, FlowRows
 from burstwatch.ingest import CaptureWarning
@@ -45,6 +44,8 @@ class RunStats:
 
     def decode_warning(self) -> str | None:
         """Said when most packets were not decoded (``decode.summary.undecoded_warning``)."""
+        from burstwatch.decode.summary import undecoded_warning  # loads the decoder's kernels
+
         return undecoded_warning(self.packets, self.decode, self.undecoded)
 
     def add_decode(self, counts: np.ndarray, encap: np.ndarray | None = None,

@@ -6,9 +6,7 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from burstwatch.cli.console import clean, stderr_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.interrupt import stop_on_signals
 from burstwatch.cli.options import (
     add_enrich_options,
     add_flow_options,
@@ -19,11 +17,6 @@ from burstwatch.cli.options import (
     flow_config,
     settings_from_args,
 )
-from burstwatch.cli.progress import progress_bar
-from burstwatch.flows.roles import local_nets
-from burstwatch.outputs.ecs import BURST_COLUMNS, FLOW_COLUMNS, burst_records, flow_records
-from burstwatch.outputs.writers import write_records
-from burstwatch.pipeline import RunStats, run_flows
 
 
 def register(sub: Any) -> None:
@@ -35,15 +28,24 @@ def register(sub: Any) -> None:
     p.add_argument("--bursts", action="store_true", help="write burst records instead of flows")
     add_flow_options(p)
     add_enrich_options(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, compiles_kernels=True)
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not above: the parser is built without loading the pipeline.
+    from burstwatch.cli.console import clean, stderr_console
+    from burstwatch.cli.interrupt import stop_on_signals
+    from burstwatch.cli.progress import progress_bar
+    from burstwatch.flows.roles import local_nets
+    from burstwatch.outputs.ecs import BURST_COLUMNS, FLOW_COLUMNS, burst_records, flow_records
+    from burstwatch.outputs.writers import write_records
+    from burstwatch.pipeline import RunStats, run_flows
+
     err = stderr_console()
     stats = RunStats()
+    settings = settings_from_args(args)
     factory = enricher_factory_from_args(args)
     with stop_on_signals() as stop, progress_bar() as progress:
-        settings = settings_from_args(args)
         local = local_nets(settings.internal_nets)
         batches = run_flows(args.files, flow_config(args, settings), stats, factory, progress,
                             local=local, separate=args.separate, jobs=args.jobs,

@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from burstwatch.cli.options import OneLineParser
 from burstwatch.errors import BurstwatchError
-from burstwatch.synth.cli import build_parser
-from burstwatch.synth.cli import main as synth_main
 
 
 class GenerateError(BurstwatchError):
@@ -23,6 +20,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not above: the parser is built without loading the generator.
+    from burstwatch.cli.options import OneLineParser
+    from burstwatch.synth.cli import build_parser
+    from burstwatch.synth.cli import main as synth_main
+
     rest = list(args.extra) + list(args.rest)
     try:
         return synth_main(rest, build_parser(OneLineParser, "burstwatch generate"))

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from burstwatch.cli.console import TextTable, clean, stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import add_decode_options, decode_config
-from burstwatch.decode.summary import CaptureSummary, linktype_name, summarize_capture
 from burstwatch.errors import BurstwatchError
-from burstwatch.ingest.timeline import expand_inputs
 from burstwatch.outputs.jsonline import json_line
+
+if TYPE_CHECKING:  # the rest is imported where it runs: the parser is built without it
+    from burstwatch.cli.console import TextTable
+    from burstwatch.decode.summary import CaptureSummary
 
 
 def register(sub: Any) -> None:
@@ -20,7 +21,7 @@ def register(sub: Any) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="capture file, or - for stdin")
     p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     add_decode_options(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, compiles_kernels=True)
 
 
 def _ts(ns: int | None) -> str:
@@ -31,6 +32,9 @@ def _ts(ns: int | None) -> str:
 
 
 def _table(s: CaptureSummary) -> TextTable:
+    from burstwatch.cli.console import TextTable
+    from burstwatch.decode.summary import linktype_name
+
     t = TextTable(title=s.path, show_header=False, title_justify="left")
     t.add_column("field", style="bold")
     t.add_column("value")
@@ -53,6 +57,10 @@ def _table(s: CaptureSummary) -> TextTable:
 
 
 def run(args: argparse.Namespace) -> int:
+    from burstwatch.cli.console import clean, stderr_console, stdout_console
+    from burstwatch.decode.summary import summarize_capture
+    from burstwatch.ingest.timeline import expand_inputs
+
     out = stdout_console()
     err = stderr_console()
     status = ExitCode.OK

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing as mp
 import os
 import queue
 import signal
@@ -23,16 +22,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-from rich.live import Live
-
-from burstwatch.alerts.detect import Detector
-from burstwatch.alerts.frame import rule_catalog
-from burstwatch.alerts.record import LEVEL_ORDER, Alert
-from burstwatch.cli.caseline import case_details, case_lines
-from burstwatch.cli.console import TextTable, stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import (
     add_conversation_options,
@@ -47,22 +38,19 @@ from burstwatch.cli.options import (
 )
 from burstwatch.cli.scan import CASES_STATE, ScanError, _open_alerts, _rule_paths
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
-from burstwatch.cli.warmup import warm_up
-from burstwatch.config import Settings
-from burstwatch.conversations.cases import CaseBook
-from burstwatch.conversations.judge import Judge, judge_ledger
-from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
-from burstwatch.enrich.geo import GeoDatabase
-from burstwatch.flows import FlowConfig
-from burstwatch.flows.roles import local_nets
-from burstwatch.ingest.live import LiveSource
-from burstwatch.ledger import Ledger, LedgerError
-from burstwatch.outputs.capture import RotatingPcapWriter
-from burstwatch.outputs.jsonline import json_line
-from burstwatch.outputs.writers import OutputError
-from burstwatch.pipeline import Pipeline
-from burstwatch.records import FlowBatch
-from burstwatch.rules import Rule, load_rules
+from burstwatch.errors import LedgerError
+
+if TYPE_CHECKING:  # the rest is imported where it runs: the parser is built without it
+    from rich.live import Live
+
+    from burstwatch.alerts.record import Alert
+    from burstwatch.cli.console import TextTable
+    from burstwatch.config import Settings
+    from burstwatch.enrich.geo import GeoDatabase
+    from burstwatch.flows import FlowConfig
+    from burstwatch.outputs.capture import RotatingPcapWriter
+    from burstwatch.records import FlowBatch
+    from burstwatch.rules import Rule
 
 MAX_WORKERS = 64  # each is a whole capture pipeline (a process, its flow table)
 
@@ -92,7 +80,7 @@ def register(sub: Any) -> None:
                    help="keep the ledger in memory only (default: a file under the user's "
                         "state directory, so a restart continues with the history)")
     add_score_options(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, compiles_kernels=True)
 
 
 @dataclass
@@ -142,6 +130,10 @@ class CaseDesk:
 
     def __init__(self, args: argparse.Namespace, rules: list[Rule], settings: Settings,
                  emit: Any) -> None:
+        from burstwatch.conversations.cases import CaseBook
+        from burstwatch.conversations.judge import Judge
+        from burstwatch.ledger import Ledger
+
         self.ledger = Ledger.open(state_path(args), args.retention,
                                   memory_mb=settings.limits.ledger_memory_mb)
         self.judge = Judge(rules, settings, conversation_scorer_from_args(args)[0])
@@ -191,6 +183,8 @@ class CaseDesk:
             self.failed(f"{exc}; cases are judged again when it can be written")
 
     def _evaluate(self, interface: str) -> None:
+        from burstwatch.conversations.judge import judge_ledger
+
         self.dirty = False
         horizon_ns = int(self.horizon_h * 3600e9)
         judgement = judge_ledger(self.judge, self.ledger, list(self.flow_alerts.values()),
@@ -248,6 +242,16 @@ def capture_loop(
     """One capture process: interface -> flows -> ledger; flow rules on open flows every
     interval. ``deliver(batch, flow_alerts)`` takes what each step produced; ``evaluate()``
     (in the process that holds the ledger) judges the conversations."""
+    import numpy as np
+
+    from burstwatch.alerts.detect import Detector
+    from burstwatch.cli.warmup import warm_up
+    from burstwatch.enrich.annotate import EnrichStats, FlowAnnotator
+    from burstwatch.flows.roles import local_nets
+    from burstwatch.ingest.live import LiveSource
+    from burstwatch.outputs.capture import RotatingPcapWriter
+    from burstwatch.pipeline import Pipeline
+
     status = Status()
     pipe = Pipeline(args.interface, config, FlowAnnotator(geo, settings, EnrichStats()),
                     local=local_nets(settings.internal_nets))
@@ -337,6 +341,10 @@ class Output:
     """
 
     def __init__(self, args: argparse.Namespace, alerts_file: IO[str] | None) -> None:
+        from rich.live import Live
+
+        from burstwatch.cli.console import stderr_console, stdout_console
+
         self.args = args
         self.alerts_file = alerts_file
         self.err = stderr_console()
@@ -358,6 +366,9 @@ class Output:
             self.live = None
 
     def _panel(self, s: Status, rate: float, brate: float) -> TextTable:
+        from burstwatch.alerts.record import LEVEL_ORDER
+        from burstwatch.cli.console import TextTable
+
         t = TextTable(title=f"burstwatch live on {self.args.interface}", title_justify="left",
                   show_header=False, box=None)
         t.add_column(style="bold")
@@ -385,6 +396,9 @@ class Output:
             self.err.print(f"burstwatch: error: {message}; capturing goes on")
 
     def alert(self, record: dict[str, Any], level: str) -> None:
+        from burstwatch.outputs.jsonline import json_line
+        from burstwatch.outputs.writers import OutputError
+
         line = json_line(record)
         if self.alerts_file is not None:
             try:
@@ -398,6 +412,8 @@ class Output:
             self.sink_failed(str(exc))
 
     def _show(self, record: dict[str, Any], level: str, line: str) -> None:
+        from burstwatch.cli.caseline import case_details, case_lines
+
         if self.args.format == "jsonl":
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
@@ -456,6 +472,10 @@ def _worker_main(args: argparse.Namespace, rules: list[Rule], group: int, q: Any
 
 
 def run(args: argparse.Namespace) -> int:
+    from burstwatch.alerts.frame import rule_catalog
+    from burstwatch.alerts.record import LEVEL_ORDER
+    from burstwatch.rules import load_rules
+
     settings = settings_from_args(args)
     geo = geo_from_args(args)
     rules = load_rules(_rule_paths(args), rule_catalog())
@@ -514,6 +534,8 @@ def _with_cases(status: Status, desk: CaseDesk) -> Status:
 
 def _run_workers(args: argparse.Namespace, rules: list[Rule], out: Output, stop: _Stop,
                  desk: CaseDesk) -> Status:
+    import multiprocessing as mp
+
     ctx = mp.get_context("fork")
     q: Any = ctx.Queue()
     group = os.getpid() & 0xFFFF

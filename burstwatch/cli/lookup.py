@@ -5,16 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import numpy as np
-
-from burstwatch.cli.console import TextTable, clean, stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import add_enrich_options, geo_from_args, settings_from_args
-from burstwatch.config.settings import ConfigError
-from burstwatch.enrich.annotate import SCOPE_NAMES
-from burstwatch.enrich.geo import Scope, classify_scope, internal_nets
-from burstwatch.netaddr import ip_to_hilo
-from burstwatch.outputs.jsonline import json_line
 
 
 def register(sub: Any) -> None:
@@ -26,6 +18,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not above: the parser is built without loading numpy or the tables.
+    import numpy as np
+
+    from burstwatch.cli.console import TextTable, clean, stderr_console, stdout_console
+    from burstwatch.config.settings import ConfigError
+    from burstwatch.enrich.geo import SCOPE_NAMES, classify_scope, internal_nets
+    from burstwatch.netaddr import ip_to_hilo
+    from burstwatch.outputs.jsonline import json_line
+
     settings = settings_from_args(args)
     geo = geo_from_args(args)
     pairs = []
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             "country": str(res.country[i]) or None,
             "asn": int(res.asn[i]) or None,
             "organization": str(orgs[i]) or None,
-            "scope": SCOPE_NAMES[Scope(int(scope[i]))],
+            "scope": SCOPE_NAMES[int(scope[i])],
             "home_countries": list(settings.home_countries),
         }
         for i, text in enumerate(args.addresses)

@@ -24,7 +24,6 @@ from burstwatch.cli import (
     state,
     train,
 )
-from burstwatch.cli.console import clean, error_lines, stderr_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import OneLineParser
 from burstwatch.cli.streams import finish_stdout, guard_stdout
@@ -65,7 +64,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    err = stderr_console()
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
@@ -75,8 +73,14 @@ def _main(argv: Sequence[str] | None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     except BurstwatchError as exc:  # --help to a standard output that cannot be written
-        err.print(f"burstwatch: error: {clean(exc)}")
+        from burstwatch.cli.console import clean, stderr_console
+
+        stderr_console().print(f"burstwatch: error: {clean(exc)}")
         return ExitCode.ERROR
+    # rich is imported after parsing: --version and --help do not load it.
+    from burstwatch.cli.console import error_lines, stderr_console
+
+    err = stderr_console()
     # Flows create short-lived per-flow objects by the hundred thousand; with the defaults the
     # collector rescans every long-lived module object again and again. Freeze what import
     # created and collect the young generation less often.
@@ -88,7 +92,13 @@ def _main(argv: Sequence[str] | None) -> int:
         err.print(f"{what}: error: say what to do (see '{what} --help')")
         return ExitCode.ERROR
     try:
-        code = handler(args)
+        if getattr(args, "compiles_kernels", False):  # numba is loaded by these commands only
+            from burstwatch.cli.compiling import compile_notice
+
+            with compile_notice():
+                code = handler(args)
+        else:
+            code = handler(args)
         finish_stdout()
         return code
     except BurstwatchError as exc:

@@ -4,6 +4,10 @@ value: the one place where what the user typed becomes settings.
 Values are checked by argparse ``type=`` functions as they are parsed, so a value that makes
 no sense (``--window -5``, ``--interval 0``, ``--duration nan``, ``--home XX``) is one line on
 standard error and exit status 2 (``OneLineParser``) before any input is opened.
+
+The parser of every command is built from these declarations, so this module imports nothing
+heavy: what reads the options (settings, the geography database) is imported when a command
+runs.
 """
 
 from __future__ import annotations
@@ -14,17 +18,16 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from burstwatch.cli.console import clean
-from burstwatch.config import Settings, load_settings
-from burstwatch.config.countries import is_country
-from burstwatch.config.settings import memory_mb
-from burstwatch.decode.config import DecodeConfig
-from burstwatch.enrich.annotate import AnnotatorFactory, EnrichStats
-from burstwatch.enrich.geo import GeoDatabase
-from burstwatch.flows import FlowConfig
-from burstwatch.ledger.store import DEFAULT_RETENTION_DAYS
+from burstwatch.flows.config import FlowConfig
+from burstwatch.ledger.schema import DEFAULT_RETENTION_DAYS
+
+if TYPE_CHECKING:
+    from burstwatch.config import Settings
+    from burstwatch.decode.config import DecodeConfig
+    from burstwatch.enrich.annotate import AnnotatorFactory, EnrichStats
+    from burstwatch.enrich.geo import GeoDatabase
 
 # Upper bounds keep every duration inside the int64 nanoseconds the kernels count in (and far
 # beyond any sensible setting).
@@ -40,6 +43,8 @@ class OneLineParser(argparse.ArgumentParser):
     exit status 2; ``--help`` still prints the usage."""
 
     def error(self, message: str) -> NoReturn:
+        from burstwatch.cli.console import clean
+
         self.exit(2, f"{self.prog}: error: {clean(message)} (see '{self.prog} --help')\n")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
@@ -90,6 +95,8 @@ days = positive("days", MAX_DAYS)
 
 def countries(text: str) -> str:
     """``--home CC[,CC...]``: ISO 3166-1 alpha-2 codes, any case."""
+    from burstwatch.config.countries import is_country
+
     codes = [c.strip().upper() for c in text.split(",") if c.strip()]
     if not codes:
         raise argparse.ArgumentTypeError("expected country codes such as US or US,CA")
@@ -134,6 +141,8 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
 
 def decode_config(args: argparse.Namespace, settings: Settings | None = None) -> DecodeConfig:
     """The configuration file's decode settings, if given, with the flags applied."""
+    from burstwatch.decode.config import DecodeConfig
+
     base = settings.decode if settings is not None else DecodeConfig()
     return replace(base, decap=base.decap and not args.no_decap)
 
@@ -160,6 +169,9 @@ def add_flow_options(p: argparse.ArgumentParser) -> None:
 
 def flow_config(args: argparse.Namespace, settings: Settings | None = None) -> FlowConfig:
     """The flow settings from the options, the configuration file's where an option is not given."""
+    from burstwatch.config import load_settings
+    from burstwatch.config.settings import memory_mb
+
     if settings is None and getattr(args, "config", None):
         settings = load_settings(args.config)
     if args.flow_memory is not None:
@@ -210,14 +222,20 @@ def add_conversation_options(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    from burstwatch.config import load_settings
+
     return load_settings(args.config, args.home, args.internal_nets)
 
 
 def geo_from_args(args: argparse.Namespace) -> GeoDatabase:
+    from burstwatch.enrich.geo import GeoDatabase
+
     return GeoDatabase.from_mmdb(args.geoip) if args.geoip else GeoDatabase.bundled()
 
 
 def enricher_factory_from_args(
     args: argparse.Namespace, stats: EnrichStats | None = None
 ) -> AnnotatorFactory:
+    from burstwatch.enrich.annotate import AnnotatorFactory
+
     return AnnotatorFactory(geo_from_args(args), settings_from_args(args), stats)

@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from burstwatch.cli.console import stderr_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import hours, settings_from_args
 from burstwatch.cli.scoring import add_score_options
-from burstwatch.report import ReportError
 
 
 def register(sub: Any) -> None:
@@ -36,7 +34,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from burstwatch.report import from_ledger, from_records, read_alerts, write_report
+    from burstwatch.cli.console import stderr_console
+    from burstwatch.report import ReportError, from_ledger, from_records, read_alerts, write_report
 
     if args.alerts is None and args.state is None:
         raise ReportError("give an alerts file (ALERTS.jsonl), a ledger (--state PATH), or both")

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from burstwatch.alerts.frame import rule_catalog
-from burstwatch.cli.console import TextTable, stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.enrich.geo import GeoDatabase
-from burstwatch.rules import Rule, lint, load_rules
-from burstwatch.rules.casefile import case_file_for, load_cases
-from burstwatch.rules.caserun import run_case
-from burstwatch.rules.loader import rule_files
 from burstwatch.rules_path import bundled_rules_dir
+
+if TYPE_CHECKING:  # the rest is imported where it runs: the parser is built without it
+    from burstwatch.rules import Rule
 
 
 def register(sub: Any) -> None:
@@ -25,7 +21,7 @@ def register(sub: Any) -> None:
     lp.set_defaults(handler=run_lint)
     tp = rs.add_parser("test", help="run the test cases beside each rule (rules/tests/NAME.tests.yml)")
     tp.add_argument("paths", nargs="*", metavar="PATH", help="rule files or folders (default: shipped rules)")
-    tp.set_defaults(handler=run_test)
+    tp.set_defaults(handler=run_test, compiles_kernels=True)
 
 
 def _paths(args: argparse.Namespace) -> list[str]:
@@ -36,6 +32,10 @@ def _paths(args: argparse.Namespace) -> list[str]:
 
 
 def run_lint(args: argparse.Namespace) -> int:
+    from burstwatch.alerts.frame import rule_catalog
+    from burstwatch.cli.console import stderr_console, stdout_console
+    from burstwatch.rules import lint
+
     findings = lint(_paths(args), rule_catalog())
     out = stdout_console()
     for f in findings:
@@ -47,6 +47,14 @@ def run_lint(args: argparse.Namespace) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
+    from burstwatch.alerts.frame import rule_catalog
+    from burstwatch.cli.console import TextTable, stderr_console, stdout_console
+    from burstwatch.enrich.geo import GeoDatabase
+    from burstwatch.rules import load_rules
+    from burstwatch.rules.casefile import case_file_for, load_cases
+    from burstwatch.rules.caserun import run_case
+    from burstwatch.rules.loader import rule_files
+
     catalog = rule_catalog()
     files, problems = rule_files(_paths(args))
     rules_by_file: dict[Path, list[Rule]] = {}

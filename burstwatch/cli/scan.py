@@ -11,17 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from burstwatch.alerts.detect import Detector
-from burstwatch.alerts.frame import rule_catalog
-from burstwatch.alerts.record import LEVEL_ORDER, Alert
-from burstwatch.cli.caseline import case_details, case_lines
-from burstwatch.cli.console import clean, stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
-from burstwatch.cli.interrupt import StopRequest, stop_on_signals
 from burstwatch.cli.options import (
     add_conversation_options,
     add_enrich_options,
@@ -33,21 +25,18 @@ from burstwatch.cli.options import (
     geo_from_args,
     settings_from_args,
 )
-from burstwatch.cli.progress import progress_bar
 from burstwatch.cli.scoring import add_score_options, conversation_scorer_from_args
-from burstwatch.conversations.cases import Case, CaseBook
-from burstwatch.conversations.judge import Judge, Judgement, judge_ledger
-from burstwatch.enrich.annotate import AnnotatorFactory, EnrichStats
 from burstwatch.errors import BurstwatchError
-from burstwatch.flows.roles import local_nets
-from burstwatch.ingest.timeline import expand_inputs
-from burstwatch.ledger import Ledger
-from burstwatch.outputs.jsonline import json_line
-from burstwatch.parallel.options import add_dask_options, dask_cluster
-from burstwatch.pipeline import RunStats, run_flows
-from burstwatch.report import ReportData, check_writable, from_ledger, merge_all, write_report
-from burstwatch.rules import load_rules
+from burstwatch.parallel.options import add_dask_options
 from burstwatch.rules_path import bundled_rules_dir
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from burstwatch.alerts.record import Alert
+    from burstwatch.cli.interrupt import StopRequest
+    from burstwatch.conversations.judge import Judge, Judgement
+    from burstwatch.ledger import Ledger
 
 CASES_STATE = "cases"  # the ledger's name for the case revisions
 
@@ -73,7 +62,7 @@ def register(sub: Any) -> None:
     add_enrich_options(p)
     add_conversation_options(p)
     add_score_options(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, compiles_kernels=True)
 
 
 def _rule_paths(args: argparse.Namespace) -> list[str]:
@@ -106,6 +95,8 @@ def _open_alerts(path: str | None) -> IO[str] | None:
 
 def _print_cases(out: Console, records: list[dict[str, Any]], verbose: bool) -> None:
     """One line per case, fitted to the terminal (80 columns when piped); ``-v``: in full."""
+    from burstwatch.cli.caseline import case_details, case_lines
+
     lines = case_lines(records, out.width)
     out.print(lines[0], markup=False, highlight=False)
     for rec, line in zip(records, lines[1:], strict=True):
@@ -119,6 +110,9 @@ def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], hor
                      capture: str, keep_cases: bool) -> Judgement:
     """The cases of every conversation within the horizon, with revisions kept in the ledger
     when it is a file (so a case seen by an earlier run is revised, not repeated)."""
+    from burstwatch.conversations.cases import CaseBook
+    from burstwatch.conversations.judge import judge_ledger
+
     judgement = judge_ledger(judge, ledger, flow_alerts, int(horizon_h * 3600e9), capture)
     book = CaseBook.from_json(ledger.get_state(CASES_STATE)) if keep_cases else CaseBook()
     for case in judgement.cases:
@@ -129,11 +123,31 @@ def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], hor
 
 
 def run(args: argparse.Namespace) -> int:
+    from burstwatch.cli.interrupt import stop_on_signals
+
     with stop_on_signals() as stop:
         return _run(args, stop)
 
 
 def _run(args: argparse.Namespace, stop: StopRequest) -> int:
+    # Imported here, not above: the parser is built without loading the pipeline.
+    from burstwatch.alerts.detect import Detector
+    from burstwatch.alerts.frame import rule_catalog
+    from burstwatch.alerts.record import LEVEL_ORDER
+    from burstwatch.cli.console import clean, stderr_console, stdout_console
+    from burstwatch.cli.progress import progress_bar
+    from burstwatch.conversations.cases import Case
+    from burstwatch.conversations.judge import Judge
+    from burstwatch.enrich.annotate import AnnotatorFactory, EnrichStats
+    from burstwatch.flows.roles import local_nets
+    from burstwatch.ingest.timeline import expand_inputs
+    from burstwatch.ledger import Ledger
+    from burstwatch.outputs.jsonline import json_line
+    from burstwatch.parallel.options import dask_cluster
+    from burstwatch.pipeline import RunStats, run_flows
+    from burstwatch.report import ReportData, check_writable, from_ledger, merge_all, write_report
+    from burstwatch.rules import load_rules
+
     err = stderr_console()
     as_table = args.format == "table"
     out: Console = stdout_console() if as_table else err

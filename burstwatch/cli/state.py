@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from burstwatch.cli.console import TextTable, clean, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import days
 from burstwatch.errors import LedgerError
@@ -49,6 +48,7 @@ def _existing(path: str) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from burstwatch.cli.console import TextTable, stdout_console
     from burstwatch.ledger import Ledger, summary
 
     with Ledger.open(_existing(args.path), read_only=True) as ledger:
@@ -75,6 +75,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
+    from burstwatch.cli.console import clean
     from burstwatch.ledger import Ledger
 
     with Ledger.open(_existing(args.path), retention_days=None) as ledger:
@@ -90,6 +91,7 @@ def run_prune(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from burstwatch.cli.console import clean
     from burstwatch.ledger import Ledger, export_parquet
 
     with Ledger.open(_existing(args.path), read_only=True) as ledger:

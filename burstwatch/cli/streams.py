@@ -7,9 +7,10 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from burstwatch.outputs.writers import OutputError
+if TYPE_CHECKING:  # the writers (numpy, via the ECS records) are loaded only on a write error
+    from burstwatch.outputs.writers import OutputError
 
 
 class _Closed:
@@ -81,6 +82,8 @@ class QuietStderr:
 
 
 def _failed(exc: OSError) -> OutputError:
+    from burstwatch.outputs.writers import OutputError
+
     _discard_pending()
     return OutputError(f"cannot write to standard output ({exc.strerror or exc})")
 

@@ -12,7 +12,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from burstwatch.cli.console import clean, stderr_console, stdout_console
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import (
     add_enrich_options,
@@ -23,8 +22,6 @@ from burstwatch.cli.options import (
     settings_from_args,
     whole,
 )
-from burstwatch.cli.progress import progress_bar
-from burstwatch.records import RunStats
 
 HOUR_NS = 3_600_000_000_000
 
@@ -51,11 +48,14 @@ def register(sub: Any) -> None:
     p.add_argument("--separate", action="store_true", help="read each capture file as a capture of its own")
     add_flow_options(p)
     add_enrich_options(p)
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, compiles_kernels=True)
 
 
 def run(args: argparse.Namespace) -> int:
+    from burstwatch.cli.console import clean, stderr_console, stdout_console
+    from burstwatch.cli.progress import progress_bar
     from burstwatch.ledger import Ledger
+    from burstwatch.records import RunStats
     from burstwatch.score.conversation import (
         ConversationModel,
         ConversationRows,

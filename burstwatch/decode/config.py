@@ -18,9 +18,11 @@ cannot grow memory; a partial datagram is dropped 30 s after its first fragment 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy is imported by the methods the decoder calls, so the settings are light
+    import numpy as np
+    import numpy.typing as npt
 
 # Kinds of UDP tunnels, as held in the port table the compiled decoder reads.
 UDP_VXLAN = 1
@@ -46,10 +48,14 @@ class DecodeConfig:
 
     def kernel_config(self) -> npt.NDArray[np.int64]:
         """(decap on, max IP layers) for the compiled decoder."""
+        import numpy as np
+
         return np.array([int(self.decap), self.max_depth], np.int64)
 
     def udp_table(self) -> npt.NDArray[np.uint8]:
         """Tunnel kind per UDP port (0: none), for the compiled decoder."""
+        import numpy as np
+
         table = np.zeros(65536, np.uint8)
         for kind, ports in ((UDP_VXLAN, self.vxlan_ports), (UDP_GENEVE, self.geneve_ports),
                             (UDP_GTP, self.gtp_ports), (UDP_TEREDO, self.teredo_ports),

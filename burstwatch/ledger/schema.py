@@ -12,6 +12,9 @@ from dataclasses import dataclass
 SCHEMA_VERSION = 1
 """Raised whenever a table or column changes; a file with a higher number is refused."""
 
+DEFAULT_RETENTION_DAYS = 30.0
+"""Records older than this (counted back from the newest) are pruned unless told otherwise."""
+
 
 @dataclass(frozen=True)
 class Column:

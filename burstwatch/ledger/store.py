@@ -25,11 +25,18 @@ import pyarrow as pa
 from burstwatch.errors import LedgerError
 from burstwatch.ledger.columns import burst_table, flow_table
 from burstwatch.ledger.party import TextCache
-from burstwatch.ledger.schema import BURSTS, FLOWS, META, SCHEMA_VERSION, STATE, TABLES
+from burstwatch.ledger.schema import (
+    BURSTS,
+    DEFAULT_RETENTION_DAYS,
+    FLOWS,
+    META,
+    SCHEMA_VERSION,
+    STATE,
+    TABLES,
+)
 from burstwatch.records import FlowBatch
 
 NS_PER_DAY = 86_400 * 1_000_000_000
-DEFAULT_RETENTION_DAYS = 30.0
 DEFAULT_MEMORY_MB = 512.0
 """DuckDB's memory limit for a ledger: its working set for the conversation queries of a busy
 site, far below the 80 % of the machine DuckDB would take by default."""

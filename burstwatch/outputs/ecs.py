@@ -42,82 +42,119 @@ def transport_name(proto: int) -> str:
     return TRANSPORTS.get(int(proto), str(int(proto)))
 
 
+def iso_list(ns: np.ndarray) -> list[str]:
+    """``iso`` of every element, formatted by numpy in one pass."""
+    text = np.datetime_as_string(np.asarray(ns, np.int64).astype("datetime64[ns]"), unit="ns")
+    return [t + "Z" for t in text.tolist()]
+
+
 def _num(v: float) -> float | int | None:
     if math.isnan(v):
         return None
     return int(v) if float(v).is_integer() and abs(v) < 2**53 else round(float(v), 6)
 
 
-def _set(d: dict[str, Any], dotted: str, value: Any) -> None:
-    """Put ``value`` at a dotted path, creating nested objects."""
-    parts = dotted.split(".")
-    for p in parts[:-1]:
-        d = d.setdefault(p, {})
-    d[parts[-1]] = value
+def _num_list(v: np.ndarray) -> list[float | int | None]:
+    """``_num`` of every element: integral values as ints, NaN as None, the rest rounded to
+    six decimals by Python's ``round`` (correctly rounded, so the text is the same)."""
+    v = np.asarray(v, np.float64)
+    out = np.full(v.shape[0], None, object)
+    integral = (v == np.trunc(v)) & (np.abs(v) < 2**53)
+    at = np.flatnonzero(integral)
+    out[at] = v[at].astype(np.int64).tolist()
+    at = np.flatnonzero(~integral & ~np.isnan(v))
+    out[at] = [round(x, 6) for x in v[at].tolist()]
+    return out.tolist()
+
+
+def _values(col: np.ndarray) -> list[Any]:
+    """An enrichment column as Python values, numbers as ``_num`` gives them."""
+    if col.dtype.kind == "f":
+        return _num_list(col)
+    items = (x.item() if isinstance(x, np.generic) else x for x in col.tolist())
+    return [_num(x) if isinstance(x, float) else x for x in items]
+
+
+def _path(dotted: str) -> tuple[tuple[str, ...], str]:
+    """A dotted field name as (the nested objects it sits in, its own key)."""
+    *parents, leaf = dotted.split(".")
+    return tuple(parents), leaf
 
 
 def flow_records(batch: FlowBatch) -> Iterator[dict[str, Any]]:
-    """One nested ECS-style record per flow or window row."""
+    """One nested ECS-style record per flow or window row.
+
+    Every column is converted to Python values once per batch (numpy does the formatting),
+    so the loop over rows only assembles dictionaries."""
     rows = batch.rows
+    n = len(rows)
+    if n == 0:
+        return
+    acc = rows.acc_i
+    first, last = acc[:, fs.I_FIRST], acc[:, fs.I_LAST]
+    t_first, t_last = iso_list(first), iso_list(last)
+    duration = (last - first).tolist()
     src = format_addresses(rows.orig_hi, rows.orig_lo)
     dst = format_addresses(rows.resp_hi, rows.resp_lo)
-    v4 = is_ipv4(rows.orig_hi, rows.orig_lo)
+    v4 = is_ipv4(rows.orig_hi, rows.orig_lo).tolist()
+    sport, dport = rows.orig_port.tolist(), rows.resp_port.tolist()
+    pk0, pk1 = acc[:, fs.I_PKTS0].tolist(), acc[:, fs.I_PKTS1].tolist()
+    by0, by1 = acc[:, fs.I_WIRE0].tolist(), acc[:, fs.I_WIRE1].tolist()
+    pk, by = (acc[:, fs.I_PKTS0] + acc[:, fs.I_PKTS1]).tolist(), (acc[:, fs.I_WIRE0] + acc[:, fs.I_WIRE1]).tolist()
+    proto = rows.proto.tolist()
+    transport = [transport_name(p) for p in proto]
+    iana = [str(p) for p in proto]
+    outbound = rows.local_initiated.tolist()
+    flow_id = [f"{x:016x}" for x in rows.flow_id.tolist()]
+    window = (rows.kind == fs.ROW_WINDOW).tolist()
+    window_index = rows.window_index.tolist()
+    reason = [fs.END_NAMES[r] for r in rows.reason.tolist()]
     values = batch.features.values
-    acc = rows.acc_i
-    extra_cols = {k: v for k, v in batch.extra.items()}
+    features = list(zip(*(_num_list(values[:, j]) for j in range(len(FEATURE_NAMES))), strict=True))
+    # Enrichment columns with their dotted paths split once: (parents, leaf, values).
+    extras = [(*_path(dotted), _values(col)) for dotted, col in batch.extra.items()]
+    source = batch.source
     tunnels = tunnel_fields(rows)
-    for i in range(len(rows)):
+    for i in range(n):
         rec: dict[str, Any] = {
-            "@timestamp": iso(acc[i, fs.I_LAST]),
+            "@timestamp": t_last[i],
             "event": {
                 "kind": "event",
                 "category": ["network"],
                 "type": ["connection"],
-                "start": iso(acc[i, fs.I_FIRST]),
-                "end": iso(acc[i, fs.I_LAST]),
-                "duration": int(acc[i, fs.I_LAST] - acc[i, fs.I_FIRST]),
+                "start": t_first[i],
+                "end": t_last[i],
+                "duration": duration[i],
             },
-            "source": {
-                "ip": src[i],
-                "port": int(rows.orig_port[i]),
-                "packets": int(acc[i, fs.I_PKTS0]),
-                "bytes": int(acc[i, fs.I_WIRE0]),
-            },
-            "destination": {
-                "ip": dst[i],
-                "port": int(rows.resp_port[i]),
-                "packets": int(acc[i, fs.I_PKTS1]),
-                "bytes": int(acc[i, fs.I_WIRE1]),
-            },
+            "source": {"ip": src[i], "port": sport[i], "packets": pk0[i], "bytes": by0[i]},
+            "destination": {"ip": dst[i], "port": dport[i], "packets": pk1[i], "bytes": by1[i]},
             "network": {
-                "transport": transport_name(rows.proto[i]),
-                "iana_number": str(int(rows.proto[i])),
+                "transport": transport[i],
+                "iana_number": iana[i],
                 "type": "ipv4" if v4[i] else "ipv6",
-                "direction": "outbound" if rows.local_initiated[i] else "inbound",
-                "packets": int(acc[i, fs.I_PKTS0] + acc[i, fs.I_PKTS1]),
-                "bytes": int(acc[i, fs.I_WIRE0] + acc[i, fs.I_WIRE1]),
+                "direction": "outbound" if outbound[i] else "inbound",
+                "packets": pk[i],
+                "bytes": by[i],
             },
             "burstwatch": {
-                "flow_id": f"{int(rows.flow_id[i]):016x}",
-                "record": "window" if rows.kind[i] == fs.ROW_WINDOW else "flow",
-                "window_index": int(rows.window_index[i]) if rows.kind[i] == fs.ROW_WINDOW else None,
-                "end_reason": fs.END_NAMES[int(rows.reason[i])],
-                "capture": batch.source,
+                "flow_id": flow_id[i],
+                "record": "window" if window[i] else "flow",
+                "window_index": window_index[i] if window[i] else None,
+                "end_reason": reason[i],
+                "capture": source,
             },
         }
         if i in tunnels:
             rec["network"]["tunnel"] = tunnels[i]
-        for j, name in enumerate(FEATURE_NAMES):
-            rec["burstwatch"][name] = _num(values[i, j])
-        for dotted, col in extra_cols.items():
+        rec["burstwatch"].update(zip(FEATURE_NAMES, features[i], strict=True))
+        for parents, leaf, col in extras:
             value = col[i]
-            if isinstance(value, np.generic):
-                value = value.item()
-            if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+            if value is None or value == "":
                 continue
-            if isinstance(value, float):
-                value = _num(value)
-            _set(rec, dotted, value)
+            d = rec
+            for p in parents:
+                d = d.setdefault(p, {})
+            d[leaf] = value
         yield rec
 
 
@@ -145,22 +182,29 @@ def tunnel_fields(rows: FlowRows) -> dict[int, dict[str, Any]]:
 def burst_records(batch: FlowBatch) -> Iterator[dict[str, Any]]:
     """One nested record per burst."""
     b = batch.bursts
+    if len(b) == 0:
+        return
     src = format_addresses(b.orig_hi, b.orig_lo)
     dst = format_addresses(b.resp_hi, b.resp_lo)
-    rate = b.rate
+    start, end = iso_list(b.start_ns), iso_list(b.end_ns)
+    duration = (b.end_ns - b.start_ns).tolist()
+    sport, dport = b.orig_port.tolist(), b.resp_port.tolist()
+    transport = [transport_name(p) for p in b.proto.tolist()]
+    upload = (b.direction == 0).tolist()
+    flow_id = [f"{x:016x}" for x in b.flow_id.tolist()]
+    packets, nbytes = b.packets.tolist(), b.bytes.tolist()
+    rate = [round(r, 3) for r in b.rate.tolist()]
     for i in range(len(b)):
         yield {
-            "@timestamp": iso(b.end_ns[i]),
-            "event": {"start": iso(b.start_ns[i]), "end": iso(b.end_ns[i]),
-                      "duration": int(b.end_ns[i] - b.start_ns[i])},
-            "source": {"ip": src[i], "port": int(b.orig_port[i])},
-            "destination": {"ip": dst[i], "port": int(b.resp_port[i])},
-            "network": {"transport": transport_name(b.proto[i]),
-                        "direction": "upload" if b.direction[i] == 0 else "download"},
+            "@timestamp": end[i],
+            "event": {"start": start[i], "end": end[i], "duration": duration[i]},
+            "source": {"ip": src[i], "port": sport[i]},
+            "destination": {"ip": dst[i], "port": dport[i]},
+            "network": {"transport": transport[i],
+                        "direction": "upload" if upload[i] else "download"},
             "burstwatch": {
-                "flow_id": f"{int(b.flow_id[i]):016x}",
-                "burst": {"packets": int(b.packets[i]), "bytes": int(b.bytes[i]),
-                          "rate": round(float(rate[i]), 3)},
+                "flow_id": flow_id[i],
+                "burst": {"packets": packets[i], "bytes": nbytes[i], "rate": rate[i]},
                 "capture": batch.source,
             },
         }

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from burstwatch.parallel.cluster import DaskCluster
+if TYPE_CHECKING:  # the cluster code is loaded only when --dask is given
+    from burstwatch.parallel.cluster import DaskCluster
 
 
 def add_dask_options(p: argparse.ArgumentParser) -> None:
@@ -20,4 +22,6 @@ def add_dask_options(p: argparse.ArgumentParser) -> None:
 def dask_cluster(args: argparse.Namespace) -> DaskCluster | None:
     if not args.dask:
         return None
+    from burstwatch.parallel.cluster import DaskCluster
+
     return DaskCluster(args.dask, args.dask_dir)

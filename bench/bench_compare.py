@@ -1,0 +1,140 @@
+"""Side by side: burstwatch against argus, suricata and nfstream on one capture, whole processes.
+
+    python bench/bench_compare.py CAPTURE [--rounds 3] [--nfstream-python PATH] [--markdown]
+
+Every round runs every system once, in an order rotated from round to round, so load on a
+shared machine falls on all of them alike (pairing); the table gives the median wall time,
+packets per second and the peak resident set (the child's, from wait4) of each, and each
+one's wall time as a multiple of argus's in the same rounds. Systems not installed are
+listed as missing, never silently dropped:
+
+  cat              reading the file (the floor)
+  burstwatch info  read and decode every packet (`burstwatch info`)
+  burstwatch scan  the whole job (`burstwatch scan`, in-memory ledger)
+  burstwatch flows -o x.jsonl  flow records with features and enrichment, as JSON lines
+  argus            flow records (`argus -r CAPTURE -w FILE`; Debian argus-server)
+  suricata         no rules, flow and protocol logging (`suricata -r`; Debian suricata)
+  nfstream         NFStreamer with statistical features (PyPI nfstream; --nfstream-python
+                   names an interpreter that has it, default this one)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+NFSTREAM = ("import sys\nfrom nfstream import NFStreamer\n"
+            "n = 0\nfor _ in NFStreamer(source=sys.argv[1], statistical_analysis=True):\n"
+            "    n += 1\nprint(n)\n")
+
+
+def systems(capture: str, out: Path, nfstream_python: str) -> tuple[dict[str, list[str]], list[str]]:
+    """The command line of each installed system, and the names of the missing ones."""
+    bw = [sys.executable, "-m", "burstwatch"]
+    have: dict[str, list[str]] = {
+        "cat": ["sh", "-c", 'cat "$1" | wc -c', "cat", capture],
+        "burstwatch info": [*bw, "info", capture],
+        "burstwatch scan": [*bw, "scan", capture],
+        "burstwatch flows -o x.jsonl": [*bw, "flows", capture, "-o", str(out / "x.jsonl")],
+    }
+    missing = []
+    if shutil.which("argus"):
+        have["argus"] = ["argus", "-r", capture, "-w", str(out / "x.argus")]
+    else:
+        missing.append("argus (apt-get install argus-server)")
+    if shutil.which("suricata"):
+        have["suricata"] = ["suricata", "-r", capture, "-l", str(out), "-k", "none",
+                            "--set", "outputs.1.eve-log.enabled=yes", "-S", "/dev/null"]
+    else:
+        missing.append("suricata (apt-get install suricata)")
+    probe = subprocess.run([nfstream_python, "-c", "import nfstream"], capture_output=True)
+    if probe.returncode == 0:
+        have["nfstream"] = [nfstream_python, "-c", NFSTREAM, capture]
+    else:
+        missing.append(f"nfstream (pip install nfstream; not importable by {nfstream_python})")
+    return have, missing
+
+
+def run_once(argv: list[str], out: Path) -> tuple[float, int, int]:
+    """(wall seconds, peak RSS bytes, exit status) of one whole process."""
+    for f in out.glob("x.*"):
+        f.unlink()
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss * 1024, proc.returncode
+
+
+def count_packets(capture: str) -> int:
+    """Counted by a child, so this process stays small: a forked child's peak RSS counts
+    the parent's pages until it execs."""
+    done = subprocess.run([sys.executable, "-m", "burstwatch", "info", "--json", capture],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True, check=True)
+    return int(json.loads(done.stdout.splitlines()[0])["packets"])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("capture")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--nfstream-python", default=sys.executable)
+    ap.add_argument("--only", help="comma-separated system names to run")
+    args = ap.parse_args()
+    packets = count_packets(args.capture)
+    with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
+        out = Path(tmp)
+        have, missing = systems(args.capture, out, args.nfstream_python)
+        if args.only:
+            keep = set(args.only.split(","))
+            have = {k: v for k, v in have.items() if k in keep}
+        for argv in have.values():  # warm: page cache, numba's cache, bytecode
+            run_once(argv, out)
+        walls: dict[str, list[float]] = {k: [] for k in have}
+        rss: dict[str, list[int]] = {k: [] for k in have}
+        failed: dict[str, int] = {}
+        names = list(have)
+        for r in range(args.rounds):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                wall, peak, code = run_once(have[name], out)
+                walls[name].append(wall)
+                rss[name].append(peak)
+                if code not in (0, 1):  # scan exits 1 when it flags something
+                    failed[name] = code
+    load = os.getloadavg()
+    size = Path(args.capture).stat().st_size
+    print(f"capture: {args.capture} ({packets:,} packets, {size / 1e9:.2f} GB); {args.rounds} "
+          f"paired rounds; {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} "
+          f"{load[2]:.2f}")
+    print()
+    print("| system | wall s | packets/s | peak RSS MiB | x argus |")
+    print("|---|---:|---:|---:|---:|")
+    argus = walls.get("argus")
+    for name in sorted(have, key=lambda k: statistics.median(walls[k])):
+        med = statistics.median(walls[name])
+        ratio = (statistics.median([a / b for a, b in zip(walls[name], argus, strict=True)])
+                 if argus else float("nan"))
+        flag = f" (exit {failed[name]})" if name in failed else ""
+        print(f"| {name}{flag} | {med:.2f} | {packets / med / 1e6:.2f} M | "
+              f"{max(rss[name]) / 2**20:.0f} | {ratio:.2f} |")
+    if missing:
+        print()
+        print("missing: " + "; ".join(missing))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

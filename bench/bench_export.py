@@ -1,0 +1,66 @@
+"""Export speed: flow records written as JSON lines, CSV and Parquet, in rows per second.
+
+    python bench/bench_export.py [--rows N] [--formats jsonl,csv,parquet] [CAPTURE]
+
+The capture's enriched flow batches (default: pcaps/demo.pcap) are repeated until N rows
+(default 200 000), then written exactly as `burstwatch flows -o` writes them (record
+formatting included). Only the writing is timed; reading and enrichment are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from burstwatch.config import load_settings
+from burstwatch.enrich.annotate import FlowAnnotator
+from burstwatch.enrich.geo import GeoDatabase
+from burstwatch.outputs.ecs import FLOW_COLUMNS, flow_records
+from burstwatch.outputs.writers import write_records
+from burstwatch.pipeline import RunStats, run_flows
+from burstwatch.records import FlowBatch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def repeated(capture: str, rows: int, per_batch: int = 10_000) -> list[FlowBatch]:
+    settings, geo = load_settings(), GeoDatabase.bundled()
+    batches = [b for b in run_flows([capture], None, RunStats(), lambda: FlowAnnotator(geo, settings))
+               if len(b)]
+    out: list[FlowBatch] = []
+    k = 0
+    while sum(len(b) for b in out) < rows:
+        b = batches[k % len(batches)]
+        idx = np.resize(np.arange(len(b)), min(per_batch, rows - sum(len(x) for x in out)))
+        out.append(b.take(idx))
+        k += 1
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("capture", nargs="?", default=str(ROOT / "pcaps" / "demo.pcap"))
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--formats", default="jsonl,csv,parquet")
+    args = ap.parse_args()
+    batches = repeated(args.capture, args.rows)
+    n = sum(len(b) for b in batches)
+    print(f"{n:,} flow rows from {args.capture}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in args.formats.split(","):
+            path = str(Path(tmp) / f"out.{fmt}")
+            start = time.perf_counter()
+            written = write_records((r for b in batches for r in flow_records(b)), path, list(FLOW_COLUMNS))
+            secs = time.perf_counter() - start
+            assert written == n
+            size = Path(path).stat().st_size
+            print(f"{fmt:8} {secs:7.2f} s {n / secs:12,.0f} rows/s {size / 1e6:8.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
