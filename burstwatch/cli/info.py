@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="capture file, or - for stdin")
     p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     add_decode_options(p)
-    p.set_defaults(handler=run, compiles_kernels=True)
+    # info decodes only: no side compiler for the enrichment kernels it never reaches
+    p.set_defaults(handler=run, compiles_kernels=True, side_compiler=False)
 
 
 def _ts(ns: int | None) -> str:

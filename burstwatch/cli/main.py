@@ -95,7 +95,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if getattr(args, "compiles_kernels", False):  # numba is loaded by these commands only
             from burstwatch.cli.compiling import compile_notice
 
-            with compile_notice():
+            with compile_notice(side_compiler=getattr(args, "side_compiler", True)):
                 code = handler(args)
         else:
             code = handler(args)

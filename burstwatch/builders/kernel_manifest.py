@@ -1,0 +1,94 @@
+"""Record the signatures of burstwatch's numba kernels (``burstwatch/cli/kernels.json``).
+
+Run as ``python -m burstwatch.builders.kernel_manifest`` after changing a kernel's
+arguments: it scans the demo capture in this process with an empty numba cache (so every
+kernel compiles, about half a minute), then writes every top-level kernel with the argument
+types it was called with, in the order the scan first reached them. The side compiler of the
+first run (``cli/precompile.py``) compiles the late ones from this list, in that order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "pcaps" / "demo.pcap"
+
+
+def used_kernels(order: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every burstwatch kernel compiled in this process so far, with its signatures; with
+    ``order`` (qualified names of the kernels the pipeline calls, first reached first) only
+    those, in that order (the helpers they call compile with them)."""
+    from numba.core.registry import CPUDispatcher
+
+    from burstwatch.cli.precompile import describe
+
+    found: list[dict[str, Any]] = []
+    for name, module in sorted(sys.modules.items()):
+        if not name.startswith("burstwatch.") or module is None:
+            continue
+        for attr, obj in sorted(vars(module).items()):
+            if isinstance(obj, CPUDispatcher) and obj.__module__ == name:
+                if order is not None and f"{name}.{attr}" not in order:
+                    continue
+                for sig in obj.signatures:
+                    found.append({"module": name, "kernel": attr,
+                                  "args": [describe(a) for a in sig]})
+    rank = {name: i for i, name in enumerate(order or [])}
+    return sorted(found, key=lambda k: (rank.get(f"{k['module']}.{k['kernel']}", len(rank)),
+                                        k["module"], k["kernel"], json.dumps(k["args"])))
+
+
+def demo_kernels() -> list[dict[str, Any]]:
+    """Scan the demo capture here, compiling every kernel, and return them in reach order."""
+    from numba.core import event
+
+    from burstwatch.cli.main import main
+
+    order: list[str] = []
+    depth = [0]  # compilations running: a kernel's helpers compile inside it
+
+    class FirstReached(event.Listener):
+        def on_start(self, ev: event.Event) -> None:
+            func = ev.data["dispatcher"].py_func
+            name = f"{func.__module__}.{func.__qualname__}"
+            if depth[0] == 0 and name.startswith("burstwatch.") and name not in order:
+                order.append(name)
+            depth[0] += 1
+
+        def on_end(self, ev: event.Event) -> None:
+            depth[0] -= 1
+
+    listener = FirstReached()
+    event.register("numba:compile", listener)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            main(["scan", str(DEMO), "--format", "jsonl"])
+    finally:
+        event.unregister("numba:compile", listener)
+    return used_kernels(order)
+
+
+def main() -> int:
+    if "numba" in sys.modules:
+        raise SystemExit("run this as its own process: numba must start with an empty cache")
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["NUMBA_CACHE_DIR"] = cache  # every kernel compiles, so its order shows
+        os.environ["BURSTWATCH_SIDE_COMPILER"] = "0"  # ... here, in this process
+        from burstwatch.cli.precompile import MANIFEST
+
+        kernels = demo_kernels()
+        MANIFEST.write_text(json.dumps({"kernels": kernels}, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {len(kernels)} kernel signatures to {MANIFEST}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""Compile the late kernels in a second process while the first run compiles the early ones.
+
+The first run after an install compiles every numba kernel, one after another, in the order
+the pipeline reaches them: reading, decoding and the flow table's packet loop first (about
+12 s of CPU here), then the flow table's clock, the payload samples, the encryption verdicts
+and the conversation score (about 9 s). On a machine with a second core the late part can be
+compiled at the same time: when the first compilation starts (a cache miss),
+``start_side_compiler`` starts ``python -m burstwatch.cli.precompile``, which compiles the
+late kernels by their recorded signatures, in the order the pipeline reaches them, into
+numba's cache; by the time the pipeline reaches them, it loads them from there. A kernel the pipeline reaches first is compiled by both (the result is the same);
+numba writes its cache files by rename, so neither reads a half-written one.
+
+The signatures are recorded in ``kernels.json`` beside this module by
+``python -m burstwatch.builders.kernel_manifest`` (a test fails when it is stale). Each
+argument is described by its parts (dtype, dimensions, layout, read-only), never evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+MANIFEST = Path(__file__).with_name("kernels.json")
+# Compiled by the command itself, which needs them first: the record walks, the decoder,
+# the flow keys and the flow table's packet loop.
+EARLY_PACKAGES = ("burstwatch.ingest.", "burstwatch.decode.")
+EARLY_KERNELS = {("burstwatch.flows.key", "_keys"), ("burstwatch.flows.kernel", "process_packets")}
+
+
+def manifest() -> list[dict[str, Any]]:
+    """The recorded kernels: module, kernel name and argument types of each signature."""
+    data: list[dict[str, Any]] = json.loads(MANIFEST.read_text(encoding="utf-8"))["kernels"]
+    return data
+
+
+def late_kernels() -> list[dict[str, Any]]:
+    """The kernels the side process compiles, in the order the pipeline reaches them (the
+    manifest's order)."""
+    return [k for k in manifest() if not k["module"].startswith(EARLY_PACKAGES)
+            and (k["module"], k["kernel"]) not in EARLY_KERNELS]
+
+
+def describe(arg: Any) -> dict[str, Any]:
+    """A numba argument type as plain parts (the inverse of ``argument_type``)."""
+    from numba.core import types
+
+    if isinstance(arg, types.Array):
+        return {"dtype": str(arg.dtype), "ndim": arg.ndim, "layout": arg.layout,
+                "readonly": not arg.mutable}
+    if isinstance(arg, (types.Integer, types.Float, types.Boolean)):
+        return {"scalar": str(arg)}
+    raise ValueError(f"kernel argument of type {arg} cannot be recorded")
+
+
+def argument_type(part: dict[str, Any]) -> Any:
+    """The numba type an argument description stands for."""
+    from numba.core import types
+
+    if "scalar" in part:
+        return _scalar(part["scalar"])
+    return types.Array(_scalar(part["dtype"]), int(part["ndim"]), part["layout"],
+                       readonly=bool(part["readonly"]))
+
+
+def _scalar(name: str) -> Any:
+    from numba.core import types
+
+    found = getattr(types, "boolean" if name == "bool" else name, None)
+    if not isinstance(found, (types.Integer, types.Float, types.Boolean)):
+        raise ValueError(f"unknown scalar type {name!r} in {MANIFEST.name}")
+    return found
+
+
+def compile_kernels(kernels: list[dict[str, Any]]) -> int:
+    """Compile (or load from the cache) each kernel signature; returns how many."""
+    import importlib
+
+    done = 0
+    for entry in kernels:
+        module = importlib.import_module(entry["module"])
+        dispatcher = getattr(module, entry["kernel"])
+        dispatcher.compile(tuple(argument_type(a) for a in entry["args"]))
+        done += 1
+    return done
+
+
+def start_side_compiler() -> subprocess.Popen[bytes] | None:
+    """Start the late-kernel compiler; None where it cannot start (the run goes on alone)."""
+    try:
+        return subprocess.Popen([sys.executable, "-m", "burstwatch.cli.precompile"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def stop_side_compiler(proc: subprocess.Popen[bytes]) -> None:
+    """End the side process with the command (what it compiled so far stays cached)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    compile_kernels(late_kernels())

@@ -1,0 +1,136 @@
+"""The first run compiles the late kernels in a second process (``cli/precompile.py``): the
+recorded signatures are the ones the pipeline calls, the side process fills numba's cache
+with exactly those, and the command starts it at its first compilation and ends it when it
+finishes. A fresh NUMBA_CACHE_DIR stands for a fresh install."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from burstwatch.cli.compiling import CompileNotice
+from burstwatch.cli.precompile import (
+    EARLY_KERNELS,
+    EARLY_PACKAGES,
+    argument_type,
+    describe,
+    late_kernels,
+    manifest,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Run in a child: scan the demo with a compile listener, then print what compiled here and
+# the signatures every recorded kernel has now.
+PROBE = """
+import json, sys
+from numba.core import event
+compiled = []
+depth = [0]
+class Top(event.Listener):
+    def on_start(self, ev):
+        f = ev.data["dispatcher"].py_func
+        if depth[0] == 0:
+            compiled.append(f.__module__ + "." + f.__qualname__)
+        depth[0] += 1
+    def on_end(self, ev):
+        depth[0] -= 1
+event.register("numba:compile", Top())
+import contextlib, io, importlib
+from burstwatch.cli.main import main
+from burstwatch.cli.precompile import describe, manifest
+with contextlib.redirect_stdout(io.StringIO()):
+    main(["scan", "pcaps/demo.pcap", "--format", "jsonl"])
+signatures = {}
+for k in manifest():
+    name = k["module"] + "." + k["kernel"]
+    disp = getattr(importlib.import_module(k["module"]), k["kernel"])
+    signatures[name] = sorted(json.dumps([describe(a) for a in s]) for s in disp.signatures)
+print(json.dumps({"compiled": compiled, "signatures": signatures}))
+"""
+
+
+def _probe(env: dict[str, str]) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_argument_descriptions_round_trip() -> None:
+    for entry in manifest():
+        for part in entry["args"]:
+            assert describe(argument_type(part)) == part
+    with pytest.raises(ValueError, match="unknown scalar type"):
+        argument_type({"scalar": "__import__"})
+
+
+def test_the_manifest_holds_the_signatures_the_demo_scan_calls() -> None:
+    """Stale after a kernel's arguments change: regenerate with
+    ``python -m burstwatch.builders.kernel_manifest``."""
+    result = _probe(dict(os.environ, PYTHONPATH=str(ROOT), BURSTWATCH_SIDE_COMPILER="0"))
+    recorded: dict[str, list[str]] = {}
+    for k in manifest():
+        recorded.setdefault(f"{k['module']}.{k['kernel']}", []).append(json.dumps(k["args"]))
+    signatures = result["signatures"]
+    assert isinstance(signatures, dict)
+    for name, sigs in recorded.items():
+        assert sorted(sigs) == signatures[name], (
+            f"{name}: the demo scan calls other signatures than kernels.json records; "
+            "run python -m burstwatch.builders.kernel_manifest")
+
+
+def test_late_kernels_leave_the_early_ones_to_the_command() -> None:
+    late = {(k["module"], k["kernel"]) for k in late_kernels()}
+    assert late, "nothing for the side compiler"
+    assert not late & EARLY_KERNELS
+    assert not any(module.startswith(EARLY_PACKAGES) for module, _ in late)
+    everything = {(k["module"], k["kernel"]) for k in manifest()}
+    assert everything >= EARLY_KERNELS  # the early names are real kernels
+
+
+@pytest.mark.slow
+def test_side_compiler_fills_the_cache_the_command_then_loads(tmp_path: Path) -> None:
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"),
+               PYTHONPATH=str(ROOT), BURSTWATCH_SIDE_COMPILER="0")
+    side = subprocess.run([sys.executable, "-m", "burstwatch.cli.precompile"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    assert side.returncode == 0, side.stderr
+    compiled = _probe(env)["compiled"]
+    assert isinstance(compiled, list)
+    late = {f"{m}.{k}" for m, k in {(e["module"], e["kernel"]) for e in late_kernels()}}
+    early = {f"{m}.{k}" for m, k in EARLY_KERNELS}
+    assert not late & set(compiled), "the command compiled kernels the side process had cached"
+    assert early <= set(compiled)  # the fresh cache was really empty of these
+
+
+def test_notice_starts_the_side_compiler_once_and_ends_it() -> None:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def side() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        started.append(proc)
+        return proc
+
+    notice = CompileNotice(io.StringIO(), spin=False, side=side)
+    notice.on_start(None)
+    notice.on_end(None)
+    notice.on_start(None)  # a second compilation does not start another
+    notice.on_end(None)
+    assert len(started) == 1 and started[0].poll() is None
+    notice.close()
+    assert started[0].returncode is not None  # ended with the command
+
+
+def test_no_side_compiler_without_a_compilation() -> None:
+    started: list[int] = []
+    notice = CompileNotice(io.StringIO(), spin=False, side=lambda: started.append(1) or None)
+    notice.close()
+    assert started == []
