@@ -1,6 +1,6 @@
 """Side by side: burstwatch against argus, suricata and nfstream on one capture, whole processes.
 
-    python bench/bench_compare.py CAPTURE [--rounds 3] [--nfstream-python PATH] [--markdown]
+    python bench/bench_compare.py CAPTURE [--rounds 3] [--nfstream-python PATH] [--only NAMES]
 
 Every round runs every system once, in an order rotated from round to round, so load on a
 shared machine falls on all of them alike (pairing); the table gives the median wall time,

@@ -34,6 +34,7 @@ from burstwatch.parallel.cluster import DaskCluster, run_on_dask
 from burstwatch.parallel.local import ParallelError, plan_jobs, run_sharded
 from burstwatch.readahead import read_ahead
 from burstwatch.records import FlowBatch, Progress, RunStats
+from burstwatch.sidecompiler import await_side_compiler
 
 Columns = dict[str, np.ndarray]
 CHECKPOINT_FORMAT = 2  # bump when the flow table's or the annotator's state layout changes
@@ -117,6 +118,8 @@ class Pipeline:
         out = emission_order(out)
         self.stats.add_rows(out.rows, out.bursts)
         enrich = self.enricher
+        if enrich is not None:
+            await_side_compiler()  # its kernels are the enricher's: do not compile them twice
         if not len(out.rows) and not len(out.bursts):
             if enrich is not None:
                 enrich(out)  # it files the samples of flows that have no row yet

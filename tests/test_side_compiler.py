@@ -1,4 +1,4 @@
-"""The first run compiles the late kernels in a second process (``cli/precompile.py``): the
+"""The first run compiles the late kernels in a second process (``burstwatch/sidecompiler.py``): the
 recorded signatures are the ones the pipeline calls, the side process fills numba's cache
 with exactly those, and the command starts it at its first compilation and ends it when it
 finishes. A fresh NUMBA_CACHE_DIR stands for a fresh install."""
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from burstwatch.cli.compiling import CompileNotice
-from burstwatch.cli.precompile import (
+from burstwatch.sidecompiler import (
     EARLY_KERNELS,
     EARLY_PACKAGES,
     argument_type,
@@ -44,7 +44,7 @@ class Top(event.Listener):
 event.register("numba:compile", Top())
 import contextlib, io, importlib
 from burstwatch.cli.main import main
-from burstwatch.cli.precompile import describe, manifest
+from burstwatch.sidecompiler import describe, manifest
 with contextlib.redirect_stdout(io.StringIO()):
     main(["scan", "pcaps/demo.pcap", "--format", "jsonl"])
 signatures = {}
@@ -100,7 +100,7 @@ def test_late_kernels_leave_the_early_ones_to_the_command() -> None:
 def test_side_compiler_fills_the_cache_the_command_then_loads(tmp_path: Path) -> None:
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"),
                PYTHONPATH=str(ROOT), BURSTWATCH_SIDE_COMPILER="0")
-    side = subprocess.run([sys.executable, "-m", "burstwatch.cli.precompile"], cwd=ROOT, env=env,
+    side = subprocess.run([sys.executable, "-m", "burstwatch.sidecompiler"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=1800)
     assert side.returncode == 0, side.stderr
     compiled = _probe(env)["compiled"]
@@ -134,3 +134,28 @@ def test_no_side_compiler_without_a_compilation() -> None:
     notice = CompileNotice(io.StringIO(), spin=False, side=lambda: started.append(1) or None)
     notice.close()
     assert started == []
+
+
+def test_pipeline_waits_for_a_running_side_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    import burstwatch.sidecompiler as side
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                            stdin=subprocess.PIPE)
+    monkeypatch.setattr(side, "_running", proc)
+    side.await_side_compiler(timeout=0.2)  # still running: the wait gives up at its bound
+    assert proc.poll() is None
+    assert proc.stdin is not None
+    proc.stdin.close()  # the child finishes when its input ends
+    side.await_side_compiler(timeout=600)
+    assert proc.returncode == 0
+    monkeypatch.setattr(side, "_running", None)
+    side.await_side_compiler()  # none running: returns at once
+
+
+def test_side_compiler_only_where_a_core_is_free() -> None:
+    from burstwatch.sidecompiler import core_is_free
+
+    assert core_is_free(load=0.3, cores=2)
+    assert not core_is_free(load=1.2, cores=2)  # the other core is taken
+    assert not core_is_free(load=0.0, cores=1)  # nothing to run it beside
+    assert core_is_free(load=5.0, cores=16)

@@ -1,10 +1,10 @@
-"""Record the signatures of burstwatch's numba kernels (``burstwatch/cli/kernels.json``).
+"""Record the signatures of burstwatch's numba kernels (``burstwatch/kernels.json``).
 
 Run as ``python -m burstwatch.builders.kernel_manifest`` after changing a kernel's
 arguments: it scans the demo capture in this process with an empty numba cache (so every
 kernel compiles, about half a minute), then writes every top-level kernel with the argument
 types it was called with, in the order the scan first reached them. The side compiler of the
-first run (``cli/precompile.py``) compiles the late ones from this list, in that order.
+first run (``burstwatch/sidecompiler.py``) compiles the late ones from this list, in that order.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def used_kernels(order: list[str] | None = None) -> list[dict[str, Any]]:
     those, in that order (the helpers they call compile with them)."""
     from numba.core.registry import CPUDispatcher
 
-    from burstwatch.cli.precompile import describe
+    from burstwatch.sidecompiler import describe
 
     found: list[dict[str, Any]] = []
     for name, module in sorted(sys.modules.items()):
@@ -82,7 +82,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["NUMBA_CACHE_DIR"] = cache  # every kernel compiles, so its order shows
         os.environ["BURSTWATCH_SIDE_COMPILER"] = "0"  # ... here, in this process
-        from burstwatch.cli.precompile import MANIFEST
+        from burstwatch.sidecompiler import MANIFEST
 
         kernels = demo_kernels()
         MANIFEST.write_text(json.dumps({"kernels": kernels}, indent=1) + "\n", encoding="utf-8")

@@ -1,7 +1,7 @@
 """Say so while numba compiles kernels: the first run after an install compiles every kernel
 (tens of seconds; later runs load them from numba's cache), and silence that long looks like
 a hang. On a terminal a spinner turns while a compilation is running; otherwise one line.
-The first compilation also starts the side compiler (``cli/precompile.py``), which compiles
+The first compilation also starts the side compiler (``burstwatch/sidecompiler.py``), which compiles
 the kernels the pipeline reaches late in a second process meanwhile."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from numba.core import event
 
-from burstwatch.cli.precompile import start_side_compiler, stop_side_compiler
+from burstwatch.sidecompiler import start_side_compiler, stop_side_compiler
 
 MESSAGE = "compiling kernels (first run only)"
 _FRAMES = "|/-\\"

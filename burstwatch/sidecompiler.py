@@ -5,9 +5,15 @@ the pipeline reaches them: reading, decoding and the flow table's packet loop fi
 12 s of CPU here), then the flow table's clock, the payload samples, the encryption verdicts
 and the conversation score (about 9 s). On a machine with a second core the late part can be
 compiled at the same time: when the first compilation starts (a cache miss),
-``start_side_compiler`` starts ``python -m burstwatch.cli.precompile``, which compiles the
+``start_side_compiler`` starts ``python -m burstwatch.sidecompiler``, which compiles the
 late kernels by their recorded signatures, in the order the pipeline reaches them, into
-numba's cache; by the time the pipeline reaches them, it loads them from there. A kernel the pipeline reaches first is compiled by both (the result is the same);
+numba's cache; by the time the pipeline reaches them, it loads them from there. Before the
+pipeline first enriches flows it waits for a side compiler still running
+(``await_side_compiler``): on a busy machine the side process can fall behind, and
+compiling the same kernels twice would cost more than the wait. It is started only when a
+core is free (the one-minute load average below the cores less one): on a busy machine
+the second process only takes turns with the first and adds its own start-up (measured in
+docs/benchmarks.md). A kernel the pipeline reaches first is compiled by both (the result is the same);
 numba writes its cache files by rename, so neither reads a half-written one.
 
 The signatures are recorded in ``kernels.json`` beside this module by
@@ -17,7 +23,9 @@ argument is described by its parts (dtype, dimensions, layout, read-only), never
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,18 +95,49 @@ def compile_kernels(kernels: list[dict[str, Any]]) -> int:
     return done
 
 
+_running: subprocess.Popen[bytes] | None = None  # this process's side compiler, if any
+AWAIT_SECONDS = 300.0  # a side compiler stuck longer than this is not waited for
+
+
+def core_is_free(load: float | None = None, cores: int | None = None) -> bool:
+    """Whether a second process would get a core of its own now."""
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:
+            return False
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    return cores >= 2 and load < cores - 1
+
+
 def start_side_compiler() -> subprocess.Popen[bytes] | None:
-    """Start the late-kernel compiler; None where it cannot start (the run goes on alone)."""
-    try:
-        return subprocess.Popen([sys.executable, "-m", "burstwatch.cli.precompile"],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-    except OSError:
+    """Start the late-kernel compiler where a core is free; None where it does not start
+    (the run goes on alone)."""
+    global _running
+    if not core_is_free():
         return None
+    try:
+        _running = subprocess.Popen([sys.executable, "-m", "burstwatch.sidecompiler"],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+    except OSError:
+        _running = None
+    return _running
+
+
+def await_side_compiler(timeout: float = AWAIT_SECONDS) -> None:
+    """Wait for this process's side compiler to finish, if one is running (else at once)."""
+    proc = _running
+    if proc is not None and proc.poll() is None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout)
 
 
 def stop_side_compiler(proc: subprocess.Popen[bytes]) -> None:
     """End the side process with the command (what it compiled so far stays cached)."""
+    global _running
+    if proc is _running:
+        _running = None
     if proc.poll() is None:
         proc.terminate()
         try:
