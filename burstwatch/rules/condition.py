@@ -170,6 +170,9 @@ class _Parser:
                 raise ConditionError(f"'{word} of' needs selection names after it, not "
                                      f"'{pattern}'; write e.g. '{word} of selection_*'", p_at)
             return Quantified(word == "all", pattern, at)
+        if "*" in word:
+            raise ConditionError(f"'{word}' names several selections; write '1 of {word}' or "
+                                 f"'all of {word}'", at)
         if word in _KEYWORDS or word == ")" or not _NAME.fullmatch(word):
             raise ConditionError(f"expected a selection name, 'not', '1 of', 'all of' or '(', "
                                  f"found '{word}'", at)

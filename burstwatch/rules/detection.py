@@ -58,6 +58,7 @@ MODIFIER_ALIASES = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "ge": "gte",
                     "regex": "re", "subnet": "cidr", "not": "neq", "ne": "neq",
                     "wildcard": "a plain value with * and ?", "in": "a list of values"}
 SELECTION_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_TUPLE_OPS = ("wildcard", "regex", "cidr")
 _KIND_OF = {"gt": "number", "gte": "number", "lt": "number", "lte": "number", "cidr": "address"}
 
 
@@ -157,13 +158,10 @@ class _Detection:
         if isinstance(ref, Ref):
             if ref.name in self.selections:
                 return [ref.name]
-            if "*" in ref.name:
-                message = f"'{ref.name}' names several selections; write '1 of {ref.name}' or 'all of {ref.name}'"
-            else:
-                names = list(self.selections)
-                message = (f"the condition names selection '{ref.name}', which the detection "
-                           f"does not define" + (suggest(ref.name, names) or
-                                                 f"; selections: {', '.join(names)}"))
+            names = list(self.selections)
+            message = (f"the condition names selection '{ref.name}', which the detection "
+                       f"does not define" + (suggest(ref.name, names) or
+                                             f"; selections: {', '.join(names)}"))
             self.cond_error(self.cond_node, ref.offset, message, "unknown-selection")
             return []
         names = [n for n in self.selections if ref.selects(n)]
@@ -360,12 +358,13 @@ class _Detection:
         if not ok:
             return None
         if split:
-            return [FieldTest(column, op, v, k, at) for op, k, v in order]
+            return [FieldTest(column, op, (v,) if op in _TUPLE_OPS else v, k, at)  # type: ignore[arg-type]
+                    for op, k, v in order]
         out = []
         for (op, k), vs in groups.items():
             if op == "eq" and len(vs) > 1:
                 out.append(FieldTest(column, "in", _unique(vs), k, at))
-            elif op in ("wildcard", "regex", "cidr"):
+            elif op in _TUPLE_OPS:
                 out.append(FieldTest(column, op, _unique(vs), k, at))
             else:
                 out.extend(FieldTest(column, op, v, k, at) for v in _unique(vs))

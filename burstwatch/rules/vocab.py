@@ -25,10 +25,11 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "source.geo.country_iso_code": tuple(sorted(ISO_3166_ALPHA2)),
 }
 _WHAT = {
-    "burstwatch.destination.scope": "scope", "burstwatch.source.scope": "scope",
-    "burstwatch.encryption.verdict": "encryption verdict", "burstwatch.flow.record": "record kind",
-    "destination.geo.country_iso_code": "ISO 3166-1 alpha-2 country code",
-    "source.geo.country_iso_code": "ISO 3166-1 alpha-2 country code",
+    "burstwatch.destination.scope": "a scope", "burstwatch.source.scope": "a scope",
+    "burstwatch.encryption.verdict": "an encryption verdict",
+    "burstwatch.flow.record": "a record kind",
+    "destination.geo.country_iso_code": "an ISO 3166-1 alpha-2 country code",
+    "source.geo.country_iso_code": "an ISO 3166-1 alpha-2 country code",
 }
 
 # Numbers that lie in [0, 1]: shares, 0-1 scores and 0/1 flags.
@@ -57,7 +58,7 @@ def never_text(field: str, how: str, text: str) -> str | None:
     elif compile_wildcard(text).match_lowered(lowered).any():
         return None
     shown = ", ".join(known) if len(known) <= 12 else "two-letter codes such as RU, CN, NL"
-    return f"'{text}' is not a {_WHAT[field]}, so it never matches; {field} is one of {shown}"
+    return f"'{text}' is not {_WHAT[field]}, so it never matches; {field} is one of {shown}"
 
 
 def never_number(field: str, op: str, value: float) -> tuple[bool, str] | None:
