@@ -218,3 +218,17 @@ def test_value_vocabularies_match_what_enrichment_writes() -> None:
 
     assert set(SCOPES) == set(SCOPE_NAMES.values())
     assert VERDICTS == KINDS
+
+
+def test_the_examples_in_docs_rules_md_load(tmp_path: Path) -> None:
+    text = (RULES.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    for k, block in enumerate(blocks):
+        path = tmp_path / f"example{k}.yml"
+        path.write_text(block, encoding="utf-8")
+        assert [str(f) for f in lint([path], rule_catalog()) if f.is_error] == []
+        (rule,) = load_rules([path], rule_catalog())
+        assert rule.id == ("my-001", "my-101")[k]
+    first = load_rules([tmp_path / "example0.yml"], rule_catalog())[0]
+    assert first.allow is not None  # the filter_* selections

@@ -111,7 +111,7 @@ class _Detection:
             self.r.error(node, "missing-key", "detection has no selections; add e.g. "
                          "'selection: {burstwatch.destination.scope: foreign}'")
         expr = self.condition(cond_node) if cond_node is not None and keys else None
-        if expr is None or self.r.errors > before:
+        if expr is None:
             return None
         used = set()
         for ref in references(expr):
