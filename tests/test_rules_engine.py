@@ -186,7 +186,6 @@ def test_unknown_level_suggests_closest(tmp_path: Path) -> None:
     ("status: beta", "unknown status 'beta'"),
     ("date: 2025/06/30", "write 2025-06-30"),
     ("modified: 2025-13-01", "not a date as Sigma writes it (YYYY-MM-DD)"),
-    ("level: informational", "burstwatch levels are low, medium, high, critical"),
 ])
 def test_bad_sigma_metadata(tmp_path: Path, line: str, fragment: str) -> None:
     key = line.split(":")[0]
@@ -196,6 +195,13 @@ def test_bad_sigma_metadata(tmp_path: Path, line: str, fragment: str) -> None:
     found = errors(findings_for(tmp_path, sigma(f"{COUNT}|gte: 1", header=header)))
     assert len(found) == 1 and fragment in found[0].message, [str(f) for f in found]
     assert found[0].loc.line == header.split("\n").index(line) + 1
+
+
+def test_sigmas_informational_level_is_read_as_low(tmp_path: Path) -> None:
+    path = write(tmp_path, sigma(f"{COUNT}|gte: 1", header=HEADER.replace("level: high", "level: informational")))
+    f = the(lint([path], default_catalog()), "level-mapped")
+    assert f.severity == "warning" and f.loc.line == 6 and "read as 'low'" in f.message
+    assert [r.level for r in load_rules([path], default_catalog())] == ["low"]
 
 
 @pytest.mark.parametrize(
@@ -392,7 +398,7 @@ def test_tagged_document_is_rejected_whole(tmp_path: Path) -> None:
 
 
 def test_aliases_are_rejected(tmp_path: Path) -> None:
-    text = sigma(f"{COUNT}|gte: &b 1", f"burstwatch.flow.upload_share|gte: *b")
+    text = sigma(f"{COUNT}|gte: &b 1", "burstwatch.flow.upload_share|gte: *b")
     f = the(findings_for(tmp_path, text), "yaml-alias")
     assert (f.loc.line, f.loc.column) == (11, 39)
 

@@ -48,7 +48,7 @@ detection:
     destination.ip|cidr: [198.51.100.0/24, '2001:db8::/32']
   condition: all of selection* and not 1 of filter_*
 falsepositives: [Offsite backups abroad]
-level: high                                  # low, medium, high, critical
+level: high                                  # low, medium, high, critical (informational: low)
 ```
 
 A rule's field names are the record paths of burstwatch's output (ECS where ECS has a home,

@@ -261,30 +261,12 @@ class _Detection:
                 self.r.error(key, "bad-modifier", f"unknown modifier '{mod}'{hint}")
         if not ok:
             return False
-        main = [m for m in mods if m in (*AROUND, "re", "cidr", *COMPARE, "exists")]
-        problem = None
-        if len(main) > 1:
-            problem = f"modifiers {' and '.join(main)} cannot be combined; use one of them"
-        elif any(m in RE_FLAGS for m in mods) and "re" not in mods:
-            problem = "modifiers i, m and s are flags of 're'; write e.g. 'field|re|i: ...'"
-        elif "exists" in mods and len(mods) > 1:
-            problem = "'exists' stands alone: write 'field|exists: true' (or false)"
-        elif "cased" in mods and main and main[0] not in AROUND:
-            problem = f"'cased' applies to plain strings and {', '.join(AROUND)}, not '{main[0]}'"
+        problem = _combination_problem(mods)
+        code = "bad-modifier"
         if problem is None and kind is not None:
-            wanted = _KIND_OF.get(main[0]) if main else None
-            textual = main and main[0] in (*AROUND, "re") or "cased" in mods
-            if wanted is not None and wanted != kind:
-                problem = (f"'{main[0]}' cannot test a {kind} field" +
-                           ("; gt, gte, lt and lte compare numbers" if wanted == "number" else
-                            "; cidr applies to address fields such as destination.ip"))
-            elif textual and kind == "number":
-                problem = (f"'{'cased' if 'cased' in mods and not main else main[0]}' cannot "
-                           "test a number field; numbers are compared with plain values, gt, "
-                           "gte, lt and lte")
+            problem, code = _kind_problem(mods, kind), "modifier-kind"
         if problem is not None:
-            self.r.error(key, "modifier-kind" if "cannot test" in problem else "bad-modifier",
-                         problem)
+            self.r.error(key, code, problem)
             return False
         return True
 
@@ -469,6 +451,41 @@ class _Detection:
                 self.r.add(node, "warning", "never-true",
                            f"no value of '{rule_name(field)}' satisfies all of these bounds; "
                            "check the direction of gt/gte and lt/lte")
+
+
+def _main(mods: list[str]) -> list[str]:
+    """The modifiers that say how a value is compared (at most one may be given)."""
+    return [m for m in mods if m in (*AROUND, "re", "cidr", *COMPARE, "exists")]
+
+
+def _combination_problem(mods: list[str]) -> str | None:
+    main = _main(mods)
+    if len(main) > 1:
+        return f"modifiers {' and '.join(main)} cannot be combined; use one of them"
+    if any(m in RE_FLAGS for m in mods) and "re" not in mods:
+        return "modifiers i, m and s are flags of 're'; write e.g. 'field|re|i: ...'"
+    if "exists" in mods and len(mods) > 1:
+        return "'exists' stands alone: write 'field|exists: true' (or false)"
+    if "cased" in mods and main and main[0] not in AROUND:
+        return f"'cased' applies to plain strings and {', '.join(AROUND)}, not '{main[0]}'"
+    return None
+
+
+def _kind_problem(mods: list[str], kind: Kind) -> str | None:
+    """Why these modifiers cannot test a field of ``kind`` (None when they can)."""
+    main = _main(mods)
+    how = main[0] if main else "cased" if "cased" in mods else None
+    if how is None or how == "exists":
+        return None
+    wanted = _KIND_OF.get(how)
+    if wanted == "number" and kind != "number":
+        return f"'{how}' cannot test a {kind} field; gt, gte, lt and lte compare numbers"
+    if wanted == "address" and kind != "address":
+        return f"'{how}' cannot test a {kind} field; cidr applies to address fields such as destination.ip"
+    if wanted is None and kind == "number":
+        return (f"'{how}' cannot test a number field; numbers are compared with plain values, "
+                "gt, gte, lt and lte")
+    return None
 
 
 def _unique(values: list[float | str]) -> tuple[float, ...] | tuple[str, ...]:

@@ -218,9 +218,9 @@ class _Document(NodeReader):
         if text in LEVELS:
             return cast(Level, text)
         if text == "informational":
-            self.error(node, "bad-value", "level 'informational' makes no case; burstwatch "
-                       f"levels are {', '.join(LEVELS)}")
-            return None
+            self.add(node, "warning", "level-mapped", "level 'informational' is read as 'low', "
+                     f"burstwatch's lowest case level (levels: {', '.join(LEVELS)})")
+            return "low"
         hint = suggest(text, LEVELS) or f"; write one of {', '.join(LEVELS)}"
         self.error(node, "bad-value", f"unknown level '{text}'{hint}")
         return None
