@@ -790,6 +790,9 @@ field_tests = st.one_of(
     st.builds(FieldTest, st.just("a1"), st.just("cidr"), _tuple(NETWORKS), st.just("address")),
     st.builds(FieldTest, st.just("a1"), st.sampled_from(["eq", "ne"]),
               st.sampled_from(["10.0.0.1", "2001:db8::1", "10.0.0.9"]), st.just("address")),
+    st.builds(FieldTest, st.just("n1"), st.just("exists"), st.just(True)),
+    st.builds(FieldTest, st.just("s1"), st.just("exists"), st.just(True), st.just("string")),
+    st.builds(FieldTest, st.just("a1"), st.just("exists"), st.just(True), st.just("address")),
     st.builds(FieldTest, st.just("a1"), st.sampled_from(["in", "not_in"]),
               _tuple(["10.0.0.1", "2001:db8::1", "10.0.0.9", "fe80::1"]), st.just("address")),
 )
@@ -821,8 +824,7 @@ def reference_test(test: FieldTest, raw: object) -> bool:
     """One test on one row, written the obvious way."""
     op, v = test.op, test.value
     if test.op == "exists":
-        present = not (raw is None or (isinstance(raw, float) and math.isnan(raw)))
-        return present and (test.kind != "address" or isinstance(raw, str))
+        return not (raw is None or (isinstance(raw, float) and math.isnan(raw)))
     if test.kind == "number":
         x = float(raw)  # type: ignore[arg-type]
         if math.isnan(x):
@@ -897,7 +899,10 @@ def to_sigma(cond: Condition, selections: dict[str, dict[str, object]]) -> str:
         cond.op, f"{cond.field}|{cond.op}")
     entry: dict[str, object] = {key: value}
     if cond.op in ("ne", "not_in"):  # Sigma's neq also holds where the value is missing
-        entry[f"{cond.field}|exists"] = True
+        if cond.kind == "address":  # ... or is no address
+            entry[f"{cond.field}|cidr"] = ["0.0.0.0/0", "::/0"]
+        else:
+            entry[f"{cond.field}|exists"] = True
     name = f"s{len(selections)}"
     selections[name] = entry
     return name

@@ -142,13 +142,11 @@ class Columns:
         return self._masks[test]
 
     def _present(self, test: FieldTest, who: str) -> Mask:
+        """Rows that have a value (Sigma's ``exists``): not NaN, not None."""
         if test.kind == "number":
             return ~np.isnan(self.number(test.field, who))
-        if test.kind == "string":
-            distinct = self.distinct(test.field, who)
-            return distinct.spread(np.ones(distinct.values.shape, bool))
-        distinct, parsed = self.addresses(test.field, who)
-        return distinct.spread(np.array([a is not None for a in parsed], dtype=bool))
+        distinct = self.distinct(test.field, who)
+        return distinct.spread(np.ones(distinct.values.shape, bool))
 
 
 def _number_mask(col: npt.NDArray[np.float64], test: FieldTest) -> Mask:
