@@ -923,3 +923,64 @@ def test_sigma_rule_files_mean_what_the_tree_means(frame: dict[str, np.ndarray],
     assert [f for f in findings if f.is_error] == []
     expected = [reference(match, frame, i) for i in range(len(frame["n1"]))]
     assert evaluate(rules[0], frame).mask.tolist() == expected
+
+
+# -- rules at two levels ------------------------------------------------------------------
+
+CONVERSATION = HEADER.replace("category: flow", "category: conversation")
+
+
+def test_logsource_category_chooses_the_records_a_rule_reads(tmp_path: Path) -> None:
+    from burstwatch.alerts.frame import rule_catalog
+
+    path = write(tmp_path, sigma("burstwatch.conversation.burst_count|gte: 4", header=CONVERSATION))
+    assert lint([path], rule_catalog()) == []
+    assert [r.applies_to for r in load_rules([path], rule_catalog())] == ["conversation"]
+    flow = write(tmp_path, sigma("burstwatch.flow.up_burst_count|gte: 1"), "flow.yml")
+    assert [r.applies_to for r in load_rules([flow], rule_catalog())] == ["flow"]
+
+
+def test_a_field_of_the_other_level_is_named_with_its_level(tmp_path: Path) -> None:
+    from burstwatch.alerts.frame import rule_catalog
+
+    text = sigma("burstwatch.flow.duration|gte: 60", header=CONVERSATION)
+    f = the(lint([write(tmp_path, text)], rule_catalog()), "unknown-field")
+    assert (f.loc.line, f.loc.column) == (10, 5)
+    assert ("'burstwatch.flow.duration' is a field of flow records, and this rule reads "
+            "conversations") in f.message
+    flow = sigma("burstwatch.conversation.periodicity|gte: 0.5")
+    f = the(lint([write(tmp_path, flow, "f.yml")], rule_catalog()), "unknown-field")
+    assert "is a field of conversation records, and this rule reads flows" in f.message
+
+
+@pytest.mark.parametrize(("logsource", "column", "fragment"), [
+    ("{product: burstwatch, category: conversations}", 44,
+     "unknown logsource category 'conversations'; did you mean 'conversation'?"),
+    ("{product: zeek, category: flow}", 22, "logsource product 'zeek' is not burstwatch"),
+    ("{product: burstwatch, categroy: flow, category: flow}", 34,
+     "unknown logsource key 'categroy'; did you mean 'category'?"),
+    ("{product: burstwatch, category: flow, service: ssl}", 59, "no logsource services"),
+    ("conversation", 12, "logsource must be a mapping"),
+])
+def test_a_bad_logsource_is_reported_where_it_is(tmp_path: Path, logsource: str, column: int,
+                                                 fragment: str) -> None:
+    from burstwatch.alerts.frame import rule_catalog
+
+    header = HEADER.replace("{product: burstwatch, category: flow}", logsource)
+    text = sigma("burstwatch.flow.up_burst_count|gte: 1", header=header)
+    findings = errors(lint([write(tmp_path, text)], rule_catalog()))
+    assert len(findings) == 1, [str(f) for f in findings]
+    assert (findings[0].loc.line, findings[0].loc.column) == (7, column)
+    assert fragment in findings[0].message
+
+
+def test_a_rule_for_another_product_gets_every_problem_at_once(tmp_path: Path) -> None:
+    from burstwatch.alerts.frame import rule_catalog
+
+    header = HEADER.replace("{product: burstwatch, category: flow}", "{product: zeek, service: ssl}")
+    text = sigma("server_name|endswith: .ru", "ja3: abc", header=header)
+    found = errors(lint([write(tmp_path, text)], rule_catalog()))
+    assert sorted((f.code, f.loc.line) for f in found) == [
+        ("bad-value", 7), ("bad-value", 7), ("missing-key", 7),
+        ("unknown-field", 10), ("unknown-field", 11)]
+    assert "did you mean 'tls.client.server_name'?" in found[-2].message  # line 10

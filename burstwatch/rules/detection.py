@@ -71,7 +71,7 @@ class Detection:
 
 
 class _Detection:
-    def __init__(self, reader: NodeReader, catalog: FieldCatalog, category: str) -> None:
+    def __init__(self, reader: NodeReader, catalog: FieldCatalog, category: str | None) -> None:
         self.r = reader
         self.catalog = catalog
         self.category = category
@@ -237,7 +237,7 @@ class _Detection:
                                             "list in docs/rules.md")
             self.r.error(key, "unknown-field", f"unknown field '{name}'{hint}")
             return None
-        if self.category not in spec.levels:
+        if self.category is not None and self.category not in spec.levels:
             other = sorted(spec.levels)[0]
             names = [rule_name(n) for n in self.catalog.at_level(self.category).names()]
             self.r.error(key, "unknown-field",
@@ -512,6 +512,7 @@ def _split(expr: Expr, resolve: Callable[[Ref | Quantified], list[str]]
 
 
 def parse_detection(reader: NodeReader, node: Node, catalog: FieldCatalog,
-                    category: str) -> Detection | None:
-    """The condition tree of a rule's detection, or None with findings saying why not."""
+                    category: str | None) -> Detection | None:
+    """The condition tree of a rule's detection, or None with findings saying why not;
+    without a category (a bad logsource) fields of either level are accepted."""
     return _Detection(reader, catalog, category).parse(node)

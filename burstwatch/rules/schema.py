@@ -87,8 +87,8 @@ class _Document(NodeReader):
         level = self.level(present["level"]) if "level" in present else None
         status = self.status(present["status"]) if "status" in present else ""
         dates = {k: self.date(present[k], k) for k in ("date", "modified") if k in present}
-        detection = None
-        if "detection" in present and category is not None:
+        detection = None  # read even without a category, so its problems are reported too
+        if "detection" in present:
             detection = parse_detection(self, present["detection"], self.catalog, category)
         meta = {k: self.text(present[k], k) for k in TEXT_KEYS if k in present}
         lists = {k: self.text_list(present[k], k) for k in LIST_KEYS if k in present}
