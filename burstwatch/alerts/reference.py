@@ -113,9 +113,10 @@ level: high
 ```
 
 **Why conversation rules are not Sigma correlation rules.** Sigma's correlation rules
-(`event_count`, `value_count`, `temporal`, ... over `group-by` and a `timespan`) count or
-order the matches of base rules within a time window. What marks a burst transmitter is not
-a count: it is the schedule of the bursts (periodicity, interval spread), the quiet between
+(`event_count`, `value_count`, `temporal`, `temporal_ordered` in specification 2.0; later
+drafts add sums, averages and percentiles of one field) count, order or aggregate the
+matches of base rules per `group-by` within a `timespan`. What marks a burst transmitter is
+not a count: it is the schedule of the bursts (periodicity, interval spread), the quiet between
 them, how much of the host's own uplink they use, and whether the party is new for a host
 with older history. Those are computed once per conversation over the whole ledger and
 carried by its record, and no correlation type expresses them; a count that one could
