@@ -2,7 +2,7 @@
 
 A rule file ``rules/NAME.yml`` has its cases in ``rules/tests/NAME.tests.yml``::
 
-    rule: bw-001
+    rule: bw-001                                        # the rule's name, or its Sigma id
     cases:
       - name: TLS upload bursts to Russia
         capture: ../../pcaps/tests/exfil-tls-ru.pcap   # relative to this file

@@ -122,7 +122,7 @@ class _Detection:
                            f"selection '{name}' is not used in the condition")
         if self.r.errors > before:
             return None
-        at = loc_of(cond_node, self.r.file) if cond_node is not None else Location(self.r.file)
+        at = loc_of(self.cond_node, self.r.file)
         match, allow = _split(expr, self.resolve_quiet)
         return Detection(self.build(match, at), None if allow is None else self.build(allow, at))
 
