@@ -267,9 +267,11 @@ def test_live_with_two_fanout_workers_merges_alerts(link: tuple[str, str, str, s
     # processes on two cores the replay cannot keep its 10 MB/s pace, so a rule that needs
     # only an encrypted upload burst abroad is used.
     rule = tmp_path / "any-burst.yml"
-    rule.write_text("id: t-1\ntitle: encrypted upload burst abroad\nlevel: medium\nmatch:\n"
-                    "  all:\n    - encryption: tls\n    - destination.scope: foreign\n"
-                    "    - up_burst_count: {gte: 1}\n")
+    rule.write_text("title: encrypted upload burst abroad\nid: 9c1e2b7a-4d3f-4e8a-b6c5-2a1d0f9e8b7c\nname: t-1\nlevel: medium\n"
+                    "logsource: {product: burstwatch, category: flow}\ndetection:\n"
+                    "  selection:\n    burstwatch.encryption.verdict: tls\n"
+                    "    burstwatch.destination.scope: foreign\n"
+                    "    burstwatch.flow.up_burst_count|gte: 1\n  condition: selection\n")
     live = Live(cap_ns, ["-i", cap_if, "--workers", "2", "--rules", str(rule), "--no-score",
                          "--interval", "1", "--status-every", "1", "--alerts", str(alerts),
                          "--format", "jsonl", "--no-state"], capturing_lines=3)  # both capturing

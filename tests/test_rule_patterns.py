@@ -59,11 +59,13 @@ def test_wildcards_are_literal_apart_from_star_and_question_mark() -> None:
 def test_lint_names_a_regex_the_linear_engine_does_not_support(tmp_path: Path) -> None:
     path = tmp_path / "rule.yml"
     path.write_text(
-        "id: r1\ntitle: T\ndescription: D\ntags: [attack.exfiltration]\nlevel: high\n"
-        "match:\n  tls.client.server_name: {regex: '(a)\\1'}\n", encoding="utf-8")
+        "id: 0b5b2a8e-3c1d-4b8f-9a57-1f2e3d4c5b6a\ntitle: T\ndescription: D\n"
+        "tags: [attack.exfiltration]\nlevel: high\nlogsource: {product: burstwatch, category: flow}\n"
+        "detection:\n  selection:\n    tls.client.server_name|re: '(a)\\1'\n  condition: selection\n",
+        encoding="utf-8")
     findings = [f for f in lint([path], default_catalog()) if f.is_error]
     assert len(findings) == 1 and "backreference" in findings[0].message
-    assert (findings[0].loc.line, findings[0].loc.column) == (7, 35)  # the quoted pattern
+    assert (findings[0].loc.line, findings[0].loc.column) == (9, 32)  # the quoted pattern
 
 
 @settings(max_examples=500, deadline=None)

@@ -202,10 +202,12 @@ def test_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a pcap or pcapng capture" in err[0]
     bad_rule = tmp_path / "bad.yml"
-    bad_rule.write_text("id: x\ntitle: t\nlevel: high\nmatch:\n  peak_burst_rat: {gte: 1}\n")
+    bad_rule.write_text("title: t\nid: 9c1e2b7a-4d3f-4e8a-b6c5-2a1d0f9e8b7c\nlevel: high\nlogsource: {product: burstwatch, category: flow}\n"
+                        "detection:\n  selection:\n    burstwatch.flow.peak_burst_rat|gte: 1\n"
+                        "  condition: selection\n")
     assert main(["scan", str(PROJECT_PCAPS / "demo.pcap"), "--rules", str(bad_rule)]) == 2
     err_text = capsys.readouterr().err
-    assert f"{bad_rule}:5:3" in err_text and "peak_burst_rate" in err_text
+    assert f"{bad_rule}:7:5" in err_text and "burstwatch.flow.peak_burst_rate" in err_text
     assert "Traceback" not in err_text
     assert main(["scan", str(tmp_path / "missing.pcap")]) == 2
     assert "no such file" in capsys.readouterr().err
@@ -226,7 +228,9 @@ def test_rules_test_reports_a_failing_case(capsys: pytest.CaptureFixture[str], t
     rules = tmp_path / "r"
     (rules / "tests").mkdir(parents=True)
     (rules / "x.yml").write_text(
-        "id: x-1\ntitle: anything encrypted\nlevel: low\nmatch:\n  encryption: tls\n"
+        "title: anything encrypted\nid: 9c1e2b7a-4d3f-4e8a-b6c5-2a1d0f9e8b7c\nname: x-1\nlevel: low\n"
+        "logsource: {product: burstwatch, category: flow}\n"
+        "detection: {selection: {burstwatch.encryption.verdict: tls}, condition: selection}\n"
     )
     (rules / "tests" / "x.tests.yml").write_text(
         "rule: x-1\ncases:\n  - name: expects nothing but TLS is there\n"
@@ -241,15 +245,17 @@ def test_rules_test_reports_a_failing_case(capsys: pytest.CaptureFixture[str], t
 def test_lint_reports_every_problem_with_locations(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text(
-        "id: a\ntitle: t\nlevel: severe\nmatch:\n  all:\n    - peak_burst_rat: {gte: 1}\n"
-        "    - upload_share: {bigger: 2}\n    - burst_count: {gte: many}\n"
+        "id: 9c1e2b7a-4d3f-4e8a-b6c5-2a1d0f9e8b7c\ntitle: t\nlevel: severe\nlogsource: {product: burstwatch, category: flow}\n"
+        "detection:\n  selection:\n    burstwatch.flow.peak_burst_rat|gte: 1\n"
+        "    burstwatch.flow.upload_share|bigger: 2\n    burstwatch.flow.burst_count|gte: many\n"
+        "  condition: selection and not filter\n"
     )
     assert main(["rules", "lint", str(bad)]) == 2
     out = capsys.readouterr().out
     assert f"{bad}:3:8" in out  # level
-    assert f"{bad}:6:7" in out and "peak_burst_rate" in out
-    assert f"{bad}:7:22" in out and "unknown operator" in out
-    assert f"{bad}:8:26" in out and "needs a number" in out
+    assert f"{bad}:7:5" in out and "burstwatch.flow.peak_burst_rate" in out
+    assert f"{bad}:8:5" in out and "unknown modifier 'bigger'" in out
+    assert f"{bad}:9:38" in out and "needs a number" in out
 
 
 def test_flows_export_carries_verdict_and_geography(tmp_path: Path) -> None:

@@ -128,9 +128,11 @@ def test_paths_with_controls_are_escaped_in_tables_warnings_and_errors(tmp_path:
 
 def test_rule_text_is_escaped_in_lint_and_test_output(tmp_path: Path) -> None:
     rule = tmp_path / "rule.yml"
-    rule.write_text('id: "r1[/]\\e[2J"\ntitle: "T\\e]0;x\\a"\ndescription: D\n'
-                    'tags: [attack.exfiltration]\nlevel: high\n'
-                    'match:\n  "up\\e[31m_bytes[/]": {gt: 1}\n', encoding="utf-8")
+    rule.write_text('name: "r1[/]\\e[2J"\ntitle: "T\\e]0;x\\a"\ndescription: D\n'
+                    'tags: [attack.exfiltration]\nlevel: high\nid: "\\e[2J"\n'
+                    'logsource: {product: burstwatch, category: flow}\n'
+                    'detection:\n  selection:\n    "up\\e[31m_bytes[/]|gt": 1\n'
+                    '  condition: selection\n', encoding="utf-8")
     lint = run_cli("rules", "lint", str(rule))
     assert lint.returncode == 2
     assert "up\\x1b[31m_bytes[/]" in lint.stdout and "\x1b" not in lint.stdout + lint.stderr

@@ -57,31 +57,40 @@ def run_test(args: argparse.Namespace) -> int:
 
     catalog = rule_catalog()
     files, problems = rule_files(_paths(args))
+    err = stderr_console()
+    for problem in problems:
+        err.print(str(problem), markup=False)
+    if any(p.is_error for p in problems):
+        return ExitCode.ERROR
     rules_by_file: dict[Path, list[Rule]] = {}
     for f in files:
         rules_by_file[Path(f)] = load_rules([f], catalog)
     geo = GeoDatabase.bundled()
     table = TextTable("rule", "case", "result", "detail")
-    failed = 0
-    total = 0
+    passed = failed = untested = 0
     for path, rules in rules_by_file.items():
         case_file = case_file_for(path)
-        if not case_file.is_file():
-            table.add_row(", ".join(r.id for r in rules), "-", "NO TESTS", str(case_file))
-            failed += 1
-            continue
-        by_id = {r.id: r for r in rules}
-        for case in load_cases(case_file):
-            total += 1
-            rule = by_id.get(case.rule_id)
-            if rule is None:
+        cases = load_cases(case_file) if case_file.is_file() else []
+        by_id = {key: r for r in rules for key in (r.id, r.uuid) if key}
+        for rule in rules:
+            if not any(by_id.get(c.rule_id) is rule for c in cases):
+                untested += 1
+                detail = str(case_file) if not case_file.is_file() else f"no case names it in {case_file}"
+                table.add_row(rule.id, "-", "NO TESTS", detail)
+        for case in cases:
+            hit = by_id.get(case.rule_id)
+            if hit is None:
                 ok, detail = False, f"no rule with id {case.rule_id} in {path}"
             elif case.capture is not None and not case.capture.is_file():
                 ok, detail = False, f"capture not found: {case.capture}"
             else:
-                ok, detail = run_case(rule, case, geo)
+                ok, detail = run_case(hit, case, geo)
+            passed += ok
             failed += not ok
             table.add_row(case.rule_id, case.name, "pass" if ok else "FAIL", detail)
     stdout_console().print(table)
-    stderr_console().print(f"{total - failed} passed, {failed} failed", markup=False)
-    return ExitCode.ERROR if failed else ExitCode.OK
+    summary = f"{passed} passed, {failed} failed"
+    if untested:
+        summary += f", {untested} rule{'s' if untested != 1 else ''} without test cases"
+    err.print(summary, markup=False)
+    return ExitCode.ERROR if failed or untested else ExitCode.OK

@@ -1,4 +1,4 @@
-"""Detection rules: Sigma-like YAML files, checked against a field catalog, applied to frames.
+"""Detection rules: Sigma rules, checked against a field catalog, applied to frames.
 
 Typical use::
 

@@ -2,7 +2,7 @@
 
 A rule file ``rules/NAME.yml`` has its cases in ``rules/tests/NAME.tests.yml``::
 
-    rule: bw-001
+    rule: bw-001                                        # the rule's name, or its Sigma id
     cases:
       - name: TLS upload bursts to Russia
         capture: ../../pcaps/tests/exfil-tls-ru.pcap   # relative to this file
@@ -19,7 +19,7 @@ scenarios' default start); the capture is written to a temporary file when the c
 large scenarios cost no repository space and stay deterministic. ``generate`` may also be a
 list of scenarios: they are written to separate files and read together as one capture (a
 host's history, then what a conversation rule should see). Conversation rules expect
-``{source.ip: ..., destination.party: ...}``.
+``{source.ip: ..., burstwatch.conversation.party: ...}``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from burstwatch.rules.yamlnodes import plain_data
 
 _CASE_KEYS = {"name", "capture", "generate", "home", "expect"}
 _GENERATE_KEYS = {"scenario", "seed", "link", "nanosecond", "params", "day"}
-_EXPECT_KEYS = {"source.ip", "destination.ip", "destination.port", "source.port", "destination.party"}
+PARTY = "burstwatch.conversation.party"
+_EXPECT_KEYS = {"source.ip", "destination.ip", "destination.port", "source.port", PARTY}
 
 
 @dataclass(frozen=True)

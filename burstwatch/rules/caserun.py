@@ -17,7 +17,7 @@ from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows.roles import local_nets
 from burstwatch.ledger import DAY_NS, Ledger
 from burstwatch.pipeline import run_flows
-from burstwatch.rules.casefile import RuleCase
+from burstwatch.rules.casefile import PARTY, RuleCase
 from burstwatch.rules.findings import Finding, RuleError
 from burstwatch.rules.model import Location, Rule
 
@@ -56,7 +56,7 @@ def run_case(rule: Rule, case: RuleCase, geo: GeoDatabase) -> tuple[bool, str]:
                                  local=local_nets(settings.internal_nets), ledger=ledger))
         if rule.applies_to == "conversation":
             judgement = judge_ledger(Judge([rule], settings), ledger, [], DAY_NS)
-            got = [{"source.ip": c.local_ip, "destination.party": c.party,
+            got = [{"source.ip": c.local_ip, PARTY: c.party,
                     "destination.ip": c.remote_ip, "destination.port": str(c.remote_port)}
                    for c in judgement.cases]
     if rule.applies_to == "flow":
@@ -79,6 +79,6 @@ def run_case(rule: Rule, case: RuleCase, geo: GeoDatabase) -> tuple[bool, str]:
         parts.append("missing: " + "; ".join(f"{e}" for e in missing))
     if extra:
         parts.append("unexpected: " + "; ".join(
-            f"{g['source.ip']} -> {g.get('destination.party') or g['destination.ip']}:{g['destination.port']}"
+            f"{g['source.ip']} -> {g.get(PARTY) or g['destination.ip']}:{g['destination.port']}"
             for g in extra))
     return False, ", ".join(parts)

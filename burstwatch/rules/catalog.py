@@ -110,3 +110,59 @@ def default_catalog() -> FieldCatalog:
     for name, kind, description in _DEFAULT_FIELDS:
         catalog.register(name, kind, description)
     return catalog
+
+
+# Old rule field names -> the record paths rules use now: one dotted name per datum, the
+# same in every record, writer, rule and document. `rules lint` reports an old name as
+# "renamed: write <new name>".
+_FLOW_FEATURE_NAMES = (
+    "duration", "orig_packets", "resp_packets", "orig_bytes", "resp_bytes",
+    "orig_payload_bytes", "resp_payload_bytes", "burst_count", "up_burst_count",
+    "down_burst_count", "burst_bytes_sum", "burst_bytes_max", "burst_bytes_mean",
+    "up_burst_bytes_max", "burst_duration_max", "burst_duration_mean", "peak_burst_rate",
+    "up_peak_burst_rate", "mean_rate", "peak_to_mean_rate", "burst_duty_cycle",
+    "idle_before_first_burst", "inter_burst_mean", "inter_burst_cv", "inter_burst_min",
+    "upload_share", "burst_upload_share", "burst_byte_share", "packet_size_mean",
+    "packet_size_std",
+)
+_CONVERSATION_FEATURE_NAMES = (
+    "burst_count", "upload_bytes_total", "upload_bytes_median", "upload_bytes_max",
+    "download_bytes_total", "connections", "bursts_per_connection", "active_span",
+    "quiet_share", "upload_share", "interval_median", "interval_mad_ratio",
+    "interval_bowley_skew", "periodicity", "regularity", "upload_peak_rate",
+    "rate_vs_host_peak", "party_new", "asn_new", "country_new", "host_history_span",
+    "hour_concentration", "largest_burst_share", "repetition",
+)
+RENAMED_FIELDS: dict[str, str] = {
+    "encryption": "burstwatch.encryption.verdict",
+    "encryption_version": "burstwatch.encryption.version",
+    "payload_entropy": "burstwatch.encryption.entropy",
+    "destination.scope": "burstwatch.destination.scope",
+    "source.scope": "burstwatch.source.scope",
+    "record": "burstwatch.flow.record",
+    "tls.client.ja4": "burstwatch.tls.client.ja4",
+    "destination.party": "burstwatch.conversation.party",
+    "anomaly_score": "burstwatch.anomaly_score",
+    **{name: f"burstwatch.flow.{name}" for name in _FLOW_FEATURE_NAMES},
+    **{f"conversation.{name}": f"burstwatch.conversation.{name}"
+       for name in _CONVERSATION_FEATURE_NAMES},
+}
+
+
+# -- transitional adapter: rule field name <-> frame column -------------------------------
+# Rules are written with the record paths above. Until the frames that give rules their
+# values use those paths too, a path the catalog does not know is read from the column of
+# its old name. Once the catalog holds the new names, both functions are the identity.
+_OLD_NAMES = {new: old for old, new in RENAMED_FIELDS.items()}
+
+
+def column_name(field: str, catalog: FieldCatalog) -> str:
+    """The frame column (catalog name) that a rule's field name is read from."""
+    if field in catalog:
+        return field
+    return _OLD_NAMES.get(field, field)
+
+
+def rule_name(column: str) -> str:
+    """The name a rule writes for a catalog name (for suggestions and field lists)."""
+    return RENAMED_FIELDS.get(column, column)

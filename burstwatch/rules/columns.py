@@ -6,7 +6,9 @@ String and address columns are reduced to their distinct values first (``np.uniq
 
 Missing values never satisfy a test, not even ``ne`` or ``not_in``: NaN in numeric columns,
 ``None``/NaN in object string columns, and anything that is not an IP address in address
-columns. Wrap a test in ``not`` to flag rows where it does not hold, missing ones included.
+columns. Wrap a test in ``not`` to flag rows where it does not hold, missing ones included;
+``exists`` holds exactly where the value is not missing. Strings compare without regard to
+case (Sigma's default); a case-sensitive test is a regex.
 """
 
 from __future__ import annotations
@@ -129,13 +131,22 @@ class Columns:
     def mask(self, test: FieldTest, who: str) -> Mask:
         """Rows where ``test`` holds; equal tests share one computation across rules."""
         if test not in self._masks:
-            if test.kind == "number":
+            if test.op == "exists":
+                self._masks[test] = self._present(test, who)
+            elif test.kind == "number":
                 self._masks[test] = _number_mask(self.number(test.field, who), test)
             elif test.kind == "string":
                 self._masks[test] = _string_mask(self.distinct(test.field, who), test)
             else:
                 self._masks[test] = _address_mask(*self.addresses(test.field, who), test)
         return self._masks[test]
+
+    def _present(self, test: FieldTest, who: str) -> Mask:
+        """Rows that have a value (Sigma's ``exists``): not NaN, not None."""
+        if test.kind == "number":
+            return ~np.isnan(self.number(test.field, who))
+        distinct = self.distinct(test.field, who)
+        return distinct.spread(np.ones(distinct.values.shape, bool))
 
 
 def _number_mask(col: npt.NDArray[np.float64], test: FieldTest) -> Mask:
@@ -157,14 +168,13 @@ def _number_mask(col: npt.NDArray[np.float64], test: FieldTest) -> Mask:
 
 
 def _string_mask(col: Distinct, test: FieldTest) -> Mask:
-    values = col.values
     v = test.value
-    if test.op in ("eq", "ne"):
-        hit = values == v
-        return col.spread(hit if test.op == "eq" else ~hit)
-    if test.op in ("in", "not_in"):
-        hit = np.isin(values, np.asarray(v, dtype=str))
-        return col.spread(hit if test.op == "in" else ~hit)
+    if test.op in ("eq", "ne", "in", "not_in"):
+        values = np.char.lower(col.values)
+        wanted = [str(x).lower() for x in (v if isinstance(v, tuple) else (v,))]
+        hit = np.isin(values, np.asarray(wanted, dtype=str))
+        return col.spread(hit if test.op in ("eq", "in") else ~hit)
+    values = col.values
     assert isinstance(v, tuple)
     match = wildcard_mask if test.op == "wildcard" else regex_mask
     return col.spread(match(tuple(str(p) for p in v), values))

@@ -80,8 +80,7 @@ def _parse_text(
         findings.extend(problems)
         parsed = parse_document(clean, file, catalog)
         findings.extend(parsed.findings)
-        if parsed.rule_id is not None:
-            ids.append(parsed.rule_id)
+        ids.extend(parsed.ids)
         if parsed.rule is not None:
             rules.append(parsed.rule)
     return rules, ids, findings

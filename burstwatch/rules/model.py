@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-Op = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "cidr", "wildcard", "regex"]
+Op = Literal[
+    "eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "cidr", "wildcard", "regex", "exists",
+]
 OPS: tuple[Op, ...] = (
-    "eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "cidr", "wildcard", "regex",
+    "eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "cidr", "wildcard", "regex", "exists",
 )
-COMBINATORS = ("all", "any", "not")
 
 Kind = Literal["number", "string", "address"]
 KINDS: tuple[Kind, ...] = ("number", "string", "address")
@@ -23,9 +24,10 @@ KINDS: tuple[Kind, ...] = ("number", "string", "address")
 Level = Literal["low", "medium", "high", "critical"]
 LEVELS: tuple[Level, ...] = ("low", "medium", "high", "critical")  # ascending severity
 
-# eq/ne/gt/gte/lt/lte hold a scalar; in/not_in/cidr/wildcard/regex always hold a tuple.
+# eq/ne/gt/gte/lt/lte hold a scalar; in/not_in/cidr/wildcard/regex always hold a tuple;
+# exists holds True. String eq/ne/in/not_in compare without regard to case, as Sigma does.
 Scalar = float | str
-Value = float | str | tuple[float, ...] | tuple[str, ...]
+Value = float | str | bool | tuple[float, ...] | tuple[str, ...]
 
 
 @dataclass(frozen=True, order=True)
@@ -100,9 +102,14 @@ def leaves(cond: Condition) -> Iterator[FieldTest]:
 
 @dataclass(frozen=True)
 class Rule:
-    """One detection: what to flag (``match``) and what never to flag (``allow``)."""
+    """One detection: what to flag (``match``) and what never to flag (``allow``).
 
-    id: str
+    Read from a Sigma rule: ``match`` is its condition, except that the condition's
+    top-level ``and not 1 of filter_*`` operands (selections named ``filter...``) form
+    ``allow``, so alert evidence lists what fired, not every filter that did not hold.
+    """
+
+    id: str  # the short human name (Sigma ``name``, e.g. bw-001), else the Sigma id
     title: str
     level: Level
     match: Condition
@@ -112,10 +119,19 @@ class Rule:
     references: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     falsepositives: tuple[str, ...] = ()
+    uuid: str = ""  # the Sigma rule id (a UUID)
+    status: str = ""  # Sigma status: stable, test, experimental, deprecated, unsupported
+    date: str = ""  # Sigma date, YYYY-MM-DD
+    modified: str = ""  # Sigma modified, YYYY-MM-DD
     # What the rule reads: "flow" (flow-windows) or "conversation" (a local host and a
     # remote party over the horizon); written as Sigma's logsource category.
     applies_to: str = "flow"
     loc: Location = dataclasses.field(default=NOWHERE, compare=False)
+
+    @property
+    def version(self) -> str:
+        """The rule's version for ECS ``rule.version``: the date it was last changed."""
+        return self.modified or self.date
 
     @property
     def fields(self) -> frozenset[str]:

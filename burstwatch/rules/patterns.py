@@ -163,3 +163,41 @@ def wildcard_mask(patterns: tuple[str, ...], values: Text) -> Mask:
     for p in patterns:
         hit |= compile_wildcard(p).match_lowered(lowered)
     return hit
+
+
+_REGEX_SPECIAL = frozenset(".^$*+?()[]{}|\\")
+
+
+def _escape(ch: str) -> str:
+    return "\\" + ch if ch in _REGEX_SPECIAL else ch
+
+
+def sigma_string(value: str, cased: bool = False) -> tuple[str, str]:
+    """How a Sigma string value is matched, as (how, text):
+
+    * ``("plain", text)``: no wildcard; equal to the value, any case;
+    * ``("wildcard", glob)``: ``*`` and ``?`` are wildcards; matched by `Glob`, any case;
+    * ``("regex", pattern)``: an anchored RE2 pattern, for what `Glob` cannot say: a
+      literal ``*`` or ``?`` (written ``\\*``, ``\\?``) beside wildcards, or ``cased``.
+
+    Sigma's escapes: ``\\*``, ``\\?`` and ``\\\\`` stand for the character itself; a
+    backslash before anything else is a backslash.
+    """
+    pieces: list[str | None] = []  # a literal character, or None for '*' and '' for '?'
+    i = 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\" and i + 1 < len(value) and value[i + 1] in "*?\\":
+            pieces.append(value[i + 1])
+            i += 2
+            continue
+        pieces.append(None if ch == "*" else "" if ch == "?" else ch)
+        i += 1
+    wild = any(p is None or p == "" for p in pieces)
+    literal_wild = any(p in ("*", "?") for p in pieces)
+    if not cased and not wild:
+        return "plain", "".join(p for p in pieces if p)
+    if not cased and not literal_wild:
+        return "wildcard", "".join("*" if p is None else "?" if p == "" else p for p in pieces)
+    body = "".join(".*" if p is None else "." if p == "" else _escape(p) for p in pieces)
+    return "regex", ("(?s)" if cased else "(?is)") + "^" + body + "$"
