@@ -22,7 +22,7 @@ from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import FlowOutput
 from burstwatch.ledger import Ledger
 from burstwatch.parallel import ParallelError
-from burstwatch.parallel.local import ShardJob, default_jobs, plan_jobs, run_shard
+from burstwatch.parallel.local import ShardJob, default_jobs, plan_jobs, run_shard, run_sharded
 from burstwatch.parallel.merge import merge_batches
 from burstwatch.pipeline import RunStats, run_flows
 from burstwatch.records import FlowBatch
@@ -129,7 +129,8 @@ def test_scan_cases_with_workers_are_those_of_one_process(
 
 def test_jobs_plan() -> None:
     assert plan_jobs(4, ["-"], separate=False, carry=False) == 1  # a stream is read once
-    assert plan_jobs(4, ["a.pcap"], separate=True, carry=False) == 1
+    assert plan_jobs(4, ["a.pcap", "b.pcap"], separate=True, carry=False) == 1
+    assert plan_jobs(4, ["a.pcap"], separate=True, carry=False) == 4  # one file: a timeline
     assert plan_jobs(4, ["a.pcap"], separate=False, carry=True) == 1
     assert plan_jobs(3, ["a.pcap"], separate=False, carry=False) == 3
     assert plan_jobs(None, ["a.pcap"], separate=False, carry=False) == 1
@@ -217,3 +218,23 @@ def test_flows_command_writes_the_same_records_with_workers(tmp_path: Path) -> N
         assert main(["flows", "-j", jobs, "-o", str(out), *paths]) == 0
         outputs.append(out.read_text())
     assert outputs[0].count("\n") > 20 and outputs[0] == outputs[1]
+
+
+@pytest.mark.slow
+def test_separate_files_are_each_sharded_as_one_process_scans_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``scan --separate`` judges each file on its own; with ``-j`` each file's flows are
+    sharded, and the cases and counts are those of one process."""
+    paths = multi_file_capture(tmp_path, 3)
+    sharded: list[list[str]] = []
+
+    def counting(inputs: list[str], jobs: int, *args: Any, **kw: Any) -> Iterator[FlowBatch]:
+        sharded.append(inputs)
+        return run_sharded(inputs, jobs, *args, **kw)
+
+    monkeypatch.setattr("burstwatch.pipeline.run_sharded", counting)
+    code, cases, summary = scan_jsonl(capsys, ["--separate", *paths], 1)
+    assert code == 1 and cases and not sharded
+    assert scan_jsonl(capsys, ["--separate", *paths], 2) == (code, cases, summary)
+    assert sharded == [[p] for p in paths]
