@@ -11,6 +11,7 @@ and annotator are dropped, and flow ids, clocks and counts belong to each run's 
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -44,7 +45,6 @@ def warm_up() -> int:
     return rows
 
 
-try:
+# Only a head start: if it fails, each worker loads what it needs itself.
+with contextlib.suppress(Exception):
     warm_up()
-except Exception:  # noqa: BLE001 - only a head start: a worker loads what it needs itself
-    pass
