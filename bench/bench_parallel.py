@@ -35,10 +35,20 @@ from typing import Any
 RUNNER = r"""
 import json, resource, sys, time
 from burstwatch.cli.main import main
+if sys.argv[4] == "spawn":  # workers started cold, each importing the package (for comparison)
+    import multiprocessing
+    import burstwatch.parallel.local as local
+    local._context = lambda: multiprocessing.get_context("spawn")
+    local.start_fork_server = lambda *args: None
 t0 = time.perf_counter()
 code = main(["scan", sys.argv[1], "-j", sys.argv[2], "--format", "jsonl", "--alerts", sys.argv[3]])
 wall = time.perf_counter() - t0
-me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+me = resource.getrusage(resource.RUSAGE_SELF)
+from multiprocessing import forkserver
+server = forkserver._forkserver
+if server._forkserver_pid is not None:  # its time and its workers' (it reaps them) count once it ends
+    server._stop()
+kids = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"code": int(code), "wall": wall, "parent_cpu": me.ru_utime + me.ru_stime,
                   "workers_cpu": kids.ru_utime + kids.ru_stime,
                   "parent_rss": me.ru_maxrss * 1024, "worker_rss": kids.ru_maxrss * 1024}),
@@ -46,8 +56,8 @@ print(json.dumps({"code": int(code), "wall": wall, "parent_cpu": me.ru_utime + m
 """
 
 
-def run_once(capture: str, jobs: int, alerts: Path) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-c", RUNNER, capture, str(jobs), str(alerts)],
+def run_once(capture: str, jobs: int, alerts: Path, start: str) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-c", RUNNER, capture, str(jobs), str(alerts), start],
                           capture_output=True, text=True, check=False)
     last = proc.stderr.strip().splitlines()[-1]
     result: dict[str, Any] = json.loads(last)
@@ -62,6 +72,9 @@ def main() -> int:
     ap.add_argument("--jobs", default="1,2,4")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--project", type=int, default=16, help="cores to project to")
+    ap.add_argument("--start", choices=("forkserver", "spawn"), default="forkserver",
+                    help="how workers start: forked from the preloaded server (as scan does), "
+                         "or spawned cold (the earlier scheme, for comparison)")
     ap.add_argument("--rss-check", action="store_true",
                     help="fail unless each worker's peak RSS is within the -j 1 run's")
     args = ap.parse_args()
@@ -72,7 +85,7 @@ def main() -> int:
         load = os.getloadavg()[0]
         for j in (jobs if r % 2 == 0 else jobs[::-1]):
             out = Path(f"/tmp/bench_parallel_alerts_{os.getpid()}_{j}.jsonl")
-            res = run_once(args.capture, j, out)
+            res = run_once(args.capture, j, out, args.start)
             res["load"] = load
             runs[j].append(res)
             alerts[j] = out.read_text()

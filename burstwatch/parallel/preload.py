@@ -12,6 +12,7 @@ and annotator are dropped, and flow ids, clocks and counts belong to each run's 
 from __future__ import annotations
 
 import contextlib
+import gc
 import tempfile
 from pathlib import Path
 
@@ -48,3 +49,7 @@ def warm_up() -> int:
 # Only a head start: if it fails, each worker loads what it needs itself.
 with contextlib.suppress(Exception):
     warm_up()
+# What is loaded now lives as long as the server: the collector leaves it alone, so a forked
+# worker's collections do not write to (and copy) the pages it shares with the server.
+gc.collect()
+gc.freeze()
