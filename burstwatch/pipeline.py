@@ -237,14 +237,15 @@ def run_flows(
 
     ``jobs``: worker processes, each with a share of the flows (``burstwatch.parallel``;
     0: every core); the rows, the ledger and so the cases are the same as with one.
-    Standard input, ``separate`` and ``carry`` runs use one process. ``cluster``: the same
-    shards as tasks on a Dask cluster (not for those runs either).
+    Standard input, several files read ``separate`` and ``carry`` runs use one process.
+    ``cluster``: the same shards as tasks on a Dask cluster (not for those runs, nor any
+    ``separate`` one).
     """
     stats = stats if stats is not None else RunStats()
     carried = ledger if carry and not separate else None
     inputs = expand_inputs(paths)
     workers = plan_jobs(jobs, inputs, separate, carried is not None)
-    if cluster is not None and plan_jobs(2, inputs, separate, carried is not None) == 1:
+    if cluster is not None and (separate or plan_jobs(2, inputs, False, carried is not None) == 1):
         raise ParallelError("--dask reads capture files as one capture: not standard input, "
                             "--separate or --state")
     if cluster is not None or workers > 1:
