@@ -238,3 +238,30 @@ def test_separate_files_are_each_sharded_as_one_process_scans_them(
     assert code == 1 and cases and not sharded
     assert scan_jsonl(capsys, ["--separate", *paths], 2) == (code, cases, summary)
     assert sharded == [[p] for p in paths]
+
+
+class _Probe(AnnotatorFactory):
+    """Fails in the worker, saying whether the worker found the package already loaded."""
+
+    def __init__(self) -> None:
+        super().__init__(GeoDatabase.bundled(), Settings())
+
+    def __reduce__(self) -> tuple[type[_Probe], tuple[()]]:  # type: ignore[override]
+        return _Probe, ()
+
+    def __call__(self) -> FlowAnnotator:
+        import sys
+
+        raise ValueError(f"preloaded={'burstwatch.parallel.preload' in sys.modules}")
+
+
+def test_workers_are_forked_from_the_preloaded_server(tmp_path: Path) -> None:
+    from multiprocessing import forkserver
+
+    from burstwatch.parallel.local import start_fork_server
+
+    start_fork_server(2, ["a.pcap"], separate=False, carry=False)
+    assert forkserver._forkserver._forkserver_pid is not None  # type: ignore[attr-defined]
+    paths = multi_file_capture(tmp_path, 1)
+    with pytest.raises(ParallelError, match=r"^worker 1 failed: ValueError: preloaded=True$"):
+        list(run_flows(paths, None, RunStats(), _Probe(), jobs=2))
