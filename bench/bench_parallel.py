@@ -45,8 +45,9 @@ from burstwatch.cli.main import main
 if sys.argv[4] == "spawn":  # workers started cold, each importing the package (for comparison)
     import multiprocessing
     import burstwatch.parallel.local as local
-    local._context = lambda: multiprocessing.get_context("spawn")
-    local.start_fork_server = lambda *args: None
+    import burstwatch.parallel.plan as plan
+    local.worker_context = lambda: multiprocessing.get_context("spawn")
+    plan.start_fork_server = lambda *args: None
 t0 = time.perf_counter()
 code = main(["scan", sys.argv[1], "-j", sys.argv[2], "--format", "jsonl", "--alerts", sys.argv[3]])
 wall = time.perf_counter() - t0

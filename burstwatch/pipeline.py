@@ -31,7 +31,8 @@ from burstwatch.flows.shard import keep_shard
 from burstwatch.ingest import RecordBatch
 from burstwatch.ingest.timeline import InputLog, Timeline, expand_inputs, iter_files
 from burstwatch.parallel.cluster import DaskCluster, run_on_dask
-from burstwatch.parallel.local import ParallelError, plan_jobs, run_sharded
+from burstwatch.parallel.local import ParallelError, run_sharded
+from burstwatch.parallel.plan import plan_jobs
 from burstwatch.readahead import read_ahead
 from burstwatch.records import FlowBatch, Progress, RunStats
 

@@ -22,8 +22,9 @@ from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import FlowOutput
 from burstwatch.ledger import Ledger
 from burstwatch.parallel import ParallelError
-from burstwatch.parallel.local import ShardJob, default_jobs, plan_jobs, run_shard, run_sharded
+from burstwatch.parallel.local import ShardJob, run_shard, run_sharded
 from burstwatch.parallel.merge import merge_batches
+from burstwatch.parallel.plan import default_jobs, plan_jobs
 from burstwatch.pipeline import RunStats, run_flows
 from burstwatch.records import FlowBatch
 from burstwatch.synth import Endpoint, run_scenario, split_capture, write_capture
@@ -258,7 +259,7 @@ class _Probe(AnnotatorFactory):
 def test_workers_are_forked_from_the_preloaded_server(tmp_path: Path) -> None:
     from multiprocessing import forkserver
 
-    from burstwatch.parallel.local import start_fork_server
+    from burstwatch.parallel.plan import start_fork_server
 
     start_fork_server(2, ["a.pcap"], separate=False, carry=False)
     assert forkserver._forkserver._forkserver_pid is not None  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from burstwatch.parallel.local import start_fork_server
+    from burstwatch.parallel.plan import start_fork_server
 
     start_fork_server(args.jobs, args.files, args.separate, False)  # loads while we do
     # Imported here, not above: the parser is built without loading the pipeline.

@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     if not args.dask:  # the workers' fork server loads the package while this process does
-        from burstwatch.parallel.local import start_fork_server
+        from burstwatch.parallel.plan import start_fork_server
 
         # --separate scans each file as a run of its own (below), so it may shard each.
         start_fork_server(args.jobs, args.files, False, args.state is not None)

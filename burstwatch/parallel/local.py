@@ -1,25 +1,24 @@
 """``-j N``: one capture's flows spread over worker processes on this machine.
 
 Workers are forked from a fork server that has imported the package and loaded its kernels
-once (``parallel.preload``), started as soon as a run knows it will shard
-(``start_fork_server``), so its loading overlaps the parent's own start. Every worker reads
-the whole timeline (regular files are memory-mapped, so the page cache
-is shared), decodes every packet, and keeps the flows whose key hash falls to it
-(``flows.shard``); its flow table still sees every packet's time, so it expires flows and
-rolls windows at the same steps as one table would. Each worker enriches its own rows; the
-parent takes one message per timeline step from each worker, merges them into the batch one
-process would have made (``parallel.merge``), and is the only one to write the ledger. So the
-rows, the ledger and the cases are those of ``-j 1``, and each worker's memory is bounded as
-one process's is (plus two batches queued).
+once (``parallel.preload``; started by ``parallel.plan.start_fork_server`` as soon as a run
+knows it will shard, so its loading overlaps the parent's own start). Every worker reads the
+whole timeline (regular files are memory-mapped, so the page cache is shared), decodes every
+packet, and keeps the flows whose key hash falls to it (``flows.shard``); its flow table
+still sees every packet's time, so it expires flows and rolls windows at the same steps as
+one table would. Each worker enriches its own rows; the parent takes one message per
+timeline step from each worker, merges them into the batch one process would have made
+(``parallel.merge``), and is the only one to write the ledger. So the rows, the ledger and
+the cases are those of ``-j 1``, and each worker's memory is bounded as one process's is
+(plus two batches queued).
 
-Standard input, ``--separate`` and runs that carry open flows to the next run (``--state``)
-stay in one process: a stream can be read once only, and a checkpoint is one flow table.
+Standard input, several files read ``--separate`` and runs that carry open flows to the next
+run (``--state``) stay in one process (``parallel.plan``): a stream can be read once only,
+and a checkpoint is one flow table.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import queue
 import signal
 import threading
@@ -31,51 +30,15 @@ from burstwatch.enrich.nets import NetSet
 from burstwatch.errors import BurstwatchError
 from burstwatch.flows import FlowConfig
 from burstwatch.parallel.merge import add_totals, merge_steps
+from burstwatch.parallel.plan import worker_context
 from burstwatch.records import FlowBatch, Progress, RunStats
 
 _POLL_S = 1.0  # how often a waiting parent checks that its workers are alive
 _DEPTH = 2  # steps a worker may have queued for the parent
-_PRELOAD = ["burstwatch.parallel.preload"]
 
 
 class ParallelError(BurstwatchError):
     """A worker process failed or was killed; the run's results would be incomplete."""
-
-
-def default_jobs() -> int:
-    """All the cores this process may use."""
-    count = getattr(os, "process_cpu_count", None)
-    return max(1, (count() if count is not None else None) or os.cpu_count() or 1)
-
-
-def plan_jobs(requested: int | None, inputs: list[str], separate: bool, carry: bool) -> int:
-    """How many processes a run uses: one for streams, several files read ``--separate``
-    (one file alone is its own timeline either way) and carried runs; otherwise
-    ``requested`` (0: every core; None: one, see docs/benchmarks.md for why)."""
-    if (separate and len(inputs) > 1) or carry or any(p == "-" for p in inputs) or requested is None:
-        return 1
-    return default_jobs() if requested == 0 else requested
-
-
-def _context() -> Any:
-    """Workers come from a fork server with the package loaded (never a fork of this
-    process, which has threads and open files); where there is none, a cold spawn."""
-    if "forkserver" not in mp.get_all_start_methods():
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(_PRELOAD)
-    return ctx
-
-
-def start_fork_server(requested: int | None, inputs: list[str], separate: bool,
-                      carry: bool) -> None:
-    """Start the workers' fork server now when the run will shard, so that it loads the
-    package while this process loads the rest (rules, geography, the ledger)."""
-    if plan_jobs(requested, inputs, separate, carry) > 1 and "forkserver" in mp.get_all_start_methods():
-        from multiprocessing import forkserver
-
-        _context()
-        forkserver.ensure_running()
 
 
 @dataclass
@@ -172,7 +135,7 @@ def run_sharded(
     as one process yields them. The caller keeps them (ledger, rules); ``stats`` gets the
     run's totals and the enricher factory's ``absorb`` (if any) each worker's counts. Once
     ``stop`` is set, every worker ends its input at the same step and flushes."""
-    ctx = _context()
+    ctx = worker_context()
     queues = [ctx.Queue(maxsize=_DEPTH) for _ in range(jobs)]
     stop_at = ctx.Value("q", -1, lock=False)
     procs = [

@@ -1,0 +1,50 @@
+"""How many worker processes a run uses, and where they come from; loads nothing heavy.
+
+Workers are forked from multiprocessing's fork server, which imports the package and loads
+its kernels once (``parallel.preload``). ``scan`` and ``flows`` start it before they load
+anything else, so it loads while they do: this module imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from typing import Any
+
+_PRELOAD = ["burstwatch.parallel.preload"]
+
+
+def default_jobs() -> int:
+    """All the cores this process may use."""
+    count = getattr(os, "process_cpu_count", None)
+    return max(1, (count() if count is not None else None) or os.cpu_count() or 1)
+
+
+def plan_jobs(requested: int | None, inputs: list[str], separate: bool, carry: bool) -> int:
+    """How many processes a run uses: one for streams, several files read ``--separate``
+    (one file alone is its own timeline either way) and carried runs; otherwise
+    ``requested`` (0: every core; None: one, see docs/benchmarks.md for why)."""
+    if (separate and len(inputs) > 1) or carry or any(p == "-" for p in inputs) or requested is None:
+        return 1
+    return default_jobs() if requested == 0 else requested
+
+
+def worker_context() -> Any:
+    """Workers come from a fork server with the package loaded (never a fork of this
+    process, which has threads and open files); where there is none, a cold spawn."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    return ctx
+
+
+def start_fork_server(requested: int | None, inputs: list[str], separate: bool,
+                      carry: bool) -> None:
+    """Start the workers' fork server now when the run will shard, so that it loads the
+    package while this process loads the rest (rules, geography, the ledger)."""
+    if plan_jobs(requested, inputs, separate, carry) > 1 and "forkserver" in mp.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        worker_context()
+        forkserver.ensure_running()
