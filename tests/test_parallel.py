@@ -266,3 +266,19 @@ def test_workers_are_forked_from_the_preloaded_server(tmp_path: Path) -> None:
     paths = multi_file_capture(tmp_path, 1)
     with pytest.raises(ParallelError, match=r"^worker 1 failed: ValueError: preloaded=True$"):
         list(run_flows(paths, None, RunStats(), _Probe(), jobs=2))
+
+
+def test_workers_are_spawned_when_the_fork_server_cannot_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from multiprocessing import forkserver
+
+    from burstwatch.parallel.plan import worker_context
+
+    assert worker_context().get_start_method() == "forkserver"
+
+    def refuse() -> None:
+        raise PermissionError("no room for its socket")
+
+    monkeypatch.setattr(forkserver, "ensure_running", refuse)
+    assert worker_context().get_start_method() == "spawn"

@@ -31,11 +31,18 @@ def plan_jobs(requested: int | None, inputs: list[str], separate: bool, carry: b
 
 def worker_context() -> Any:
     """Workers come from a fork server with the package loaded (never a fork of this
-    process, which has threads and open files); where there is none, a cold spawn."""
+    process, which has threads and open files); where there is none, or it cannot be
+    started (it listens on a Unix socket in the temporary directory), a cold spawn."""
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
+    from multiprocessing import forkserver
+
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)
+    try:
+        forkserver.ensure_running()  # started once; later calls only check it is alive
+    except OSError:
+        return mp.get_context("spawn")
     return ctx
 
 
@@ -43,8 +50,5 @@ def start_fork_server(requested: int | None, inputs: list[str], separate: bool,
                       carry: bool) -> None:
     """Start the workers' fork server now when the run will shard, so that it loads the
     package while this process loads the rest (rules, geography, the ledger)."""
-    if plan_jobs(requested, inputs, separate, carry) > 1 and "forkserver" in mp.get_all_start_methods():
-        from multiprocessing import forkserver
-
+    if plan_jobs(requested, inputs, separate, carry) > 1:
         worker_context()
-        forkserver.ensure_running()
