@@ -1,7 +1,7 @@
 """What the ``-j`` workers' fork server loads once, so that a worker starts with nothing to load.
 
-A worker started cold spends about as much CPU importing the package and loading its numba
-kernels from the cache as decoding a million packets. The fork server (``parallel.local``)
+A worker started cold spends about 1.3 s of CPU importing the package and loading its numba
+kernels from the cache before it reads a packet. The fork server (``parallel.plan``)
 imports this module once per run: the pipeline's modules, then a short generated capture
 read from a file through one shard of the pipeline with enrichment, which loads (or, on a
 fresh install, compiles) every kernel a shard's run calls. Each worker forked from the server
