@@ -138,6 +138,17 @@ def test_jobs_plan() -> None:
     assert plan_jobs(0, ["a.pcap"], separate=False, carry=False) == default_jobs() >= 1
 
 
+def test_a_fifo_is_read_by_one_process(tmp_path: Path) -> None:
+    """A FIFO can be read once: several workers opening it would each get part of it."""
+    fifo = tmp_path / "capture.pcap"
+    os.mkfifo(fifo)
+    regular = tmp_path / "regular.pcap"
+    regular.write_bytes(b"")
+    assert plan_jobs(2, [str(regular), str(tmp_path)], separate=False, carry=False) == 2
+    assert plan_jobs(2, [str(regular), str(fifo)], separate=False, carry=False) == 1
+    assert plan_jobs(2, [str(tmp_path / "*.pcap")], separate=False, carry=False) == 2
+
+
 # ---- failing workers: an annotator that goes wrong in the second worker ----
 class _Breaking(FlowAnnotator):
     """Raises, or kills its own process, at its third step in the second worker only."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import stat
 from typing import Any
 
 _PRELOAD = ["burstwatch.parallel.preload"]
@@ -20,11 +21,24 @@ def default_jobs() -> int:
     return max(1, (count() if count is not None else None) or os.cpu_count() or 1)
 
 
+def is_stream(path: str) -> bool:
+    """Standard input, a FIFO, a character device: an input that can be read once only, so
+    not by several workers. (Files, directories and patterns not matched yet are not.)"""
+    if path == "-":
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def plan_jobs(requested: int | None, inputs: list[str], separate: bool, carry: bool) -> int:
     """How many processes a run uses: one for streams, several files read ``--separate``
     (one file alone is its own timeline either way) and carried runs; otherwise
     ``requested`` (0: every core; None: one, see docs/benchmarks.md for why)."""
-    if (separate and len(inputs) > 1) or carry or any(p == "-" for p in inputs) or requested is None:
+    if (requested is None or carry or (separate and len(inputs) > 1)
+            or any(is_stream(p) for p in inputs)):
         return 1
     return default_jobs() if requested == 0 else requested
 
