@@ -129,13 +129,11 @@ def test_scan_cases_with_workers_are_those_of_one_process(
 
 
 def test_jobs_plan() -> None:
-    assert plan_jobs(4, ["-"], separate=False, carry=False) == 1  # a stream is read once
-    assert plan_jobs(4, ["a.pcap", "b.pcap"], separate=True, carry=False) == 1
-    assert plan_jobs(4, ["a.pcap"], separate=True, carry=False) == 4  # one file: a timeline
-    assert plan_jobs(4, ["a.pcap"], separate=False, carry=True) == 1
-    assert plan_jobs(3, ["a.pcap"], separate=False, carry=False) == 3
-    assert plan_jobs(None, ["a.pcap"], separate=False, carry=False) == 1
-    assert plan_jobs(0, ["a.pcap"], separate=False, carry=False) == default_jobs() >= 1
+    assert plan_jobs(4, ["-"], carry=False) == 1  # a stream is read once
+    assert plan_jobs(4, ["a.pcap"], carry=True) == 1
+    assert plan_jobs(3, ["a.pcap", "b.pcap"], carry=False) == 3
+    assert plan_jobs(None, ["a.pcap"], carry=False) == 1
+    assert plan_jobs(0, ["a.pcap"], carry=False) == default_jobs() >= 1
 
 
 def test_a_fifo_is_read_by_one_process(tmp_path: Path) -> None:
@@ -144,9 +142,9 @@ def test_a_fifo_is_read_by_one_process(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     regular = tmp_path / "regular.pcap"
     regular.write_bytes(b"")
-    assert plan_jobs(2, [str(regular), str(tmp_path)], separate=False, carry=False) == 2
-    assert plan_jobs(2, [str(regular), str(fifo)], separate=False, carry=False) == 1
-    assert plan_jobs(2, [str(tmp_path / "*.pcap")], separate=False, carry=False) == 2
+    assert plan_jobs(2, [str(regular), str(tmp_path)], carry=False) == 2
+    assert plan_jobs(2, [str(regular), str(fifo)], carry=False) == 1
+    assert plan_jobs(2, [str(tmp_path / "*.pcap")], carry=False) == 2
 
 
 # ---- failing workers: an annotator that goes wrong in the second worker ----
@@ -222,6 +220,43 @@ def pcap_packets(paths: list[str]) -> Iterator[int]:
             pos += 16 + int.from_bytes(data[pos + 8 : pos + 12], "little")
 
 
+def test_files_read_separately_are_sharded_in_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``separate`` with workers: each file is sharded on its own, and the batches, counts
+    and warnings (an unreadable file among them, skipped) are those of one process."""
+    paths = multi_file_capture(tmp_path, 2)
+    broken = tmp_path / "broken.pcap"
+    broken.write_bytes(b"not a capture at all")
+    inputs = [paths[0], str(broken), *paths[1:]]
+    sharded: list[list[str]] = []
+
+    def counting(files: list[str], jobs: int, *args: Any, **kw: Any) -> Iterator[FlowBatch]:
+        sharded.append(files)
+        return run_sharded(files, jobs, *args, **kw)
+
+    monkeypatch.setattr("burstwatch.pipeline.run_sharded", counting)
+
+    def run(jobs: int) -> tuple[list[FlowBatch], RunStats]:
+        stats = RunStats()
+        factory = AnnotatorFactory(GeoDatabase.bundled(), Settings())
+        return list(run_flows(inputs, None, stats, factory, separate=True, jobs=jobs)), stats
+
+    one, stats_one = run(1)
+    many, stats_many = run(3)
+    assert {b.source for b in one} == set(paths)  # each file its own capture
+    assert len(many) == len(one) > 3
+    for a, b in zip(one, many, strict=True):
+        assert a.source == b.source
+        assert_same_batch(a, b)
+    assert (stats_many.packets, stats_many.files, stats_many.flow_rows, stats_many.bursts) == (
+        stats_one.packets, stats_one.files, stats_one.flow_rows, stats_one.bursts)
+    assert stats_one.files == 3
+    assert sharded == [[p] for p in paths]  # -j 1 read in this process, -j 3 file by file
+    assert [str(w) for w in stats_many.warnings] == [str(w) for w in stats_one.warnings]
+    assert any("broken.pcap" in str(w) for w in stats_one.warnings)
+
+
 def test_flows_command_writes_the_same_records_with_workers(tmp_path: Path) -> None:
     paths = multi_file_capture(tmp_path, 2)
     outputs = []
@@ -272,7 +307,7 @@ def test_workers_are_forked_from_the_preloaded_server(tmp_path: Path) -> None:
 
     from burstwatch.parallel.plan import start_fork_server
 
-    start_fork_server(2, ["a.pcap"], separate=False, carry=False)
+    start_fork_server(2, ["a.pcap"], carry=False)
     assert forkserver._forkserver._forkserver_pid is not None  # type: ignore[attr-defined]
     paths = multi_file_capture(tmp_path, 1)
     with pytest.raises(ParallelError, match=r"^worker 1 failed: ValueError: preloaded=True$"):

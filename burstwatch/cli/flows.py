@@ -34,8 +34,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from burstwatch.parallel.plan import start_fork_server
 
-    if not args.separate:  # several files read --separate use one process (a directory may hide them)
-        start_fork_server(args.jobs, args.files, False, False)  # it loads while this process does
+    start_fork_server(args.jobs, args.files, False)  # it loads while this process does
     # Imported here, not above: the parser is built without loading the pipeline.
     from burstwatch.cli.console import clean, stderr_console
     from burstwatch.cli.interrupt import stop_on_signals

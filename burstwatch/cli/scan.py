@@ -133,8 +133,7 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     if not args.dask:  # the workers' fork server loads the package while this process does
         from burstwatch.parallel.plan import start_fork_server
 
-        # --separate scans each file as a run of its own (below), so it may shard each.
-        start_fork_server(args.jobs, args.files, False, args.state is not None)
+        start_fork_server(args.jobs, args.files, args.state is not None)
     # Imported here, not above: the parser is built without loading the pipeline.
     from burstwatch.alerts.detect import Detector
     from burstwatch.alerts.frame import rule_catalog

@@ -12,9 +12,9 @@ timeline step from each worker, merges them into the batch one process would hav
 the cases are those of ``-j 1``, and each worker's memory is bounded as one process's is
 (plus two batches queued).
 
-Standard input, several files read ``--separate`` and runs that carry open flows to the next
-run (``--state``) stay in one process (``parallel.plan``): a stream can be read once only,
-and a checkpoint is one flow table.
+Streams (standard input, a FIFO) and runs with a ledger file (``--state``) stay in one
+process (``parallel.plan``): a stream can be read once only, and a checkpoint is one flow
+table. Files read ``--separate`` are sharded one after the other (``pipeline.run_flows``).
 """
 
 from __future__ import annotations

@@ -33,12 +33,11 @@ def is_stream(path: str) -> bool:
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
-def plan_jobs(requested: int | None, inputs: list[str], separate: bool, carry: bool) -> int:
-    """How many processes a run uses: one for streams, several files read ``--separate``
-    (one file alone is its own timeline either way) and carried runs; otherwise
-    ``requested`` (0: every core; None: one, see docs/benchmarks.md for why)."""
-    if (requested is None or carry or (separate and len(inputs) > 1)
-            or any(is_stream(p) for p in inputs)):
+def plan_jobs(requested: int | None, inputs: list[str], carry: bool) -> int:
+    """How many processes a run uses: one for streams and carried runs; otherwise
+    ``requested`` (0: every core; None: one, see docs/benchmarks.md for why). Files read
+    ``--separate`` are sharded each in turn, so they use as many."""
+    if requested is None or carry or any(is_stream(p) for p in inputs):
         return 1
     return default_jobs() if requested == 0 else requested
 
@@ -60,9 +59,8 @@ def worker_context() -> Any:
     return ctx
 
 
-def start_fork_server(requested: int | None, inputs: list[str], separate: bool,
-                      carry: bool) -> None:
+def start_fork_server(requested: int | None, inputs: list[str], carry: bool) -> None:
     """Start the workers' fork server now when the run will shard, so that it loads the
     package while this process loads the rest (rules, geography, the ledger)."""
-    if plan_jobs(requested, inputs, separate, carry) > 1:
+    if plan_jobs(requested, inputs, carry) > 1:
         worker_context()
