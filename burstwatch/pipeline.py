@@ -23,6 +23,7 @@ from burstwatch.decode import Decoder
 from burstwatch.decode.batch import STATUS_NAMES
 from burstwatch.decode.summary import undecoded_kinds
 from burstwatch.enrich.nets import NetSet
+from burstwatch.errors import BurstwatchError, InputError
 from burstwatch.features import compute_features
 from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable, PayloadSamples
 from burstwatch.flows.records import emission_order
@@ -31,7 +32,8 @@ from burstwatch.flows.shard import keep_shard
 from burstwatch.ingest import RecordBatch
 from burstwatch.ingest.timeline import InputLog, Timeline, expand_inputs, iter_files
 from burstwatch.parallel.cluster import DaskCluster, run_on_dask
-from burstwatch.parallel.local import ParallelError, plan_jobs, run_sharded
+from burstwatch.parallel.local import ParallelError, run_sharded
+from burstwatch.parallel.plan import plan_jobs
 from burstwatch.readahead import read_ahead
 from burstwatch.records import FlowBatch, Progress, RunStats
 from burstwatch.sidecompiler import await_side_compiler
@@ -239,22 +241,27 @@ def run_flows(
     capture ended there: open flows are flushed and come out as usual.
 
     ``jobs``: worker processes, each with a share of the flows (``burstwatch.parallel``;
-    0: every core); the rows, the ledger and so the cases are the same as with one.
-    Standard input, ``separate`` and ``carry`` runs use one process. ``cluster``: the same
-    shards as tasks on a Dask cluster (not for those runs either).
+    0: every core); the rows, the ledger and so the cases are the same as with one. With
+    ``separate`` each file is sharded in turn. Streams and ``carry`` runs use one process.
+    ``cluster``: the same shards as tasks on a Dask cluster (not for those runs, nor
+    ``separate`` ones).
     """
     stats = stats if stats is not None else RunStats()
     carried = ledger if carry and not separate else None
     inputs = expand_inputs(paths)
-    workers = plan_jobs(jobs, inputs, separate, carried is not None)
-    if cluster is not None and plan_jobs(2, inputs, separate, carried is not None) == 1:
+    one_ledger = carry and ledger is not None  # --state: one process, --separate or not
+    workers = plan_jobs(jobs, inputs, one_ledger)
+    if cluster is not None and (separate or plan_jobs(2, inputs, one_ledger) == 1):
         raise ParallelError("--dask reads capture files as one capture: not standard input, "
                             "--separate or --state")
     if cluster is not None or workers > 1:
-        shards = (run_on_dask(cluster, inputs, config, stats, enricher_factory, progress, local,
-                              whole_samples) if cluster is not None else
-                  run_sharded(inputs, workers, config, stats, enricher_factory, progress, local,
-                              whole_samples, stop))
+        if cluster is not None:
+            shards = run_on_dask(cluster, inputs, config, stats, enricher_factory, progress,
+                                 local, whole_samples)
+        else:
+            shards = (_each_file_sharded if separate else run_sharded)(
+                inputs, workers, config, stats, enricher_factory, progress, local,
+                whole_samples, stop)
         for merged in shards:
             if on_features is not None and len(merged.rows):
                 on_features(merged)
@@ -280,6 +287,34 @@ def run_flows(
         batch = pipe.finish(out, provisional=isinstance(out, _FinalOutput))
         if batch is not None:
             yield batch
+
+
+def _each_file_sharded(
+    inputs: list[str], workers: int, config: FlowConfig | None, stats: RunStats,
+    enricher_factory: Callable[[], Enricher] | None, progress: Progress | None,
+    local: NetSet | None, whole_samples: bool, stop: threading.Event | None,
+) -> Iterator[FlowBatch]:
+    """Files read separately, each a timeline of its own sharded over ``workers`` in turn.
+    A file that cannot be read is skipped with a warning, as ``iter_files`` does for one
+    process; when none can be read, the first error is raised."""
+    first_error: BurstwatchError | None = None
+    read = 0
+    for path in inputs:
+        try:
+            Timeline([path]).close()  # opened and its first packets read, as iter_files does
+        except BurstwatchError as exc:
+            first_error = first_error or exc
+            log = InputLog()
+            log.skip(path, exc)  # never "-": standard input is read by one process
+            stats.warnings.extend(log.warnings)
+            continue
+        read += 1
+        yield from run_sharded([path], workers, config, stats, enricher_factory, progress,
+                               local, whole_samples, stop)
+        if stop is not None and stop.is_set():
+            break
+    if not read:
+        raise first_error or InputError("no input files")
 
 
 class _LeaveOpen:

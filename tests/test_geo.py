@@ -544,3 +544,21 @@ def test_mmdb_hostile_metadata_and_records(tmp_path: Path, monkeypatch: pytest.M
     r = lookup(db, ["5.1.0.1", "5.2.0.1", "5.3.0.1"])
     assert list(r.country) == ["DE", "", ""]
     assert list(r.asn) == [0, 0, 0]
+
+
+def test_bundled_tables_are_pickled_as_a_reference_others_whole(db: GeoDatabase) -> None:
+    """A worker process is sent the bundled database by name (it loads its own copy once);
+    a database loaded from files travels whole and answers the same."""
+    import pickle
+
+    small = pickle.dumps(db)
+    assert len(small) < 200 and pickle.loads(small) is db
+    other = GeoDatabase.from_tables(DATA_DIR / "geo.npz", DATA_DIR / "geo.json")
+    whole = pickle.dumps(other)
+    assert len(whole) > 1_000_000
+    copy = pickle.loads(whole)
+    assert copy is not db and copy is not other
+    addrs = ["8.8.8.8", "10.0.0.1", "2001:4860:4860::8888", "193.119.129.209"]
+    a, b = lookup(other, addrs), lookup(copy, addrs)
+    assert a.country.tolist() == b.country.tolist() and a.asn.tolist() == b.asn.tolist()
+    assert list(a.org_strings()) == list(b.org_strings()) and any(a.org_strings())

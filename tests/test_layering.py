@@ -1,6 +1,7 @@
 """Where the package's boundaries are: release-time builders (``burstwatch.builders``) are never
 imported at run time, and the capture generator (``burstwatch.synth``) only by what
-generates captures (the `generate` command, live's warm-up, rule test cases)."""
+generates captures (the `generate` command, live's warm-up and the ``-j`` workers' fork
+server's, rule test cases)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tests.conftest import REPO
 
 PACKAGE = REPO / "burstwatch"
 MAY_IMPORT_SYNTH = {"burstwatch/cli/generate.py", "burstwatch/cli/warmup.py",
-                    "burstwatch/rules/caserun.py"}
+                    "burstwatch/parallel/preload.py", "burstwatch/rules/caserun.py"}
 
 
 def imports(path: Path) -> set[str]:

@@ -22,8 +22,9 @@ from burstwatch.enrich.geo import GeoDatabase
 from burstwatch.flows import FlowOutput
 from burstwatch.ledger import Ledger
 from burstwatch.parallel import ParallelError
-from burstwatch.parallel.local import ShardJob, default_jobs, plan_jobs, run_shard
+from burstwatch.parallel.local import ShardJob, run_shard, run_sharded
 from burstwatch.parallel.merge import merge_batches
+from burstwatch.parallel.plan import default_jobs, plan_jobs
 from burstwatch.pipeline import RunStats, run_flows
 from burstwatch.records import FlowBatch
 from burstwatch.synth import Endpoint, run_scenario, split_capture, write_capture
@@ -128,12 +129,22 @@ def test_scan_cases_with_workers_are_those_of_one_process(
 
 
 def test_jobs_plan() -> None:
-    assert plan_jobs(4, ["-"], separate=False, carry=False) == 1  # a stream is read once
-    assert plan_jobs(4, ["a.pcap"], separate=True, carry=False) == 1
-    assert plan_jobs(4, ["a.pcap"], separate=False, carry=True) == 1
-    assert plan_jobs(3, ["a.pcap"], separate=False, carry=False) == 3
-    assert plan_jobs(None, ["a.pcap"], separate=False, carry=False) == 1
-    assert plan_jobs(0, ["a.pcap"], separate=False, carry=False) == default_jobs() >= 1
+    assert plan_jobs(4, ["-"], carry=False) == 1  # a stream is read once
+    assert plan_jobs(4, ["a.pcap"], carry=True) == 1
+    assert plan_jobs(3, ["a.pcap", "b.pcap"], carry=False) == 3
+    assert plan_jobs(None, ["a.pcap"], carry=False) == 1
+    assert plan_jobs(0, ["a.pcap"], carry=False) == default_jobs() >= 1
+
+
+def test_a_fifo_is_read_by_one_process(tmp_path: Path) -> None:
+    """A FIFO can be read once: several workers opening it would each get part of it."""
+    fifo = tmp_path / "capture.pcap"
+    os.mkfifo(fifo)
+    regular = tmp_path / "regular.pcap"
+    regular.write_bytes(b"")
+    assert plan_jobs(2, [str(regular), str(tmp_path)], carry=False) == 2
+    assert plan_jobs(2, [str(regular), str(fifo)], carry=False) == 1
+    assert plan_jobs(2, [str(tmp_path / "*.pcap")], carry=False) == 2
 
 
 # ---- failing workers: an annotator that goes wrong in the second worker ----
@@ -209,6 +220,43 @@ def pcap_packets(paths: list[str]) -> Iterator[int]:
             pos += 16 + int.from_bytes(data[pos + 8 : pos + 12], "little")
 
 
+def test_files_read_separately_are_sharded_in_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``separate`` with workers: each file is sharded on its own, and the batches, counts
+    and warnings (an unreadable file among them, skipped) are those of one process."""
+    paths = multi_file_capture(tmp_path, 2)
+    broken = tmp_path / "broken.pcap"
+    broken.write_bytes(b"not a capture at all")
+    inputs = [paths[0], str(broken), *paths[1:]]
+    sharded: list[list[str]] = []
+
+    def counting(files: list[str], jobs: int, *args: Any, **kw: Any) -> Iterator[FlowBatch]:
+        sharded.append(files)
+        return run_sharded(files, jobs, *args, **kw)
+
+    monkeypatch.setattr("burstwatch.pipeline.run_sharded", counting)
+
+    def run(jobs: int) -> tuple[list[FlowBatch], RunStats]:
+        stats = RunStats()
+        factory = AnnotatorFactory(GeoDatabase.bundled(), Settings())
+        return list(run_flows(inputs, None, stats, factory, separate=True, jobs=jobs)), stats
+
+    one, stats_one = run(1)
+    many, stats_many = run(3)
+    assert {b.source for b in one} == set(paths)  # each file its own capture
+    assert len(many) == len(one) > 3
+    for a, b in zip(one, many, strict=True):
+        assert a.source == b.source
+        assert_same_batch(a, b)
+    assert (stats_many.packets, stats_many.files, stats_many.flow_rows, stats_many.bursts) == (
+        stats_one.packets, stats_one.files, stats_one.flow_rows, stats_one.bursts)
+    assert stats_one.files == 3
+    assert sharded == [[p] for p in paths]  # -j 1 read in this process, -j 3 file by file
+    assert [str(w) for w in stats_many.warnings] == [str(w) for w in stats_one.warnings]
+    assert any("broken.pcap" in str(w) for w in stats_one.warnings)
+
+
 def test_flows_command_writes_the_same_records_with_workers(tmp_path: Path) -> None:
     paths = multi_file_capture(tmp_path, 2)
     outputs = []
@@ -217,3 +265,66 @@ def test_flows_command_writes_the_same_records_with_workers(tmp_path: Path) -> N
         assert main(["flows", "-j", jobs, "-o", str(out), *paths]) == 0
         outputs.append(out.read_text())
     assert outputs[0].count("\n") > 20 and outputs[0] == outputs[1]
+
+
+@pytest.mark.slow
+def test_separate_files_are_each_sharded_as_one_process_scans_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``scan --separate`` judges each file on its own; with ``-j`` each file's flows are
+    sharded, and the cases and counts are those of one process."""
+    paths = multi_file_capture(tmp_path, 3)
+    sharded: list[list[str]] = []
+
+    def counting(inputs: list[str], jobs: int, *args: Any, **kw: Any) -> Iterator[FlowBatch]:
+        sharded.append(inputs)
+        return run_sharded(inputs, jobs, *args, **kw)
+
+    monkeypatch.setattr("burstwatch.pipeline.run_sharded", counting)
+    code, cases, summary = scan_jsonl(capsys, ["--separate", *paths], 1)
+    assert code == 1 and cases and not sharded
+    assert scan_jsonl(capsys, ["--separate", *paths], 2) == (code, cases, summary)
+    assert sharded == [[p] for p in paths]
+
+
+class _Probe(AnnotatorFactory):
+    """Fails in the worker, saying whether the worker found the package already loaded."""
+
+    def __init__(self) -> None:
+        super().__init__(GeoDatabase.bundled(), Settings())
+
+    def __reduce__(self) -> tuple[type[_Probe], tuple[()]]:  # type: ignore[override]
+        return _Probe, ()
+
+    def __call__(self) -> FlowAnnotator:
+        import sys
+
+        raise ValueError(f"preloaded={'burstwatch.parallel.preload' in sys.modules}")
+
+
+def test_workers_are_forked_from_the_preloaded_server(tmp_path: Path) -> None:
+    from multiprocessing import forkserver
+
+    from burstwatch.parallel.plan import start_fork_server
+
+    start_fork_server(2, ["a.pcap"], carry=False)
+    assert forkserver._forkserver._forkserver_pid is not None  # type: ignore[attr-defined]
+    paths = multi_file_capture(tmp_path, 1)
+    with pytest.raises(ParallelError, match=r"^worker 1 failed: ValueError: preloaded=True$"):
+        list(run_flows(paths, None, RunStats(), _Probe(), jobs=2))
+
+
+def test_workers_are_spawned_when_the_fork_server_cannot_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from multiprocessing import forkserver
+
+    from burstwatch.parallel.plan import worker_context
+
+    assert worker_context().get_start_method() == "forkserver"
+
+    def refuse() -> None:
+        raise PermissionError("no room for its socket")
+
+    monkeypatch.setattr(forkserver, "ensure_running", refuse)
+    assert worker_context().get_start_method() == "spawn"

@@ -32,6 +32,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from burstwatch.parallel.plan import start_fork_server
+
+    start_fork_server(args.jobs, args.files, False)  # it loads while this process does
     # Imported here, not above: the parser is built without loading the pipeline.
     from burstwatch.cli.console import clean, stderr_console
     from burstwatch.cli.interrupt import stop_on_signals

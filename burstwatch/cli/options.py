@@ -130,7 +130,8 @@ def add_jobs_option(p: argparse.ArgumentParser) -> None:
     """``-j N``: worker processes for one capture (``burstwatch.parallel``)."""
     p.add_argument("-j", "--jobs", type=whole(0, MAX_JOBS), default=None, metavar="N",
                    help="worker processes, each with a share of the flows, 0 for every core "
-                        "(default 1); standard input, --separate and --state runs use one")
+                        "(default 1); with --separate each file in turn; standard input, "
+                        "other streams and --state runs use one")
 
 
 def add_decode_options(p: argparse.ArgumentParser) -> None:

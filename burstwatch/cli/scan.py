@@ -130,6 +130,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, stop: StopRequest) -> int:
+    if not args.dask:  # the workers' fork server loads the package while this process does
+        from burstwatch.parallel.plan import start_fork_server
+
+        start_fork_server(args.jobs, args.files, args.state is not None)
     # Imported here, not above: the parser is built without loading the pipeline.
     from burstwatch.alerts.detect import Detector
     from burstwatch.alerts.frame import rule_catalog

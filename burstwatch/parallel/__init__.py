@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 from burstwatch.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from burstwatch.parallel.local import ParallelError, default_jobs, run_sharded
+    from burstwatch.parallel.local import ParallelError, run_sharded
+    from burstwatch.parallel.plan import default_jobs
 
 __all__ = ["ParallelError", "default_jobs", "run_sharded"]
 
 __getattr__ = lazy_attributes(__name__, {
-    "ParallelError": "local", "default_jobs": "local", "run_sharded": "local"})
+    "ParallelError": "local", "default_jobs": "plan", "run_sharded": "local"})

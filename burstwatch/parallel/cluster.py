@@ -44,8 +44,9 @@ class DaskCluster:
 def shard_to_parquet(job: ShardJob, enricher_factory: Callable[[], Any] | None,
                      folder: str) -> tuple[int, str, RunStats, Any]:
     """A cluster task: one shard written to ``folder``; (steps, timeline name, run counts,
-    enrichment counts). The enricher factory (its geography tables are tens of MB) comes
-    apart, scattered to the workers once. A retried task starts over in an emptied folder."""
+    enrichment counts). The enricher factory (with a ``--geoip`` database it holds tens of
+    MB) comes apart, scattered to the workers once. A retried task starts over in an
+    emptied folder."""
     job = dataclasses.replace(job, enricher_factory=enricher_factory)
     out = Path(folder)
     shutil.rmtree(out, ignore_errors=True)

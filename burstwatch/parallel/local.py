@@ -1,22 +1,24 @@
 """``-j N``: one capture's flows spread over worker processes on this machine.
 
-Every worker reads the whole timeline (regular files are memory-mapped, so the page cache
-is shared), decodes every packet, and keeps the flows whose key hash falls to it
-(``flows.shard``); its flow table still sees every packet's time, so it expires flows and
-rolls windows at the same steps as one table would. Each worker enriches its own rows; the
-parent takes one message per timeline step from each worker, merges them into the batch one
-process would have made (``parallel.merge``), and is the only one to write the ledger. So the
-rows, the ledger and the cases are those of ``-j 1``, and each worker's memory is bounded as
-one process's is (plus two batches queued).
+Workers are forked from a fork server that has imported the package and loaded its kernels
+once (``parallel.preload``; started by ``parallel.plan.start_fork_server`` as soon as a run
+knows it will shard, so its loading overlaps the parent's own start). Every worker reads the
+whole timeline (regular files are memory-mapped, so the page cache is shared), decodes every
+packet, and keeps the flows whose key hash falls to it (``flows.shard``); its flow table
+still sees every packet's time, so it expires flows and rolls windows at the same steps as
+one table would. Each worker enriches its own rows; the parent takes one message per
+timeline step from each worker, merges them into the batch one process would have made
+(``parallel.merge``), and is the only one to write the ledger. So the rows, the ledger and
+the cases are those of ``-j 1``, and each worker's memory is bounded as one process's is
+(plus two batches queued).
 
-Standard input, ``--separate`` and runs that carry open flows to the next run (``--state``)
-stay in one process: a stream can be read once only, and a checkpoint is one flow table.
+Streams (standard input, a FIFO) and runs with a ledger file (``--state``) stay in one
+process (``parallel.plan``): a stream can be read once only, and a checkpoint is one flow
+table. Files read ``--separate`` are sharded one after the other (``pipeline.run_flows``).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import queue
 import signal
 import threading
@@ -28,28 +30,15 @@ from burstwatch.enrich.nets import NetSet
 from burstwatch.errors import BurstwatchError
 from burstwatch.flows import FlowConfig
 from burstwatch.parallel.merge import add_totals, merge_steps
+from burstwatch.parallel.plan import worker_context
 from burstwatch.records import FlowBatch, Progress, RunStats
 
-_POLL_S = 1.0
-_DEPTH = 2  # steps a worker may have queued for the parent  # how often a waiting parent checks that its workers are alive
+_POLL_S = 1.0  # how often a waiting parent checks that its workers are alive
+_DEPTH = 2  # steps a worker may have queued for the parent
 
 
 class ParallelError(BurstwatchError):
     """A worker process failed or was killed; the run's results would be incomplete."""
-
-
-def default_jobs() -> int:
-    """All the cores this process may use."""
-    count = getattr(os, "process_cpu_count", None)
-    return max(1, (count() if count is not None else None) or os.cpu_count() or 1)
-
-
-def plan_jobs(requested: int | None, inputs: list[str], separate: bool, carry: bool) -> int:
-    """How many processes a run uses: one for streams, ``--separate`` and carried runs;
-    otherwise ``requested`` (0: every core; None: one, see docs/benchmarks.md for why)."""
-    if separate or carry or any(p == "-" for p in inputs) or requested is None:
-        return 1
-    return default_jobs() if requested == 0 else requested
 
 
 @dataclass
@@ -146,7 +135,7 @@ def run_sharded(
     as one process yields them. The caller keeps them (ledger, rules); ``stats`` gets the
     run's totals and the enricher factory's ``absorb`` (if any) each worker's counts. Once
     ``stop`` is set, every worker ends its input at the same step and flushes."""
-    ctx = mp.get_context("spawn")  # no fork of a process with threads and open files
+    ctx = worker_context()
     queues = [ctx.Queue(maxsize=_DEPTH) for _ in range(jobs)]
     stop_at = ctx.Value("q", -1, lock=False)
     procs = [
