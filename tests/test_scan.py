@@ -280,7 +280,7 @@ def test_flows_csv_and_bursts(tmp_path: Path) -> None:
     rows = list(csv.DictReader(out.open()))
     assert "burstwatch.peak_burst_rate" in rows[0] and "destination.geo.country_iso_code" in rows[0]
     exfil = [r for r in rows if r["destination.ip"] == "77.88.8.8"]
-    assert exfil[0]["burstwatch.encryption"] == "tls"
+    assert exfil[0]["burstwatch.encryption.verdict"] == "tls"
     bursts = tmp_path / "b.jsonl"
     assert main(["flows", str(PROJECT_PCAPS / "demo.pcap"), "--bursts", "-o", str(bursts)]) == 0
     up = [json.loads(x) for x in bursts.read_text().splitlines()]
@@ -304,4 +304,4 @@ def test_flows_parquet(tmp_path: Path) -> None:
     assert table.num_rows == 61
     rows = table.to_pylist()
     exfil = [r for r in rows if r["destination.ip"] == "77.88.8.8"]
-    assert exfil[0]["burstwatch.encryption"] == "tls" and exfil[0]["burstwatch.up_burst_count"] == 3.0
+    assert exfil[0]["burstwatch.encryption.verdict"] == "tls" and exfil[0]["burstwatch.up_burst_count"] == 3.0

@@ -70,8 +70,13 @@ class FieldCatalog:
         return sorted(self._specs)
 
     def close_matches(self, name: str, n: int = 3) -> list[str]:
-        """Registered names that look like a misspelling of ``name``."""
-        return difflib.get_close_matches(name, self._specs.keys(), n=n, cutoff=0.6)
+        """Registered names that look like a misspelling of ``name`` (an old name's new one
+        first)."""
+        renamed = RENAMED_FIELDS.get(name)
+        close = difflib.get_close_matches(name, self._specs.keys(), n=n, cutoff=0.6)
+        if renamed is not None and renamed in self._specs:
+            return [renamed, *(c for c in close if c != renamed)][:n]
+        return close
 
     def copy(self) -> FieldCatalog:
         clone = FieldCatalog()
@@ -110,3 +115,51 @@ def default_catalog() -> FieldCatalog:
     for name, kind, description in _DEFAULT_FIELDS:
         catalog.register(name, kind, description)
     return catalog
+
+
+# ---- the record fields rules read, from the record schema ----
+
+_KIND_OF_TYPE: dict[str, Kind] = {"keyword": "string", "ip": "address", "long": "number",
+                                  "double": "number", "float": "number"}
+_NOT_RULE_FIELDS = frozenset({"ecs.version", "event.kind"})  # the same in every record
+
+
+def record_catalog() -> FieldCatalog:
+    """Every field a rule may use: the single values of flow records (flow rules) and of
+    conversation records (conversation rules), named as the records name them
+    (``burstwatch/schema/fields.py``), each with its kind, meaning and unit."""
+    from burstwatch.schema import CONVERSATION, FLOW, fields_of
+
+    catalog = FieldCatalog()
+    for level, kind in (("flow", FLOW), ("conversation", CONVERSATION)):
+        for f in fields_of(kind):
+            if f.array or f.type not in _KIND_OF_TYPE or f.name in _NOT_RULE_FIELDS:
+                continue
+            text = f.description + (f" [{f.unit}]" if f.unit else "")
+            catalog.register(f.name, _KIND_OF_TYPE[f.type], text, levels=(level,))
+    return catalog
+
+
+def _renamed() -> dict[str, str]:
+    from burstwatch.conversations.registry import CONVERSATION_FEATURES
+    from burstwatch.features.registry import FEATURES
+
+    out = {f.name: f"burstwatch.flow.{f.name}" for f in FEATURES}
+    out |= {f"conversation.{f.name}": f"burstwatch.conversation.{f.name}"
+            for f in CONVERSATION_FEATURES}
+    out |= {
+        "encryption": "burstwatch.encryption.verdict",
+        "encryption_version": "burstwatch.encryption.version",
+        "payload_entropy": "burstwatch.encryption.entropy",
+        "destination.scope": "burstwatch.destination.scope",
+        "source.scope": "burstwatch.source.scope",
+        "record": "burstwatch.flow.record",
+        "tls.client.ja4": "burstwatch.tls.client.ja4",
+        "destination.party": "burstwatch.conversation.party",
+        "anomaly_score": "burstwatch.conversation.anomaly_score",
+    }
+    return out
+
+
+# Old rule field name -> the record path that replaced it (lint says "renamed: write ...").
+RENAMED_FIELDS: dict[str, str] = _renamed()

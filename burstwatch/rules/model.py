@@ -112,10 +112,19 @@ class Rule:
     references: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     falsepositives: tuple[str, ...] = ()
+    uuid: str = ""  # the Sigma rule id (a UUID)
+    status: str = ""  # Sigma status: stable, test, experimental, deprecated, unsupported
+    date: str = ""  # Sigma date, YYYY-MM-DD
+    modified: str = ""  # Sigma modified, YYYY-MM-DD
     # What the rule reads: "flow" (flow-windows) or "conversation" (a local host and a
     # remote party over the horizon); written as Sigma's logsource category.
     applies_to: str = "flow"
     loc: Location = dataclasses.field(default=NOWHERE, compare=False)
+
+    @property
+    def version(self) -> str:
+        """ECS ``rule.version``: the Sigma modified date, else its date."""
+        return self.modified or self.date
 
     @property
     def fields(self) -> frozenset[str]:
