@@ -121,7 +121,7 @@ def case_plots(page: Any) -> dict[str, dict[str, Any]]:
 def check_overview(page: Any, records: list[dict[str, Any]]) -> None:
     levels = {lv: 0 for lv in ("low", "medium", "high", "critical")}
     for r in records:
-        levels[r["burstwatch"]["level"]] += 1
+        levels[r["burstwatch"]["case"]["level"]] += 1
     shown = page.evaluate("""() => Object.fromEntries(Array.from(
         document.querySelectorAll('#by-level [data-level]')).map(e => [e.dataset.level, Number(e.textContent)]))""")
     assert shown == levels

@@ -712,11 +712,11 @@ def test_logsource_category_chooses_the_records_a_rule_reads(tmp_path: Path) -> 
     from burstwatch.alerts.frame import rule_catalog
 
     conversation = HEADER + ("logsource: {product: burstwatch, category: conversation}\n"
-                             "match: {conversation.burst_count: {gte: 4}}\n")
+                             "match: {burstwatch.conversation.burst_count: {gte: 4}}\n")
     path = write(tmp_path, conversation)
     assert lint([path], rule_catalog()) == []
     assert [r.applies_to for r in load_rules([path], rule_catalog())] == ["conversation"]
-    flow = write(tmp_path, HEADER + "match: {up_burst_count: {gte: 1}}\n", "flow.yml")
+    flow = write(tmp_path, HEADER + "match: {burstwatch.flow.up_burst_count: {gte: 1}}\n", "flow.yml")
     assert [r.applies_to for r in load_rules([flow], rule_catalog())] == ["flow"]
 
 
@@ -724,11 +724,11 @@ def test_a_field_of_the_other_level_is_named_with_its_level(tmp_path: Path) -> N
     from burstwatch.alerts.frame import rule_catalog
 
     text = HEADER + ("logsource: {category: conversation}\n"
-                     "match:\n  all:\n    - duration: {gte: 60}\n")
+                     "match:\n  all:\n    - burstwatch.flow.duration: {gte: 60}\n")
     f = the(lint([write(tmp_path, text)], rule_catalog()), "unknown-field")
     assert (f.loc.line, f.loc.column) == (9, 7)  # the field, under "all:"
-    assert "'duration' is a field of flow records, and this rule reads conversations" in f.message
-    flow = HEADER + "match: {conversation.periodicity: {gte: 0.5}}\n"
+    assert "'burstwatch.flow.duration' is a field of flow records, and this rule reads conversations" in f.message
+    flow = HEADER + "match: {burstwatch.conversation.periodicity: {gte: 0.5}}\n"
     f = the(lint([write(tmp_path, flow, "f.yml")], rule_catalog()), "unknown-field")
     assert "is a field of conversation records, and this rule reads flows" in f.message
 
@@ -742,7 +742,7 @@ def test_a_field_of_the_other_level_is_named_with_its_level(tmp_path: Path) -> N
 def test_a_bad_logsource_is_reported_where_it_is(tmp_path: Path, logsource: str, fragment: str) -> None:
     from burstwatch.alerts.frame import rule_catalog
 
-    text = HEADER + f"logsource: {logsource}\nmatch: {{up_burst_count: {{gte: 1}}}}\n"
+    text = HEADER + f"logsource: {logsource}\nmatch: {{burstwatch.flow.up_burst_count: {{gte: 1}}}}\n"
     findings = errors(lint([write(tmp_path, text)], rule_catalog()))
     assert len(findings) == 1 and findings[0].loc.line == 6, [str(f) for f in findings]
     assert fragment in findings[0].message

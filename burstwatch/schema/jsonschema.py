@@ -2,8 +2,8 @@
 
 Every object says which keys it must have and allows no other (``additionalProperties:
 false`` at every level), so a record with a renamed, misspelt or undeclared field fails.
-``python -m burstwatch.schema.jsonschema DIR`` writes ``DIR/<kind>.schema.json``; the copies in
-``burstwatch/schema/json/`` are checked against this generator by a test.
+``python -m burstwatch.schema.jsonschema docs`` writes ``docs/<kind>.schema.json`` (flow, burst,
+conversation, alert); a test fails when those copies differ from this generator.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def record_schema(kind: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a ``kind`` record."""
     schema = _object(fields_of(kind), kind)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": f"https://burstwatch.invalid/schema/{kind}.schema.json",
+            "$id": f"https://github.com/burstwatch/burstwatch/docs/{kind}.schema.json",
             "title": f"burstwatch {kind} record", **schema}
 
 
@@ -92,14 +92,11 @@ def render(kind: str) -> str:
     return json.dumps(record_schema(kind), indent=2, ensure_ascii=False) + "\n"
 
 
-JSON_DIR = Path(__file__).resolve().parent / "json"
-
-
-def write_all(folder: Path = JSON_DIR) -> None:
+def write_all(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for kind in RECORD_KINDS:
         (folder / f"{kind}.schema.json").write_text(render(kind), encoding="utf-8")
 
 
 if __name__ == "__main__":
-    write_all(Path(sys.argv[1]) if len(sys.argv) > 1 else JSON_DIR)
+    write_all(Path(sys.argv[1] if len(sys.argv) > 1 else "docs"))
