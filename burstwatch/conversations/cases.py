@@ -16,6 +16,7 @@ from typing import Any
 
 from burstwatch.alerts.attack import threat_fields
 from burstwatch.alerts.record import SEVERITY, human, level_rank
+from burstwatch.outputs.columns import num
 from burstwatch.outputs.ecs import iso
 from burstwatch.schema import ECS_VERSION
 
@@ -201,7 +202,7 @@ class Case:
                 "party_kind": self.party_kind,
                 "remote_ips": self.remote_ips,
                 **self.features,
-                "anomaly_score": None if self.anomaly_score is None else round(self.anomaly_score, 4),
+                "anomaly_score": None if self.anomaly_score is None else num(round(self.anomaly_score, 4)),
                 "anomaly_reasons": self.anomaly_reasons,
             },
             "case": {

@@ -34,6 +34,7 @@ from burstwatch.conversations.frame import conversation_frame
 from burstwatch.conversations.model import ConversationBursts, Conversations
 from burstwatch.conversations.registry import CONVERSATION_PHRASES
 from burstwatch.ledger import Ledger, conversations
+from burstwatch.outputs.columns import num
 from burstwatch.rules import Rule, evaluate_all
 
 RAISE_THRESHOLD = 0.99  # a score this high raises a rule's level one step
@@ -108,8 +109,6 @@ def _allowed(conv: Conversations, bursts: ConversationBursts,
     return hit
 
 
-def _num(v: float) -> float | None:
-    return None if math.isnan(v) else round(float(v), 6)
 
 
 class Judge:
@@ -275,7 +274,7 @@ class Judge:
             encryption=str(conv.encryption[row] or "none"),
             server_name=str(conv.server_name[row] or ""), first_ns=first, last_ns=last,
             upload_bursts=listed, flows=flows,
-            features={name: _num(feats.values[row, j]) for j, name in enumerate(feats.names)},
+            features={name: num(feats.values[row, j]) for j, name in enumerate(feats.names)},
             findings=found, anomaly_score=None if math.isnan(score) else float(score),
             anomaly_reasons=reasons, decided_by=decided, capture=capture,
         )

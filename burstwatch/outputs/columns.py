@@ -29,11 +29,14 @@ def iso_list(ns: np.ndarray) -> list[str]:
 
 
 def num(v: float) -> float | int | None:
-    """A number as records write it: integral values as ints, NaN as None, else six
-    decimals."""
+    """A number as records write it: NaN as None, else rounded to six decimals, integral
+    values as ints (so writing a written value again gives it unchanged)."""
     if math.isnan(v):
         return None
-    return int(v) if float(v).is_integer() and abs(v) < 2**53 else round(float(v), 6)
+    if float(v).is_integer() and abs(v) < 2**53:
+        return int(v)
+    r = round(float(v), 6)
+    return int(r) if r.is_integer() and abs(r) < 2**53 else r
 
 
 def num_list(v: np.ndarray) -> list[float | int | None]:
@@ -45,7 +48,8 @@ def num_list(v: np.ndarray) -> list[float | int | None]:
     at = np.flatnonzero(integral)
     out[at] = v[at].astype(np.int64).tolist()
     at = np.flatnonzero(~integral & ~np.isnan(v))
-    out[at] = [round(x, 6) for x in v[at].tolist()]
+    rounded = (round(x, 6) for x in v[at].tolist())
+    out[at] = [int(r) if r.is_integer() and abs(r) < 2**53 else r for r in rounded]
     return out.tolist()
 
 
