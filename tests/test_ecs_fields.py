@@ -96,6 +96,12 @@ def _pair(addr: str) -> tuple[int, int]:
     return v >> 64, v & ((1 << 64) - 1)
 
 
+def _random_address(rng: random.Random, v6: bool) -> str:
+    if v6:
+        return ":".join(f"{rng.randrange(65536):x}" for _ in range(8))
+    return ".".join(str(rng.randrange(256)) for _ in range(4))
+
+
 def test_community_ids_of_columns_are_the_reference_functions() -> None:
     """The column-wise ids equal the per-connection function (itself checked on the spec's
     published vectors in test_community_id.py) on those vectors and on random rows."""
@@ -103,12 +109,8 @@ def test_community_ids_of_columns_are_the_reference_functions() -> None:
     rows = [(p, s, d, sp or 0, dp or 0) for p, s, d, sp, dp, _, _ in VECTORS]
     for _ in range(500):
         v6 = rng.random() < 0.3
-        def addr() -> str:
-            if v6:
-                return ":".join(f"{rng.randrange(65536):x}" for _ in range(8))
-            return ".".join(str(rng.randrange(256)) for _ in range(4))
-        s = addr()
-        d = s if rng.random() < 0.05 else addr()
+        s = _random_address(rng, v6)
+        d = s if rng.random() < 0.05 else _random_address(rng, v6)
         proto = rng.choice([6, 17, 132, 1 if not v6 else 58, 47, 50])
         rows.append((proto, s, d, rng.randrange(65536) if proto not in (1, 58) else rng.randrange(20),
                      rng.randrange(65536) if proto not in (1, 58) else rng.randrange(4)))

@@ -11,6 +11,7 @@ than the rules.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +35,7 @@ class RecordFrame(Mapping[str, npt.NDArray[np.generic]]):
     """Rule columns over a batch of records (``Columns``): numbers as float64."""
 
     def __init__(self, columns: Columns, names: tuple[str, ...],
-                 override: dict[str, npt.NDArray[np.generic]] | None = None) -> None:
+                 override: Mapping[str, npt.NDArray[Any]] | None = None) -> None:
         self.columns = columns
         self._names = names
         self._known = frozenset(names)

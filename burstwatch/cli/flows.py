@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     with stop_on_signals() as stop, progress_bar() as progress:
         local = local_nets(settings.internal_nets)
         if kind == CONVERSATION:
-            batches = [_conversations(args, settings, lambda ledger: run_flows(
+            batches: Iterable[Columns] = [_conversations(args, settings, lambda ledger: run_flows(
                 args.files, flow_config(args, settings), stats, factory, progress, local=local,
                 separate=args.separate, jobs=args.jobs, stop=stop.event, ledger=ledger))]
         else:

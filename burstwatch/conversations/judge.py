@@ -295,7 +295,7 @@ def judge_ledger(judge: Judge, ledger: Ledger, flow_alerts: Sequence[Alert], hor
     return judge(conv, bursts, flow_alerts, capture=capture)
 
 
-def _meta(rule: Rule) -> dict[str, str]:
+def _meta(rule: Rule) -> dict[str, Any]:
     """What a case record says of the rule beside its name: ECS rule.uuid, .version and
     .reference (the first reference URL)."""
     return {"uuid": rule.uuid, "version": rule.version,

@@ -45,7 +45,8 @@ def conversation_columns(conv: Conversations, bursts: ConversationBursts,
     asn[asn <= 0] = np.nan
     port = conv.remote_port.astype(np.float64)
     port[conv.remote_port <= 0] = np.nan
-    domain = np.where(conv.party_kind == "domain", conv.party, None).astype(object)
+    domain = np.asarray(conv.party, object).copy()
+    domain[np.asarray(conv.party_kind != "domain", bool)] = None
 
     def fixed(value: Any) -> Column:
         col = np.empty(n, object)

@@ -131,7 +131,8 @@ def record_catalog() -> FieldCatalog:
     from burstwatch.schema import CONVERSATION, FLOW, fields_of
 
     catalog = FieldCatalog()
-    for level, kind in (("flow", FLOW), ("conversation", CONVERSATION)):
+    levels: tuple[tuple[RuleLevel, str], ...] = (("flow", FLOW), ("conversation", CONVERSATION))
+    for level, kind in levels:
         for f in fields_of(kind):
             if f.array or f.type not in _KIND_OF_TYPE or f.name in _NOT_RULE_FIELDS:
                 continue
