@@ -253,3 +253,22 @@ def demo_batches() -> list[Any]:
     settings, geo = load_settings(), GeoDatabase.bundled()
     return list(run_flows([str(REPO / "pcaps" / "demo.pcap")], None, RunStats(),
                           lambda: FlowAnnotator(geo, settings)))
+
+
+def test_the_fields_of_one_object_are_declared_together() -> None:
+    """So a record's keys come in declaration order whichever fields it has: JSON lines
+    written column by column equal the records dumped one by one."""
+    names = [f.name for f in FIELDS]
+    for depth in range(1, 5):
+        groups = [".".join(n.split(".")[:depth]) for n in names if n.count(".") >= depth]
+        runs = [g for k, g in enumerate(groups) if k == 0 or groups[k - 1] != g]
+        assert len(runs) == len(set(runs)), [g for g in set(runs) if runs.count(g) > 1]
+
+
+def test_json_lines_written_by_columns_are_the_records_dumped(demo_batches: list[Any]) -> None:
+    from burstwatch.outputs.ecs import burst_columns, flow_columns
+    from burstwatch.outputs.jsonline import json_line
+
+    for batch in demo_batches:
+        for cols in (flow_columns(batch), burst_columns(batch)):
+            assert cols.json_lines() == [json_line(r) for r in cols.records()]

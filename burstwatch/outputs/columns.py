@@ -10,6 +10,7 @@ they are. So every writer carries the same fields under the same names, by const
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from burstwatch.outputs.jsonline import json_line
 from burstwatch.schema import Field, fields_of
 
 Column = npt.NDArray[Any]
@@ -80,6 +82,63 @@ def python_values(f: Field, col: Column) -> list[Any]:
     return _texts(col)
 
 
+def json_texts(f: Field, col: Column) -> list[str | None]:
+    """Each value of a column as JSON text (None where missing), as ``json_line`` writes
+    it: non-finite numbers null, text escaped once per distinct value."""
+    values = python_values(f, col)
+    if f.array or f.type in ("nested", "value"):
+        lists: dict[tuple[Any, ...], str] = {}
+        out_lists: list[str | None] = []
+        for v in values:
+            if v is None:
+                out_lists.append(None)
+            elif isinstance(v, list) and all(isinstance(x, str) for x in v):
+                key = tuple(v)
+                text = lists.get(key)
+                if text is None:
+                    text = lists[key] = json_line(v)
+                out_lists.append(text)
+            else:
+                out_lists.append(json_line(v))
+        return out_lists
+    if f.type in ("double", "float"):
+        return [None if v is None else repr(v) if isinstance(v, int) or math.isfinite(v)
+                else "null" for v in values]
+    if f.type == "long":
+        return [None if v is None else str(v) for v in values]
+    if f.type == "boolean":
+        return [None if v is None else "true" if v else "false" for v in values]
+    cache: dict[str, str] = {}
+    out: list[str | None] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        text = cache.get(v)
+        if text is None:
+            text = cache[v] = json.dumps(v)
+        out.append(text)
+    return out
+
+
+def _template(fields: list[Field]) -> str:
+    """A record of these fields as JSON text with a ``%s`` for each value, in order."""
+    tree: dict[str, Any] = {}
+    for f in fields:
+        node = tree
+        *parents, leaf = f.name.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = f
+
+    def obj(node: dict[str, Any]) -> str:
+        members = (json.dumps(key).replace("%", "%%") + ":"
+                   + ("%s" if isinstance(sub, Field) else obj(sub)) for key, sub in node.items())
+        return "{" + ",".join(members) + "}"
+
+    return obj(tree)
+
+
 class Columns:
     """One batch of ``kind`` records as columns. ``build`` gives the column of a field name
     (or None when no record has it); columns are built the first time they are read, so a
@@ -128,6 +187,37 @@ class Columns:
                     d = d.get(p) or d.setdefault(p, {})
                 d[leaf] = v
             yield rec
+
+    def json_lines(self) -> list[str]:
+        """``records()`` as JSON text (as ``jsonline.json_line`` writes each record, byte
+        for byte), built column by column: each value is encoded once per column; rows that
+        have the same fields present share one template, filled with ``%`` per row, so no
+        dictionary is built per row."""
+        if self._records is not None:
+            return [json_line(r) for r in self._records]
+        n = self.n
+        if not n:
+            return []
+        fields, texts = [], []
+        for f in self.fields:
+            col = self.get(f.name)
+            if col is None and self.kind not in f.required:
+                continue
+            t = np.empty(n, object)
+            t[:] = ["null"] * n if col is None else json_texts(f, col)
+            if self.kind in f.required:
+                t[np.equal(t, None)] = "null"
+            fields.append(f)
+            texts.append(t)
+        present = np.stack([~np.equal(t, None) for t in texts], axis=1)
+        patterns, inverse = np.unique(np.packbits(present, axis=1), axis=0, return_inverse=True)
+        out = np.empty(n, object)
+        for k in range(patterns.shape[0]):
+            rows = np.flatnonzero(inverse.ravel() == k)
+            have = [j for j in range(len(fields)) if present[rows[0], j]]
+            template = _template([fields[j] for j in have])
+            out[rows] = [template % values for values in zip(*(texts[j][rows] for j in have))]
+        return out.tolist()
 
     @staticmethod
     def from_records(kind: str, records: list[dict[str, Any]]) -> Columns:

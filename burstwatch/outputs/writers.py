@@ -62,7 +62,7 @@ def _write_jsonl(batches: Iterable[Columns], path: str) -> int:
     n = 0
     with _sink(path) as out:
         for batch in batches:
-            lines = [json_line(rec) for rec in batch.records()]
+            lines = batch.json_lines()
             if lines:
                 out.write("\n".join(lines) + "\n")
             n += len(lines)

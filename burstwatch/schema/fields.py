@@ -200,9 +200,6 @@ FIELDS: tuple[Field, ...] = (
         "offered exactly one, so that it is the one negotiated; lower case", "F"),
     ecs("tls.client.server_name", "keyword", "server name (SNI) the client asked for (TLS, "
         "QUIC, DTLS)", "FBCA"),
-    ours("burstwatch.tls.client.ja4", "keyword", "JA4 fingerprint of the ClientHello", "FB"),
-    ours("burstwatch.tls.client.alpn_offered", "keyword", "application protocols (ALPN) the "
-         "client offered, in its order", "F", array=True),
     # ---- related, observer ----
     ecs("related.ip", "ip", "every address of the record, for pivoting", "FBCA", "FBCA",
         array=True),
@@ -248,6 +245,9 @@ FIELDS: tuple[Field, ...] = (
     ours("burstwatch.encryption.detail", "keyword", "how the verdict was reached", "F", "F"),
     ours("burstwatch.encryption.entropy", "double", "bits per byte in the first payload bytes",
          "F", "F", unit="bits/byte", nullable=True),
+    ours("burstwatch.tls.client.ja4", "keyword", "JA4 fingerprint of the ClientHello", "FB"),
+    ours("burstwatch.tls.client.alpn_offered", "keyword", "application protocols (ALPN) the "
+         "client offered, in its order", "F", array=True),
     ours("burstwatch.allowlisted", "keyword", "the allow-list that covers the flow: cidr, asn, "
          "country or sni", "F", values=("cidr", "asn", "country", "sni")),
     ours("burstwatch.tunnel.type", "keyword", "the tunnels the flow came through, outermost "
