@@ -216,7 +216,7 @@ class Columns:
             rows = np.flatnonzero(inverse.ravel() == k)
             have = [j for j in range(len(fields)) if present[rows[0], j]]
             template = _template([fields[j] for j in have])
-            out[rows] = [template % values for values in zip(*(texts[j][rows] for j in have))]
+            out[rows] = [template % values for values in zip(*(texts[j][rows] for j in have), strict=True)]
         return out.tolist()
 
     @staticmethod
