@@ -154,3 +154,15 @@ def test_every_scenarios_records_validate_against_the_strict_schemas(tmp_path: P
                 assert not errors, (name, kind, errors[:3])
                 seen[kind] += 1
     assert all(seen.values()), seen  # every kind was met (alerts: the exfil scenarios)
+
+
+def test_live_case_records_name_the_observer_in_ecs() -> None:
+    from burstwatch.cli.live import observer
+
+    rec = json.loads((Path(__file__).parent / "golden" / "alerts.jsonl").read_text()
+                     .splitlines()[0])
+    rec["observer"] = observer("eth1")
+    assert rec["observer"]["ingress"] == {"interface": {"name": "eth1"}}
+    assert rec["observer"]["type"] == "sensor" and rec["observer"]["hostname"]
+    v = jsonschema.Draft202012Validator(record_schema(ALERT))
+    assert v.is_valid(rec), [e.message for e in v.iter_errors(rec)]

@@ -184,9 +184,11 @@ def test_live_alert_lines_escape_what_the_record_holds(capsys: pytest.CaptureFix
                         "as": {"number": 64500, "organization": {"name": "org" + CONTROLS}}},
         "network": {"transport": "tcp"},
         "tls": {"client": {"server_name": "sni" + CONTROLS}},
-        "burstwatch": {"level": "high", "encryption": {"kind": "tls"}, "reason": "because " + CONTROLS,
-                       "case": {"id": "c1", "revision": 1, "upload_bursts": 3, "upload_bytes": 3_000_000,
-                                "connections": 1, "party": "example.net"}},
+        "burstwatch": {"encryption": {"verdict": "tls"},
+                       "conversation": {"party": "example.net"},
+                       "case": {"id": "c1", "revision": 1, "level": "high", "upload_bursts": 3,
+                                "upload_bytes": 3_000_000, "connections": 1,
+                                "reason": "because " + CONTROLS}},
     }
     out.alert(record, "high")
     shown = capsys.readouterr().out

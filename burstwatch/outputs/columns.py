@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from burstwatch.outputs.jsonline import json_line
 from burstwatch.schema import Field, fields_of
+from burstwatch.schema.fields import field_tree
 
 Column = npt.NDArray[Any]
 
@@ -123,20 +124,12 @@ def json_texts(f: Field, col: Column) -> list[str | None]:
 
 def _template(fields: list[Field]) -> str:
     """A record of these fields as JSON text with a ``%s`` for each value, in order."""
-    tree: dict[str, Any] = {}
-    for f in fields:
-        node = tree
-        *parents, leaf = f.name.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = f
-
     def obj(node: dict[str, Any]) -> str:
         members = (json.dumps(key).replace("%", "%%") + ":"
                    + ("%s" if isinstance(sub, Field) else obj(sub)) for key, sub in node.items())
         return "{" + ",".join(members) + "}"
 
-    return obj(tree)
+    return obj(field_tree(fields))
 
 
 class Columns:
@@ -206,10 +199,10 @@ class Columns:
             t = np.empty(n, object)
             t[:] = ["null"] * n if col is None else json_texts(f, col)
             if self.kind in f.required:
-                t[np.equal(t, None)] = "null"
+                t[~t.astype(bool)] = "null"  # JSON texts are never empty: only None is false
             fields.append(f)
             texts.append(t)
-        present = np.stack([~np.equal(t, None) for t in texts], axis=1)
+        present = np.stack([t.astype(bool) for t in texts], axis=1)
         patterns, inverse = np.unique(np.packbits(present, axis=1), axis=0, return_inverse=True)
         out = np.empty(n, object)
         for k in range(patterns.shape[0]):

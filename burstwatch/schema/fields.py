@@ -22,7 +22,7 @@ written; this table gives them their record names.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from burstwatch.conversations.registry import CONVERSATION_FEATURES
 from burstwatch.features.registry import FEATURES
@@ -318,6 +318,19 @@ _BY_NAME = {f.name: f for f in FIELDS}
 def field(name: str) -> Field:
     """The declared field ``name`` (KeyError when there is none)."""
     return _BY_NAME[name]
+
+
+def field_tree(fields: tuple[Field, ...] | list[Field]) -> dict[str, Any]:
+    """The object the dotted ``fields`` make: key -> its Field, or the dict of an object,
+    keys in declaration order."""
+    tree: dict[str, Any] = {}
+    for f in fields:
+        node = tree
+        *parents, leaf = f.name.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = f
+    return tree
 
 
 def fields_of(kind: str) -> tuple[Field, ...]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from burstwatch.schema.fields import RECORD_KINDS, Field, fields_of
+from burstwatch.schema.fields import RECORD_KINDS, Field, field_tree, fields_of
 
 _SCALAR: dict[str, dict[str, Any]] = {
     "date": {"type": "string", "format": "date-time"},
@@ -44,14 +44,7 @@ def _leaf(f: Field) -> dict[str, Any]:
 
 def _object(fields: tuple[Field, ...], kind: str | None) -> dict[str, Any]:
     """The schema of the object the dotted ``fields`` make (names relative to it)."""
-    tree: dict[str, Any] = {}
-    for f in fields:
-        node = tree
-        *parents, leaf = f.name.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = f
-    return _node(tree, kind)
+    return _node(field_tree(fields), kind)
 
 
 def _node(tree: dict[str, Any], kind: str | None) -> dict[str, Any]:
