@@ -1,8 +1,9 @@
 """The feature registry: every burst-shape feature's name, unit and meaning, in one place.
 
 Records and rules name a feature ``burstwatch.flow.<name>`` (``burstwatch/schema/fields.py``),
-the scorer stores the names in its model file, and ``docs/features.md`` is generated from this table and the conversation features' one
-(``burstwatch/conversations/registry.py``) by ``python -m burstwatch.features``.
+the scorer stores the names in its model file, and ``docs/features.md`` is generated from
+this table and the conversation features' one (``burstwatch/conversations/registry.py``) by
+``python -m burstwatch.features``.
 The originator ("orig") is the flow's local side and the responder its remote side, whoever
 spoke first (``flows.roles``); "up" is an upload, local -> remote.
 Undefined values (a ratio with nothing to divide, an interval with fewer than two bursts)
