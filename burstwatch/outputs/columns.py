@@ -83,43 +83,40 @@ def python_values(f: Field, col: Column) -> list[Any]:
     return _texts(col)
 
 
+def _number_text(v: float | int | None) -> str | None:
+    if v is None:
+        return None
+    return repr(v) if isinstance(v, int) or math.isfinite(v) else "null"
+
+
+def _by_distinct(values: list[Any], encode: Any) -> list[str | None]:
+    """``encode`` once per distinct value (None stays None), spread back to the rows."""
+    codes = {v: None if v is None else encode(v) for v in dict.fromkeys(values)}
+    return list(map(codes.__getitem__, values))
+
+
 def json_texts(f: Field, col: Column) -> list[str | None]:
     """Each value of a column as JSON text (None where missing), as ``json_line`` writes
-    it: non-finite numbers null, text escaped once per distinct value."""
-    values = python_values(f, col)
+    it: non-finite numbers null; each distinct value is encoded once."""
     if f.array or f.type in ("nested", "value"):
-        lists: dict[tuple[Any, ...], str] = {}
-        out_lists: list[str | None] = []
-        for v in values:
-            if v is None:
-                out_lists.append(None)
-            elif isinstance(v, list) and all(isinstance(x, str) for x in v):
-                key = tuple(v)
-                text = lists.get(key)
-                if text is None:
-                    text = lists[key] = json_line(v)
-                out_lists.append(text)
-            else:
-                out_lists.append(json_line(v))
-        return out_lists
-    if f.type in ("double", "float"):
-        return [None if v is None else repr(v) if isinstance(v, int) or math.isfinite(v)
-                else "null" for v in values]
-    if f.type == "long":
-        return [None if v is None else str(v) for v in values]
+        values = python_values(f, col)
+        if all(v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+               for v in values):
+            keys = [None if v is None else tuple(v) for v in values]
+            return _by_distinct(keys, lambda k: json_line(list(k)))
+        return [None if v is None else json_line(v) for v in values]
+    if f.type in ("double", "float", "long") and col.dtype.kind in "fiu":
+        # numbers: formatted once per distinct value (np.unique keeps one NaN)
+        uniq, inverse = np.unique(col, return_inverse=True)
+        texts = np.empty(uniq.shape[0], object)
+        texts[:] = [_number_text(v) for v in python_values(f, uniq)]
+        return texts[inverse.ravel()].tolist()
+    values = python_values(f, col)
+    if f.type in ("double", "float", "long"):
+        return [_number_text(v) for v in values]
     if f.type == "boolean":
         return [None if v is None else "true" if v else "false" for v in values]
-    cache: dict[str, str] = {}
-    out: list[str | None] = []
-    for v in values:
-        if v is None:
-            out.append(None)
-            continue
-        text = cache.get(v)
-        if text is None:
-            text = cache[v] = json.dumps(v)
-        out.append(text)
-    return out
+    return _by_distinct(values, json.dumps)
 
 
 def _template(fields: list[Field]) -> str:
