@@ -166,3 +166,33 @@ def test_live_case_records_name_the_observer_in_ecs() -> None:
     assert rec["observer"]["type"] == "sensor" and rec["observer"]["hostname"]
     v = jsonschema.Draft202012Validator(record_schema(ALERT))
     assert v.is_valid(rec), [e.message for e in v.iter_errors(rec)]
+
+
+def test_the_case_record_names_the_deciding_rule_in_ecs() -> None:
+    """rule.uuid, rule.version (modified, else date), rule.reference (the first) and
+    threat.* come from the rule whose finding set the level."""
+    from burstwatch.conversations.cases import Case, Finding
+    from burstwatch.conversations.registry import CONVERSATION_FEATURE_NAMES
+
+    low = Finding("flow rule", "bw-9", "Low one", "low", tags=["attack.collection"],
+                  uuid="0a1b2c3d-0000-4000-8000-000000000001", version="2025-01-01")
+    top = Finding("conversation rule", "bw-1", "Top one", "high",
+                  tags=["attack.exfiltration", "attack.t1030"],
+                  uuid="5f0c8a2e-9d1b-4c3a-8e7f-6a5b4c3d2e1f", version="2026-11-30",
+                  reference="https://attack.mitre.org/techniques/T1030/")
+    case = Case("c1", "high", "10.0.0.5", "example.org", "domain", "203.0.113.9", 1, 443,
+                "tcp", "NL", 64500, "Example", "foreign", "tls", "", 0, 10**9, [], [],
+                dict.fromkeys(CONVERSATION_FEATURE_NAMES),
+                [low, top], 0.5, [], "rule bw-1 says high", "x.pcap")
+    rec = case.to_record()
+    assert rec["rule"] == {"id": "bw-1", "name": "Top one",
+                           "uuid": "5f0c8a2e-9d1b-4c3a-8e7f-6a5b4c3d2e1f",
+                           "version": "2026-11-30",
+                           "reference": "https://attack.mitre.org/techniques/T1030/",
+                           "ruleset": "burstwatch"}
+    assert rec["threat"]["tactic"]["id"] == ["TA0010"]
+    assert rec["threat"]["technique"]["id"] == ["T1030"]
+    assert rec["event"]["risk_score"] == 85.5  # 73 + 25 x 0.5
+    assert rec["related"]["ip"] == ["10.0.0.5", "203.0.113.9"]
+    v = jsonschema.Draft202012Validator(record_schema(ALERT))
+    assert v.is_valid(rec), [e.message for e in v.iter_errors(rec)]

@@ -110,7 +110,8 @@ _DEFAULT_FIELDS: tuple[tuple[str, Kind, str], ...] = (
 
 
 def default_catalog() -> FieldCatalog:
-    """The fields every deployment has; feature modules `register` theirs on top."""
+    """A small catalogue of generic field names for exercising the rule engine on its own;
+    burstwatch's rules are checked against ``record_catalog()`` (the record paths)."""
     catalog = FieldCatalog()
     for name, kind, description in _DEFAULT_FIELDS:
         catalog.register(name, kind, description)
