@@ -26,6 +26,7 @@ class FieldSpec:
     kind: Kind
     description: str = ""
     levels: frozenset[str] = frozenset({"flow"})
+    values: tuple[str, ...] = ()  # every value the field can hold, when it is an enumeration
 
 
 class FieldCatalog:
@@ -38,7 +39,7 @@ class FieldCatalog:
 
     def register(
         self, name: str, kind: Kind, description: str = "",
-        levels: Iterable[RuleLevel] = ("flow",),
+        levels: Iterable[RuleLevel] = ("flow",), values: tuple[str, ...] = (),
     ) -> FieldCatalog:
         """Add a field (returns self so registrations chain); re-registering a kind is an error,
         re-registering for another level adds that level."""
@@ -49,7 +50,7 @@ class FieldCatalog:
             raise ValueError(f"field {name!r} is already registered as {old.kind}, not {kind}")
         at = frozenset(levels) | (old.levels if old else frozenset())
         text = old.description if old is not None and old.description else description
-        self._specs[name] = FieldSpec(name, kind, text, at)
+        self._specs[name] = FieldSpec(name, kind, text, at, values or (old.values if old else ()))
         return self
 
     def at_level(self, level: str) -> FieldCatalog:
@@ -138,7 +139,8 @@ def record_catalog() -> FieldCatalog:
             if f.array or f.type not in _KIND_OF_TYPE or f.name in _NOT_RULE_FIELDS:
                 continue
             text = f.description + (f" [{f.unit}]" if f.unit else "")
-            catalog.register(f.name, _KIND_OF_TYPE[f.type], text, levels=(level,))
+            catalog.register(f.name, _KIND_OF_TYPE[f.type], text, levels=(level,),
+                             values=f.values)
     return catalog
 
 
