@@ -278,3 +278,16 @@ def test_json_lines_written_by_columns_are_the_records_dumped(demo_batches: list
     for batch in demo_batches:
         for cols in (flow_columns(batch), burst_columns(batch)):
             assert cols.json_lines() == [json_line(r) for r in cols.records()]
+
+
+def test_non_finite_numbers_are_null_in_json_lines_and_empty_in_csv() -> None:
+    from burstwatch.outputs.columns import Columns
+    from burstwatch.outputs.writers import cell_values
+    from burstwatch.schema import field
+
+    name = "burstwatch.burst.rate"
+    rate = np.array([np.nan, np.inf, -np.inf, 1.5, 2.0])
+    cols = Columns(BURST, 5, lambda n: rate if n == name else None)
+    lines = [json.loads(line) for line in cols.json_lines()]
+    assert [ln["burstwatch"]["burst"]["rate"] for ln in lines] == [None, None, None, 1.5, 2]
+    assert cell_values(field(name), rate, 5) == [None, None, None, 1.5, 2]

@@ -10,6 +10,7 @@ column; lists and nested objects are JSON text in CSV (and nested objects in Par
 from __future__ import annotations
 
 import csv
+import math
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -82,6 +83,9 @@ def cell_values(f: Field, col: Column | None, n: int) -> list[Any]:
         return [_json_text(v) for v in values]
     if f.type in ("keyword", "ip"):
         return [_csv_cell(v) for v in values]
+    if f.type in ("double", "float"):  # as in JSON lines: no NaN or Infinity, empty instead
+        return [v if isinstance(v, int) or v is None or math.isfinite(v) else None
+                for v in values]
     return values
 
 
