@@ -23,9 +23,11 @@ the record path. Fields marked ECS are Elastic Common Schema fields, written as 
 
 In the record columns, **R** means always present (null where the value is undefined, for
 the fields marked *null*), **o** present when known (left out of JSON lines, empty in CSV,
-null in Parquet otherwise). CSV and Parquet carry every field of the kind as a column;
-lists and nested objects are JSON text in CSV (lists of text are lists in Parquet), dates
-are RFC 3339 text in JSON lines and CSV and TIMESTAMP (ns, UTC) in Parquet. Strict JSON
+null in Parquet otherwise). CSV and Parquet carry every field of the kind as a column:
+lists and nested objects are JSON text in CSV; in Parquet lists of text are lists and
+nested objects JSON text; dates are RFC 3339 text in JSON lines and CSV and TIMESTAMP (ns,
+UTC) in Parquet; numbers are rounded to six decimals in JSON lines and CSV, whole doubles in
+Parquet. Strict JSON
 Schemas of each kind (`docs/<kind>.schema.json`, no field outside this table) are generated
 from the same table by `python -m burstwatch.schema.jsonschema docs`.
 
