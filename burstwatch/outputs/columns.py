@@ -89,7 +89,7 @@ def _number_text(v: float | int | None) -> str | None:
     return repr(v) if isinstance(v, int) or math.isfinite(v) else "null"
 
 
-def _by_distinct(values: list[Any], encode: Any) -> list[str | None]:
+def by_distinct(values: list[Any], encode: Any) -> list[str | None]:
     """``encode`` once per distinct value (None stays None), spread back to the rows."""
     codes = {v: None if v is None else encode(v) for v in dict.fromkeys(values)}
     return list(map(codes.__getitem__, values))
@@ -103,7 +103,7 @@ def json_texts(f: Field, col: Column) -> list[str | None]:
         if all(v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v))
                for v in values):
             keys = [None if v is None else tuple(v) for v in values]
-            return _by_distinct(keys, lambda k: json_line(list(k)))
+            return by_distinct(keys, lambda k: json_line(list(k)))
         return [None if v is None else json_line(v) for v in values]
     if f.type in ("double", "float", "long") and col.dtype.kind in "fiu":
         # numbers: formatted once per distinct value (np.unique keeps one NaN)
@@ -116,7 +116,7 @@ def json_texts(f: Field, col: Column) -> list[str | None]:
         return [_number_text(v) for v in values]
     if f.type == "boolean":
         return [None if v is None else "true" if v else "false" for v in values]
-    return _by_distinct(values, json.dumps)
+    return by_distinct(values, json.dumps)
 
 
 def _template(fields: list[Field]) -> str:

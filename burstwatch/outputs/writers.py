@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from burstwatch.errors import BurstwatchError
-from burstwatch.outputs.columns import Column, Columns, python_values
+from burstwatch.outputs.columns import Column, Columns, by_distinct, json_texts, python_values
 from burstwatch.outputs.jsonline import json_line
 from burstwatch.schema import Field, fields_of
 
@@ -78,15 +78,22 @@ def cell_values(f: Field, col: Column | None, n: int) -> list[Any]:
     """The CSV cells of one column: lists and nested objects as JSON text, missing empty."""
     if col is None:
         return [None] * n
-    values = python_values(f, col)
     if f.array or f.type in ("nested", "value"):
-        return [_json_text(v) for v in values]
+        return json_texts(f, col)
     if f.type in ("keyword", "ip"):
-        return [_csv_cell(v) for v in values]
-    if f.type in ("double", "float"):  # as in JSON lines: no NaN or Infinity, empty instead
-        return [v if isinstance(v, int) or v is None or math.isfinite(v) else None
-                for v in values]
-    return values
+        return by_distinct(python_values(f, col), _csv_cell)
+    if f.type in ("double", "float", "long") and col.dtype.kind in "fiu":
+        uniq, inverse = np.unique(col, return_inverse=True)  # each distinct number once
+        cells = np.empty(uniq.shape[0], object)
+        cells[:] = [_finite(v) for v in python_values(f, uniq)]
+        return cells[inverse.ravel()].tolist()
+    values = python_values(f, col)
+    return [_finite(v) for v in values] if f.type in ("double", "float") else values
+
+
+def _finite(v: Any) -> Any:
+    """As in JSON lines: no NaN or Infinity in a cell, empty instead."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def _write_csv(kind: str, batches: Iterable[Columns], path: str) -> int:
