@@ -268,8 +268,8 @@ def test_live_with_two_fanout_workers_merges_alerts(link: tuple[str, str, str, s
     # only an encrypted upload burst abroad is used.
     rule = tmp_path / "any-burst.yml"
     rule.write_text("id: t-1\ntitle: encrypted upload burst abroad\nlevel: medium\nmatch:\n"
-                    "  all:\n    - encryption: tls\n    - destination.scope: foreign\n"
-                    "    - up_burst_count: {gte: 1}\n")
+                    "  all:\n    - burstwatch.encryption.verdict: tls\n    - burstwatch.destination.scope: foreign\n"
+                    "    - burstwatch.flow.up_burst_count: {gte: 1}\n")
     live = Live(cap_ns, ["-i", cap_if, "--workers", "2", "--rules", str(rule), "--no-score",
                          "--interval", "1", "--status-every", "1", "--alerts", str(alerts),
                          "--format", "jsonl", "--no-state"], capturing_lines=3)  # both capturing
