@@ -307,3 +307,18 @@ def test_non_finite_numbers_are_null_in_json_lines_and_empty_in_csv() -> None:
     lines = [json.loads(line) for line in cols.json_lines()]
     assert [ln["burstwatch"]["burst"]["rate"] for ln in lines] == [None, None, None, 1.5, 2]
     assert cell_values(field(name), rate, 5) == [None, None, None, 1.5, 2]
+
+
+def test_a_conversation_reads_the_same_in_its_record_and_in_its_case() -> None:
+    """The demo's one case and the conversation record of the same host and party carry
+    the same conversation fields with the same values."""
+    (case,) = golden_records(ALERT)
+    conv = next(r for r in golden_records(CONVERSATION)
+                if r["source"]["ip"] == case["source"]["ip"]
+                and r["burstwatch"]["conversation"]["party"]
+                == case["burstwatch"]["conversation"]["party"])
+    assert conv["burstwatch"]["conversation"] == case["burstwatch"]["conversation"]
+    for path in ("destination", "tls", "network", "related"):
+        assert conv[path] == case[path], path
+    assert conv["burstwatch"]["encryption"] == case["burstwatch"]["encryption"]
+    assert conv["burstwatch"]["destination"] == case["burstwatch"]["destination"]
