@@ -147,8 +147,9 @@ FIELDS: tuple[Field, ...] = (
         "FBCA", "FBCA", values=("event", "alert")),
     ecs("event.category", "keyword", "always network", "FBCA", "FBCA", array=True),
     ecs("event.type", "keyword", "always connection", "FBCA", "FBCA", array=True),
-    ecs("event.start", "date", "first packet (of the flow-window, burst, or the first upload "
-        "burst of a conversation or case)", "FBCA", "FBCA"),
+    ecs("event.start", "date", "first packet of the flow-window or burst; of a conversation "
+        "its first burst or flow within the horizon; of a case its first upload burst",
+        "FBCA", "FBCA"),
     ecs("event.end", "date", "last packet (as event.start)", "FBCA", "FBCA"),
     ecs("event.duration", "long", "event.end - event.start", "FBCA", "FBCA", unit="ns"),
     ecs("event.severity", "long", "the case level as Elastic's detection rules number it: "
