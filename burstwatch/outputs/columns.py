@@ -4,8 +4,9 @@ A ``Columns`` is one batch of records of one kind (flow, burst, conversation, al
 each field of the kind a numpy column, or nothing when no record of the batch has it. The
 conventions: ``date`` int64 nanoseconds; ``long``/``double``/``float`` numbers, NaN where
 missing; ``keyword``/``ip``/``boolean`` objects, None where missing; arrays and nested lists
-objects holding lists. JSON lines nest each row from these; CSV and Parquet write them as
-they are. So every writer carries the same fields under the same names, by construction.
+objects holding lists. JSON lines, CSV and Parquet are all written from these columns
+(``records()`` nests them into one dictionary per row where a caller wants that), so every
+writer carries the same fields under the same names, by construction.
 """
 
 from __future__ import annotations
