@@ -148,7 +148,10 @@ class _FlowBuilder:
     def build(self, name: str) -> Column | None:
         rows, acc, n = self.rows, self.acc, self.n
         if name.startswith(_FEATURE_PREFIX) and name[len(_FEATURE_PREFIX):] in _FEATURE_AT:
-            return self.batch.features.values[:, _FEATURE_AT[name[len(_FEATURE_PREFIX):]]]
+            feature, matrix = name[len(_FEATURE_PREFIX):], self.batch.features
+            if feature not in matrix.names:  # a matrix of some features only
+                return np.full(n, np.nan)
+            return matrix.values[:, matrix.names.index(feature)]
         make = _FLOW_COLUMNS.get(name)
         if make is None:
             return None
