@@ -19,7 +19,7 @@ import numpy as np
 from burstwatch.config import load_settings
 from burstwatch.enrich.annotate import FlowAnnotator
 from burstwatch.enrich.geo import GeoDatabase
-from burstwatch.outputs.ecs import FLOW_COLUMNS, flow_records
+from burstwatch.outputs.ecs import flow_columns
 from burstwatch.outputs.writers import write_records
 from burstwatch.pipeline import RunStats, run_flows
 from burstwatch.records import FlowBatch
@@ -54,7 +54,7 @@ def main() -> int:
         for fmt in args.formats.split(","):
             path = str(Path(tmp) / f"out.{fmt}")
             start = time.perf_counter()
-            written = write_records((r for b in batches for r in flow_records(b)), path, list(FLOW_COLUMNS))
+            written = write_records("flow", (flow_columns(b) for b in batches), path)
             secs = time.perf_counter() - start
             assert written == n
             size = Path(path).stat().st_size

@@ -160,7 +160,7 @@ def run_live(net: Net, tmp: Path, config: Path, session: Path, flood: Path | Non
             live.kill()
     summary = next((x.strip() for x in err if x.startswith("summary:")), "(no summary)")
     records = [json.loads(x) for x in alerts.read_text().splitlines()] if alerts.exists() else []
-    levels = [r["burstwatch"]["level"] for r in records if r["destination"]["ip"] == SERVER]
+    levels = [r["burstwatch"]["case"]["level"] for r in records if r["destination"]["ip"] == SERVER]
     return Run(peak, summary, levels, sent["sent"], sent["elapsed"])
 
 

@@ -77,9 +77,9 @@ def make_batch(world: World, rng: np.random.Generator, n_flows: int, t_start: in
     sni_idx = np.where(rng.random(n_flows) < 0.7, rng.integers(0, 5_000, n_flows), 5_000)
     asn = rng.integers(0, 1_000, n_flows)
     extra = {
-        "burstwatch.encryption": world.kinds[rng.integers(0, 5, n_flows)],
+        "burstwatch.encryption.verdict": world.kinds[rng.integers(0, 5, n_flows)],
         "tls.client.server_name": world.sni[sni_idx],
-        "tls.client.ja4": np.where(sni_idx < 5_000, "t13d1516h2_8daaf6152771_02713d6af862", ""),
+        "burstwatch.tls.client.ja4": np.where(sni_idx < 5_000, "t13d1516h2_8daaf6152771_02713d6af862", ""),
         "destination.geo.country_iso_code": world.countries[rem % 10],
         "destination.as.number": (64_000 + asn).astype(np.float64),
         "destination.as.organization.name": world.orgs[asn],

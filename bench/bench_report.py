@@ -77,14 +77,15 @@ def make_views(n_cases: int, n_bursts: int, n_conns: int) -> list[CaseView]:
         rec["source"]["ip"] = host
         rec["destination"]["geo"]["country_iso_code"] = COUNTRIES[k % len(COUNTRIES)]
         rec["destination"]["as"]["number"] = 64_500 + k % 30
-        case.update(id=f"{k:016x}", party=f"party{k}.example.net", flows=flows,
-                    upload_bursts=n_bursts, upload_bytes=int(up.bytes.sum()))
+        case.update(id=f"{k:016x}", flows=flows, upload_bursts=n_bursts,
+                    upload_bytes=int(up.bytes.sum()))
+        rec["burstwatch"]["conversation"]["party"] = f"party{k}.example.net"
         case["bursts"] = [{"start": iso(s), "end": iso(e), "bytes": int(b), "rate": float(r),
                            "flow_id": f} for s, e, b, r, f in zip(
                                up.start_ns.tolist(), up.end_ns.tolist(), up.bytes.tolist(),
                                up.rate.tolist(), up.flow_id, strict=True)]
-        rec["burstwatch"]["rules"] = rec["burstwatch"]["rules"] + [
-            dict(rec["burstwatch"]["rules"][-1], flow_id=f) for f in flows]
+        rec["burstwatch"]["case"]["findings"] = rec["burstwatch"]["case"]["findings"] + [
+            dict(rec["burstwatch"]["case"]["findings"][-1], flow_id=f) for f in flows]
         conns = [Connection(f, host, 40_000 + i, "77.88.8.8", 443, "tcp", T0, T0 + 86_400 * NS,
                             int(up.bytes.sum()) // n_conns, 10_000, "relay.example.net",
                             "t13d1513h1_8daaf6152771_91b187c34d40", "tls")

@@ -120,7 +120,7 @@ def batch(rows: list[Row], bursts: list[Burst], extra: dict[str, list[Any]] | No
 
 def context(*rows: tuple[str, str, str, str, float, str]) -> dict[str, list[Any]]:
     """Enrichment columns from (verdict, sni, ja4, country, asn, org) per row."""
-    keys = ("burstwatch.encryption", "tls.client.server_name", "tls.client.ja4",
+    keys = ("burstwatch.encryption.verdict", "tls.client.server_name", "burstwatch.tls.client.ja4",
             "destination.geo.country_iso_code", "destination.as.number",
             "destination.as.organization.name")
     return {k: [r[i] for r in rows] for i, k in enumerate(keys)}

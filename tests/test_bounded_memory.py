@@ -48,7 +48,7 @@ def test_burst_session_is_a_case_through_a_flood_at_the_ceiling(
     records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert code == 1
     assert any(r["destination"]["ip"] == SERVER
-               and r["burstwatch"]["level"] in ("medium", "high", "critical") for r in records)
+               and r["burstwatch"]["case"]["level"] in ("medium", "high", "critical") for r in records)
     summary = next(line for line in (out + err).splitlines() if line.startswith("summary:"))
     evicted = int(summary.split("; ")[-1].split(" flows evicted")[0].replace(",", ""))
     assert 27_000 <= evicted <= 30_000  # all but the 2,048 the table holds at the end

@@ -41,7 +41,7 @@ def test_an_open_flow_matched_every_interval_is_held_once_and_its_case_written_o
     finally:
         desk.close()
     assert len(desk.flow_alerts) == len(alerts)
-    assert [(r["burstwatch"]["case"]["party"], r["burstwatch"]["case"]["revision"]) for r, _ in written] == [
+    assert [(r["burstwatch"]["conversation"]["party"], r["burstwatch"]["case"]["revision"]) for r, _ in written] == [
         ("example.net", 1)]
 
 
@@ -87,7 +87,7 @@ def test_a_ledger_that_cannot_be_written_does_not_stop_live_and_loses_nothing(
     finally:
         desk.close()
     assert not desk.unwritten and desk.lost_batches == 0
-    assert [r["burstwatch"]["case"]["party"] for r, _ in written] == ["example.net"]
+    assert [r["burstwatch"]["conversation"]["party"] for r, _ in written] == ["example.net"]
     with Ledger.open(args.state, None, read_only=True) as ledger:
         held = ledger.connection.execute("SELECT count(*) FROM bursts").fetchone()
     assert held is not None and held[0] == sum(len(b.bursts) for b in batches)

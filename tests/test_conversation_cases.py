@@ -45,10 +45,10 @@ def test_each_exfiltration_shape_is_one_case_at_medium_or_above(
     session = write_scenario(str(path), scenario, seed, **params)
     cases = scan(capsys, str(path))
     mine = [c for c in cases if c["source"]["ip"] == EXFIL_HOST]
-    assert len(mine) == 1, [c["burstwatch"]["reason"] for c in cases]
+    assert len(mine) == 1, [c["burstwatch"]["case"]["reason"] for c in cases]
     case = mine[0]
-    assert case["burstwatch"]["case"]["party"] == party
-    assert case["event"]["severity"] >= MEDIUM, case["burstwatch"]["reason"]
+    assert case["burstwatch"]["conversation"]["party"] == party
+    assert case["event"]["severity"] >= MEDIUM, case["burstwatch"]["case"]["reason"]
     # every ground-truth burst is in the case (a slow uplink's chunk may split in two)
     assert case["burstwatch"]["case"]["upload_bursts"] >= len(session.bursts)
     assert case["burstwatch"]["case"]["upload_bytes"] >= 0.95 * sum(b.payload_bytes for b in session.bursts)
@@ -58,9 +58,9 @@ def test_each_exfiltration_shape_is_one_case_at_medium_or_above(
     from burstwatch.features import FEATURE_NAMES
 
     internal = {n for n in (*CONVERSATION_FEATURE_NAMES, *FEATURE_NAMES) if "_" in n}
-    why = case["burstwatch"]["reason"]
+    why = case["burstwatch"]["case"]["reason"]
     assert not internal & set(re.findall(r"[a-z0-9_]+", why)), why
-    assert "Level " in why and case["burstwatch"]["decided_by"] in why
+    assert "Level " in why and case["burstwatch"]["case"]["decided_by"] in why
 
 
 def test_a_rotated_capture_of_one_conversation_is_still_one_case(
@@ -96,7 +96,7 @@ def test_benign_shapes_raise_nothing_at_medium(
     path = tmp_path / "b.pcap"
     write_scenario(str(path), scenario, 31, **params)
     cases = scan(capsys, str(path))
-    assert [c["burstwatch"]["reason"] for c in cases if c["event"]["severity"] >= MEDIUM] == []
+    assert [c["burstwatch"]["case"]["reason"] for c in cases if c["event"]["severity"] >= MEDIUM] == []
 
 
 def test_one_continuous_200_mb_upload_abroad_is_at_most_low(
@@ -105,9 +105,9 @@ def test_one_continuous_200_mb_upload_abroad_is_at_most_low(
     path = tmp_path / "big.pcap"
     write_scenario(str(path), "continuous_upload_abroad", 32, total_bytes=200_000_000)
     cases = scan(capsys, str(path))
-    assert [c["burstwatch"]["level"] for c in cases] in ([], ["low"])
+    assert [c["burstwatch"]["case"]["level"] for c in cases] in ([], ["low"])
     if cases:
-        assert "single transfer" in cases[0]["burstwatch"]["decided_by"]
+        assert "single transfer" in cases[0]["burstwatch"]["case"]["decided_by"]
 
 
 def test_real_benign_captures_raise_nothing_at_medium(
@@ -120,7 +120,7 @@ def test_real_benign_captures_raise_nothing_at_medium(
     for path in chosen:
         name = path.name
         cases = scan(capsys, str(path))
-        high = [c["burstwatch"]["reason"] for c in cases if c["event"]["severity"] >= MEDIUM]
+        high = [c["burstwatch"]["case"]["reason"] for c in cases if c["event"]["severity"] >= MEDIUM]
         if high:
             loud[name] = high
     assert loud == {}

@@ -132,12 +132,12 @@ def test_various_gre_keeps_gre_without_ip_inside(shared_pcaps: Path) -> None:
 
 
 def _records(shared_pcaps: Path, name: str) -> list[tuple[object, ...]]:
-    """(transport, source ip:port, destination ip:port, network.tunnel) per flow record."""
+    """(transport, source ip:port, destination ip:port, burstwatch.tunnel) per flow record."""
     out = []
     for batch in run(shared_pcaps / "encap" / name)[0]:
         for r in flow_records(batch):
             out.append((r["network"]["transport"], r["source"]["ip"], r["source"]["port"],
-                        r["destination"]["ip"], r["destination"]["port"], r["network"].get("tunnel")))
+                        r["destination"]["ip"], r["destination"]["port"], r["burstwatch"].get("tunnel")))
     return sorted(out, key=repr)
 
 
@@ -369,14 +369,16 @@ def test_unfinished_ipv4_datagram_waits(shared_pcaps: Path) -> None:
 
 def _verdicts(path: Path, capsys: pytest.CaptureFixture[str]) -> list[tuple[object, ...]]:
     """(transport, source port, destination port, verdict, version, tunnel kinds) per flow
-    record of ``burstwatch flows``."""
+    record of ``burstwatch flows`` (a TLS version as "TLS 1.2", from tls.*)."""
     assert main(["flows", str(path)]) == 0
     out = []
     for line in capsys.readouterr().out.splitlines():
         r = json.loads(line)
-        bw, net = r["burstwatch"], r["network"]
+        bw, net, tls = r["burstwatch"], r["network"], r.get("tls", {})
+        version = bw["encryption"].get("version") or (
+            f"{tls['version_protocol'].upper()} {tls['version']}" if "version" in tls else None)
         out.append((net["transport"], r["source"]["port"], r["destination"]["port"],
-                    bw["encryption"], bw.get("encryption_version"), (net.get("tunnel") or {}).get("type")))
+                    bw["encryption"]["verdict"], version, (bw.get("tunnel") or {}).get("type")))
     return sorted(out, key=repr)
 
 
@@ -549,7 +551,7 @@ def _cases(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[dict], 
     tunnels = []
     for case in cases:
         case["burstwatch"].pop("capture")
-        for finding in case["burstwatch"]["rules"]:
+        for finding in case["burstwatch"]["case"]["findings"]:
             if finding["kind"] == "flow rule":
                 tunnels.append(finding.pop("tunnel", None))
     return cases, tunnels

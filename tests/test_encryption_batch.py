@@ -418,14 +418,14 @@ def test_annotator_columns_match_per_flow_verdicts(scenario_captures: list[Path]
         annotator = FlowAnnotator(geo, config)
         ended: dict[str, int] = {}
         for batch in run_flows([str(path)], enricher_factory=lambda a=annotator: a):
-            names = ["burstwatch.encryption", "burstwatch.encryption_version",
-                     "burstwatch.encryption_detail", "tls.client.server_name", "burstwatch.alpn",
-                     "tls.client.ja4"]
+            names = ["burstwatch.encryption.verdict", "burstwatch.encryption.version",
+                     "burstwatch.encryption.detail", "tls.client.server_name", "burstwatch.tls.client.alpn_offered",
+                     "burstwatch.tls.client.ja4"]
             for i, fid in enumerate(batch.rows.flow_id.tolist()):
                 want = encryption_values(classify_flow(*flows[fid], protocols=probes.get(fid, False)))
                 got = tuple(batch.extra[n][i] for n in names)
                 assert got == want[:-1], (path.name, fid)
-                entropy = batch.extra["burstwatch.entropy"][i]
+                entropy = batch.extra["burstwatch.encryption.entropy"][i]
                 assert (np.isnan(entropy) and np.isnan(want[-1])) or abs(entropy - want[-1]) <= 1e-9
                 if batch.rows.kind[i] == fs.ROW_FLOW:
                     ended[want[0]] = ended.get(want[0], 0) + 1

@@ -377,7 +377,8 @@ def variant_flows() -> list[Flow]:
 
 def flows_cli(path: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
     assert main(["flows", str(path)]) == 0
-    return [json.loads(line)["burstwatch"] for line in capsys.readouterr().out.splitlines()]
+    return [json.loads(line)["burstwatch"]["encryption"]
+            for line in capsys.readouterr().out.splitlines()]
 
 
 def test_anyconnect_capture_end_to_end(shared_pcaps: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -385,11 +386,11 @@ def test_anyconnect_capture_end_to_end(shared_pcaps: Path, capsys: pytest.Captur
     if not path.is_file():
         pytest.skip(f"{path} not found")
     rows = flows_cli(path, capsys)
-    dtls = [r for r in rows if r["encryption"] == "dtls"]
+    dtls = [r for r in rows if r["verdict"] == "dtls"]
     assert len(dtls) == 1  # the tunnel's UDP 443 flow to 8.37.102.91
-    assert dtls[0]["encryption_version"] == "DTLS 1.0 (pre-standard 0x0100)"
-    assert dtls[0]["encryption_detail"] == "DTLS ClientHello without SNI"
-    assert Counter(r["encryption"] for r in rows)["tls"] == 11  # the TLS flows stay TLS
+    assert dtls[0]["version"] == "DTLS 1.0 (pre-standard 0x0100)"
+    assert dtls[0]["detail"] == "DTLS ClientHello without SNI"
+    assert Counter(r["verdict"] for r in rows)["tls"] == 11  # the TLS flows stay TLS
 
 
 def test_cloudflare_warp_capture_end_to_end(
@@ -399,7 +400,7 @@ def test_cloudflare_warp_capture_end_to_end(
     if not path.is_file():
         pytest.skip(f"{path} not found")
     rows = flows_cli(path, capsys)
-    wg = [r for r in rows if r["encryption"] == "wireguard"]
+    wg = [r for r in rows if r["verdict"] == "wireguard"]
     assert len(wg) == 1  # UDP 60555 <-> 162.159.192.7:2408
-    assert wg[0]["encryption_version"] == "WireGuard (WARP variant)"
-    assert "header c4027800" in str(wg[0]["encryption_detail"])
+    assert wg[0]["version"] == "WireGuard (WARP variant)"
+    assert "header c4027800" in str(wg[0]["detail"])

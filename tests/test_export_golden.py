@@ -1,6 +1,8 @@
-"""`flows -o` output for the demo capture, pinned byte for byte (JSON lines, CSV) and value for
-value (Parquet, whose file bytes carry the writer's version). A faster writer must produce
-exactly these files: any difference in key order, number formatting or escaping fails here."""
+"""The demo capture's records, every kind (flow, burst, conversation, alert) in every format,
+pinned: JSON lines and CSV byte for byte, Parquet value for value (its file bytes carry the
+writer's version). Any change to any field, its name, key order, number formatting or
+escaping fails here; after an intended change, `python tests/golden/regenerate.py` writes
+them again and the diff shows the change."""
 
 from __future__ import annotations
 
@@ -9,33 +11,29 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from burstwatch.cli.main import main
+from tests.golden.regenerate import COMMANDS, GOLDEN, write
 
-ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = Path(__file__).resolve().parent / "golden"
-
-
-@pytest.mark.parametrize("name,extra", [
-    ("flows.jsonl", []), ("flows.csv", []), ("bursts.jsonl", ["--bursts"]),
-    ("bursts.csv", ["--bursts"]),
-])
-def test_text_exports_match_the_golden_files(name: str, extra: list[str], tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)  # the records name the capture as given: pcaps/demo.pcap
-    out = tmp_path / name
-    assert main(["flows", "pcaps/demo.pcap", "-o", str(out), *extra]) == 0
-    assert out.read_bytes() == (GOLDEN / name).read_bytes()
+STALE = "differs from tests/golden/{name}: if the change is intended, run " \
+        "`python tests/golden/regenerate.py` and review the diff"
+ROWS = {"flows": 61, "bursts": 28, "conversations": 19, "alerts": 1}
 
 
-def test_parquet_export_matches_the_golden_table(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
-    out = tmp_path / "flows.parquet"
-    assert main(["flows", "pcaps/demo.pcap", "-o", str(out)]) == 0
-    got, want = pq.read_table(out), pq.read_table(GOLDEN / "flows.parquet")
-    assert got.schema == want.schema
-    assert got.num_rows == want.num_rows == 61
-    assert got.equals(want)
+@pytest.mark.parametrize("stem", list(COMMANDS))
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_text_exports_match_the_golden_files(stem: str, fmt: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{stem}.{fmt}"
+    assert write(stem, fmt, out) in (0, 1)
+    assert out.read_bytes() == (GOLDEN / out.name).read_bytes(), STALE.format(name=out.name)
+
+
+@pytest.mark.parametrize("stem", list(COMMANDS))
+def test_parquet_exports_match_the_golden_tables(stem: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{stem}.parquet"
+    assert write(stem, "parquet", out) in (0, 1)
+    got, want = pq.read_table(out), pq.read_table(GOLDEN / out.name)
+    assert got.schema == want.schema, STALE.format(name=out.name)
+    assert got.num_rows == want.num_rows == ROWS[stem]
+    assert got.equals(want), STALE.format(name=out.name)
 
 
 def test_column_formatting_agrees_with_the_per_value_functions() -> None:
@@ -45,7 +43,8 @@ def test_column_formatting_agrees_with_the_per_value_functions() -> None:
 
     import numpy as np
 
-    from burstwatch.outputs.ecs import _num, _num_list, iso, iso_list
+    from burstwatch.outputs.columns import iso_list, num, num_list
+    from burstwatch.outputs.ecs import iso
 
     rng = np.random.default_rng(16)
     v = np.concatenate([
@@ -53,8 +52,8 @@ def test_column_formatting_agrees_with_the_per_value_functions() -> None:
         np.array([0.0, -0.0, 0.5, 2.5, 1.0000005, 2**53, 2**53 + 2.0, -2**53, 1e300, 5e-324,
                   np.nan, np.inf, -np.inf, 0.1 + 0.2, 123456.0000005]),
     ])
-    got = _num_list(v)
-    want = [_num(x) for x in v.tolist()]
+    got = num_list(v)
+    want = [num(x) for x in v.tolist()]
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
         assert type(g) is type(w) and (g == w or (g != g and w != w) or math.isinf(w)), (g, w)

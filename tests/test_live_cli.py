@@ -182,8 +182,8 @@ def test_live_alerts_while_the_burst_session_is_open_and_stops_cleanly(
         jsonschema.validate(r, SCHEMA)
     hits = [r for r in records if r["destination"]["ip"] == "77.88.8.8"]
     assert hits and hits[0]["source"]["ip"] == "192.168.1.50"
-    assert hits[-1]["burstwatch"]["level"] in ("medium", "high", "critical")
-    assert hits[-1]["burstwatch"]["encryption"]["kind"] == "tls"
+    assert hits[-1]["burstwatch"]["case"]["level"] in ("medium", "high", "critical")
+    assert hits[-1]["burstwatch"]["encryption"]["verdict"] == "tls"
     # one case for the conversation, revised as it grew: never the same revision twice
     assert {r["burstwatch"]["case"]["id"] for r in hits} == {hits[0]["burstwatch"]["case"]["id"]}
     keys = [(r["burstwatch"]["case"]["id"], r["burstwatch"]["case"]["revision"]) for r in records]
@@ -216,7 +216,7 @@ def test_live_still_alerts_on_the_burst_session_through_a_flood_at_the_ceiling(
     assert returncode == 1, live.stderr
     records = [json.loads(line) for line in alerts.read_text().splitlines()]
     hits = [r for r in records if r["destination"]["ip"] == "77.88.8.8"]
-    assert hits and hits[-1]["burstwatch"]["level"] in ("medium", "high", "critical"), live.stderr
+    assert hits and hits[-1]["burstwatch"]["case"]["level"] in ("medium", "high", "critical"), live.stderr
     summary = next(line for line in live.err if line.startswith("summary:"))
     evicted = int(summary.split("; ")[-1].split(" flows evicted")[0].replace(",", ""))
     # Each flood packet the kernel delivered is a flow; beyond the 2,560-flow ceiling nearly

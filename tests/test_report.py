@@ -113,7 +113,7 @@ BROKEN = [
     ("event", "start", 5),
     ("source", "ip", None),
     ("network", "transport", ["tcp"]),
-    ("burstwatch", "level", "severe"),
+    ("burstwatch", "conversation", {"party": 5}),
     ("burstwatch", "case", {"id": "x"}),
     ("event", "end", "yesterday"),
 ]
@@ -207,7 +207,7 @@ def test_captured_text_cannot_inject_markup_or_script(demo_alerts: Path) -> None
     evil = "</script><img src=x onerror=alert(1)><!--"
     rec["tls"] = {"client": {"server_name": evil}}
     rec["destination"]["as"]["organization"]["name"] = evil
-    rec["burstwatch"]["case"]["party"] = evil
+    rec["burstwatch"]["conversation"]["party"] = evil
     rec["burstwatch"]["case"]["bursts"][0]["flow_id"] = evil
     page = render(from_records([rec], ["US"]))
     assert evil not in page
@@ -262,7 +262,7 @@ def test_live_alert_lines_carry_the_same_facts_as_scan(
     rec = record(demo_alerts)
     args = argparse.Namespace(format="table", verbose=False, interface="lo", status_every=10.0)
     out = Output(args, None)
-    out.alert(rec, rec["burstwatch"]["level"])
+    out.alert(rec, rec["burstwatch"]["case"]["level"])
     printed = capsys.readouterr().out.splitlines()
     assert printed == case_lines([rec], 80, header=False)
     line = printed[0]

@@ -121,7 +121,7 @@ def case_plots(page: Any) -> dict[str, dict[str, Any]]:
 def check_overview(page: Any, records: list[dict[str, Any]]) -> None:
     levels = {lv: 0 for lv in ("low", "medium", "high", "critical")}
     for r in records:
-        levels[r["burstwatch"]["level"]] += 1
+        levels[r["burstwatch"]["case"]["level"]] += 1
     shown = page.evaluate("""() => Object.fromEntries(Array.from(
         document.querySelectorAll('#by-level [data-level]')).map(e => [e.dataset.level, Number(e.textContent)]))""")
     assert shown == levels
@@ -267,7 +267,7 @@ def test_the_essentials_read_without_javascript(browser: Any, capsys: pytest.Cap
     assert page.locator("#by-level [data-level='high']").inner_text() == "1"
     case = records[0]["burstwatch"]["case"]
     text = page.locator("section.case").inner_text()
-    assert case["id"] in text and case["party"] in text
+    assert case["id"] in text and records[0]["burstwatch"]["conversation"]["party"] in text
     assert page.locator("table.bursts tbody tr").count() == case["upload_bursts"]
     assert page.evaluate("document.querySelectorAll('.main-svg').length") == 0  # nothing drawn
     assert opened.requests == []

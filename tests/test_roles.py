@@ -161,7 +161,7 @@ def test_every_part_of_a_pulled_connection_keeps_the_handshake_verdict(tmp_path:
     for b in pipeline_flows([str(path)], enricher_factory=lambda: annotator):
         for i in np.flatnonzero(b.rows.kind == fs.ROW_FLOW).tolist():
             rows.append((format_addresses(b.rows.orig_hi[i:i + 1], b.rows.orig_lo[i:i + 1])[0],
-                         b.extra["burstwatch.encryption"][i], b.extra["tls.client.server_name"][i],
+                         b.extra["burstwatch.encryption.verdict"][i], b.extra["tls.client.server_name"][i],
                          float(b.features.column("orig_payload_bytes")[i])))
     assert len(rows) == 4  # the handshake, then one flow per pull
     assert {r[:3] for r in rows} == {("192.168.1.50", "tls", "api.example.net")}

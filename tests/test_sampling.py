@@ -73,9 +73,9 @@ def test_what_opens_a_protocol() -> None:
 
 
 def _columns(path: Path, whole: bool) -> list[tuple[object, ...]]:
-    names = ["burstwatch.encryption", "burstwatch.encryption_version",
-             "burstwatch.encryption_detail", "tls.client.server_name", "burstwatch.alpn",
-             "tls.client.ja4", "burstwatch.entropy"]
+    names = ["burstwatch.encryption.verdict", "burstwatch.encryption.version",
+             "burstwatch.encryption.detail", "tls.client.server_name", "burstwatch.tls.client.alpn_offered",
+             "burstwatch.tls.client.ja4", "burstwatch.encryption.entropy"]
     geo, settings = GeoDatabase.bundled(), load_settings()
     out = []
     for batch in run_flows([str(path)], enricher_factory=lambda: FlowAnnotator(geo, settings),

@@ -37,27 +37,28 @@ def test_demo_capture_flags_the_burst_session_and_nothing_else(
     ]
     a = alerts[0]
     case = a["burstwatch"]["case"]
-    assert case["party"] == "example.net" and case["party_kind"] == "domain"
+    conv = a["burstwatch"]["conversation"]
+    assert conv["party"] == "example.net" and conv["party_kind"] == "domain"
     assert a["destination"]["domain"] == "example.net"
     # three bursts of 450,000 bytes on one connection (pcaps/README.md)
     assert case["upload_bursts"] == 3 and case["upload_bytes"] == 3 * 450_000
     assert case["connections"] == 1 and len(case["flows"]) == 1
     assert [b["bytes"] for b in case["bursts"]] == [450_000] * 3
     # two flow rules say high; the conversation rule for quiet hosts says medium
-    assert a["burstwatch"]["level"] in ("high", "critical") and a["event"]["severity"] >= 73
-    kinds = {(r["kind"], r["id"]) for r in a["burstwatch"]["rules"]}
+    assert a["burstwatch"]["case"]["level"] in ("high", "critical") and a["event"]["severity"] >= 73
+    kinds = {(r["kind"], r["id"]) for r in a["burstwatch"]["case"]["findings"]}
     assert {("flow rule", "bw-001"), ("flow rule", "bw-002"), ("conversation rule", "bw-102")} <= kinds
-    assert "bw-001" in a["burstwatch"]["decided_by"]
+    assert "bw-001" in a["burstwatch"]["case"]["decided_by"]
     assert a["destination"]["geo"]["country_iso_code"] == "RU"
     assert a["destination"]["as"]["number"] == 13238
     assert a["tls"]["client"]["server_name"] == "relay.example.net"
-    assert a["burstwatch"]["encryption"]["kind"] == "tls"
-    evidence = {e["field"]: e["value"] for r in a["burstwatch"]["rules"] for e in r["evidence"]}
-    assert evidence["up_burst_count"] == 3
-    assert evidence["up_peak_burst_rate"] > 4_000_000
-    assert evidence["conversation.repetition"] == 3
+    assert a["burstwatch"]["encryption"]["verdict"] == "tls"
+    evidence = {e["field"]: e["value"] for r in a["burstwatch"]["case"]["findings"] for e in r["evidence"]}
+    assert evidence["burstwatch.flow.up_burst_count"] == 3
+    assert evidence["burstwatch.flow.up_peak_burst_rate"] > 4_000_000
+    assert evidence["burstwatch.conversation.repetition"] == 3
     # the sentence: what was seen, who says so, what set the level; no internal names
-    why = a["burstwatch"]["reason"]
+    why = a["burstwatch"]["case"]["reason"]
     assert why.startswith("192.168.1.50 sent 3 encrypted upload bursts of 450.0 kB (1.4 MB in all) "
                           "to RU party example.net over 2 min, roughly every 60 s.")
     assert "Level " in why and "up_burst_count" not in why and "conversation." not in why
@@ -98,9 +99,9 @@ def test_verbose_table_gives_each_case_in_full(capsys: pytest.CaptureFixture[str
 
 def test_rules_alone_with_no_score(capsys: pytest.CaptureFixture[str]) -> None:
     code, alerts = scan_alerts(capsys, str(PROJECT_PCAPS / "demo.pcap"), "--no-score")
-    assert code == 1 and [a["burstwatch"]["level"] for a in alerts] == ["high"]
-    assert alerts[0]["burstwatch"]["anomaly_score"] is None
-    assert alerts[0]["burstwatch"]["decided_by"] == "flow rule bw-001 says high"
+    assert code == 1 and [a["burstwatch"]["case"]["level"] for a in alerts] == ["high"]
+    assert alerts[0]["burstwatch"]["conversation"]["anomaly_score"] is None
+    assert alerts[0]["burstwatch"]["case"]["decided_by"] == "flow rule bw-001 says high"
 
 
 def test_train_then_scan_with_the_model(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -122,7 +123,7 @@ def test_train_then_scan_with_the_model(capsys: pytest.CaptureFixture[str], tmp_
     assert " from 8 hosts" in banner and str(state) in banner
     code, alerts = scan_alerts(capsys, str(PROJECT_PCAPS / "demo.pcap"), "--model", str(model))
     assert code == 1 and alerts[0]["destination"]["ip"] == "77.88.8.8"
-    assert alerts[0]["burstwatch"]["anomaly_score"] is not None
+    assert alerts[0]["burstwatch"]["conversation"]["anomaly_score"] is not None
     # a tampered, truncated or foreign model file is refused with one line and exit 2
     data = model.read_bytes()
     for bad in (data[: len(data) // 2], data[:-40] + bytes(40), b"not a model at all"):
@@ -153,7 +154,7 @@ def test_bursty_encrypted_uploads_abroad_alert_at_medium_or_above(
     write_scenario(str(path), scenario, 21, link=link, nanosecond=ns)
     code, alerts = scan_alerts(capsys, str(path))
     assert code == 1
-    flagged = {(a["destination"]["ip"], a["burstwatch"]["level"]) for a in alerts}
+    flagged = {(a["destination"]["ip"], a["burstwatch"]["case"]["level"]) for a in alerts}
     assert any(ip == server and level in ("medium", "high", "critical") for ip, level in flagged)
     assert all(a["source"]["ip"] in (CLIENT_V4, CLIENT_V6) for a in alerts)
 
@@ -267,14 +268,16 @@ def test_flows_export_carries_verdict_and_geography(tmp_path: Path) -> None:
     r = exfil[0]
     assert r["source"]["ip"] == "192.168.1.50"
     assert r["network"]["transport"] == "tcp"
-    assert r["burstwatch"]["encryption"] == "tls"
+    assert r["burstwatch"]["encryption"]["verdict"] == "tls"
     assert r["tls"]["client"]["server_name"] == "relay.example.net"
-    assert r["tls"]["client"]["ja4"].startswith("t13d")
+    assert r["tls"]["version"] == "1.3" and r["tls"]["version_protocol"] == "tls"
+    assert r["burstwatch"]["tls"]["client"]["ja4"].startswith("t13d")
+    assert r["network"]["direction"] == "outbound"
     assert r["destination"]["geo"]["country_iso_code"] == "RU"
     assert r["destination"]["as"]["number"] == 13238
-    assert r["burstwatch"]["up_burst_count"] == 3
+    assert r["burstwatch"]["flow"]["up_burst_count"] == 3
     dns = [r for r in recs if r["destination"]["port"] == 53]
-    assert dns and all(r["burstwatch"]["encryption"] == "none" for r in dns)
+    assert dns and all(r["burstwatch"]["encryption"]["verdict"] == "none" for r in dns)
     assert all(r["destination"]["geo"]["country_iso_code"] == "US" for r in dns if r["destination"]["ip"] == "8.8.8.8")
 
 
@@ -284,13 +287,13 @@ def test_flows_csv_and_bursts(tmp_path: Path) -> None:
     out = tmp_path / "f.csv"
     assert main(["flows", str(PROJECT_PCAPS / "demo.pcap"), "-o", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
-    assert "burstwatch.peak_burst_rate" in rows[0] and "destination.geo.country_iso_code" in rows[0]
+    assert "burstwatch.flow.peak_burst_rate" in rows[0] and "destination.geo.country_iso_code" in rows[0]
     exfil = [r for r in rows if r["destination.ip"] == "77.88.8.8"]
-    assert exfil[0]["burstwatch.encryption"] == "tls"
+    assert exfil[0]["burstwatch.encryption.verdict"] == "tls"
     bursts = tmp_path / "b.jsonl"
     assert main(["flows", str(PROJECT_PCAPS / "demo.pcap"), "--bursts", "-o", str(bursts)]) == 0
     up = [json.loads(x) for x in bursts.read_text().splitlines()]
-    up = [b for b in up if b["destination"]["ip"] == "77.88.8.8" and b["network"]["direction"] == "upload"]
+    up = [b for b in up if b["destination"]["ip"] == "77.88.8.8" and b["burstwatch"]["burst"]["direction"] == "upload"]
     assert [b["burstwatch"]["burst"]["bytes"] for b in up] == [450_000] * 3
 
 
@@ -310,4 +313,4 @@ def test_flows_parquet(tmp_path: Path) -> None:
     assert table.num_rows == 61
     rows = table.to_pylist()
     exfil = [r for r in rows if r["destination.ip"] == "77.88.8.8"]
-    assert exfil[0]["burstwatch.encryption"] == "tls" and exfil[0]["burstwatch.up_burst_count"] == 3.0
+    assert exfil[0]["burstwatch.encryption.verdict"] == "tls" and exfil[0]["burstwatch.flow.up_burst_count"] == 3.0

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from burstwatch.cli.console import clean
-from burstwatch.outputs.writers import write_records
 from burstwatch.synth.scenarios import write_scenario
 from tests.conftest import REPO
 
@@ -142,16 +141,24 @@ def test_rule_text_is_escaped_in_lint_and_test_output(tmp_path: Path) -> None:
 
 
 def test_csv_cells_that_would_start_a_formula_are_neutralised(tmp_path: Path) -> None:
+    import numpy as np
+
+    from burstwatch.outputs.writers import cell_values
+    from burstwatch.schema import field
+
+    texts = ["=HYPERLINK(\"http://evil.test\",\"x\")", "+1+cmd", "-5e3", "-2+3", "@SUM(A1)",
+             "\tz", "\rz", "ok", "-"]
+    col = np.empty(len(texts), object)
+    col[:] = texts
+    cells = cell_values(field("tls.client.server_name"), col, len(texts))
+    numbers = cell_values(field("burstwatch.flow.upload_share"), np.array([-5.0, -0.5]), 2)
     path = tmp_path / "out.csv"
-    records = [{"sni": "=HYPERLINK(\"http://evil.test\",\"x\")", "alpn": "+1+cmd", "num_text": "-5e3", "org": "-2+3",
-                "name": "@SUM(A1)", "tab": "\tz", "cr": "\rz", "plain": "ok", "n": -5,
-                "f": -0.5, "neg_text": "-"}]
-    assert write_records(records, str(path)) == 1
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerow([*cells, *numbers])
     with path.open(newline="", encoding="utf-8") as fh:
-        row = next(csv.DictReader(fh))
-    assert row == {"sni": "'=HYPERLINK(\"http://evil.test\",\"x\")", "alpn": "'+1+cmd", "num_text": "-5e3", "org": "'-2+3",
-                   "name": "'@SUM(A1)", "tab": "'\tz", "cr": "'\rz", "plain": "ok", "n": "-5",
-                   "f": "-0.5", "neg_text": "'-"}
+        row = next(csv.reader(fh))
+    assert row == ["'=HYPERLINK(\"http://evil.test\",\"x\")", "'+1+cmd", "-5e3", "'-2+3",
+                   "'@SUM(A1)", "'\tz", "'\rz", "ok", "'-", "-5", "-0.5"]
 
 
 def test_flows_csv_export_neutralises_a_hostile_server_name(tmp_path: Path) -> None:
@@ -179,9 +186,11 @@ def test_live_alert_lines_escape_what_the_record_holds(capsys: pytest.CaptureFix
                         "as": {"number": 64500, "organization": {"name": "org" + CONTROLS}}},
         "network": {"transport": "tcp"},
         "tls": {"client": {"server_name": "sni" + CONTROLS}},
-        "burstwatch": {"level": "high", "encryption": {"kind": "tls"}, "reason": "because " + CONTROLS,
-                       "case": {"id": "c1", "revision": 1, "upload_bursts": 3, "upload_bytes": 3_000_000,
-                                "connections": 1, "party": "example.net"}},
+        "burstwatch": {"encryption": {"verdict": "tls"},
+                       "conversation": {"party": "example.net"},
+                       "case": {"id": "c1", "revision": 1, "level": "high", "upload_bursts": 3,
+                                "upload_bytes": 3_000_000, "connections": 1,
+                                "reason": "because " + CONTROLS}},
     }
     out.alert(record, "high")
     shown = capsys.readouterr().out

@@ -47,7 +47,7 @@ class Detector:
                 continue
             level = max((h.rule.level for h in row_hits), key=level_rank)
             rec = records[k]
-            fid = rec["burstwatch"]["flow_id"]
+            fid = rec["burstwatch"]["flow"]["id"]
             if batch.rows.kind[row] == fs.ROW_WINDOW:
                 self._windowed_alerted.add(fid)
             elif fid in self._windowed_alerted:

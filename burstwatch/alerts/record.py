@@ -1,8 +1,8 @@
-"""Alert records: one per flagged flow-window, in Elastic Common Schema, saying why.
+"""Flow rule hits: a flagged flow-window (its flow record and the rules that fired, each
+with its evidence), a finding of its conversation's case, and how evidence reads.
 
-``source`` is the local side of the flow and ``destination`` the remote party, whoever
-opened the connection (``flows.roles``; ``network.direction`` says which did). Severity follows Elastic's detection-rule
-mapping (low 21, medium 47, high 73, critical 99); the level name is ``burstwatch.level``.
+Severity follows Elastic's detection-rule mapping (low 21, medium 47, high 73, critical 99);
+the level name is ``burstwatch.case.level`` in case records.
 """
 
 from __future__ import annotations
@@ -11,15 +11,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from burstwatch.conversations.registry import CONVERSATION_FEATURES
-from burstwatch.features import FEATURE_NAMES, FEATURES
 from burstwatch.rules import Evidence, Rule
+from burstwatch.schema import FIELDS
 
 LEVEL_ORDER = ("low", "medium", "high", "critical")
 SEVERITY = {"low": 21, "medium": 47, "high": 73, "critical": 99}
-_UNITS = {f.name: f.unit for f in FEATURES} | {
-    "conversation." + f.name: f.unit for f in CONVERSATION_FEATURES
-}
+_UNITS = {f.name: f.unit for f in FIELDS if f.unit}
 
 
 def level_rank(level: str) -> int:
@@ -86,63 +83,8 @@ class Alert:
         return SEVERITY[self.level]
 
     def to_record(self) -> dict[str, Any]:
-        f = self.flow
-        bw = f.get("burstwatch", {})
-        src, dst = f["source"], f["destination"]
-        top = max(self.hits, key=lambda h: level_rank(h.rule.level)) if self.hits else None
-        rules = [
-            {
-                "id": h.rule.id,
-                "name": h.rule.title,
-                "level": h.rule.level,
-                "tags": list(h.rule.tags),
-                "evidence": [evidence_record(e) for e in h.evidence],
-            }
-            for h in self.hits
-        ]
-        features = {name: bw.get(name) for name in FEATURE_NAMES}
-        rec: dict[str, Any] = {
-            "@timestamp": f["event"]["end"],
-            "event": {
-                "kind": "alert",
-                "category": ["network"],
-                "type": ["connection"],
-                "start": f["event"]["start"],
-                "end": f["event"]["end"],
-                "duration": f["event"]["duration"],
-                "severity": self.severity,
-            },
-            "source": {k: v for k, v in src.items() if k != "geo" or v},
-            "destination": dst,
-            "network": f["network"],
-            "rule": {
-                "id": top.rule.id if top else "burstwatch.anomaly",
-                "name": top.rule.title if top else "Anomalous encrypted flow to a foreign endpoint",
-            },
-            "burstwatch": {
-                "level": self.level,
-                "flow_id": bw.get("flow_id"),
-                "record": bw.get("record"),
-                "window_index": bw.get("window_index"),
-                "capture": bw.get("capture"),
-                "rules": rules,
-                "encryption": {
-                    "kind": bw.get("encryption", "none"),
-                    "version": bw.get("encryption_version"),
-                    "detail": bw.get("encryption_detail"),
-                    "alpn": bw.get("alpn"),
-                    "entropy": bw.get("entropy"),
-                },
-                "destination_scope": bw.get("destination_scope"),
-                "source_scope": bw.get("source_scope"),
-                "allowlisted": bw.get("allowlisted"),
-                "features": features,
-                "reason": self.reason(),
-            },
-        }
-        if "tls" in f:
-            rec["tls"] = f["tls"]
-        return rec
+        """The flow record the rules fired on (its case record says why)."""
+        return self.flow
 
     def reason(self) -> str:
         """One line: the values that made the rules fire (each field once)."""

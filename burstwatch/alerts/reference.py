@@ -126,7 +126,7 @@ conversation rule is a plain Sigma rule on the `conversation` category, and a do
 
 Both levels feed one case per conversation: a flow rule that fires on any of a
 conversation's flows is a finding of that conversation's case. Each case lists, per rule,
-each test that made it fire with the value (`burstwatch.rules[].evidence`). Test cases for a
+each test that made it fire with the value (`burstwatch.case.findings[].evidence`). Test cases for a
 conversation rule expect `{source.ip: ..., burstwatch.conversation.party: ...}`; a case's
 `generate` may list several scenarios (with `day: N` offsets) read as one capture, to give a
 host history. `rules test` prints one line per case and a count of passed and failed cases

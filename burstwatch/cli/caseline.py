@@ -43,8 +43,9 @@ class CaseFacts:
         if int(case.get("revision", 1)) > 1:
             volume += f" rev {case['revision']}"
         end = str(record["event"]["end"])
-        return CaseFacts(str(bw["level"]).upper(), f"{end[5:10]} {end[11:16]}",
-                         str(record["source"]["ip"]), clean(sni or case.get("party", "")),
+        party = bw.get("conversation", {}).get("party", "")
+        return CaseFacts(str(case["level"]).upper(), f"{end[5:10]} {end[11:16]}",
+                         str(record["source"]["ip"]), clean(sni or party),
                          clean(where), volume)
 
 
@@ -102,9 +103,9 @@ def case_details(record: dict[str, Any]) -> list[str]:
     start = str(record["event"]["start"])[:19].replace("T", " ")
     end = str(record["event"]["end"])[:19].replace("T", " ")
     return [clean(line) for line in (
-        f"         {record['source']['ip']} -> {dst['ip']}:{dst.get('port', 0)}/"
-        f"{record['network']['transport']}  {bw['encryption']['kind']}  "
+        f"         {record['source']['ip']} -> {dst.get('ip', '')}:{dst.get('port', 0)}/"
+        f"{record['network'].get('transport', '')}  {bw['encryption']['verdict']}  "
         f"{case.get('connections', 0)} connection(s); {start} to {end} UTC",
         f"         case {case['id']} (revision {case.get('revision', 1)})",
-        f"         why: {bw['reason']}",
+        f"         why: {case['reason']}",
     )]

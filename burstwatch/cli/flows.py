@@ -1,10 +1,10 @@
-"""`burstwatch flows FILE... -o OUT`: export flow-window (or burst) records."""
+"""`burstwatch flows FILE... -o OUT`: export flow-window, burst or conversation records."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import (
@@ -15,17 +15,33 @@ from burstwatch.cli.options import (
     ceiling_note,
     enricher_factory_from_args,
     flow_config,
+    hours,
     settings_from_args,
 )
+from burstwatch.cli.scoring import add_score_options
+
+if TYPE_CHECKING:
+    from burstwatch.config import Settings
+    from burstwatch.ledger import Ledger
+    from burstwatch.outputs.columns import Columns
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("flows", help="export flow/window records (or bursts) with features")
+    p = sub.add_parser("flows", help="export flow/window records (or bursts, or conversations) "
+                       "with features")
     add_input_options(p)
     add_jobs_option(p)
     p.add_argument("-o", "--output", default="-", metavar="OUT",
                    help="output file: .jsonl, .csv or .parquet (default: JSON lines on stdout)")
-    p.add_argument("--bursts", action="store_true", help="write burst records instead of flows")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--bursts", action="store_true", help="write burst records instead of flows")
+    kind.add_argument("--conversations", action="store_true",
+                      help="write conversation records (a local host and a remote party over "
+                      "the horizon, judged as scan does: features and anomaly score)")
+    p.add_argument("--horizon", type=hours, default=24.0, metavar="HOURS",
+                   help="with --conversations: the hours of traffic a conversation covers, "
+                   "counted back from the newest record (default 24)")
+    add_score_options(p)
     add_flow_options(p)
     add_enrich_options(p)
     p.set_defaults(handler=run, compiles_kernels=True)
@@ -40,26 +56,29 @@ def run(args: argparse.Namespace) -> int:
     from burstwatch.cli.interrupt import stop_on_signals
     from burstwatch.cli.progress import progress_bar
     from burstwatch.flows.roles import local_nets
-    from burstwatch.outputs.ecs import BURST_COLUMNS, FLOW_COLUMNS, burst_records, flow_records
+    from burstwatch.outputs.ecs import burst_columns, flow_columns
     from burstwatch.outputs.writers import write_records
     from burstwatch.pipeline import RunStats, run_flows
+    from burstwatch.schema import BURST, CONVERSATION, FLOW
 
     err = stderr_console()
     stats = RunStats()
     settings = settings_from_args(args)
     factory = enricher_factory_from_args(args)
+    kind = CONVERSATION if args.conversations else BURST if args.bursts else FLOW
     with stop_on_signals() as stop, progress_bar() as progress:
         local = local_nets(settings.internal_nets)
-        batches = run_flows(args.files, flow_config(args, settings), stats, factory, progress,
-                            local=local, separate=args.separate, jobs=args.jobs,
-                            stop=stop.event)
-
-        def records() -> Iterator[dict[str, Any]]:
-            for batch in batches:
-                yield from (burst_records(batch) if args.bursts else flow_records(batch))
-
-        columns = list(BURST_COLUMNS if args.bursts else FLOW_COLUMNS)
-        count = write_records(records(), args.output, columns)
+        if kind == CONVERSATION:
+            batches: Iterable[Columns] = [_conversations(args, settings, lambda ledger: run_flows(
+                args.files, flow_config(args, settings), stats, factory, progress, local=local,
+                separate=args.separate, jobs=args.jobs, stop=stop.event, ledger=ledger))]
+        else:
+            flows = run_flows(args.files, flow_config(args, settings), stats, factory, progress,
+                              local=local, separate=args.separate, jobs=args.jobs,
+                              stop=stop.event)
+            columns = burst_columns if kind == BURST else flow_columns
+            batches = (columns(batch) for batch in flows)
+        count = write_records(kind, batches, args.output)
     for w in stats.warnings:
         err.print(f"burstwatch: warning: {clean(w)}")
     if stats.flows_evicted:
@@ -68,9 +87,29 @@ def run(args: argparse.Namespace) -> int:
     if stats.decode_warning():
         err.print(f"burstwatch: warning: {stats.decode_warning()}")
     if args.output != "-":
-        kind = "bursts" if args.bursts else "flow records"
-        err.print(f"burstwatch: wrote {count} {kind} to {args.output}", markup=False)
+        what = {FLOW: "flow records", BURST: "bursts", CONVERSATION: "conversation records"}[kind]
+        err.print(f"burstwatch: wrote {count} {what} to {args.output}", markup=False)
     if stop.requested:
         err.print(f"burstwatch: interrupted ({stop.name}); the records cover what was read")
         return stop.exit_code
     return ExitCode.OK
+
+
+def _conversations(args: argparse.Namespace, settings: Settings,
+                   read: Callable[[Ledger], Iterable[Any]]) -> Columns:
+    """Read the captures into a ledger in memory and give every conversation within the
+    horizon as records, with the features and the anomaly score a scan judges them by."""
+    from burstwatch.cli.scoring import conversation_scorer_from_args
+    from burstwatch.conversations.judge import Judge
+    from burstwatch.conversations.records import conversation_columns
+    from burstwatch.ledger import Ledger, conversations
+
+    scorer, _ = conversation_scorer_from_args(args)
+    judge = Judge([], settings, scorer)
+    with Ledger.open(None, memory_mb=settings.limits.ledger_memory_mb) as ledger:
+        for _ in read(ledger):
+            pass
+        conv, bursts = conversations(ledger, int(args.horizon * 3600e9))
+        feats, scope, scores, reasons = judge.assess(conv, bursts)
+        capture = ", ".join("<stdin>" if f == "-" else f for f in args.files)
+        return conversation_columns(conv, bursts, feats, scope, scores, reasons, capture)

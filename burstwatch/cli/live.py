@@ -54,6 +54,14 @@ if TYPE_CHECKING:  # the rest is imported where it runs: the parser is built wit
 
 MAX_WORKERS = 64  # each is a whole capture pipeline (a process, its flow table)
 
+def observer(interface: str) -> dict[str, Any]:
+    """ECS ``observer`` of live's case records: this host, the interface, a sensor."""
+    import socket
+
+    return {"hostname": socket.gethostname(), "ingress": {"interface": {"name": interface}},
+            "type": "sensor"}
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("live", help="capture from an interface (span port) and alert as bursts happen")
     p.add_argument("-i", "--interface", required=True, metavar="IFACE")
@@ -161,8 +169,8 @@ class CaseDesk:
             self._write_unwritten()
             self.dirty = True
         for alert in alerts:
-            bw = alert.flow["burstwatch"]
-            self.flow_alerts[(bw["flow_id"], bw.get("record"), bw.get("window_index"))] = alert
+            flow = alert.flow["burstwatch"]["flow"]
+            self.flow_alerts[(flow["id"], flow.get("record"), flow.get("window_index"))] = alert
             self.dirty = True
 
     def _write_unwritten(self) -> None:
@@ -198,7 +206,7 @@ class CaseDesk:
             if self.book.update(case):
                 self.cases += 1
                 self.by_level[case.level] = self.by_level.get(case.level, 0) + 1
-                self.emit(case.to_record(), case.level)
+                self.emit(case.to_record(observer(interface)), case.level)
         if self.keep:
             self.ledger.put_state(CASES_STATE, self.book.to_json())
 

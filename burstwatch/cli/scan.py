@@ -51,7 +51,8 @@ def register(sub: Any) -> None:
     add_jobs_option(p)
     add_dask_options(p)
     p.add_argument("--rules", nargs="+", metavar="PATH", help="rule files or folders (default: the shipped rules)")
-    p.add_argument("--alerts", metavar="OUT.jsonl", help="also write alerts as JSON lines here")
+    p.add_argument("--alerts", metavar="OUT", help="also write the case records here: .jsonl "
+                   "(JSON lines), .csv or .parquet (the same fields, docs/fields.md)")
     p.add_argument("--format", choices=("table", "jsonl"), default="table",
                    help="standard output: a table for people (default) or JSON lines")
     p.add_argument("-v", "--verbose", action="store_true",
@@ -228,7 +229,15 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
             err.print(f"burstwatch: warning: {stats.decode_warning()}")
     cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
     lines = [json_line(case.to_record()) for case in cases]
-    if alerts_file is not None:
+    if alerts_file is not None and args.alerts.endswith((".csv", ".parquet")):
+        from burstwatch.outputs.columns import Columns
+        from burstwatch.outputs.writers import write_records
+        from burstwatch.schema import ALERT
+
+        alerts_file.close()
+        write_records(ALERT, [Columns.from_records(ALERT, [c.to_record() for c in cases])],
+                      args.alerts)
+    elif alerts_file is not None:
         _write_alerts(alerts_file, args.alerts, lines)
     if not as_table:
         for line in lines:

@@ -14,8 +14,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from burstwatch.alerts.attack import threat_fields
 from burstwatch.alerts.record import SEVERITY, human, level_rank
+from burstwatch.outputs.columns import num
 from burstwatch.outputs.ecs import iso
+from burstwatch.schema import ECS_VERSION
 
 MAX_BURSTS_LISTED = 200  # the newest bursts a case record lists (the count is always exact)
 
@@ -37,8 +40,12 @@ class Finding:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     flow_id: str | None = None
     tags: list[str] = field(default_factory=list)
-    # The flow's tunnel (its record's ``network.tunnel``) when a flow rule fired inside one.
+    # The flow's tunnel (its record's ``burstwatch.tunnel``) when a flow rule fired inside one.
     tunnel: dict[str, Any] | None = None
+    # Of the rule: its Sigma id, version (modified or date) and first reference URL.
+    uuid: str = ""
+    version: str = ""
+    reference: str = ""
 
     def to_record(self) -> dict[str, Any]:
         rec: dict[str, Any] = {"kind": self.kind, "id": self.id, "name": self.title,
@@ -134,18 +141,35 @@ class Case:
         why = "; ".join(_findings_text(self.findings))
         return f"{seen}. Flagged by {why}. Level {self.level}: {self.decided_by}."
 
-    def to_record(self) -> dict[str, Any]:
-        """The case as an ECS alert record; burstwatch's own fields under ``burstwatch``."""
+    def to_record(self, observer: dict[str, str] | None = None) -> dict[str, Any]:
+        """The case as an ECS alert record (``burstwatch/schema/fields.py``, kind alert);
+        ``observer``: the capturing host and interface, for live."""
         top = max(self.findings, key=lambda f: level_rank(f.level)) if self.findings else None
-        dst: dict[str, Any] = {"ip": self.remote_ip, "port": self.remote_port}
+        dst: dict[str, Any] = {}
+        if self.remote_ip:
+            dst["ip"] = self.remote_ip
+        if self.remote_port:
+            dst["port"] = self.remote_port
         if self.party_kind == "domain":
             dst["domain"] = self.party
         if self.country:
             dst["geo"] = {"country_iso_code": self.country}
         if self.asn:
             dst["as"] = {"number": self.asn, "organization": {"name": self.org}}
+        network: dict[str, Any] = {"type": "ipv6" if ":" in self.local_ip else "ipv4",
+                                   "direction": "internal" if self.scope == "internal"
+                                   else "outbound"}
+        if self.transport:
+            network = {"transport": self.transport, **network}
+        rule: dict[str, Any] = {"id": top.id if top else "burstwatch.case",
+                                "name": top.title if top else "Conversation"}
+        if top is not None:
+            rule.update({k: v for k, v in (("uuid", top.uuid), ("version", top.version),
+                                           ("reference", top.reference)) if v})
+        rule["ruleset"] = "burstwatch"
         rec: dict[str, Any] = {
             "@timestamp": iso(self.last_ns),
+            "ecs": {"version": ECS_VERSION},
             "event": {
                 "kind": "alert",
                 "category": ["network"],
@@ -154,42 +178,60 @@ class Case:
                 "end": iso(self.last_ns),
                 "duration": int(self.last_ns - self.first_ns),
                 "severity": self.severity,
+                "risk_score": risk_score(self.level, self.anomaly_score),
             },
             "source": {"ip": self.local_ip},
             "destination": dst,
-            "network": {"transport": self.transport, "type": "ipv6" if ":" in self.local_ip else "ipv4"},
-            "rule": {
-                "id": top.id if top else "burstwatch.case",
-                "name": top.title if top else "Conversation",
-            },
-            "burstwatch": {
-                "level": self.level,
-                "case": {
-                    "id": self.case_id,
-                    "revision": self.revision,
-                    "party": self.party,
-                    "party_kind": self.party_kind,
-                    "remote_ips": self.remote_ips,
-                    "upload_bursts": len(self.upload_bursts),
-                    "upload_bytes": self.upload_bytes,
-                    "connections": len({b.flow_id for b in self.upload_bursts}),
-                    "bursts": [b.to_record() for b in self.upload_bursts[-MAX_BURSTS_LISTED:]],
-                    "flows": self.flows,
-                },
-                "capture": self.capture,
-                "rules": [f.to_record() for f in self.findings],
-                "anomaly_score": None if self.anomaly_score is None else round(self.anomaly_score, 4),
+            "network": network,
+            "rule": rule,
+        }
+        threat = threat_fields(top.tags) if top is not None else {}
+        if threat:
+            rec["threat"] = threat
+        if self.server_name:
+            rec["tls"] = {"client": {"server_name": self.server_name}}
+        rec["related"] = {"ip": list(dict.fromkeys(a for a in (self.local_ip, self.remote_ip) if a))}
+        if observer:
+            rec["observer"] = observer
+        rec["burstwatch"] = {
+            "capture": self.capture,
+            "destination": {"scope": self.scope},
+            "encryption": {"verdict": self.encryption or "none"},
+            "conversation": {
+                "party": self.party,
+                "party_kind": self.party_kind,
+                "remote_ips": self.remote_ips,
+                **self.features,
+                "anomaly_score": None if self.anomaly_score is None else num(round(self.anomaly_score, 4)),
                 "anomaly_reasons": self.anomaly_reasons,
+            },
+            "case": {
+                "id": self.case_id,
+                "revision": self.revision,
+                "level": self.level,
+                "upload_bursts": len(self.upload_bursts),
+                "upload_bytes": self.upload_bytes,
+                "connections": len({b.flow_id for b in self.upload_bursts}),
+                "bursts": [b.to_record() for b in self.upload_bursts[-MAX_BURSTS_LISTED:]],
+                "flows": self.flows,
+                "findings": [f.to_record() for f in self.findings],
                 "decided_by": self.decided_by,
-                "encryption": {"kind": self.encryption or "none"},
-                "destination_scope": self.scope,
-                "conversation": self.features,
                 "reason": self.reason(),
             },
         }
-        if self.server_name:
-            rec["tls"] = {"client": {"server_name": self.server_name}}
         return rec
+
+
+RISK_BAND = 25  # how far the anomaly score lifts risk_score above the level's severity
+
+
+def risk_score(level: str, anomaly_score: float | None) -> float:
+    """ECS ``event.risk_score`` (0-100): the level's severity (low 21, medium 47, high 73,
+    critical 99), plus the anomaly score (0-1) times 25 below critical, times 1 at critical,
+    so the levels' ranges never overlap and a more anomalous case of a level ranks higher."""
+    band = 1 if level == "critical" else RISK_BAND
+    lift = 0.0 if anomaly_score is None or anomaly_score != anomaly_score else anomaly_score
+    return round(SEVERITY[level] + band * min(max(lift, 0.0), 1.0), 1)
 
 
 def _duration(seconds: float) -> str:

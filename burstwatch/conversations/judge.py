@@ -30,10 +30,11 @@ from burstwatch.alerts.record import LEVEL_ORDER, Alert, evidence_record, human,
 from burstwatch.config import Settings
 from burstwatch.conversations.cases import Burst, Case, Finding, case_id
 from burstwatch.conversations.features import ConversationFeatures, conversation_features
-from burstwatch.conversations.frame import ConversationFrame
+from burstwatch.conversations.frame import conversation_frame
 from burstwatch.conversations.model import ConversationBursts, Conversations
 from burstwatch.conversations.registry import CONVERSATION_PHRASES
 from burstwatch.ledger import Ledger, conversations
+from burstwatch.outputs.columns import num
 from burstwatch.rules import Rule, evaluate_all
 
 RAISE_THRESHOLD = 0.99  # a score this high raises a rule's level one step
@@ -108,8 +109,6 @@ def _allowed(conv: Conversations, bursts: ConversationBursts,
     return hit
 
 
-def _num(v: float) -> float | None:
-    return None if math.isnan(v) else round(float(v), 6)
 
 
 class Judge:
@@ -126,20 +125,15 @@ class Judge:
         n = len(conv)
         if not n:
             return Judgement([], 0)
-        feats = conversation_features(conv, bursts)
-        scope = _scope(conv.remote_country, self.settings.home_countries)
-        scores = np.full(n, np.nan)
-        reasons: Sequence[list[dict[str, Any]]] = [[] for _ in range(n)]
-        if self.scorer is not None:
-            scores, reasons = self.scorer.score(feats)
-        frame = ConversationFrame(conv, feats, scope, scores)
+        feats, scope, scores, reasons = self.assess(conv, bursts)
+        frame = conversation_frame(conv, bursts, feats, scope, scores, reasons)
         findings: dict[int, list[Finding]] = {}
         for res in evaluate_all(self.rules, frame) if self.rules else []:
             for row, evidence in res.explanations():
                 r = res.rule
                 findings.setdefault(row, []).append(Finding(
                     "conversation rule", r.id, r.title, r.level,
-                    [evidence_record(e) for e in evidence], tags=list(r.tags)))
+                    [evidence_record(e) for e in evidence], tags=list(r.tags), **_meta(r)))
         self._attach_flow_alerts(conv, bursts, flow_alerts, findings)
         allowed = _allowed(conv, bursts, self.settings)
         encrypted = (conv.encryption != "none") & (conv.encryption != "")
@@ -174,6 +168,21 @@ class Judge:
             by_level[level] = by_level.get(level, 0) + 1
         cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
         return Judgement(cases, n, by_level)
+
+    def assess(self, conv: Conversations, bursts: ConversationBursts) -> tuple[
+        ConversationFeatures, npt.NDArray[np.object_], npt.NDArray[np.float64],
+        Sequence[list[dict[str, Any]]],
+    ]:
+        """What the judgement reads of every conversation: its features, the party's scope,
+        the anomaly score (NaN without a model) and the score's reasons."""
+        n = len(conv)
+        feats = conversation_features(conv, bursts)
+        scope = _scope(conv.remote_country, self.settings.home_countries)
+        scores = np.full(n, np.nan)
+        reasons: Sequence[list[dict[str, Any]]] = [[] for _ in range(n)]
+        if self.scorer is not None and n:
+            scores, reasons = self.scorer.score(feats)
+        return feats, scope, scores, reasons
 
     # ---- the level ----
     def _level(self, row: int, found: list[Finding], score: float,
@@ -211,8 +220,8 @@ class Judge:
         by_key: dict[tuple[str, str], int] = {}  # built only if a flow has no burst here
         seen: set[tuple[int, str, str]] = set()
         for alert in alerts:
-            bw = alert.flow["burstwatch"]
-            row = of_flow.get(flow_number(bw["flow_id"]))
+            fid = alert.flow["burstwatch"]["flow"]["id"]
+            row = of_flow.get(flow_number(fid))
             if row is None:
                 if not by_key:
                     by_key = {(a, p): i for i, (a, p) in enumerate(
@@ -221,14 +230,15 @@ class Judge:
             if row is None:
                 continue
             for hit in alert.hits:
-                key = (row, hit.rule.id, bw["flow_id"])
+                key = (row, hit.rule.id, fid)
                 if key in seen:  # a flow's windows and its whole-life row: one finding
                     continue
                 seen.add(key)
                 findings.setdefault(row, []).append(Finding(
                     "flow rule", hit.rule.id, hit.rule.title, hit.rule.level,
-                    [evidence_record(e) for e in hit.evidence], flow_id=bw["flow_id"],
-                    tags=list(hit.rule.tags), tunnel=alert.flow["network"].get("tunnel")))
+                    [evidence_record(e) for e in hit.evidence], flow_id=fid,
+                    tags=list(hit.rule.tags), tunnel=alert.flow["burstwatch"].get("tunnel"),
+                    **_meta(hit.rule)))
 
     # ---- the case record ----
     def _case(self, row: int, conv: Conversations, bursts: ConversationBursts,
@@ -264,7 +274,7 @@ class Judge:
             encryption=str(conv.encryption[row] or "none"),
             server_name=str(conv.server_name[row] or ""), first_ns=first, last_ns=last,
             upload_bursts=listed, flows=flows,
-            features={name: _num(feats.values[row, j]) for j, name in enumerate(feats.names)},
+            features={name: num(feats.values[row, j]) for j, name in enumerate(feats.names)},
             findings=found, anomaly_score=None if math.isnan(score) else float(score),
             anomaly_reasons=reasons, decided_by=decided, capture=capture,
         )
@@ -280,9 +290,16 @@ def judge_ledger(judge: Judge, ledger: Ledger, flow_alerts: Sequence[Alert], hor
                  capture: str = "") -> Judgement:
     """Judge the ledger's conversations within the horizon that can make a case: those with a
     burst, and those holding a flow a flow rule fired on."""
-    flagged = sorted({flow_number(a.flow["burstwatch"]["flow_id"]) for a in flow_alerts})
+    flagged = sorted({flow_number(a.flow["burstwatch"]["flow"]["id"]) for a in flow_alerts})
     conv, bursts = conversations(ledger, horizon_ns, bursty_only=True, flagged=flagged)
     return judge(conv, bursts, flow_alerts, capture=capture)
+
+
+def _meta(rule: Rule) -> dict[str, Any]:
+    """What a case record says of the rule beside its name: ECS rule.uuid, .version and
+    .reference (the first reference URL)."""
+    return {"uuid": rule.uuid, "version": rule.version,
+            "reference": rule.references[0] if rule.references else ""}
 
 
 def _burst_ranges(bursts: ConversationBursts, n: int) -> npt.NDArray[np.int64]:

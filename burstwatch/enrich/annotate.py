@@ -36,7 +36,7 @@ SCOPE_NAMES = {
 }
 Columns = dict[str, npt.NDArray[np.generic]]
 _RECENT_MIN = 4096  # ended verdicts kept before expired ones are swept out
-_BURST_VERDICT_COLUMNS = ("burstwatch.encryption", "tls.client.server_name", "tls.client.ja4")
+_BURST_VERDICT_COLUMNS = ("burstwatch.encryption.verdict", "tls.client.server_name", "burstwatch.tls.client.ja4")
 @dataclass
 class EnrichStats:
     """Counts for the run summary."""
@@ -194,7 +194,7 @@ class FlowAnnotator:
         cols = self._verdicts.columns(rows.flow_id)
         ended = rows.kind == fs.ROW_FLOW
         if ended.any():
-            kinds, counts = np.unique(cols["burstwatch.encryption"][ended].astype(str), return_counts=True)
+            kinds, counts = np.unique(cols["burstwatch.encryption.verdict"][ended].astype(str), return_counts=True)
             by_kind = self.stats.by_encryption
             for kind, count in zip(kinds.tolist(), counts.tolist(), strict=True):
                 by_kind[kind] = by_kind.get(kind, 0) + count
@@ -239,9 +239,12 @@ class FlowAnnotator:
             have = self._verdicts.columns(bursts.flow_id[known])
             for name in _BURST_VERDICT_COLUMNS:
                 cols[name][known] = have[name]
-        dst, _ = self._lookup(bursts.resp_hi, bursts.resp_lo)
+        dst, dst_scope = self._lookup(bursts.resp_hi, bursts.resp_lo)
+        _, src_scope = self._lookup(bursts.orig_hi, bursts.orig_lo)
         asn = dst["as.number"].astype(float)
         asn[asn == 0] = np.nan
+        cols["burstwatch.destination.scope"] = _SCOPE_TEXT[dst_scope]
+        cols["burstwatch.source.scope"] = _SCOPE_TEXT[src_scope]
         cols["destination.geo.country_iso_code"] = dst["geo.country_iso_code"]
         cols["destination.as.number"] = asn
         cols["destination.as.organization.name"] = dst["as.organization.name"]
@@ -262,7 +265,7 @@ class FlowAnnotator:
     def _geography(self, rows: FlowRows) -> Columns:
         dst, dst_scope = self._lookup(rows.resp_hi, rows.resp_lo)
         src, src_scope = self._lookup(rows.orig_hi, rows.orig_lo)
-        names = np.array([SCOPE_NAMES[Scope(k)] for k in range(5)], object)
+        names = _SCOPE_TEXT
         asn = dst["as.number"].astype(float)
         asn[asn == 0] = np.nan
         src_asn = src["as.number"].astype(float)
@@ -273,10 +276,10 @@ class FlowAnnotator:
             "destination.geo.country_iso_code": dst["geo.country_iso_code"],
             "destination.as.number": asn,
             "destination.as.organization.name": dst["as.organization.name"],
-            "burstwatch.destination_scope": names[dst_scope],
+            "burstwatch.destination.scope": names[dst_scope],
             "source.geo.country_iso_code": src["geo.country_iso_code"],
             "source.as.number": src_asn,
-            "burstwatch.source_scope": names[src_scope],
+            "burstwatch.source.scope": names[src_scope],
         }
 
     # ---- allow-lists ----
@@ -303,6 +306,9 @@ class FlowAnnotator:
             reason[hit & (reason == "")] = "sni"
         self.stats.allowlisted += int(((reason != "") & (rows.kind == fs.ROW_FLOW)).sum())
         return {"burstwatch.allowlisted": reason}
+
+
+_SCOPE_TEXT = np.array([SCOPE_NAMES[Scope(k)] for k in range(5)], object)
 
 
 class AnnotatorFactory:

@@ -15,14 +15,14 @@ from burstwatch.enrich.encryption.batch import VerdictColumns
 
 # Output column names, in the order of VerdictCache.STRINGS, then the entropy column.
 STRING_COLUMNS = (
-    "burstwatch.encryption",
-    "burstwatch.encryption_version",
-    "burstwatch.encryption_detail",
+    "burstwatch.encryption.verdict",
+    "burstwatch.encryption.version",
+    "burstwatch.encryption.detail",
     "tls.client.server_name",
-    "burstwatch.alpn",
-    "tls.client.ja4",
+    "burstwatch.tls.client.alpn_offered",
+    "burstwatch.tls.client.ja4",
 )
-ENTROPY_COLUMN = "burstwatch.entropy"
+ENTROPY_COLUMN = "burstwatch.encryption.entropy"
 
 
 class VerdictCache:

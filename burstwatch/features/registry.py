@@ -1,8 +1,9 @@
 """The feature registry: every burst-shape feature's name, unit and meaning, in one place.
 
-Rules refer to features by these names, the scorer stores them in its model file, and
-``docs/features.md`` is generated from this table and the conversation features' one
-(``burstwatch/conversations/registry.py``) by ``python -m burstwatch.features``.
+Records and rules name a feature ``burstwatch.flow.<name>`` (``burstwatch/schema/fields.py``),
+the scorer stores the names in its model file, and ``docs/features.md`` is generated from
+this table and the conversation features' one (``burstwatch/conversations/registry.py``) by
+``python -m burstwatch.features``.
 The originator ("orig") is the flow's local side and the responder its remote side, whoever
 spoke first (``flows.roles``); "up" is an upload, local -> remote.
 Undefined values (a ratio with nothing to divide, an interval with fewer than two bursts)
@@ -68,6 +69,7 @@ def render_markdown() -> str:
         "than the window (default 300 s), per window. The originator is the flow's local side",
         "(an internal host) and the responder the remote side, whoever spoke first; \"up\" is an",
         "upload, local to remote. Undefined values are NaN (a rule condition on NaN is never true).",
+        "In flow records and rules each is `burstwatch.flow.<name>` (docs/fields.md).",
         "",
         "| name | unit | description |",
         "|---|---|---|",
@@ -83,7 +85,8 @@ def render_markdown() -> str:
         "Generated from `burstwatch/conversations/registry.py`. One row of these per",
         "conversation, a local host and one remote party (the registrable domain of the server",
         "name, else the remote /24 or /48), over a horizon (default 24 h), from its bursts.",
-        "\"Upload\" is local host to remote party. Undefined values are NaN.",
+        "\"Upload\" is local host to remote party. Undefined values are NaN. In conversation",
+        "and alert records and in rules each is `burstwatch.conversation.<name>`.",
         "",
         "| name | unit | description |",
         "|---|---|---|",

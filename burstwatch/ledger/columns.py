@@ -20,9 +20,9 @@ from burstwatch.records import FlowBatch
 
 # The enrichment columns of FlowBatch.extra / burst_extra the ledger keeps, by ledger name.
 TEXT_CONTEXT = {
-    "verdict": "burstwatch.encryption",
+    "verdict": "burstwatch.encryption.verdict",
     "sni": "tls.client.server_name",
-    "ja4": "tls.client.ja4",
+    "ja4": "burstwatch.tls.client.ja4",
     "remote_country": "destination.geo.country_iso_code",
     "remote_org": "destination.as.organization.name",
 }

@@ -14,6 +14,8 @@ import hashlib
 import ipaddress
 import struct
 
+import numpy as np
+
 ICMP, ICMP6 = 1, 58
 PORT_PROTOCOLS = frozenset((6, 17, 132))  # TCP, UDP, SCTP: ids include the ports
 _ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
@@ -42,3 +44,60 @@ def community_id(proto: int, saddr: str, daddr: str, sport: int | None = None,
     if ports:
         data += struct.pack("!HH", sp, dp)
     return "1:" + base64.b64encode(hashlib.sha1(data).digest()).decode()
+
+
+def community_ids(proto: np.ndarray, src_hi: np.ndarray, src_lo: np.ndarray,
+                  dst_hi: np.ndarray, dst_lo: np.ndarray, sport: np.ndarray,
+                  dport: np.ndarray) -> list[str]:
+    """``community_id`` (seed 0) of every row of address columns (IPv4 stored IPv4-mapped in
+    (hi, lo), as ``netaddr`` keeps them). The hashed bytes are laid out with numpy for all
+    rows at once; only the SHA-1 runs per row. ICMP rows (whose ports are a type and a code
+    with pairing rules) take the reference function."""
+    n = int(np.asarray(proto).shape[0])
+    proto = np.asarray(proto, np.int64)
+    sh, sl = np.asarray(src_hi, np.uint64), np.asarray(src_lo, np.uint64)
+    dh, dl = np.asarray(dst_hi, np.uint64), np.asarray(dst_lo, np.uint64)
+    sp, dp = np.asarray(sport, np.int64), np.asarray(dport, np.int64)
+    v4 = (sh == 0) & ((sl >> np.uint64(32)) == np.uint64(0xFFFF)) & \
+         (dh == 0) & ((dl >> np.uint64(32)) == np.uint64(0xFFFF))
+    with_ports = np.isin(proto, list(PORT_PROTOCOLS))
+    sp = np.where(with_ports, sp, 0)
+    dp = np.where(with_ports, dp, 0)
+    # Order the endpoints so both directions hash alike: (addr, port) as unsigned tuples.
+    swap = (sh > dh) | ((sh == dh) & ((sl > dl) | ((sl == dl) & (sp > dp))))
+    ah, al, ap = np.where(swap, dh, sh), np.where(swap, dl, sl), np.where(swap, dp, sp)
+    bh, bl, bp = np.where(swap, sh, dh), np.where(swap, sl, dl), np.where(swap, sp, dp)
+    out: list[str] = [""] * n
+    for is_v4 in (True, False):
+        rows = np.flatnonzero((v4 == is_v4) & ~np.isin(proto, (ICMP, ICMP6)))
+        if not rows.shape[0]:
+            continue
+        alen = 4 if is_v4 else 16
+        buf = np.zeros((rows.shape[0], 2 + 2 * alen + 2 + 4), np.uint8)
+        for k, (hi, lo) in enumerate(((ah, al), (bh, bl))):
+            at = 2 + k * alen
+            if is_v4:
+                buf[:, at:at + 4] = (lo[rows] & np.uint64(0xFFFFFFFF)).astype(">u4").view(
+                    np.uint8).reshape(-1, 4)
+            else:
+                buf[:, at:at + 8] = hi[rows].astype(">u8").view(np.uint8).reshape(-1, 8)
+                buf[:, at + 8:at + 16] = lo[rows].astype(">u8").view(np.uint8).reshape(-1, 8)
+        at = 2 + 2 * alen
+        buf[:, at] = proto[rows].astype(np.uint8)
+        buf[:, at + 2:at + 4] = ap[rows].astype(">u2").view(np.uint8).reshape(-1, 2)
+        buf[:, at + 4:at + 6] = bp[rows].astype(">u2").view(np.uint8).reshape(-1, 2)
+        ports = with_ports[rows]
+        width = buf.shape[1]
+        sha1, b64 = hashlib.sha1, base64.b64encode
+        for j, (i, p) in enumerate(zip(rows.tolist(), ports.tolist(), strict=True)):
+            data = buf[j].tobytes() if p else buf[j, :width - 4].tobytes()
+            out[i] = "1:" + b64(sha1(data).digest()).decode()
+    for i in np.flatnonzero(np.isin(proto, (ICMP, ICMP6))).tolist():
+        out[i] = community_id(int(proto[i]), _text(sh[i], sl[i]), _text(dh[i], dl[i]),
+                              int(sport[i]), int(dport[i]))
+    return out
+
+
+def _text(hi: np.uint64, lo: np.uint64) -> str:
+    addr = ipaddress.IPv6Address((int(hi) << 64) | int(lo))
+    return str(addr.ipv4_mapped or addr)

@@ -1,15 +1,14 @@
-"""Flow and burst records with Elastic Common Schema names, as nested dicts.
+"""Flow-window and burst records (Elastic Common Schema names) as columns of a batch.
 
-The same names are used by flow exports and alerts, so a SIEM ingests both without a
-mapping: ``source`` is the local side, ``destination`` the remote side (whoever opened the
-connection: ``network.direction`` says outbound or inbound), burstwatch's own
-fields live under ``burstwatch``. Records are built per flow row (never per packet).
+``source`` is the local side and ``destination`` the remote side of a flow, whoever opened
+it (``burstwatch.flow.initiator`` says who did); ``network.direction`` is ECS's, from the two
+sides' scopes. Every field is declared in ``burstwatch/schema/fields.py``; this module only
+says how each column is computed from a ``FlowBatch``, once per batch, never per row.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,9 +26,15 @@ from burstwatch.flows.records import (
     TUNNEL_SRC_LO,
 )
 from burstwatch.netaddr import format_addresses, is_ipv4
+from burstwatch.outputs.columns import Column, Columns, strings
+from burstwatch.outputs.community_id import community_ids
 from burstwatch.records import FlowBatch
+from burstwatch.schema import BURST, ECS_VERSION, FLOW
 
 TRANSPORTS = {1: "icmp", 6: "tcp", 17: "udp", 50: "esp", 58: "ipv6-icmp", 47: "gre", 132: "sctp"}
+_TRANSPORT_TEXT = np.array([TRANSPORTS.get(p, str(p)) for p in range(256)], object)
+_IANA_TEXT = np.array([str(p) for p in range(256)], object)
+_FEATURE_PREFIX = "burstwatch.flow."
 
 
 def iso(ns: int) -> str:
@@ -42,221 +47,288 @@ def transport_name(proto: int) -> str:
     return TRANSPORTS.get(int(proto), str(int(proto)))
 
 
-def iso_list(ns: np.ndarray) -> list[str]:
-    """``iso`` of every element, formatted by numpy in one pass."""
-    text = np.datetime_as_string(np.asarray(ns, np.int64).astype("datetime64[ns]"), unit="ns")
-    return [t + "Z" for t in text.tolist()]
+def _constant(value: Any, n: int) -> Column:
+    col = np.empty(n, object)
+    col[:] = [value] * n
+    return col
 
 
-def _num(v: float) -> float | int | None:
-    if math.isnan(v):
-        return None
-    return int(v) if float(v).is_integer() and abs(v) < 2**53 else round(float(v), 6)
+def ecs_direction(src_scope: Column, dst_scope: Column) -> Column:
+    """ECS ``network.direction`` from the scopes of source and destination: internal to
+    internal is internal, internal to anything else outbound, the reverse inbound, neither
+    internal external; without the scopes (records not enriched) unknown."""
+    src_in = np.asarray(src_scope == "internal", bool)
+    dst_in = np.asarray(dst_scope == "internal", bool)
+    out = np.full(src_in.shape[0], "external", object)
+    out[src_in & dst_in] = "internal"
+    out[src_in & ~dst_in] = "outbound"
+    out[~src_in & dst_in] = "inbound"
+    unknown = [a is None or b is None for a, b in zip(src_scope.tolist(), dst_scope.tolist(),
+                                                      strict=True)]
+    out[np.array(unknown, bool)] = "unknown"
+    return out
 
 
-def _num_list(v: np.ndarray) -> list[float | int | None]:
-    """``_num`` of every element: integral values as ints, NaN as None, the rest rounded to
-    six decimals by Python's ``round`` (correctly rounded, so the text is the same)."""
-    v = np.asarray(v, np.float64)
-    out = np.full(v.shape[0], None, object)
-    integral = (v == np.trunc(v)) & (np.abs(v) < 2**53)
-    at = np.flatnonzero(integral)
-    out[at] = v[at].astype(np.int64).tolist()
-    at = np.flatnonzero(~integral & ~np.isnan(v))
-    out[at] = [round(x, 6) for x in v[at].tolist()]
-    return out.tolist()
+def _related(*cols: list[str] | Column) -> Column:
+    """``related.ip``: the distinct addresses of each row, in the order given."""
+    out = np.empty(len(cols[0]), object)
+    out[:] = [list(dict.fromkeys(a for a in row if a)) for row in zip(*cols, strict=True)]
+    return out
 
 
-def _values(col: np.ndarray) -> list[Any]:
-    """An enrichment column as Python values, numbers as ``_num`` gives them."""
-    if col.dtype.kind == "f":
-        return _num_list(col)
-    items = (x.item() if isinstance(x, np.generic) else x for x in col.tolist())
-    return [_num(x) if isinstance(x, float) else x for x in items]
+def _tls_version(raw: Column, verdict: Column) -> tuple[Column, Column, Column]:
+    """(tls.version, tls.version_protocol, the rest of burstwatch.encryption.version) from
+    the verdict's version text: "TLS 1.3" -> ("1.3", "tls", None); "QUIC v1" stays ours."""
+    n = raw.shape[0]
+    version, protocol, rest = np.full(n, None, object), np.full(n, None, object), strings(raw, n)
+    for i in np.flatnonzero(verdict == "tls").tolist():
+        text = raw[i] or ""
+        name, _, number = str(text).partition(" ")
+        if name in ("TLS", "SSL") and number:
+            version[i], protocol[i], rest[i] = number, name.lower(), None
+    return version, protocol, rest
 
 
-def _path(dotted: str) -> tuple[tuple[str, ...], str]:
-    """A dotted field name as (the nested objects it sits in, its own key)."""
-    *parents, leaf = dotted.split(".")
-    return tuple(parents), leaf
+def _alpn(joined: Column) -> tuple[Column, Column]:
+    """(burstwatch.tls.client.alpn_offered as lists, tls.next_protocol where one was
+    offered: a server must pick it or refuse, so it is the negotiated one)."""
+    n = joined.shape[0]
+    offered, chosen = np.full(n, None, object), np.full(n, None, object)
+    for i, text in enumerate(joined.tolist()):
+        if text:
+            protocols = str(text).split(",")
+            offered[i] = protocols
+            if len(protocols) == 1:
+                chosen[i] = protocols[0].lower()
+    return offered, chosen
+
+
+class _FlowBuilder:
+    """The columns of one batch's flow-window records, each computed on first use."""
+
+    def __init__(self, batch: FlowBatch) -> None:
+        self.batch = batch
+        self.rows = batch.rows
+        self.n = len(batch.rows)
+        self.acc = self.rows.acc_i
+        self.memo: dict[str, Any] = {}
+
+    def once(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
+
+    def extra(self, name: str) -> Column | None:
+        return self.batch.extra.get(name)
+
+    def text(self, name: str) -> Column:
+        return strings(self.extra(name), self.n)
+
+    def number(self, name: str) -> Column:
+        col = self.extra(name)
+        return np.full(self.n, np.nan) if col is None else np.asarray(col, np.float64)
+
+    def src(self) -> list[str]:
+        return self.once("src", lambda: format_addresses(self.rows.orig_hi, self.rows.orig_lo))
+
+    def dst(self) -> list[str]:
+        return self.once("dst", lambda: format_addresses(self.rows.resp_hi, self.rows.resp_lo))
+
+    def tls(self) -> tuple[Column, Column, Column]:
+        return self.once("tls", lambda: _tls_version(
+            self.text("burstwatch.encryption.version"),
+            self.text("burstwatch.encryption.verdict")))
+
+    def alpn(self) -> tuple[Column, Column]:
+        return self.once("alpn", lambda: _alpn(self.text("burstwatch.tls.client.alpn_offered")))
+
+    def tunnels(self) -> tuple[Column, Column, Column]:
+        return self.once("tunnel", lambda: tunnel_columns(self.rows))
+
+    def build(self, name: str) -> Column | None:
+        rows, acc, n = self.rows, self.acc, self.n
+        if name.startswith(_FEATURE_PREFIX) and name[len(_FEATURE_PREFIX):] in _FEATURE_AT:
+            feature, matrix = name[len(_FEATURE_PREFIX):], self.batch.features
+            if feature not in matrix.names:  # a matrix of some features only
+                return np.full(n, np.nan)
+            return matrix.values[:, matrix.names.index(feature)]
+        make = _FLOW_COLUMNS.get(name)
+        if make is None:
+            return None
+        return make(self, rows, acc, n)
+
+
+_FEATURE_AT = {name: j for j, name in enumerate(FEATURE_NAMES)}
+
+FlowMaker = Callable[[_FlowBuilder, FlowRows, np.ndarray, int], Column | None]
+
+_FLOW_COLUMNS: dict[str, FlowMaker] = {
+    "@timestamp": lambda b, r, a, n: a[:, fs.I_LAST],
+    "ecs.version": lambda b, r, a, n: _constant(ECS_VERSION, n),
+    "event.kind": lambda b, r, a, n: _constant("event", n),
+    "event.category": lambda b, r, a, n: _constant(["network"], n),
+    "event.type": lambda b, r, a, n: _constant(["connection"], n),
+    "event.start": lambda b, r, a, n: a[:, fs.I_FIRST],
+    "event.end": lambda b, r, a, n: a[:, fs.I_LAST],
+    "event.duration": lambda b, r, a, n: a[:, fs.I_LAST] - a[:, fs.I_FIRST],
+    "source.ip": lambda b, r, a, n: np.array(b.src(), object),
+    "source.port": lambda b, r, a, n: r.orig_port.astype(np.int64),
+    "source.packets": lambda b, r, a, n: a[:, fs.I_PKTS0],
+    "source.bytes": lambda b, r, a, n: a[:, fs.I_WIRE0],
+    "source.geo.country_iso_code": lambda b, r, a, n: b.text("source.geo.country_iso_code"),
+    "source.as.number": lambda b, r, a, n: b.number("source.as.number"),
+    "destination.ip": lambda b, r, a, n: np.array(b.dst(), object),
+    "destination.port": lambda b, r, a, n: r.resp_port.astype(np.int64),
+    "destination.packets": lambda b, r, a, n: a[:, fs.I_PKTS1],
+    "destination.bytes": lambda b, r, a, n: a[:, fs.I_WIRE1],
+    "destination.geo.country_iso_code":
+        lambda b, r, a, n: b.text("destination.geo.country_iso_code"),
+    "destination.as.number": lambda b, r, a, n: b.number("destination.as.number"),
+    "destination.as.organization.name":
+        lambda b, r, a, n: b.text("destination.as.organization.name"),
+    "network.transport": lambda b, r, a, n: _TRANSPORT_TEXT[r.proto],
+    "network.type": lambda b, r, a, n: np.where(
+        is_ipv4(r.orig_hi, r.orig_lo), "ipv4", "ipv6").astype(object),
+    "network.iana_number": lambda b, r, a, n: _IANA_TEXT[r.proto],
+    "network.direction": lambda b, r, a, n: ecs_direction(
+        b.text("burstwatch.source.scope"), b.text("burstwatch.destination.scope")),
+    "network.community_id": lambda b, r, a, n: np.array(community_ids(
+        r.proto, r.orig_hi, r.orig_lo, r.resp_hi, r.resp_lo, r.orig_port, r.resp_port), object),
+    "network.packets": lambda b, r, a, n: a[:, fs.I_PKTS0] + a[:, fs.I_PKTS1],
+    "network.bytes": lambda b, r, a, n: a[:, fs.I_WIRE0] + a[:, fs.I_WIRE1],
+    "tls.version": lambda b, r, a, n: b.tls()[0],
+    "tls.version_protocol": lambda b, r, a, n: b.tls()[1],
+    "tls.next_protocol": lambda b, r, a, n: b.alpn()[1],
+    "tls.client.server_name": lambda b, r, a, n: b.text("tls.client.server_name"),
+    "burstwatch.tls.client.ja4": lambda b, r, a, n: b.text("burstwatch.tls.client.ja4"),
+    "burstwatch.tls.client.alpn_offered": lambda b, r, a, n: b.alpn()[0],
+    "related.ip": lambda b, r, a, n: _related(b.src(), b.dst()),
+    "burstwatch.capture": lambda b, r, a, n: _constant(b.batch.source, n),
+    "burstwatch.source.scope": lambda b, r, a, n: b.text("burstwatch.source.scope"),
+    "burstwatch.destination.scope": lambda b, r, a, n: b.text("burstwatch.destination.scope"),
+    "burstwatch.encryption.verdict": lambda b, r, a, n: b.text("burstwatch.encryption.verdict"),
+    "burstwatch.encryption.version": lambda b, r, a, n: b.tls()[2],
+    "burstwatch.encryption.detail": lambda b, r, a, n: b.text("burstwatch.encryption.detail"),
+    "burstwatch.encryption.entropy": lambda b, r, a, n: b.number("burstwatch.encryption.entropy"),
+    "burstwatch.allowlisted": lambda b, r, a, n: b.text("burstwatch.allowlisted"),
+    "burstwatch.tunnel.type": lambda b, r, a, n: b.tunnels()[0],
+    "burstwatch.tunnel.source.ip": lambda b, r, a, n: b.tunnels()[1],
+    "burstwatch.tunnel.destination.ip": lambda b, r, a, n: b.tunnels()[2],
+    "burstwatch.flow.id": lambda b, r, a, n: np.array(
+        [f"{x:016x}" for x in r.flow_id.tolist()], object),
+    "burstwatch.flow.record": lambda b, r, a, n: np.where(
+        r.kind == fs.ROW_WINDOW, "window", "flow").astype(object),
+    "burstwatch.flow.window_index": lambda b, r, a, n: np.where(
+        r.kind == fs.ROW_WINDOW, r.window_index.astype(np.float64), np.nan),
+    "burstwatch.flow.end_reason": lambda b, r, a, n: np.array(fs.END_NAMES, object)[r.reason],
+    "burstwatch.flow.initiator": lambda b, r, a, n: np.where(
+        r.local_initiated, "local", "remote").astype(object),
+}
+
+
+def flow_columns(batch: FlowBatch) -> Columns:
+    """The flow-window records of ``batch`` as columns."""
+    return Columns(FLOW, len(batch.rows), _FlowBuilder(batch).build)
 
 
 def flow_records(batch: FlowBatch) -> Iterator[dict[str, Any]]:
-    """One nested ECS-style record per flow or window row.
+    """One nested record per flow or window row."""
+    return flow_columns(batch).records()
 
-    Every column is converted to Python values once per batch (numpy does the formatting),
-    so the loop over rows only assembles dictionaries."""
-    rows = batch.rows
+
+def tunnel_columns(rows: FlowRows) -> tuple[Column, Column, Column]:
+    """``burstwatch.tunnel.type`` (kinds, outermost first as ``decode.batch.ENCAP_NAMES``
+    orders them), ``.source.ip`` and ``.destination.ip`` (outer endpoints of IP tunnels), for
+    the rows that came through a tunnel; formatted only for those rows."""
     n = len(rows)
-    if n == 0:
-        return
-    acc = rows.acc_i
-    first, last = acc[:, fs.I_FIRST], acc[:, fs.I_LAST]
-    t_first, t_last = iso_list(first), iso_list(last)
-    duration = (last - first).tolist()
-    src = format_addresses(rows.orig_hi, rows.orig_lo)
-    dst = format_addresses(rows.resp_hi, rows.resp_lo)
-    v4 = is_ipv4(rows.orig_hi, rows.orig_lo).tolist()
-    sport, dport = rows.orig_port.tolist(), rows.resp_port.tolist()
-    pk0, pk1 = acc[:, fs.I_PKTS0].tolist(), acc[:, fs.I_PKTS1].tolist()
-    by0, by1 = acc[:, fs.I_WIRE0].tolist(), acc[:, fs.I_WIRE1].tolist()
-    pk, by = (acc[:, fs.I_PKTS0] + acc[:, fs.I_PKTS1]).tolist(), (acc[:, fs.I_WIRE0] + acc[:, fs.I_WIRE1]).tolist()
-    proto = rows.proto.tolist()
-    transport = [transport_name(p) for p in proto]
-    iana = [str(p) for p in proto]
-    outbound = rows.local_initiated.tolist()
-    flow_id = [f"{x:016x}" for x in rows.flow_id.tolist()]
-    window = (rows.kind == fs.ROW_WINDOW).tolist()
-    window_index = rows.window_index.tolist()
-    reason = [fs.END_NAMES[r] for r in rows.reason.tolist()]
-    values = batch.features.values
-    features = list(zip(*(_num_list(values[:, j]) for j in range(len(FEATURE_NAMES))), strict=True))
-    # Enrichment columns with their dotted paths split once: (parents, leaf, values).
-    extras = [(*_path(dotted), _values(col)) for dotted, col in batch.extra.items()]
-    source = batch.source
-    tunnels = tunnel_fields(rows)
-    for i in range(n):
-        rec: dict[str, Any] = {
-            "@timestamp": t_last[i],
-            "event": {
-                "kind": "event",
-                "category": ["network"],
-                "type": ["connection"],
-                "start": t_first[i],
-                "end": t_last[i],
-                "duration": duration[i],
-            },
-            "source": {"ip": src[i], "port": sport[i], "packets": pk0[i], "bytes": by0[i]},
-            "destination": {"ip": dst[i], "port": dport[i], "packets": pk1[i], "bytes": by1[i]},
-            "network": {
-                "transport": transport[i],
-                "iana_number": iana[i],
-                "type": "ipv4" if v4[i] else "ipv6",
-                "direction": "outbound" if outbound[i] else "inbound",
-                "packets": pk[i],
-                "bytes": by[i],
-            },
-            "burstwatch": {
-                "flow_id": flow_id[i],
-                "record": "window" if window[i] else "flow",
-                "window_index": window_index[i] if window[i] else None,
-                "end_reason": reason[i],
-                "capture": source,
-            },
-        }
-        if i in tunnels:
-            rec["network"]["tunnel"] = tunnels[i]
-        rec["burstwatch"].update(zip(FEATURE_NAMES, features[i], strict=True))
-        for parents, leaf, col in extras:
-            value = col[i]
-            if value is None or value == "":
-                continue
-            d = rec
-            for p in parents:
-                d = d.setdefault(p, {})
-            d[leaf] = value
-        yield rec
-
-
-def tunnel_fields(rows: FlowRows) -> dict[int, dict[str, Any]]:
-    """``network.tunnel`` of the rows that came through a tunnel: its kinds (outermost
-    layers first as ``decode.batch.ENCAP_NAMES`` orders them) and, for IP tunnels, the outer
-    endpoints. Formatted only for those rows."""
+    kinds, src_ip, dst_ip = (np.full(n, None, object) for _ in range(3))
     which = np.flatnonzero(rows.tunnel[:, TUNNEL_MASK])
     if not which.shape[0]:
-        return {}
+        return kinds, src_ip, dst_ip
     t = rows.tunnel[which]
     src = format_addresses(t[:, TUNNEL_SRC_HI], t[:, TUNNEL_SRC_LO])
     dst = format_addresses(t[:, TUNNEL_DST_HI], t[:, TUNNEL_DST_LO])
-    outer = (t[:, TUNNEL_SRC_LO] | t[:, TUNNEL_SRC_HI]) != 0
-    out: dict[int, dict[str, Any]] = {}
+    outer = ((t[:, TUNNEL_SRC_LO] | t[:, TUNNEL_SRC_HI]) != 0).tolist()
     for k, i in enumerate(which.tolist()):
-        rec: dict[str, Any] = {"type": encap_names(int(t[k, TUNNEL_MASK]))}
+        kinds[i] = list(encap_names(int(t[k, TUNNEL_MASK])))
         if outer[k]:
-            rec["source"] = {"ip": src[k]}
-            rec["destination"] = {"ip": dst[k]}
-        out[i] = rec
-    return out
+            src_ip[i], dst_ip[i] = src[k], dst[k]
+    return kinds, src_ip, dst_ip
+
+
+def burst_columns(batch: FlowBatch) -> Columns:
+    """The burst records of ``batch`` as columns."""
+    b = batch.bursts
+    n = len(b)
+    memo: dict[str, Any] = {}
+
+    def once(key: str, make: Callable[[], Any]) -> Any:
+        if key not in memo:
+            memo[key] = make()
+        return memo[key]
+
+    def src() -> list[str]:
+        return once("src", lambda: format_addresses(b.orig_hi, b.orig_lo))
+
+    def dst() -> list[str]:
+        return once("dst", lambda: format_addresses(b.resp_hi, b.resp_lo))
+
+    def text(name: str) -> Column:
+        return strings(batch.burst_extra.get(name), n)
+
+    def number(name: str) -> Column:
+        col = batch.burst_extra.get(name)
+        return np.full(n, np.nan) if col is None else np.asarray(col, np.float64)
+
+    makers: dict[str, Callable[[], Column]] = {
+        "@timestamp": lambda: b.end_ns,
+        "ecs.version": lambda: _constant(ECS_VERSION, n),
+        "event.kind": lambda: _constant("event", n),
+        "event.category": lambda: _constant(["network"], n),
+        "event.type": lambda: _constant(["connection"], n),
+        "event.start": lambda: b.start_ns,
+        "event.end": lambda: b.end_ns,
+        "event.duration": lambda: b.end_ns - b.start_ns,
+        "source.ip": lambda: np.array(src(), object),
+        "source.port": lambda: b.orig_port.astype(np.int64),
+        "destination.ip": lambda: np.array(dst(), object),
+        "destination.port": lambda: b.resp_port.astype(np.int64),
+        "destination.geo.country_iso_code": lambda: text("destination.geo.country_iso_code"),
+        "destination.as.number": lambda: number("destination.as.number"),
+        "destination.as.organization.name": lambda: text("destination.as.organization.name"),
+        "network.transport": lambda: _TRANSPORT_TEXT[b.proto],
+        "network.type": lambda: np.where(is_ipv4(b.orig_hi, b.orig_lo), "ipv4",
+                                         "ipv6").astype(object),
+        "network.iana_number": lambda: _IANA_TEXT[b.proto],
+        "network.direction": lambda: ecs_direction(text("burstwatch.source.scope"),
+                                                   text("burstwatch.destination.scope")),
+        "network.community_id": lambda: np.array(community_ids(
+            b.proto, b.orig_hi, b.orig_lo, b.resp_hi, b.resp_lo, b.orig_port, b.resp_port),
+            object),
+        "tls.client.server_name": lambda: text("tls.client.server_name"),
+        "burstwatch.tls.client.ja4": lambda: text("burstwatch.tls.client.ja4"),
+        "related.ip": lambda: _related(src(), dst()),
+        "burstwatch.capture": lambda: _constant(batch.source, n),
+        "burstwatch.source.scope": lambda: text("burstwatch.source.scope"),
+        "burstwatch.destination.scope": lambda: text("burstwatch.destination.scope"),
+        "burstwatch.encryption.verdict": lambda: text("burstwatch.encryption.verdict"),
+        "burstwatch.flow.id": lambda: np.array([f"{x:016x}" for x in b.flow_id.tolist()],
+                                               object),
+        "burstwatch.burst.direction": lambda: np.where(b.direction == 0, "upload",
+                                                       "download").astype(object),
+        "burstwatch.burst.packets": lambda: b.packets.astype(np.int64),
+        "burstwatch.burst.bytes": lambda: b.bytes.astype(np.int64),
+        "burstwatch.burst.rate": lambda: np.array([round(r, 3) for r in b.rate.tolist()],
+                                                  np.float64),
+    }
+
+    def build(name: str) -> Column | None:
+        make = makers.get(name)
+        return make() if make is not None else None
+
+    return Columns(BURST, n, build)
 
 
 def burst_records(batch: FlowBatch) -> Iterator[dict[str, Any]]:
     """One nested record per burst."""
-    b = batch.bursts
-    if len(b) == 0:
-        return
-    src = format_addresses(b.orig_hi, b.orig_lo)
-    dst = format_addresses(b.resp_hi, b.resp_lo)
-    start, end = iso_list(b.start_ns), iso_list(b.end_ns)
-    duration = (b.end_ns - b.start_ns).tolist()
-    sport, dport = b.orig_port.tolist(), b.resp_port.tolist()
-    transport = [transport_name(p) for p in b.proto.tolist()]
-    upload = (b.direction == 0).tolist()
-    flow_id = [f"{x:016x}" for x in b.flow_id.tolist()]
-    packets, nbytes = b.packets.tolist(), b.bytes.tolist()
-    rate = [round(r, 3) for r in b.rate.tolist()]
-    for i in range(len(b)):
-        yield {
-            "@timestamp": end[i],
-            "event": {"start": start[i], "end": end[i], "duration": duration[i]},
-            "source": {"ip": src[i], "port": sport[i]},
-            "destination": {"ip": dst[i], "port": dport[i]},
-            "network": {"transport": transport[i],
-                        "direction": "upload" if upload[i] else "download"},
-            "burstwatch": {
-                "flow_id": flow_id[i],
-                "burst": {"packets": packets[i], "bytes": nbytes[i], "rate": rate[i]},
-                "capture": batch.source,
-            },
-        }
-
-
-# Enrichment fields a flow record may carry (absent when unknown); fixed for CSV columns.
-ENRICHMENT_FIELDS: tuple[str, ...] = (
-    "destination.geo.country_iso_code",
-    "destination.as.number",
-    "destination.as.organization.name",
-    "source.geo.country_iso_code",
-    "tls.client.server_name",
-    "tls.client.ja4",
-    "tls.version",
-    "burstwatch.encryption",
-    "burstwatch.encryption_version",
-    "burstwatch.encryption_detail",
-    "burstwatch.alpn",
-    "burstwatch.entropy",
-    "burstwatch.destination_scope",
-)
-
-FLOW_COLUMNS: tuple[str, ...] = (
-    "@timestamp", "event.start", "event.end", "event.duration",
-    "source.ip", "source.port", "source.packets", "source.bytes",
-    "destination.ip", "destination.port", "destination.packets", "destination.bytes",
-    "network.transport", "network.iana_number", "network.type", "network.direction",
-    "network.packets", "network.bytes",
-    "network.tunnel.type", "network.tunnel.source.ip", "network.tunnel.destination.ip",
-    "burstwatch.flow_id", "burstwatch.record", "burstwatch.window_index", "burstwatch.end_reason",
-    "burstwatch.capture",
-    *(f"burstwatch.{name}" for name in FEATURE_NAMES),
-    *ENRICHMENT_FIELDS,
-)
-
-BURST_COLUMNS: tuple[str, ...] = (
-    "@timestamp", "event.start", "event.end", "event.duration", "source.ip", "source.port",
-    "destination.ip", "destination.port", "network.transport", "network.direction",
-    "burstwatch.flow_id", "burstwatch.burst.packets", "burstwatch.burst.bytes",
-    "burstwatch.burst.rate", "burstwatch.capture",
-)
-
-
-def flatten(rec: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Dotted column names for CSV and Parquet (lists joined with ';')."""
-    out: dict[str, Any] = {}
-    for k, v in rec.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        elif isinstance(v, list):
-            out[key] = ";".join(str(x) for x in v)
-        else:
-            out[key] = v
-    return out
+    return burst_columns(batch).records()

@@ -1,30 +1,42 @@
-"""Record writers chosen by the output file's extension: .jsonl, .csv, .parquet."""
+"""Record writers chosen by the output file's extension: .jsonl, .csv, .parquet.
+
+All three write ``Columns`` batches of one record kind, and take their columns and types
+from the schema (``burstwatch/schema/fields.py``): the CSV header and the Parquet columns
+are every field of the kind, in declaration order, whether or not a record has a value, so
+CSV and Parquet carry every field JSON lines carries. CSV and Parquet are written column by
+column; lists and nested objects are JSON text in CSV (and nested objects in Parquet).
+"""
 
 from __future__ import annotations
 
 import csv
+import math
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+import numpy as np
+
 from burstwatch.errors import BurstwatchError
-from burstwatch.outputs.ecs import flatten
+from burstwatch.outputs.columns import Column, Columns, by_distinct, json_texts, python_values
 from burstwatch.outputs.jsonline import json_line
+from burstwatch.schema import Field, fields_of
 
 
 class OutputError(BurstwatchError):
     """The output cannot be written (unknown format, unwritable path)."""
 
 
-def write_records(records: Iterable[dict[str, Any]], path: str, columns: list[str] | None = None) -> int:
-    """Write records to ``path`` (``-`` = stdout as JSON lines). Returns the count written."""
+def write_records(kind: str, batches: Iterable[Columns], path: str) -> int:
+    """Write the ``kind`` records of ``batches`` to ``path`` (``-`` = stdout as JSON lines).
+    Returns the count written."""
     if path == "-" or path.endswith((".jsonl", ".ndjson", ".json")):
-        return _write_jsonl(records, path)
+        return _write_jsonl(batches, path)
     if path.endswith(".csv"):
-        return _write_csv(records, path, columns)
+        return _write_csv(kind, batches, path)
     if path.endswith(".parquet"):
-        return _write_parquet(records, path, columns)
+        return _write_parquet(kind, batches, path)
     raise OutputError(f"{path}: unknown output format (use .jsonl, .csv or .parquet)")
 
 
@@ -47,27 +59,55 @@ def _sink(path: str) -> Iterator[TextIO]:
         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
-def _write_jsonl(records: Iterable[dict[str, Any]], path: str) -> int:
+def _write_jsonl(batches: Iterable[Columns], path: str) -> int:
     n = 0
     with _sink(path) as out:
-        for rec in records:
-            out.write(json_line(rec) + "\n")
-            n += 1
+        for batch in batches:
+            lines = batch.json_lines()
+            if lines:
+                out.write("\n".join(lines) + "\n")
+            n += len(lines)
     return n
 
 
-def _write_csv(records: Iterable[dict[str, Any]], path: str, columns: list[str] | None) -> int:
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json_line(value)
+
+
+def cell_values(f: Field, col: Column | None, n: int) -> list[Any]:
+    """The CSV cells of one column: lists and nested objects as JSON text, missing empty."""
+    if col is None:
+        return [None] * n
+    if f.array or f.type in ("nested", "value"):
+        return json_texts(f, col)
+    if f.type in ("keyword", "ip"):
+        return by_distinct(python_values(f, col), _csv_cell)
+    if f.type in ("double", "float", "long") and col.dtype.kind in "fiu":
+        uniq, inverse = np.unique(col, return_inverse=True)  # each distinct number once
+        cells = np.empty(uniq.shape[0], object)
+        cells[:] = [_finite(v) for v in python_values(f, uniq)]
+        return cells[inverse.ravel()].tolist()
+    values = python_values(f, col)
+    return [_finite(v) for v in values] if f.type in ("double", "float") else values
+
+
+def _finite(v: Any) -> Any:
+    """As in JSON lines: no NaN or Infinity in a cell, empty instead."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _write_csv(kind: str, batches: Iterable[Columns], path: str) -> int:
+    fields = fields_of(kind)
     n = 0
-    writer: csv.DictWriter[str] | None = None
     with _sink(path) as out:
-        for rec in records:
-            flat = flatten(rec)
-            if writer is None:
-                fields = columns or list(flat)
-                writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-                writer.writeheader()
-            writer.writerow({k: _csv_cell(v) for k, v in flat.items()})
-            n += 1
+        writer = csv.writer(out)
+        writer.writerow([f.name for f in fields])
+        for batch in batches:
+            if not batch.n:
+                continue
+            cells = [cell_values(f, batch.get(f.name), batch.n) for f in fields]
+            writer.writerows(zip(*cells, strict=True))
+            n += batch.n
     return n
 
 
@@ -86,66 +126,62 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-_INT_SUFFIXES = (".port", ".packets", ".bytes", ".duration", ".window_index", ".number")
+def arrow_type(pa: Any, f: Field) -> Any:
+    """A field's Parquet type: timestamps (ns, UTC), int64, float64, bool, strings, lists of
+    strings; nested objects as JSON text."""
+    if f.type == "nested" or f.type == "value":
+        return pa.string()
+    scalar = {"date": pa.timestamp("ns", tz="UTC"), "long": pa.int64(), "double": pa.float64(),
+              "float": pa.float64(), "boolean": pa.bool_()}.get(f.type, pa.string())
+    return pa.list_(scalar) if f.array else scalar
 
 
-def _arrow_type(pa: Any, column: str) -> Any:
-    """Column types fixed up front, so every row group has the same schema."""
-    from burstwatch.features import FEATURE_NAMES
+def arrow_schema(kind: str) -> Any:
+    import pyarrow as pa
 
-    if column.startswith("burstwatch.") and column.split(".", 1)[1] in FEATURE_NAMES:
-        return pa.float64()
-    if column.endswith(_INT_SUFFIXES) or column == "burstwatch.entropy":
-        return pa.float64() if column == "burstwatch.entropy" else pa.int64()
-    if column.startswith("burstwatch.burst.") and column != "burstwatch.burst.rate":
-        return pa.int64()
-    if column == "burstwatch.burst.rate":
-        return pa.float64()
-    return pa.string()
+    return pa.schema([(f.name, arrow_type(pa, f)) for f in fields_of(kind)])
 
 
-def _write_parquet(
-    records: Iterable[dict[str, Any]], path: str, columns: list[str] | None, chunk: int = 50_000
-) -> int:
-    """Flattened records in row groups of ``chunk`` rows (memory stays bounded)."""
-    import pyarrow as pa  # imported here: only Parquet output pays for loading it
-    import pyarrow.parquet as pq
-    writer = None
-    schema = None
+def _arrow_column(pa: Any, f: Field, col: Column | None, n: int) -> Any:
+    typ = arrow_type(pa, f)
+    if col is None:
+        return pa.nulls(n, typ)
+    if f.type == "nested" or f.type == "value":
+        return pa.array([_json_text(v) for v in col.tolist()], typ)
+    if not f.array and f.type in ("date", "long", "double", "float"):
+        arr = np.asarray(col)
+        if arr.dtype.kind == "f":
+            missing = np.isnan(arr)
+            if f.type in ("date", "long"):
+                return pa.array(np.where(missing, 0, arr).astype(np.int64), typ, mask=missing)
+            return pa.array(arr, typ, mask=missing)
+        return pa.array(arr.astype(np.int64) if f.type != "double" else arr, typ)
+    return pa.array(python_values(f, col) if f.type not in ("date",) else col.tolist(), typ)
+
+
+def table(batch: Columns) -> Any:
+    """One batch as an Arrow table with the kind's schema."""
+    import pyarrow as pa
+
+    fields = fields_of(batch.kind)
+    return pa.Table.from_arrays([_arrow_column(pa, f, batch.get(f.name), batch.n)
+                                 for f in fields], schema=arrow_schema(batch.kind))
+
+
+def _write_parquet(kind: str, batches: Iterable[Columns], path: str) -> int:
+    """Each batch as a row group (memory stays bounded)."""
+    import pyarrow.parquet as pq  # imported here: only Parquet output pays for loading it
+
     n = 0
-    rows: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        nonlocal writer, schema
-        if not rows:
-            return
-        if schema is None:
-            names = columns or list(rows[0])
-            schema = pa.schema([(c, _arrow_type(pa, c)) for c in names])
-        for r in rows:
-            for c in schema.names:
-                v = r.get(c)
-                if v is not None and pa.types.is_string(schema.field(c).type):
-                    r[c] = str(v)
-        table = pa.Table.from_pylist(rows, schema=schema)
-        if writer is None:
-            writer = pq.ParquetWriter(path, schema)
-        writer.write_table(table)
-        rows.clear()
-
     try:
-        for rec in records:
-            rows.append(flatten(rec))
-            n += 1
-            if len(rows) >= chunk:
-                flush()
-        flush()
+        with pq.ParquetWriter(path, arrow_schema(kind)) as writer:
+            for batch in batches:
+                if batch.n:
+                    writer.write_table(table(batch))
+                    n += batch.n
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc})") from None
-    finally:
-        if writer is not None:
-            writer.close()
     return n
 
 
-__all__ = ["OutputError", "write_records"]
+__all__ = ["OutputError", "arrow_schema", "table", "write_records"]

@@ -122,11 +122,14 @@ class CaseView:
 
     @property
     def case(self) -> dict[str, Any]:
-        return dict(self.record["burstwatch"]["case"])
+        """The record's ``burstwatch.case`` with the conversation's party beside it."""
+        conv = self.record["burstwatch"].get("conversation", {})
+        return {**{k: conv[k] for k in ("party", "party_kind", "remote_ips") if k in conv},
+                **self.record["burstwatch"]["case"]}
 
     @property
     def level(self) -> str:
-        return str(self.record["burstwatch"]["level"])
+        return str(self.record["burstwatch"]["case"]["level"])
 
     @property
     def sort_key(self) -> tuple[int, int, str]:
@@ -191,7 +194,7 @@ class ReportData:
 def severity_order(rec: dict[str, Any]) -> tuple[int, int, str]:
     """Most severe first, then the earliest (as scan prints cases)."""
     bw = rec["burstwatch"]
-    return (-SEVERITY.get(str(bw["level"]), 0), parse_time(rec["event"]["start"]),
+    return (-SEVERITY.get(str(bw["case"]["level"]), 0), parse_time(rec["event"]["start"]),
             str(bw["case"]["id"]))
 
 
@@ -239,12 +242,12 @@ def _why(exc: Exception) -> str:
 def _check_case(rec: dict[str, Any]) -> None:
     """The fields the report reads, with a KeyError/ValueError naming what is wrong."""
     bw = rec["burstwatch"]
-    if bw["level"] not in SEVERITY:
-        raise ValueError(f"unknown level {bw['level']!r}")
+    if bw["case"]["level"] not in SEVERITY:
+        raise ValueError(f"unknown level {bw['case']['level']!r}")
     parse_time(rec["event"]["start"])
     parse_time(rec["event"]["end"])
-    for text in (rec["source"]["ip"], rec["destination"]["ip"], bw["case"]["party"],
-                 rec["network"]["transport"]):
+    for text in (rec["source"]["ip"], rec["destination"].get("ip", ""),
+                 bw["conversation"]["party"], rec["network"].get("transport", "")):
         if not isinstance(text, str):
             raise ValueError(f"{text!r} where text belongs")
     for b in bw["case"].get("bursts") or []:
@@ -263,7 +266,7 @@ def from_records(records: Sequence[dict[str, Any]], home: Sequence[str]) -> Repo
     host: dict[str, int] = {}
     for v in views:
         rec = v.record
-        if rec["burstwatch"].get("destination_scope") != "foreign":
+        if rec["burstwatch"].get("destination", {}).get("scope") != "foreign":
             continue
         up = int(v.case.get("upload_bytes", 0))
         dst = rec["destination"]

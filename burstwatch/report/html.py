@@ -222,7 +222,7 @@ def _case(page: _Page, view: CaseView) -> None:
              f"<h2><span class='lvl {_e(view.level)}'>{_e(view.level)}</span> "
              f"{_e(rec['source']['ip'])} &rarr; {_e(case['party'])} <span class='muted'>"
              f"{_e(_where(rec))}</span></h2>",
-             f"<p>{_e(bw.get('reason', ''))}</p>")
+             f"<p>{_e(case.get('reason', ''))}</p>")
     _pivot(page, view)
     page.add("<h3>Rate over time</h3>")
     if len(view.uploads):
@@ -281,13 +281,13 @@ def _ids(ids: Sequence[str]) -> str:
 def _party(page: _Page, view: CaseView) -> None:
     rec, case, bw = view.record, view.case, view.record["burstwatch"]
     dst = rec["destination"]
-    remote = sorted({c.remote_ip for c in view.connections}) or [dst["ip"]]
+    remote = sorted({c.remote_ip for c in view.connections}) or [dst.get("ip", "-")]
     snis = sorted({c.sni for c in view.connections if c.sni}) or (
         [rec["tls"]["client"]["server_name"]] if rec.get("tls", {}).get("client", {}).get("server_name")
         else [])
     ja4 = sorted({c.ja4 for c in view.connections if c.ja4})
     verdicts = sorted({c.verdict for c in view.connections if c.verdict}) or [
-        str(bw.get("encryption", {}).get("kind", "none"))]
+        str(bw.get("encryption", {}).get("verdict", "none"))]
     a = dst.get("as", {})
     rows = [
         ("party", f"{_e(case['party'])} ({_e(case.get('party_kind', ''))})"),
@@ -296,7 +296,7 @@ def _party(page: _Page, view: CaseView) -> None:
          f"<span class='muted'>({_e(case.get('remote_ips', len(remote)))} in all; port "
          f"{_e(dst.get('port', '-'))}/{_e(rec['network'].get('transport', ''))})</span>"),
         ("country", _e(dst.get("geo", {}).get("country_iso_code", "-"))
-         + f" <span class='muted'>({_e(bw.get('destination_scope', ''))})</span>"),
+         + f" <span class='muted'>({_e(bw.get('destination', {}).get('scope', ''))})</span>"),
         ("AS", _e(f"AS{a['number']} {a.get('organization', {}).get('name', '')}") if a.get("number") else "-"),
         ("encryption verdict", "<br>".join(_e(v) for v in verdicts)),
         ("JA4", "<br>".join(f"<code>{_e(j)}</code>" for j in ja4) or "-"),
@@ -306,9 +306,10 @@ def _party(page: _Page, view: CaseView) -> None:
 
 
 def _why(page: _Page, bw: dict[str, Any]) -> None:
-    page.add("<h3>Why this level</h3>", f"<p><b>{_e(bw.get('decided_by', ''))}</b></p><ul>")
+    case, conv = bw.get("case", {}), bw.get("conversation", {})
+    page.add("<h3>Why this level</h3>", f"<p><b>{_e(case.get('decided_by', ''))}</b></p><ul>")
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for f in bw.get("rules", []):  # a flow rule fires once per connection: one entry each
+    for f in case.get("findings", []):  # a flow rule fires once per connection: one entry each
         if f.get("kind") == "anomaly score":
             continue  # its departures are listed below, one by one
         groups.setdefault((str(f.get("kind", "rule")), str(f.get("id", ""))), []).append(f)
@@ -327,8 +328,8 @@ def _why(page: _Page, bw: dict[str, Any]) -> None:
                  f"{_e(f.get('name', ''))}"
                  + (f"<ul class='ev'>{evidence}</ul>" if evidence else "") + "</li>")
     page.add("</ul>")
-    score = bw.get("anomaly_score")
-    reasons = bw.get("anomaly_reasons") or []
+    score = conv.get("anomaly_score")
+    reasons = conv.get("anomaly_reasons") or []
     if score is not None:
         page.add(f"<p>Anomaly score {float(score):.3f}"
                  + (": departures from the baseline:" if reasons else ".") + "</p>")

@@ -26,6 +26,7 @@ class FieldSpec:
     kind: Kind
     description: str = ""
     levels: frozenset[str] = frozenset({"flow"})
+    values: tuple[str, ...] = ()  # every value the field can hold, when it is an enumeration
 
 
 class FieldCatalog:
@@ -38,7 +39,7 @@ class FieldCatalog:
 
     def register(
         self, name: str, kind: Kind, description: str = "",
-        levels: Iterable[RuleLevel] = ("flow",),
+        levels: Iterable[RuleLevel] = ("flow",), values: tuple[str, ...] = (),
     ) -> FieldCatalog:
         """Add a field (returns self so registrations chain); re-registering a kind is an error,
         re-registering for another level adds that level."""
@@ -49,7 +50,7 @@ class FieldCatalog:
             raise ValueError(f"field {name!r} is already registered as {old.kind}, not {kind}")
         at = frozenset(levels) | (old.levels if old else frozenset())
         text = old.description if old is not None and old.description else description
-        self._specs[name] = FieldSpec(name, kind, text, at)
+        self._specs[name] = FieldSpec(name, kind, text, at, values or (old.values if old else ()))
         return self
 
     def at_level(self, level: str) -> FieldCatalog:
@@ -70,8 +71,13 @@ class FieldCatalog:
         return sorted(self._specs)
 
     def close_matches(self, name: str, n: int = 3) -> list[str]:
-        """Registered names that look like a misspelling of ``name``."""
-        return difflib.get_close_matches(name, self._specs.keys(), n=n, cutoff=0.6)
+        """Registered names that look like a misspelling of ``name`` (an old name's new one
+        first)."""
+        renamed = RENAMED_FIELDS.get(name)
+        close = difflib.get_close_matches(name, self._specs.keys(), n=n, cutoff=0.6)
+        if renamed is not None and renamed in self._specs:
+            return [renamed, *(c for c in close if c != renamed)][:n]
+        return close
 
     def copy(self) -> FieldCatalog:
         clone = FieldCatalog()
@@ -105,54 +111,68 @@ _DEFAULT_FIELDS: tuple[tuple[str, Kind, str], ...] = (
 
 
 def default_catalog() -> FieldCatalog:
-    """The fields every deployment has; feature modules `register` theirs on top."""
+    """A small catalogue of generic field names for exercising the rule engine on its own;
+    burstwatch's rules are checked against ``record_catalog()`` (the record paths)."""
     catalog = FieldCatalog()
     for name, kind, description in _DEFAULT_FIELDS:
         catalog.register(name, kind, description)
     return catalog
 
 
-# Old rule field names -> the record paths rules use now: one dotted name per datum, the
-# same in every record, writer, rule and document. `rules lint` reports an old name as
-# "renamed: write <new name>".
-_FLOW_FEATURE_NAMES = (
-    "duration", "orig_packets", "resp_packets", "orig_bytes", "resp_bytes",
-    "orig_payload_bytes", "resp_payload_bytes", "burst_count", "up_burst_count",
-    "down_burst_count", "burst_bytes_sum", "burst_bytes_max", "burst_bytes_mean",
-    "up_burst_bytes_max", "burst_duration_max", "burst_duration_mean", "peak_burst_rate",
-    "up_peak_burst_rate", "mean_rate", "peak_to_mean_rate", "burst_duty_cycle",
-    "idle_before_first_burst", "inter_burst_mean", "inter_burst_cv", "inter_burst_min",
-    "upload_share", "burst_upload_share", "burst_byte_share", "packet_size_mean",
-    "packet_size_std",
-)
-_CONVERSATION_FEATURE_NAMES = (
-    "burst_count", "upload_bytes_total", "upload_bytes_median", "upload_bytes_max",
-    "download_bytes_total", "connections", "bursts_per_connection", "active_span",
-    "quiet_share", "upload_share", "interval_median", "interval_mad_ratio",
-    "interval_bowley_skew", "periodicity", "regularity", "upload_peak_rate",
-    "rate_vs_host_peak", "party_new", "asn_new", "country_new", "host_history_span",
-    "hour_concentration", "largest_burst_share", "repetition",
-)
-RENAMED_FIELDS: dict[str, str] = {
-    "encryption": "burstwatch.encryption.verdict",
-    "encryption_version": "burstwatch.encryption.version",
-    "payload_entropy": "burstwatch.encryption.entropy",
-    "destination.scope": "burstwatch.destination.scope",
-    "source.scope": "burstwatch.source.scope",
-    "record": "burstwatch.flow.record",
-    "tls.client.ja4": "burstwatch.tls.client.ja4",
-    "destination.party": "burstwatch.conversation.party",
-    "anomaly_score": "burstwatch.anomaly_score",
-    **{name: f"burstwatch.flow.{name}" for name in _FLOW_FEATURE_NAMES},
-    **{f"conversation.{name}": f"burstwatch.conversation.{name}"
-       for name in _CONVERSATION_FEATURE_NAMES},
-}
+# ---- the record fields rules read, from the record schema ----
+
+_KIND_OF_TYPE: dict[str, Kind] = {"keyword": "string", "ip": "address", "long": "number",
+                                  "double": "number", "float": "number"}
+_NOT_RULE_FIELDS = frozenset({"ecs.version", "event.kind"})  # the same in every record
 
 
-# -- transitional adapter: rule field name <-> frame column -------------------------------
-# Rules are written with the record paths above. Until the frames that give rules their
-# values use those paths too, a path the catalog does not know is read from the column of
-# its old name. Once the catalog holds the new names, both functions are the identity.
+def record_catalog() -> FieldCatalog:
+    """Every field a rule may use: the single values of flow records (flow rules) and of
+    conversation records (conversation rules), named as the records name them
+    (``burstwatch/schema/fields.py``), each with its kind, meaning and unit."""
+    from burstwatch.schema import CONVERSATION, FLOW, fields_of
+
+    catalog = FieldCatalog()
+    levels: tuple[tuple[RuleLevel, str], ...] = (("flow", FLOW), ("conversation", CONVERSATION))
+    for level, kind in levels:
+        for f in fields_of(kind):
+            if f.array or f.type not in _KIND_OF_TYPE or f.name in _NOT_RULE_FIELDS:
+                continue
+            text = f.description + (f" [{f.unit}]" if f.unit else "")
+            catalog.register(f.name, _KIND_OF_TYPE[f.type], text, levels=(level,),
+                             values=f.values)
+    return catalog
+
+
+def _renamed() -> dict[str, str]:
+    from burstwatch.conversations.registry import CONVERSATION_FEATURES
+    from burstwatch.features.registry import FEATURES
+
+    out = {f.name: f"burstwatch.flow.{f.name}" for f in FEATURES}
+    out |= {f"conversation.{f.name}": f"burstwatch.conversation.{f.name}"
+            for f in CONVERSATION_FEATURES}
+    out |= {
+        "encryption": "burstwatch.encryption.verdict",
+        "encryption_version": "burstwatch.encryption.version",
+        "payload_entropy": "burstwatch.encryption.entropy",
+        "destination.scope": "burstwatch.destination.scope",
+        "source.scope": "burstwatch.source.scope",
+        "record": "burstwatch.flow.record",
+        "tls.client.ja4": "burstwatch.tls.client.ja4",
+        "destination.party": "burstwatch.conversation.party",
+        "anomaly_score": "burstwatch.conversation.anomaly_score",
+    }
+    return out
+
+
+# Old rule field name -> the record path that replaced it (lint says "renamed: write ...").
+RENAMED_FIELDS: dict[str, str] = _renamed()
+
+
+# -- rule field name <-> catalog name ------------------------------------------------------
+# The record catalog holds the record paths rules are written with, so for it both functions
+# are the identity; a catalog built from older names (the engine's own tests) still reads a
+# record path from the column of its old name.
 _OLD_NAMES = {new: old for old, new in RENAMED_FIELDS.items()}
 
 

@@ -130,7 +130,7 @@ class Rule:
 
     @property
     def version(self) -> str:
-        """The rule's version for ECS ``rule.version``: the date it was last changed."""
+        """ECS ``rule.version``: the Sigma modified date, else its date."""
         return self.modified or self.date
 
     @property
