@@ -314,3 +314,18 @@ def test_flows_parquet(tmp_path: Path) -> None:
     rows = table.to_pylist()
     exfil = [r for r in rows if r["destination.ip"] == "77.88.8.8"]
     assert exfil[0]["burstwatch.encryption.verdict"] == "tls" and exfil[0]["burstwatch.flow.up_burst_count"] == 3.0
+
+
+def test_a_ledger_memory_limit_too_small_is_one_line_exit_2(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """DuckDB refusing the judgement's query under a tiny configured limit used to end in a
+    traceback of the database's exception."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text("limits:\n  ledger_memory_mb: 1\n")
+    assert main(["scan", str(PROJECT_PCAPS / "demo.pcap"), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("burstwatch: error:")]
+    assert len(lines) == 1
+    assert "ledger: Out of Memory Error" in lines[0]
+    assert "raise limits.ledger_memory_mb" in lines[0]

@@ -110,6 +110,20 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         err.print("burstwatch: interrupted")
         return ExitCode.INTERRUPTED
+    except Exception as exc:
+        if not _from_database(exc):
+            raise
+        # The ledger's database refused (most often its memory limit): one line, not a trace.
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = ("; raise limits.ledger_memory_mb in the configuration"
+                if "out of memory" in text.lower() else "")
+        err.print(f"burstwatch: error: ledger: {text}{hint}", markup=False)
+        return ExitCode.ERROR
+
+
+def _from_database(exc: BaseException) -> bool:
+    """Whether ``exc`` is an error of the embedded database (DuckDB), without importing it."""
+    return any(c.__module__.split(".")[0] in ("duckdb", "_duckdb") for c in type(exc).__mro__)
 
 if __name__ == "__main__":
     raise SystemExit(main())
