@@ -11,9 +11,9 @@ numba's cache; by the time the pipeline reaches them, it loads them from there. 
 pipeline first enriches flows it waits for a side compiler still running
 (``await_side_compiler``): on a busy machine the side process can fall behind, and
 compiling the same kernels twice would cost more than the wait. It is started only when a
-core is free (the one-minute load average below the cores less one): on a busy machine
-the second process only takes turns with the first and adds its own start-up (measured in
-docs/benchmarks.md). A kernel the pipeline reaches first is compiled by both (the result is the same);
+core is free (no task of another process running or ready to run on it):
+on a busy machine the second process only takes turns with the first and adds its own
+start-up (measured in docs/benchmarks.md). A kernel the pipeline reaches first is compiled by both (the result is the same);
 numba writes its cache files by rename, so neither reads a half-written one.
 
 The signatures are recorded in ``kernels.json`` beside this module by
@@ -99,15 +99,33 @@ _running: subprocess.Popen[bytes] | None = None  # this process's side compiler,
 AWAIT_SECONDS = 300.0  # a side compiler stuck longer than this is not waited for
 
 
-def core_is_free(load: float | None = None, cores: int | None = None) -> bool:
-    """Whether a second process would get a core of its own now."""
-    if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except OSError:
-            return False
+def core_is_free(others: int | None = None, cores: int | None = None) -> bool:
+    """Whether a second process would get a core of its own now: compiling keeps one core
+    busy here, so no other task may be running or ready to run on the rest but one
+    (``others``: from ``/proc``, this process's own threads not counted). The load averages
+    would not do: they still count the install that just finished, and this very command."""
     cores = cores if cores is not None else (os.cpu_count() or 1)
-    return cores >= 2 and load < cores - 1
+    if others is None:
+        others = other_runnable_tasks()
+        if others is None:
+            return False
+    return cores >= 2 and others <= cores - 2
+
+
+def other_runnable_tasks() -> int | None:
+    """Tasks of other processes running or ready to run now; None where /proc is missing."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            running = int(f.read().split()[3].split("/")[0])
+        own = 0
+        for task in os.listdir("/proc/self/task"):
+            # (a thread may end while it is read)
+            with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/stat",
+                                                    encoding="ascii") as f:
+                own += f.read().rsplit(")", 1)[1].split()[0] == "R"
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(running - own, 0)
 
 
 def start_side_compiler() -> subprocess.Popen[bytes] | None:

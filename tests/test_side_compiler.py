@@ -155,7 +155,23 @@ def test_pipeline_waits_for_a_running_side_compiler(monkeypatch: pytest.MonkeyPa
 def test_side_compiler_only_where_a_core_is_free() -> None:
     from burstwatch.sidecompiler import core_is_free
 
-    assert core_is_free(load=0.3, cores=2)
-    assert not core_is_free(load=1.2, cores=2)  # the other core is taken
-    assert not core_is_free(load=0.0, cores=1)  # nothing to run it beside
-    assert core_is_free(load=5.0, cores=16)
+    assert core_is_free(others=0, cores=2)  # only this process: the other core is idle
+    assert not core_is_free(others=1, cores=2)  # the other core is taken
+    assert not core_is_free(others=0, cores=1)  # nothing to run it beside
+    assert core_is_free(others=5, cores=16)
+    assert not core_is_free(others=15, cores=16)
+
+
+def test_other_runnable_tasks_sees_a_busy_process() -> None:
+    from burstwatch.sidecompiler import other_runnable_tasks
+
+    if other_runnable_tasks() is None:
+        pytest.skip("no /proc on this system")
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        # A spinning child is running or ready to run whenever it is sampled; other work on
+        # the machine can only add to the count.
+        assert max(other_runnable_tasks() or 0 for _ in range(50)) >= 1
+    finally:
+        busy.kill()
+        busy.wait()
