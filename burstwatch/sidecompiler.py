@@ -5,7 +5,7 @@ the pipeline reaches them: reading, decoding and the flow table's packet loop fi
 12 s of CPU here), then the flow table's clock, the payload samples, the encryption verdicts
 and the conversation score (about 9 s). On a machine with a second core the late part can be
 compiled at the same time: when the first compilation starts (a cache miss),
-``start_side_compiler`` starts ``python -m burstwatch.sidecompiler``, which compiles the
+``start_side_compiler`` starts a second Python that compiles the
 late kernels by their recorded signatures, in the order the pipeline reaches them, into
 numba's cache; by the time the pipeline reaches them, it loads them from there. Before the
 pipeline first enriches flows it waits for a side compiler still running
@@ -135,12 +135,21 @@ def start_side_compiler() -> subprocess.Popen[bytes] | None:
     if not core_is_free():
         return None
     try:
-        _running = subprocess.Popen([sys.executable, "-m", "burstwatch.sidecompiler"],
+        _running = subprocess.Popen([sys.executable, "-c", side_program()],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
     except OSError:
         _running = None
     return _running
+
+
+def side_program() -> str:
+    """The side process's code: it imports this very package (the one whose kernel cache the
+    command uses), not whatever ``burstwatch`` the working directory holds, as ``-m`` would."""
+    root = str(Path(__file__).resolve().parent.parent)
+    return (f"import sys; sys.path.insert(0, {root!r}); "
+            "from burstwatch.sidecompiler import compile_kernels, late_kernels; "
+            "compile_kernels(late_kernels())")
 
 
 def await_side_compiler(timeout: float = AWAIT_SECONDS) -> None:

@@ -175,3 +175,16 @@ def test_other_runnable_tasks_sees_a_busy_process() -> None:
     finally:
         busy.kill()
         busy.wait()
+
+
+def test_side_program_imports_this_package_whatever_the_working_directory(tmp_path: Path) -> None:
+    """Run from a folder that holds another ``burstwatch`` (a source checkout beside an
+    installed copy), ``python -m`` would compile that one's kernels into its own cache."""
+    from burstwatch.sidecompiler import side_program
+
+    decoy = tmp_path / "burstwatch"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise SystemExit('the decoy package was imported')\n")
+    done = subprocess.run([sys.executable, "-c", side_program()], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr
