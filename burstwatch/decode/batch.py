@@ -51,7 +51,7 @@ STATUS_OTHER_TUNNEL_PAYLOAD = 14  # a tunnel carrying neither IP nor Ethernet (P
 STATUS_TOO_DEEP = 15  # more nested IP layers than the decoder opens
 
 # Encapsulations a packet crossed, one bit each (PacketBatch.encap); flow records name the
-# tunnels among them (network.tunnel.type).
+# tunnels among them (burstwatch.tunnel.type).
 ENCAP_NAMES: tuple[str, ...] = (
     "vlan", "llc_snap", "pppoe", "mpls", "gre", "erspan", "pptp", "vxlan", "geneve", "gtp",
     "teredo", "ip_in_ip",
