@@ -134,17 +134,14 @@ def _records(argv: list[str], out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
-@pytest.mark.slow
-def test_every_scenarios_records_validate_against_the_strict_schemas(tmp_path: Path) -> None:
-    from burstwatch.synth.scenarios import ALL_SCENARIOS, write_scenario
-
+def _validate_records_of(captures: list[tuple[str, Path]], tmp_path: Path) -> dict[str, int]:
+    """Flow, burst, conversation and alert records of each capture against the strict
+    schemas; returns how many records of each kind were checked."""
     validators = {k: jsonschema.Draft202012Validator(record_schema(k),
                                                      format_checker=jsonschema.FormatChecker())
                   for k in (FLOW, BURST, CONVERSATION, ALERT)}
     seen: dict[str, int] = dict.fromkeys(validators, 0)
-    for k, name in enumerate(sorted(ALL_SCENARIOS)):
-        cap = tmp_path / f"{name}.pcap"
-        write_scenario(str(cap), name, k + 1)
+    for name, cap in captures:
         runs = {FLOW: ["flows", str(cap), "-o"], BURST: ["flows", str(cap), "--bursts", "-o"],
                 CONVERSATION: ["flows", str(cap), "--conversations", "-o"],
                 ALERT: ["scan", str(cap), "--format", "jsonl", "--alerts"]}
@@ -153,6 +150,19 @@ def test_every_scenarios_records_validate_against_the_strict_schemas(tmp_path: P
                 errors = [f"{e.json_path}: {e.message}" for e in validators[kind].iter_errors(rec)]
                 assert not errors, (name, kind, errors[:3])
                 seen[kind] += 1
+    return seen
+
+
+@pytest.mark.slow
+def test_every_scenarios_records_validate_against_the_strict_schemas(tmp_path: Path) -> None:
+    from burstwatch.synth.scenarios import ALL_SCENARIOS, write_scenario
+
+    captures = []
+    for k, name in enumerate(sorted(ALL_SCENARIOS)):
+        cap = tmp_path / f"{name}.pcap"
+        write_scenario(str(cap), name, k + 1)
+        captures.append((name, cap))
+    seen = _validate_records_of(captures, tmp_path)
     assert all(seen.values()), seen  # every kind was met (alerts: the exfil scenarios)
 
 
@@ -161,22 +171,10 @@ def test_every_real_captures_records_validate_against_the_strict_schemas(
         tmp_path: Path, shared_pcaps: Path) -> None:
     """Real traffic brings what no scenario has: tunnels, fragments, IPv6 extension chains,
     VPN verdicts with versions, links that are not Ethernet."""
-    validators = {k: jsonschema.Draft202012Validator(record_schema(k),
-                                                     format_checker=jsonschema.FormatChecker())
-                  for k in (FLOW, BURST, CONVERSATION, ALERT)}
-    seen: dict[str, int] = dict.fromkeys(validators, 0)
-    captures = sorted(p for p in [*shared_pcaps.glob("*.pcap*"), *shared_pcaps.glob("encap/*.pcap*")]
-                      if p.is_file())
+    found = [*shared_pcaps.glob("*.pcap*"), *shared_pcaps.glob("encap/*.pcap*")]
+    captures = [(f"real{k}", p) for k, p in enumerate(sorted(found)) if p.is_file()]
     assert captures
-    for k, cap in enumerate(captures):
-        runs = {FLOW: ["flows", str(cap), "-o"], BURST: ["flows", str(cap), "--bursts", "-o"],
-                CONVERSATION: ["flows", str(cap), "--conversations", "-o"],
-                ALERT: ["scan", str(cap), "--format", "jsonl", "--alerts"]}
-        for kind, argv in runs.items():
-            for rec in _records(argv, tmp_path / f"{k}.{kind}.jsonl"):
-                errors = [f"{e.json_path}: {e.message}" for e in validators[kind].iter_errors(rec)]
-                assert not errors, (cap.name, kind, errors[:3])
-                seen[kind] += 1
+    seen = _validate_records_of(captures, tmp_path)
     assert seen[FLOW] and seen[BURST] and seen[CONVERSATION], seen
 
 
