@@ -3,18 +3,15 @@
 The first run after an install compiles every numba kernel, one after another, in the order
 the pipeline reaches them: reading, decoding and the flow table's packet loop first (about
 12 s of CPU here), then the flow table's clock, the payload samples, the encryption verdicts
-and the conversation score (about 9 s). On a machine with a second core the late part can be
-compiled at the same time: when the first compilation starts (a cache miss),
-``start_side_compiler`` starts a second Python that compiles the
-late kernels by their recorded signatures, in the order the pipeline reaches them, into
-numba's cache; by the time the pipeline reaches them, it loads them from there. Before the
-pipeline first enriches flows it waits for a side compiler still running
-(``await_side_compiler``): on a busy machine the side process can fall behind, and
-compiling the same kernels twice would cost more than the wait. It is started only when a
-core is free (no task of another process running or ready to run on it):
-on a busy machine the second process only takes turns with the first and adds its own
-start-up (measured in docs/benchmarks.md). A kernel the pipeline reaches first is compiled by both (the result is the same);
-numba writes its cache files by rename, so neither reads a half-written one.
+and the conversation score (about 9 s). Where a second core is idle (no task of another
+process running or ready to run on it), the first compilation (a cache miss) starts a second
+Python (``start_side_compiler``) that compiles the late kernels by their recorded signatures,
+in the order the pipeline reaches them, into numba's cache. The pipeline waits for it once,
+before it first enriches flows (``await_side_compiler``), and then loads them from the cache
+instead of compiling them a second time. On a busy machine the second process would only
+take turns with the first and add its own start-up (measured in docs/benchmarks.md), so it
+is not started there. Numba writes its cache files by rename, so neither process reads a
+half-written one.
 
 The signatures are recorded in ``kernels.json`` beside this module by
 ``python -m burstwatch.builders.kernel_manifest`` (a test fails when it is stale). Each
@@ -148,13 +145,15 @@ def side_program() -> str:
     command uses), not whatever ``burstwatch`` the working directory holds, as ``-m`` would."""
     root = str(Path(__file__).resolve().parent.parent)
     return (f"import sys; sys.path.insert(0, {root!r}); "
-            "from burstwatch.sidecompiler import compile_kernels, late_kernels; "
-            "compile_kernels(late_kernels())")
+            "from burstwatch.sidecompiler import main; main()")
 
 
 def await_side_compiler(timeout: float = AWAIT_SECONDS) -> None:
-    """Wait for this process's side compiler to finish, if one is running (else at once)."""
-    proc = _running
+    """Wait for this process's side compiler to finish, if one is running (else at once).
+    It is waited for once: one that outlasts ``timeout`` is not waited for again (the
+    command ends it when it finishes)."""
+    global _running
+    proc, _running = _running, None
     if proc is not None and proc.poll() is None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=timeout)
@@ -174,5 +173,10 @@ def stop_side_compiler(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The side process: compile the late kernels into numba's cache."""
     compile_kernels(late_kernels())
+
+
+if __name__ == "__main__":
+    main()

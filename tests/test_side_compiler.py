@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -139,17 +140,25 @@ def test_no_side_compiler_without_a_compilation() -> None:
 def test_pipeline_waits_for_a_running_side_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
     import burstwatch.sidecompiler as side
 
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+    done = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
                             stdin=subprocess.PIPE)
-    monkeypatch.setattr(side, "_running", proc)
-    side.await_side_compiler(timeout=0.2)  # still running: the wait gives up at its bound
-    assert proc.poll() is None
-    assert proc.stdin is not None
-    proc.stdin.close()  # the child finishes when its input ends
-    side.await_side_compiler(timeout=600)
-    assert proc.returncode == 0
-    monkeypatch.setattr(side, "_running", None)
-    side.await_side_compiler()  # none running: returns at once
+    assert done.stdin is not None
+    done.stdin.close()  # the child finishes when its input ends
+    monkeypatch.setattr(side, "_running", done)
+    side.await_side_compiler(timeout=600)  # returns when the side process has finished
+    assert done.returncode == 0
+
+    stuck = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        monkeypatch.setattr(side, "_running", stuck)
+        side.await_side_compiler(timeout=0.2)  # still running: the wait gives up at its bound
+        assert stuck.poll() is None
+        assert side._running is None  # ... and later batches do not wait for it again
+        side.await_side_compiler()  # none to wait for: returns at once
+    finally:
+        stuck.kill()
+        stuck.wait()
 
 
 def test_side_compiler_only_where_a_core_is_free() -> None:
@@ -169,9 +178,11 @@ def test_other_runnable_tasks_sees_a_busy_process() -> None:
         pytest.skip("no /proc on this system")
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        # A spinning child is running or ready to run whenever it is sampled; other work on
-        # the machine can only add to the count.
-        assert max(other_runnable_tasks() or 0 for _ in range(50)) >= 1
+        # A spinning child is running or ready to run whenever it is sampled once it has
+        # started; other work on the machine can only add to the count.
+        deadline = time.monotonic() + 600
+        while (other_runnable_tasks() or 0) < 1:
+            assert time.monotonic() < deadline, "the spinning child was never seen running"
     finally:
         busy.kill()
         busy.wait()
