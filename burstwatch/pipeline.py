@@ -25,7 +25,7 @@ from burstwatch.decode.summary import undecoded_kinds
 from burstwatch.enrich.nets import NetSet
 from burstwatch.errors import BurstwatchError, InputError
 from burstwatch.features import compute_features
-from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowTable, PayloadSamples
+from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowRows, FlowTable, PayloadSamples
 from burstwatch.flows.records import emission_order
 from burstwatch.flows.sampling import SamplePolicy
 from burstwatch.flows.shard import keep_shard
@@ -89,7 +89,9 @@ class Pipeline:
         self.ledger = ledger
         self.stats = stats if stats is not None else RunStats()
         self.on_features = on_features
-        self.decoder = Decoder((config or FlowConfig()).decode, self.stats.reassembly)
+        config = config or FlowConfig()
+        self.steps_per_batch = max(1, config.steps_per_batch)
+        self.decoder = Decoder(config.decode, self.stats.reassembly)
         self.table = FlowTable(
             config, sample_payloads=enricher is not None,
             sample_policy=sample_policy(enricher is not None, whole_samples), local=local,
@@ -279,7 +281,9 @@ def run_flows(
              else _timeline_steps(inputs, make, stats, progress, carried, stop))
     # Enrichment and what follows run behind the flow table; without them there is nothing
     # to overlap, and a second thread would only add its own malloc arena to the peak RSS.
-    for pipe, out in read_ahead(steps) if enricher_factory is not None else steps:
+    if enricher_factory is not None:
+        steps = read_ahead(coalesced(steps))
+    for pipe, out in steps:
         if isinstance(out, _LeaveOpen):
             assert carried is not None
             carried.put_state(OPEN_FLOWS_STATE, pipe.checkpoint(out.open_state))
@@ -315,6 +319,39 @@ def _each_file_sharded(
             break
     if not read:
         raise first_error or InputError("no input files")
+
+
+def coalesced(steps: Steps) -> Steps:
+    """``steps`` with every ``steps_per_batch`` (``FlowConfig``) consecutive plain outputs
+    of one pipeline merged into one (the end-of-input flush counts as a step). Markers
+    (``_LeaveOpen``) and final outputs stay apart and in place, so nothing moves across
+    them."""
+    held: list[FlowOutput] = []
+    held_pipe: Pipeline | None = None
+
+    def merged() -> FlowOutput:
+        if len(held) == 1:
+            return held[0]
+        return FlowOutput(FlowRows.concat([o.rows for o in held]),
+                          BurstRows.concat([o.bursts for o in held]),
+                          PayloadSamples.concat([o.samples for o in held]))
+
+    for pipe, out in steps:
+        if held and (type(out) is not FlowOutput or pipe is not held_pipe):
+            assert held_pipe is not None
+            yield held_pipe, merged()
+            held = []
+        if type(out) is not FlowOutput:
+            yield pipe, out
+            continue
+        held.append(out)
+        held_pipe = pipe
+        if len(held) == pipe.steps_per_batch:
+            yield pipe, merged()
+            held = []
+    if held:
+        assert held_pipe is not None
+        yield held_pipe, merged()
 
 
 class _LeaveOpen:

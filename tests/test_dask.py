@@ -21,6 +21,7 @@ from burstwatch.parallel import ParallelError
 from burstwatch.parallel.cluster import DaskCluster
 from burstwatch.pipeline import RunStats, run_flows
 from tests.test_parallel import (
+    GROUPED,
     assert_same_batch,
     flows_and_ledger,
     ledger_content,
@@ -42,7 +43,7 @@ def on_cluster(paths: list[str], cluster: DaskCluster, factory: AnnotatorFactory
                ) -> tuple[list, dict, RunStats]:
     stats = RunStats()
     with Ledger.open(None) as ledger:
-        batches = list(run_flows(paths, None, stats, factory, ledger=ledger, cluster=cluster))
+        batches = list(run_flows(paths, GROUPED, stats, factory, ledger=ledger, cluster=cluster))
         return batches, ledger_content(ledger), stats
 
 

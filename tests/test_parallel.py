@@ -19,7 +19,7 @@ from burstwatch.cli.main import main
 from burstwatch.config.settings import Settings
 from burstwatch.enrich.annotate import AnnotatorFactory, EnrichStats, FlowAnnotator
 from burstwatch.enrich.geo import GeoDatabase
-from burstwatch.flows import FlowOutput
+from burstwatch.flows import FlowConfig, FlowOutput
 from burstwatch.ledger import Ledger
 from burstwatch.parallel import ParallelError
 from burstwatch.parallel.local import ShardJob, run_shard, run_sharded
@@ -77,12 +77,17 @@ def ledger_content(ledger: Ledger) -> dict[str, list[tuple[Any, ...]]]:
     return {t: con.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}
 
 
+# Two capture batches per enriched batch: the test captures have only a few batches, and
+# the groups must line up across workers as they do in one process.
+GROUPED = FlowConfig(steps_per_batch=2)
+
+
 def flows_and_ledger(paths: list[str], jobs: int) -> tuple[list[FlowBatch], dict, RunStats,
                                                              EnrichStats]:
     stats, enrich = RunStats(), EnrichStats()
     factory = AnnotatorFactory(GeoDatabase.bundled(), Settings(), enrich)
     with Ledger.open(None) as ledger:
-        batches = list(run_flows(paths, None, stats, factory, ledger=ledger, jobs=jobs))
+        batches = list(run_flows(paths, GROUPED, stats, factory, ledger=ledger, jobs=jobs))
         content = ledger_content(ledger)
     return batches, content, stats, enrich
 
@@ -183,19 +188,19 @@ class _Failing(AnnotatorFactory):
 def test_a_failed_worker_ends_the_run_with_one_error(tmp_path: Path, how: str, message: str) -> None:
     paths = multi_file_capture(tmp_path, 1)
     with pytest.raises(ParallelError, match=message):
-        list(run_flows(paths, None, RunStats(), _Failing(how), jobs=2))
+        list(run_flows(paths, GROUPED, RunStats(), _Failing(how), jobs=2))
 
 
 def test_a_stop_request_ends_every_shard_at_the_same_step(tmp_path: Path) -> None:
-    """Shards told to stop at step 1 each flush there, and together they give what one
-    table gives when its input ends at the same step."""
+    """Shards told to stop at group 1 each flush there (after the group of steps 0 and 1),
+    and together they give what one table gives when its input ends at the same step."""
     paths = multi_file_capture(tmp_path, 1)
     factory = AnnotatorFactory(GeoDatabase.bundled(), Settings())
 
     def shard(k: int, n: int) -> tuple[list[FlowBatch | None], RunStats]:
         sent: list[tuple] = []
-        run_shard(ShardJob(paths, k, n, None, factory, None, False), sent.append, lambda: 1)
-        assert [m[0] for m in sent] == ["step", "step", "done"]  # step 0, then the flush
+        run_shard(ShardJob(paths, k, n, GROUPED, factory, None, False), sent.append, lambda: 1)
+        assert [m[0] for m in sent] == ["step", "step", "done"]  # group 0, then the flush
         return [m[1] for m in sent[:2]], sent[2][1]
 
     whole, whole_stats = shard(0, 1)
@@ -240,7 +245,7 @@ def test_files_read_separately_are_sharded_in_turn(
     def run(jobs: int) -> tuple[list[FlowBatch], RunStats]:
         stats = RunStats()
         factory = AnnotatorFactory(GeoDatabase.bundled(), Settings())
-        return list(run_flows(inputs, None, stats, factory, separate=True, jobs=jobs)), stats
+        return list(run_flows(inputs, GROUPED, stats, factory, separate=True, jobs=jobs)), stats
 
     one, stats_one = run(1)
     many, stats_many = run(3)
@@ -328,3 +333,51 @@ def test_workers_are_spawned_when_the_fork_server_cannot_start(
 
     monkeypatch.setattr(forkserver, "ensure_running", refuse)
     assert worker_context().get_start_method() == "spawn"
+
+
+def test_grouping_capture_batches_changes_no_flow_row(tmp_path: Path) -> None:
+    """Enriching the flow table's output of several capture batches together (``FlowConfig.
+    steps_per_batch``) gives the same flow and window rows, features, verdicts and bursts as
+    one capture batch at a time; only the batches they come in differ."""
+    paths = multi_file_capture(tmp_path, 4)
+
+    def rows(steps: int) -> tuple[list[tuple], list[tuple], int]:
+        factory = AnnotatorFactory(GeoDatabase.bundled(), Settings())
+        batches = list(run_flows(paths, FlowConfig(steps_per_batch=steps), RunStats(), factory))
+        flows = sorted(
+            (int(b.rows.flow_id[i]), int(b.rows.kind[i]), int(b.rows.window_index[i]),
+             b.rows.acc_i[i].tolist(), np.nan_to_num(b.features.values[i]).tolist(),
+             str(b.extra["burstwatch.encryption.verdict"][i]))
+            for b in batches for i in range(len(b.rows)))
+        bursts = sorted((int(b.bursts.flow_id[i]), int(b.bursts.start_ns[i]),
+                         int(b.bursts.bytes[i]), int(b.bursts.direction[i]))
+                        for b in batches for i in range(len(b.bursts)))
+        return flows, bursts, len(batches)
+
+    one_flows, one_bursts, one_batches = rows(1)
+    all_flows, all_bursts, all_batches = rows(100)
+    assert len(one_flows) > 20 and one_bursts
+    assert (all_flows, all_bursts) == (one_flows, one_bursts)
+    assert all_batches == 1 < one_batches
+
+
+def test_coalesced_groups_steps_of_one_pipeline_and_keeps_markers_in_place() -> None:
+    from burstwatch.flows import BurstRows, FlowRows, PayloadSamples
+    from burstwatch.pipeline import _LeaveOpen, coalesced
+
+    class Pipe:
+        def __init__(self, steps: int) -> None:
+            self.steps_per_batch = steps
+
+    def out(flow_id: int) -> FlowOutput:
+        rows = FlowRows.empty()
+        rows.flow_id = np.array([flow_id], np.int64)  # columns are joined one by one
+        return FlowOutput(rows, BurstRows.empty(), PayloadSamples.empty())
+
+    a, b = Pipe(2), Pipe(3)
+    marker = _LeaveOpen({})
+    steps = [(a, out(1)), (a, out(2)), (a, out(3)), (a, marker), (a, out(4)),
+             (b, out(5)), (b, out(6)), (b, out(7)), (b, out(8))]
+    got = [(p, o if isinstance(o, _LeaveOpen) else o.rows.flow_id.tolist())
+           for p, o in coalesced(iter(steps))]  # type: ignore[arg-type]
+    assert got == [(a, [1, 2]), (a, [3]), (a, marker), (a, [4]), (b, [5, 6, 7]), (b, [8])]

@@ -46,6 +46,11 @@ class FlowConfig:
     payload_samples: int = 4  # first payload packets per direction kept for deep parsing
     conversation_timeout: float = 3600.0
     flow_memory_mb: float = 512.0
+    # Capture batches (of at most 16 MiB each) whose flow-table output is enriched and kept
+    # together: what follows the table costs mostly per batch, and one capture batch ends
+    # only a few hundred flows. Worker processes group the batches the same way, so a
+    # burst's verdict (known once its flow's first payloads are) does not depend on -j.
+    steps_per_batch: int = 8
     # How packets are decoded before they reach the table (tunnels, fragments).
     decode: DecodeConfig = field(default_factory=DecodeConfig)
 

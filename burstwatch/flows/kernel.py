@@ -308,12 +308,14 @@ def process_packets(
 def tick(
     slots: np.ndarray, now: int, flush: bool, cfg: np.ndarray, meta: np.ndarray,
     runs: np.ndarray, acc_i: np.ndarray, acc_f: np.ndarray, row_meta: np.ndarray,
-    row_i: np.ndarray, row_f: np.ndarray, bursts: np.ndarray, ended: np.ndarray, start: int,
+    row_i: np.ndarray, row_f: np.ndarray, bursts: np.ndarray, ended: np.ndarray,
+    due: np.ndarray, start: int,
 ) -> tuple[int, int, int, int]:
     """Advance time to ``now`` for ``slots[start:]``: close stale bursts, roll windows, expire.
 
     With ``flush`` every flow ends (end of input). Stops early when outputs are nearly full.
-    Returns (rows, bursts, ended slots, next index).
+    Sets ``due`` of each flow left open (``_next_due``). Returns (rows, bursts, ended slots,
+    next index).
     """
     window, gap, min_bytes = cfg[2], cfg[3], cfg[5]
     n = 0
@@ -340,7 +342,29 @@ def tick(
             continue
         nb = _close_stale(s, now, gap, meta, runs, acc_i, acc_f, min_bytes, bursts, nb)
         n = _roll_if_due(s, now, window, meta, runs, acc_i, acc_f, row_meta, row_i, row_f, n)
+        due[s] = _next_due(s, cfg, meta, runs, acc_i)
     return n, nb, ne, slots.shape[0]
+
+
+@njit(cache=True)
+def _next_due(s: int, cfg: np.ndarray, meta: np.ndarray, runs: np.ndarray,
+              acc_i: np.ndarray) -> int:
+    """The earliest clock at which ``tick`` has something to do for the open flow in slot
+    ``s`` as it stands (expire it, close a burst, roll its window): until then, and until a
+    packet of the flow arrives, the clock sweep can pass it by."""
+    idle, active, window, gap, linger = cfg[0], cfg[1], cfg[2], cfg[3], cfg[4]
+    due = acc_i[s, st.SCOPE_FLOW, st.I_LAST] + idle + 1
+    due = min(due, acc_i[s, st.SCOPE_FLOW, st.I_FIRST] + active + 1)
+    closed = meta[s, st.M_CLOSED_AT]
+    if closed >= 0:
+        due = min(due, closed + linger + 1)
+    for d in range(2):
+        if runs[s, d, st.R_PKTS] > 0:
+            due = min(due, runs[s, d, st.R_LAST] + gap + 1)
+    ws = meta[s, st.M_WIN_START]
+    if ws >= 0:
+        due = min(due, ws + window)
+    return due
 
 
 @njit(cache=True, nogil=True)

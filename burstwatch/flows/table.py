@@ -45,6 +45,7 @@ _OUT_ROWS = 8192
 # advanced only changes when rows come out, not what they contain: once a second of capture
 # time is often enough and keeps the per-batch sweep over all flows off the hot path.
 _TICK_EVERY_NS = 1_000_000_000
+DUE_NOW = np.iinfo(np.int64).min  # ``due`` of a flow the next clock sweep must look at
 _OUT_BURSTS = 8192
 # A flow with packets both ways and at least this many in all is established: the last kind
 # of flow the table evicts at its ceiling (a TCP handshake and one exchange is five).
@@ -106,6 +107,9 @@ class FlowTable:
     k_hash: npt.NDArray[np.uint64]
     sample_budget: npt.NDArray[np.int64]
     tunnel: npt.NDArray[np.uint64]
+    # Per slot, the clock from which the sweep must look at the flow (not saved: after a
+    # load every flow is due at once).
+    due: npt.NDArray[np.int64]
 
     _STATE: dict[str, tuple[tuple[int, ...], type]] = {
         "meta": ((st.N_META,), np.int64),
@@ -121,12 +125,12 @@ class FlowTable:
         "sample_budget": ((2,), np.int64),  # flows.sampling.keep_lengths's state
         "tunnel": ((5,), np.uint64),  # FlowRows.tunnel: of the flow's first packet
     }
-    # What one open flow costs the table: its slot in every state array, its place in the
-    # sorted index (hash and slot) and, once ended, its entry among the recent keys.
+    # What one open flow costs the table: its slot in every state array and in ``due``, its
+    # place in the sorted index (hash and slot) and, once ended, its entry among the recent keys.
     SLOT_BYTES = sum(
         int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
         for shape, dtype in _STATE.values()
-    ) + 16 + 24
+    ) + 8 + 16 + 24
     # What one open flow costs the whole pipeline, which the ceiling is counted in: the
     # table's slot (SLOT_BYTES, 0.8 KiB), enrichment's state of the flow (about 1 KiB) and
     # live capture's evaluation of every open flow each interval (rows, features, context:
@@ -141,6 +145,10 @@ class FlowTable:
             if old:
                 new[:old] = getattr(self, name)
             setattr(self, name, new)
+        due = np.full(cap, DUE_NOW, np.int64)
+        if old:
+            due[:old] = self.due
+        self.due = due
         if old:
             extra = np.arange(cap - 1, old - 1, -1, dtype=np.int64)
             self._free = np.concatenate([extra, self._free[: self._nfree]])
@@ -275,6 +283,7 @@ class FlowTable:
             merged_slot = np.concatenate([self._index_slot, slots])
             o = np.argsort(merged_hash, kind="stable")
             self._index_hash, self._index_slot = merged_hash[o], merged_slot[o]
+        self.due[slot_of] = DUE_NOW  # packets arrived: the next clock sweep looks at these
         slot = slot_of[inverse]
         same = (
             (self.k_a_hi[slot] == keys.a_hi) & (self.k_a_lo[slot] == keys.a_lo)
@@ -381,6 +390,7 @@ class FlowTable:
             self._alloc(self._cap * 2)
         for name in self._STATE:
             getattr(self, name)[:n] = state[f"slot.{name}"]
+        self.due[:] = DUE_NOW
         # Exported in index order (sorted by hash), now placed in slots 0..n-1.
         self._index_hash = self.k_hash[:n].copy()
         self._index_slot = np.arange(n, dtype=np.int64)
@@ -394,7 +404,10 @@ class FlowTable:
     # ---- helpers ----
     def _tick(self, now: int, flush: bool) -> FlowOutput:
         self._last_tick = now
-        slots = self._index_slot.copy()
+        # Only flows with something due: an open flow's next deadline is known from its state
+        # (``kernel._next_due``) until its next packet, which makes it due at once.
+        slots = (self._index_slot.copy() if flush
+                 else self._index_slot[self.due[self._index_slot] <= now])
         ended = np.zeros(slots.shape[0], np.int64)
         rows: list[FlowRows] = []
         bursts: list[BurstRows] = []
@@ -403,7 +416,7 @@ class FlowTable:
         while True:
             n, nb, ne, j = tick(
                 slots, now, flush, self._cfg, self.meta, self.runs, self.acc_i, self.acc_f,
-                self._row_meta, self._row_i, self._row_f, self._bursts, ended, j,
+                self._row_meta, self._row_i, self._row_f, self._bursts, ended, self.due, j,
             )
             rows.append(self._collect_rows(n))
             bursts.append(self._collect_bursts(nb))

@@ -57,11 +57,13 @@ class ShardJob:
 def run_shard(job: ShardJob, emit: Callable[[tuple[Any, ...]], None],
               stop_at: Callable[[], int] | None = None) -> str:
     """One shard over the whole timeline: ``("step", batch, bytes read, total)`` for every
-    step (batch None when the shard emitted nothing), then ``("done", stats, enrich stats)``;
-    returns the timeline's name. ``stop_at()``: the step (>= 0) at which every shard ends
-    its input as if the capture ended there, flushing its open flows."""
+    group of steps as ``pipeline.coalesced`` groups them (batch None when the shard emitted
+    nothing), then ``("done", stats, enrich stats)``; returns the timeline's name.
+    ``stop_at()``: the group (>= 0) at which every shard ends its input as if the capture
+    ended there, flushing its open flows."""
+    from burstwatch.flows import FlowOutput
     from burstwatch.ingest.timeline import Timeline
-    from burstwatch.pipeline import Pipeline
+    from burstwatch.pipeline import Pipeline, Steps, coalesced
 
     stats = RunStats()
     enricher = job.enricher_factory() if job.enricher_factory is not None else None
@@ -70,12 +72,22 @@ def run_shard(job: ShardJob, emit: Callable[[tuple[Any, ...]], None],
         pipe = Pipeline(timeline.name, job.config, enricher, None, stats, job.local,
                         job.whole_samples, shard=(job.shard, job.shards))
         total = timeline.size_hint
-        for step, records in enumerate(timeline.batches()):
-            if stop_at is not None and 0 <= stop_at() <= step:
-                break
-            batch = pipe.finish(pipe.table_step(records))
-            emit(("step", batch, timeline.bytes_consumed, total))
-        emit(("step", pipe.finish(pipe.table.flush()), timeline.bytes_consumed, total))
+
+        def table_steps() -> Steps:
+            for step, records in enumerate(timeline.batches()):
+                # Only where a group of steps begins (``coalesced``): every shard then ends
+                # its input at the same step.
+                if (stop_at is not None and step % pipe.steps_per_batch == 0
+                        and 0 <= stop_at() <= step // pipe.steps_per_batch):
+                    break
+                yield pipe, pipe.table_step(records)
+            yield pipe, pipe.table.flush()
+
+        # Steps grouped as one process groups them, so a group's batch is its share of what
+        # one process would give for that group.
+        for _, out in coalesced(table_steps()):
+            assert isinstance(out, FlowOutput)  # no markers: shards do not carry open flows
+            emit(("step", pipe.finish(out), timeline.bytes_consumed, total))
     finally:
         timeline.close()
         stats.files += timeline.log.files_read
