@@ -293,7 +293,30 @@ def test_json_lines_written_by_columns_are_the_records_dumped(demo_batches: list
 
     for batch in demo_batches:
         for cols in (flow_columns(batch), burst_columns(batch)):
-            assert cols.json_lines() == [json_line(r) for r in cols.records()]
+            assert cols.json_text() == "".join(json_line(r) + "\n" for r in cols.records())
+
+
+def test_json_lines_of_text_with_any_characters_and_missing_values_are_the_records_dumped(
+    demo_batches: list[Any],
+) -> None:
+    """Server names that are not ASCII, hold quotes, backslashes or control characters, or
+    are missing or empty in some rows: the compiled assembly writes what ``json_line``
+    writes for each record."""
+    from burstwatch.outputs.columns import Columns
+    from burstwatch.outputs.ecs import flow_columns
+    from burstwatch.outputs.jsonline import json_line
+
+    batch = demo_batches[0]
+    cols = flow_columns(batch)
+    names = ["bücher.example", 'a"b\\c', "tab\there", None, "", "日本.example", "x\u2028y"]
+    sni = np.array([names[i % len(names)] for i in range(cols.n)], object)
+    odd = Columns(cols.kind, cols.n,
+                  lambda n: sni if n == "tls.client.server_name" else cols.get(n))
+    text = odd.json_text()
+    assert text == "".join(json_line(r) + "\n" for r in odd.records())
+    assert len(text.splitlines()) == cols.n
+    assert {json.loads(line).get("tls", {}).get("client", {}).get("server_name")
+            for line in text.splitlines()} == {n or None for n in names}
 
 
 def test_non_finite_numbers_are_null_in_json_lines_and_empty_in_csv() -> None:
@@ -304,7 +327,7 @@ def test_non_finite_numbers_are_null_in_json_lines_and_empty_in_csv() -> None:
     name = "burstwatch.burst.rate"
     rate = np.array([np.nan, np.inf, -np.inf, 1.5, 2.0])
     cols = Columns(BURST, 5, lambda n: rate if n == name else None)
-    lines = [json.loads(line) for line in cols.json_lines()]
+    lines = [json.loads(line) for line in cols.json_text().splitlines()]
     assert [ln["burstwatch"]["burst"]["rate"] for ln in lines] == [None, None, None, 1.5, 2]
     assert cell_values(field(name), rate, 5) == [None, None, None, 1.5, 2]
 

@@ -90,6 +90,12 @@ def _number_text(v: float | int | None) -> str | None:
     return repr(v) if isinstance(v, int) or math.isfinite(v) else "null"
 
 
+def distinct(values: list[Any]) -> tuple[list[Any], npt.NDArray[np.int64]]:
+    """The distinct values of ``values`` (hashable) in first-seen order, and each one's index."""
+    index = {v: k for k, v in enumerate(dict.fromkeys(values))}
+    return list(index), np.fromiter(map(index.__getitem__, values), np.int64, len(values))
+
+
 def by_distinct(values: list[Any], encode: Any) -> list[str | None]:
     """``encode`` once per distinct value (None stays None), spread back to the rows."""
     codes = {v: None if v is None else encode(v) for v in dict.fromkeys(values)}
@@ -99,35 +105,77 @@ def by_distinct(values: list[Any], encode: Any) -> list[str | None]:
 def json_texts(f: Field, col: Column) -> list[str | None]:
     """Each value of a column as JSON text (None where missing), as ``json_line`` writes
     it: non-finite numbers null; each distinct value is encoded once."""
+    texts, inverse = json_codes(f, col)
+    return [texts[k] for k in inverse.tolist()]
+
+
+def json_codes(f: Field, col: Column) -> tuple[list[str | None], npt.NDArray[np.int64]]:
+    """A column as JSON texts of its distinct values (None: missing) and each row's index
+    among them; ``json_texts`` spread out."""
+    n = col.shape[0]
     if f.array or f.type in ("nested", "value"):
         values = python_values(f, col)
-        if all(v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v))
-               for v in values):
-            keys = [None if v is None else tuple(v) for v in values]
-            return by_distinct(keys, lambda k: json_line(list(k)))
-        return [None if v is None else json_line(v) for v in values]
+        if all(v is None or type(v) is list for v in values):
+            try:  # lists of plain values (addresses, categories): once per distinct list
+                keys, inverse = distinct([None if v is None else tuple(v) for v in values])
+                return [None if k is None else json_line(list(k)) for k in keys], inverse
+            except TypeError:  # a list holding objects
+                pass
+        return [None if v is None else json_line(v) for v in values], np.arange(n)
+    if f.type in ("keyword", "ip") and col.dtype == object:
+        coded = _text_codes(col)
+        if coded is not None:
+            return coded
     if f.type in ("double", "float", "long") and col.dtype.kind in "fiu":
         # numbers: formatted once per distinct value (np.unique keeps one NaN)
-        uniq, inverse = np.unique(col, return_inverse=True)
-        texts = np.empty(uniq.shape[0], object)
-        texts[:] = [_number_text(v) for v in python_values(f, uniq)]
-        return texts[inverse.ravel()].tolist()
+        numbers, at = np.unique(col, return_inverse=True)
+        return [_number_text(v) for v in python_values(f, numbers)], at.ravel()
     values = python_values(f, col)
     if f.type in ("double", "float", "long"):
-        return [_number_text(v) for v in values]
+        return [_number_text(v) for v in values], np.arange(n)
+    uniq, inverse = distinct(values)
     if f.type == "boolean":
-        return [None if v is None else "true" if v else "false" for v in values]
-    return by_distinct(values, json.dumps)
+        return [None if v is None else "true" if v else "false" for v in uniq], inverse
+    return [None if v is None else json.dumps(v) for v in uniq], inverse
 
 
-def _template(fields: list[Field]) -> str:
-    """A record of these fields as JSON text with a ``%s`` for each value, in order."""
-    def obj(node: dict[str, Any]) -> str:
-        members = (json.dumps(key).replace("%", "%%") + ":"
-                   + ("%s" if isinstance(sub, Field) else obj(sub)) for key, sub in node.items())
-        return "{" + ",".join(members) + "}"
+def _text_codes(col: Column) -> tuple[list[str | None], npt.NDArray[np.int64]] | None:
+    """A text column's distinct values as JSON strings, factorised by Arrow (in C, not a
+    Python call per row); "" is missing, as in ``python_values``. None when the column holds
+    something other than text (the caller then takes the general way)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    return obj(field_tree(fields))
+    try:
+        encoded = pc.dictionary_encode(pa.array(col, pa.string(), from_pandas=True))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    values = encoded.dictionary.to_pylist()
+    texts: list[str | None] = [json.dumps(v) if v else None for v in values] + [None]
+    inverse = encoded.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
+    return texts, inverse.astype(np.int64, copy=False)
+
+
+def _template_parts(fields: list[Field]) -> tuple[list[str], list[int]]:
+    """A record of these fields as JSON text: its literal pieces (keys, braces, commas) and,
+    between piece k and k + 1, the value of ``fields[order[k]]``."""
+    position = {f.name: i for i, f in enumerate(fields)}
+    literals = [""]
+    order: list[int] = []
+
+    def obj(node: dict[str, Any]) -> None:
+        literals[-1] += "{"
+        for k, (key, sub) in enumerate(node.items()):
+            literals[-1] += ("," if k else "") + json.dumps(key) + ":"
+            if isinstance(sub, Field):
+                order.append(position[sub.name])
+                literals.append("")
+            else:
+                obj(sub)
+        literals[-1] += "}"
+
+    obj(field_tree(fields))
+    return literals, order
 
 
 class Columns:
@@ -179,36 +227,48 @@ class Columns:
                 d[leaf] = v
             yield rec
 
-    def json_lines(self) -> list[str]:
-        """``records()`` as JSON text (as ``jsonline.json_line`` writes each record, byte
-        for byte), built column by column: each value is encoded once per column; rows that
-        have the same fields present share one template, filled with ``%`` per row, so no
-        dictionary is built per row."""
+    def json_text(self) -> str:
+        """``records()`` as JSON lines (as ``jsonline.json_line`` writes each record, byte
+        for byte, each followed by a newline), built column by column: each distinct value
+        of a column is encoded once; rows with the same fields present share one template,
+        and a compiled loop copies the template's pieces and the rows' value texts into
+        place (``outputs.jsonfill``), so nothing is built per row in Python."""
         if self._records is not None:
-            return [json_line(r) for r in self._records]
+            return "".join(json_line(r) + "\n" for r in self._records)
         n = self.n
         if not n:
-            return []
-        fields, texts = [], []
+            return ""
+        fields: list[Field] = []
+        codes: list[tuple[list[str | None], npt.NDArray[np.int64]]] = []
         for f in self.fields:
             col = self.get(f.name)
-            if col is None and self.kind not in f.required:
+            required = self.kind in f.required
+            if col is None and not required:
                 continue
-            t = np.empty(n, object)
-            t[:] = ["null"] * n if col is None else json_texts(f, col)
-            if self.kind in f.required:
-                t[~t.astype(bool)] = "null"  # JSON texts are never empty: only None is false
+            texts: list[str | None]
+            if col is None:
+                texts, inverse = [None], np.zeros(n, np.int64)
+            else:
+                texts, inverse = json_codes(f, col)
+            if required:
+                texts = ["null" if t is None else t for t in texts]
             fields.append(f)
-            texts.append(t)
-        present = np.stack([t.astype(bool) for t in texts], axis=1)
-        patterns, inverse = np.unique(np.packbits(present, axis=1), axis=0, return_inverse=True)
-        out = np.empty(n, object)
-        for k in range(patterns.shape[0]):
-            rows = np.flatnonzero(inverse.ravel() == k)
-            have = [j for j in range(len(fields)) if present[rows[0], j]]
-            template = _template([fields[j] for j in have])
-            out[rows] = [template % values for values in zip(*(texts[j][rows] for j in have), strict=True)]
-        return out.tolist()
+            codes.append((texts, inverse))
+        present = np.stack([np.array([t is not None for t in texts], np.bool_)[inverse]
+                            for texts, inverse in codes], axis=1)
+        patterns, pattern = np.unique(np.packbits(present, axis=1), axis=0, return_inverse=True)
+        pattern = pattern.ravel()
+        first_row = np.full(patterns.shape[0], -1, np.int64)
+        first_row[pattern[::-1]] = np.arange(n - 1, -1, -1)
+        templates = []
+        for row in first_row.tolist():
+            have = np.flatnonzero(present[row]).tolist()
+            literals, order = _template_parts([fields[j] for j in have])
+            templates.append((literals, [have[k] for k in order]))
+        from burstwatch.outputs.jsonfill import fill_lines  # compiled: loaded by writers only
+
+        tables = [([t or "" for t in texts], inverse) for texts, inverse in codes]
+        return fill_lines(tables, templates, pattern).decode("utf-8")
 
     @staticmethod
     def from_records(kind: str, records: list[dict[str, Any]]) -> Columns:

@@ -63,10 +63,8 @@ def _write_jsonl(batches: Iterable[Columns], path: str) -> int:
     n = 0
     with _sink(path) as out:
         for batch in batches:
-            lines = batch.json_lines()
-            if lines:
-                out.write("\n".join(lines) + "\n")
-            n += len(lines)
+            out.write(batch.json_text())
+            n += len(batch)
     return n
 
 
