@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from burstwatch.decode import Decoder
+from burstwatch.decode import Decoder, PacketBatch
 from burstwatch.decode.batch import STATUS_NAMES
 from burstwatch.decode.summary import undecoded_kinds
 from burstwatch.enrich.nets import NetSet
@@ -99,12 +99,21 @@ class Pipeline:
 
     # ---- the first half: decode and the flow table ----
     def table_step(self, records: RecordBatch) -> FlowOutput:
+        return self.table_part(self.decode_part(records))
+
+    def decode_part(self, records: RecordBatch) -> PacketBatch:
+        """``table_step``'s decoding (and its counts); ``table_part`` takes the packets."""
         packets = self.decoder(records)
         stats = self.stats
         stats.packets += len(packets)
         stats.wire_bytes += int(records.wirelen.sum(dtype=np.int64))
         stats.add_decode(np.bincount(packets.status, minlength=len(STATUS_NAMES)),
                          packets.encap_counts(), undecoded_kinds(packets))
+        return packets
+
+    def table_part(self, packets: PacketBatch) -> FlowOutput:
+        """``table_step``'s flow table, on packets ``decode_part`` gave."""
+        stats = self.stats
         table = self.table
         evicted = table.evicted
         if self.shard is None:
@@ -380,8 +389,24 @@ def _timeline_steps(
     total = timeline.size_hint
     first = True
     try:
-        for records in timeline.batches():
-            if first and carried is not None and len(records):
+        if carried is None:
+            # Reading and decoding run one batch ahead of the flow table, in a thread of
+            # their own: both are compiled loops that release the GIL, so on two cores the
+            # table no longer waits for them.
+            decoded = read_ahead((pipe.decode_part(records) for records in timeline.batches()),
+                                 name="burstwatch-decode")
+            try:
+                for packets in decoded:
+                    yield pipe, pipe.table_part(packets)
+                    if progress:
+                        progress(timeline.bytes_consumed, total)
+                    if stop.is_set():
+                        break
+            finally:
+                decoded.close()
+        for records in () if carried is None else timeline.batches():
+            if first and len(records):
+                assert carried is not None
                 pipe = _continue(pipe, make, carried, int(records.ts_ns.min()), timeline.name)
                 first = False
             yield pipe, pipe.table_step(records)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -24,7 +24,8 @@ class _Failure:
         self.exc = exc
 
 
-def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+def read_ahead(items: Iterable[T], depth: int = 2,
+               name: str = "burstwatch-read-ahead") -> Generator[T, None, None]:
     """Yield ``items`` while a thread computes up to ``depth`` of them ahead.
 
     Memory is bounded by ``depth`` items in flight plus the one being consumed.
@@ -56,7 +57,7 @@ def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             if close is not None:
                 close()  # a generator's own clean-up (closing its file) runs here
 
-    worker = threading.Thread(target=produce, name="burstwatch-read-ahead", daemon=True)
+    worker = threading.Thread(target=produce, name=name, daemon=True)
     worker.start()
     try:
         while True:

@@ -18,6 +18,10 @@ import numpy as np
 from burstwatch.ingest.records import U8
 
 _RELEASE_EVERY = 8 << 20  # give back mmap pages in steps of this many bytes
+# ... and only this far behind the read position: a batch handed out is decoded in one
+# thread and its payload samples copied in another, up to two queued batches (16 MiB
+# windows) later; a page released before that would be faulted in again.
+_RELEASE_LAG = 64 << 20
 
 
 class ByteSource(Protocol):
@@ -57,11 +61,12 @@ class MmapSource:
 
     def advance(self, n: int) -> None:
         self.pos += n
-        if self._mm is not None and self.pos - self._released >= _RELEASE_EVERY:
-            # Bytes before ``pos`` are done with: readers advance only once the batch they
-            # handed out has been processed (and a page touched again after this is read back
-            # from the page cache, so this costs at most time, never data).
-            upto = self.pos // mmap.PAGESIZE * mmap.PAGESIZE
+        if self._mm is not None and self.pos - _RELEASE_LAG - self._released >= _RELEASE_EVERY:
+            # Bytes this far behind ``pos`` are done with: a reader advances once it has
+            # handed a batch out, and the batches in flight behind it span less than the lag
+            # (a page touched again after this is read back from the page cache, so a longer
+            # queue costs at most time, never data).
+            upto = (self.pos - _RELEASE_LAG) // mmap.PAGESIZE * mmap.PAGESIZE
             if upto > self._released and hasattr(self._mm, "madvise"):
                 self._mm.madvise(mmap.MADV_DONTNEED, self._released, upto - self._released)
                 self._released = upto
