@@ -1,6 +1,7 @@
 """Side by side: burstwatch against argus, suricata and nfstream on one capture, whole processes.
 
     python bench/bench_compare.py CAPTURE [--rounds 3] [--nfstream-python PATH] [--only NAMES]
+                                          [--baseline TREE]
 
 Every round runs every system once, in an order rotated from round to round, so load on a
 shared machine falls on all of them alike (pairing); the table gives the median wall time,
@@ -16,6 +17,9 @@ listed as missing, never silently dropped:
   suricata         no rules, flow and protocol logging (`suricata -r`; Debian suricata)
   nfstream         NFStreamer with statistical features (PyPI nfstream; --nfstream-python
                    names an interpreter that has it, default this one)
+  baseline scan    with --baseline TREE: `burstwatch scan` of another source tree (an older
+                   commit checked out with `git worktree add`), in the same rounds, so a
+                   change is measured against what it replaced under the same load
 """
 
 from __future__ import annotations
@@ -70,8 +74,11 @@ def run_once(argv: list[str], out: Path) -> tuple[float, int, int]:
     """(wall seconds, peak RSS bytes, exit status) of one whole process."""
     for f in out.glob("x.*"):
         f.unlink()
+    cwd = str(ROOT)
+    if argv[0] == "--tree":  # run from another source tree: `-m` imports the package there
+        cwd, argv = argv[1], argv[2:]
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(argv, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -93,11 +100,16 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--nfstream-python", default=sys.executable)
     ap.add_argument("--only", help="comma-separated system names to run")
+    ap.add_argument("--baseline", help="another source tree whose scan runs in the same rounds")
     args = ap.parse_args()
     packets = count_packets(args.capture)
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
         out = Path(tmp)
         have, missing = systems(args.capture, out, args.nfstream_python)
+        if args.baseline:
+            tree = str(Path(args.baseline).resolve())
+            have["baseline scan"] = ["--tree", tree, sys.executable, "-m", "burstwatch", "scan",
+                                     args.capture]
         if args.only:
             keep = set(args.only.split(","))
             have = {k: v for k, v in have.items() if k in keep}

@@ -84,6 +84,18 @@ def python_values(f: Field, col: Column) -> list[Any]:
     return _texts(col)
 
 
+# A str as JSON text, exactly as ``json.dumps`` writes it (ASCII, escaped), without its
+# encoder's per-call set-up: the C function ``json.dumps`` itself ends in.
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
+
+def _json_list(values: tuple[Any, ...]) -> str:
+    """A list as ``json_line`` writes it: strings by ``_json_string``, anything else by
+    ``json_line``."""
+    return "[" + ",".join(_json_string(v) if type(v) is str else json_line(v)
+                          for v in values) + "]"
+
+
 def _number_text(v: float | int | None) -> str | None:
     if v is None:
         return None
@@ -118,7 +130,7 @@ def json_codes(f: Field, col: Column) -> tuple[list[str | None], npt.NDArray[np.
         if all(v is None or type(v) is list for v in values):
             try:  # lists of plain values (addresses, categories): once per distinct list
                 keys, inverse = distinct([None if v is None else tuple(v) for v in values])
-                return [None if k is None else json_line(list(k)) for k in keys], inverse
+                return [None if k is None else _json_list(k) for k in keys], inverse
             except TypeError:  # a list holding objects
                 pass
         return [None if v is None else json_line(v) for v in values], np.arange(n)
@@ -129,7 +141,7 @@ def json_codes(f: Field, col: Column) -> tuple[list[str | None], npt.NDArray[np.
     if f.type in ("double", "float", "long") and col.dtype.kind in "fiu":
         # numbers: formatted once per distinct value (np.unique keeps one NaN)
         numbers, at = np.unique(col, return_inverse=True)
-        return [_number_text(v) for v in python_values(f, numbers)], at.ravel()
+        return _number_texts(f, numbers), at.ravel()
     values = python_values(f, col)
     if f.type in ("double", "float", "long"):
         return [_number_text(v) for v in values], np.arange(n)
@@ -137,6 +149,29 @@ def json_codes(f: Field, col: Column) -> tuple[list[str | None], npt.NDArray[np.
     if f.type == "boolean":
         return [None if v is None else "true" if v else "false" for v in uniq], inverse
     return [None if v is None else json.dumps(v) for v in uniq], inverse
+
+
+def _number_texts(f: Field, numbers: Column) -> list[str | None]:
+    """``_number_text`` of ``python_values(f, numbers)``, with the Python work only where a
+    value needs rounding: integers (and integral floats) are written by ``str`` in one map."""
+    v = np.asarray(numbers, np.float64)
+    if numbers.dtype.kind in "iu" and (f.type == "long" or not (np.abs(v) >= 2**53).any()):
+        return list(map(str, numbers.tolist()))
+    out = np.full(v.shape[0], None, object)
+    finite = np.isfinite(v)
+    if f.type == "long":  # truncated, as ``python_values`` gives longs
+        at = np.flatnonzero(finite)
+        out[at] = list(map(str, v[at].astype(np.int64).tolist()))
+        out[np.flatnonzero(np.isinf(v))] = "null"
+        return out.tolist()
+    integral = finite & (v == np.trunc(v)) & (np.abs(v) < 2**53)
+    at = np.flatnonzero(integral)
+    out[at] = list(map(str, v[at].astype(np.int64).tolist()))
+    at = np.flatnonzero(finite & ~integral)
+    rounded = [round(x, 6) for x in v[at].tolist()]  # as ``num`` rounds, then writes
+    out[at] = [str(int(r)) if r.is_integer() and abs(r) < 2**53 else repr(r) for r in rounded]
+    out[np.flatnonzero(np.isinf(v))] = "null"
+    return out.tolist()
 
 
 def _text_codes(col: Column) -> tuple[list[str | None], npt.NDArray[np.int64]] | None:
@@ -151,7 +186,7 @@ def _text_codes(col: Column) -> tuple[list[str | None], npt.NDArray[np.int64]] |
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     values = encoded.dictionary.to_pylist()
-    texts: list[str | None] = [json.dumps(v) if v else None for v in values] + [None]
+    texts: list[str | None] = [_json_string(v) if v else None for v in values] + [None]
     inverse = encoded.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
     return texts, inverse.astype(np.int64, copy=False)
 
