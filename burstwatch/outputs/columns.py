@@ -168,10 +168,38 @@ def _number_texts(f: Field, numbers: Column) -> list[str | None]:
     at = np.flatnonzero(integral)
     out[at] = list(map(str, v[at].astype(np.int64).tolist()))
     at = np.flatnonzero(finite & ~integral)
+    texts, decided = _six_decimal_texts(v[at])
+    out[at[decided]] = texts
+    at = at[~decided]
     rounded = [round(x, 6) for x in v[at].tolist()]  # as ``num`` rounds, then writes
     out[at] = [str(int(r)) if r.is_integer() and abs(r) < 2**53 else repr(r) for r in rounded]
     out[np.flatnonzero(np.isinf(v))] = "null"
     return out.tolist()
+
+
+def _six_decimal_texts(v: npt.NDArray[np.float64]) -> tuple[list[str], npt.NDArray[np.bool_]]:
+    """``_number_text(num(x))`` (round to six decimals, then the shortest text) for the
+    values of ``v`` where numpy can decide it, and which those are; the rest are left to
+    Python. Decided: 1e-4 <= |round(x, 6)| < 1e9, so the rounded value has at most 15
+    significant digits and its shortest text is its six decimals with trailing zeros
+    dropped (``repr`` switches to exponents outside that range); and x * 1e6 not within
+    its rounding error of a half, where Python's correctly rounded ``round`` could differ
+    from rounding the product."""
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values: not decided here
+        y = v * 1e6
+        k = np.rint(y)
+        frac = np.abs(y - np.trunc(y))
+        decided = ((np.abs(k) >= 100) & (np.abs(k) < 1e15)
+                   & (np.abs(frac - 0.5) > np.abs(y) * 1e-15 + 1e-9))
+    if not decided.any():
+        return [], decided
+    k = k[decided].astype(np.int64)
+    whole, part = np.divmod(np.abs(k), 1_000_000)
+    sign = np.where(k < 0, "-", "")
+    digits = np.char.rstrip(np.char.zfill(part.astype(str), 6), "0")
+    dot = np.where(part != 0, ".", "")
+    texts = np.char.add(np.char.add(sign, whole.astype(str)), np.char.add(dot, digits))
+    return texts.tolist(), decided
 
 
 def _text_codes(col: Column) -> tuple[list[str | None], npt.NDArray[np.int64]] | None:
@@ -263,16 +291,20 @@ class Columns:
             yield rec
 
     def json_text(self) -> str:
-        """``records()`` as JSON lines (as ``jsonline.json_line`` writes each record, byte
+        """``json_bytes`` as text."""
+        return self.json_bytes().decode("utf-8")
+
+    def json_bytes(self) -> bytes:
+        """``records()`` as JSON lines in UTF-8 (as ``jsonline.json_line`` writes each record, byte
         for byte, each followed by a newline), built column by column: each distinct value
         of a column is encoded once; rows with the same fields present share one template,
         and a compiled loop copies the template's pieces and the rows' value texts into
         place (``outputs.jsonfill``), so nothing is built per row in Python."""
         if self._records is not None:
-            return "".join(json_line(r) + "\n" for r in self._records)
+            return "".join(json_line(r) + "\n" for r in self._records).encode("utf-8")
         n = self.n
         if not n:
-            return ""
+            return b""
         fields: list[Field] = []
         codes: list[tuple[list[str | None], npt.NDArray[np.int64]]] = []
         for f in self.fields:
@@ -303,7 +335,7 @@ class Columns:
         from burstwatch.outputs.jsonfill import fill_lines  # compiled: loaded by writers only
 
         tables = [([t or "" for t in texts], inverse) for texts, inverse in codes]
-        return fill_lines(tables, templates, pattern).decode("utf-8")
+        return fill_lines(tables, templates, pattern)
 
     @staticmethod
     def from_records(kind: str, records: list[dict[str, Any]]) -> Columns:

@@ -62,8 +62,15 @@ def _sink(path: str) -> Iterator[TextIO]:
 def _write_jsonl(batches: Iterable[Columns], path: str) -> int:
     n = 0
     with _sink(path) as out:
+        # A file takes the bytes as they are; standard output keeps its text stream (its
+        # errors, a closed pipe among them, are reported where that stream is set up).
+        raw = None if path == "-" else getattr(out, "buffer", None)
         for batch in batches:
-            out.write(batch.json_text())
+            if raw is None:
+                out.write(batch.json_text())
+            else:
+                out.flush()
+                raw.write(batch.json_bytes())
             n += len(batch)
     return n
 
