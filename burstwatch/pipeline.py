@@ -101,19 +101,20 @@ class Pipeline:
     def table_step(self, records: RecordBatch) -> FlowOutput:
         return self.table_part(self.decode_part(records))
 
-    def decode_part(self, records: RecordBatch) -> PacketBatch:
-        """``table_step``'s decoding (and its counts); ``table_part`` takes the packets."""
-        packets = self.decoder(records)
+    def decode_part(self, records: RecordBatch) -> tuple[PacketBatch, int]:
+        """``table_step``'s decoding: the packets and the records' wire bytes, for
+        ``table_part``, which counts them (so a run stopped between the two counts only
+        what the table saw)."""
+        return self.decoder(records), int(records.wirelen.sum(dtype=np.int64))
+
+    def table_part(self, decoded: tuple[PacketBatch, int]) -> FlowOutput:
+        """``table_step``'s flow table, on what ``decode_part`` gave."""
+        packets, wire_bytes = decoded
         stats = self.stats
         stats.packets += len(packets)
-        stats.wire_bytes += int(records.wirelen.sum(dtype=np.int64))
+        stats.wire_bytes += wire_bytes
         stats.add_decode(np.bincount(packets.status, minlength=len(STATUS_NAMES)),
                          packets.encap_counts(), undecoded_kinds(packets))
-        return packets
-
-    def table_part(self, packets: PacketBatch) -> FlowOutput:
-        """``table_step``'s flow table, on packets ``decode_part`` gave."""
-        stats = self.stats
         table = self.table
         evicted = table.evicted
         if self.shard is None:
@@ -396,8 +397,8 @@ def _timeline_steps(
             decoded = read_ahead((pipe.decode_part(records) for records in timeline.batches()),
                                  name="burstwatch-decode")
             try:
-                for packets in decoded:
-                    yield pipe, pipe.table_part(packets)
+                for part in decoded:
+                    yield pipe, pipe.table_part(part)
                     if progress:
                         progress(timeline.bytes_consumed, total)
                     if stop.is_set():

@@ -381,3 +381,32 @@ def test_coalesced_groups_steps_of_one_pipeline_and_keeps_markers_in_place() -> 
     got = [(p, o if isinstance(o, _LeaveOpen) else o.rows.flow_id.tolist())
            for p, o in coalesced(iter(steps))]  # type: ignore[arg-type]
     assert got == [(a, [1, 2]), (a, [3]), (a, marker), (a, [4]), (b, [5, 6, 7]), (b, [8])]
+
+
+def test_a_stopped_run_counts_the_packets_its_records_hold(tmp_path: Path) -> None:
+    """Reading and decoding run ahead of the flow table; a run stopped after its first
+    batch counts only the packets the table took (each one is in a flow record), not the
+    batches decoded ahead of it."""
+    import threading
+
+    from burstwatch.flows import state as st
+
+    paths = multi_file_capture(tmp_path, 5)
+
+    def run(stop_after: int | None) -> tuple[int, int]:
+        stop, stats = threading.Event(), RunStats()
+
+        def seen(batch: FlowBatch) -> None:
+            if stop_after is not None:
+                stop.set()
+
+        batches = list(run_flows(paths, FlowConfig(steps_per_batch=1), stats,
+                                 AnnotatorFactory(GeoDatabase.bundled(), Settings()),
+                                 on_features=seen, stop=stop))
+        in_records = sum(int(b.rows.acc_i[b.rows.kind == st.ROW_FLOW][:, [st.I_PKTS0, st.I_PKTS1]]
+                             .sum()) for b in batches)
+        return stats.packets, in_records
+
+    whole, whole_in_records = run(None)
+    stopped, stopped_in_records = run(1)
+    assert whole == whole_in_records > stopped == stopped_in_records > 0
