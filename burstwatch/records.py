@@ -85,6 +85,38 @@ class FlowBatch:
     def __len__(self) -> int:
         return len(self.rows)
 
+    @staticmethod
+    def concat(parts: list[FlowBatch]) -> FlowBatch:
+        """``parts`` (of one capture, with the same enrichment columns) as one batch, rows
+        and bursts in the order given."""
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+
+        def joined(cols: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+            return {k: np.concatenate([c[k] for c in cols]) for k in cols[0]} if cols else {}
+
+        with_rows = [p for p in parts if len(p.rows)] or [first]
+        with_bursts = [p for p in parts if len(p.bursts)]
+        return FlowBatch(
+            first.source,
+            FlowRows.concat([p.rows for p in with_rows]),
+            FeatureMatrix(np.concatenate([p.features.values for p in with_rows]),
+                          first.features.names),
+            BurstRows.concat([p.bursts for p in with_bursts]),
+            joined([p.extra for p in with_rows]),
+            joined([p.burst_extra for p in with_bursts]),
+        )
+
+    def columns_like(self, other: FlowBatch) -> bool:
+        """Whether ``concat`` can join the two: the same capture and, on each side that has
+        records in both, the same enrichment columns."""
+        return (self.source == other.source
+                and (not len(self.rows) or not len(other.rows)
+                     or self.extra.keys() == other.extra.keys())
+                and (not len(self.bursts) or not len(other.bursts)
+                     or self.burst_extra.keys() == other.burst_extra.keys()))
+
     def take(self, idx: np.ndarray) -> FlowBatch:
         """The rows ``idx`` (bursts are kept whole: they are not per row)."""
         return FlowBatch(

@@ -410,3 +410,21 @@ def test_a_stopped_run_counts_the_packets_its_records_hold(tmp_path: Path) -> No
     whole, whole_in_records = run(None)
     stopped, stopped_in_records = run(1)
     assert whole == whole_in_records > stopped == stopped_in_records > 0
+
+
+@pytest.mark.parametrize("kind", [[], ["--bursts"]])
+def test_exported_records_do_not_depend_on_how_batches_are_joined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: list[str],
+) -> None:
+    """``flows -o`` joins batches into chunks before formatting them; chunks of one record
+    and chunks of everything give the same file, byte for byte."""
+    import burstwatch.cli.flows as flows_cli
+
+    paths = multi_file_capture(tmp_path, 3)
+    texts = []
+    for chunk in (1, 10**9):
+        monkeypatch.setattr(flows_cli, "EXPORT_CHUNK", chunk)
+        out = tmp_path / f"chunk-{chunk}.jsonl"
+        assert main(["flows", *kind, "-o", str(out), *paths]) == 0
+        texts.append(out.read_text())
+    assert texts[0].count("\n") > 10 and texts[0] == texts[1]

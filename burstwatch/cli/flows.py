@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from burstwatch.cli.exit_codes import ExitCode
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from burstwatch.config import Settings
     from burstwatch.ledger import Ledger
     from burstwatch.outputs.columns import Columns
+    from burstwatch.records import FlowBatch
 
 
 def register(sub: Any) -> None:
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
                               local=local, separate=args.separate, jobs=args.jobs,
                               stop=stop.event)
             columns = burst_columns if kind == BURST else flow_columns
-            batches = (columns(batch) for batch in flows)
+            batches = (columns(batch) for batch in export_chunks(flows, kind == BURST))
         count = write_records(kind, batches, args.output)
     for w in stats.warnings:
         err.print(f"burstwatch: warning: {clean(w)}")
@@ -93,6 +94,31 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"burstwatch: interrupted ({stop.name}); the records cover what was read")
         return stop.exit_code
     return ExitCode.OK
+
+
+# Records are formatted per batch, column by column, at a cost per column that does not
+# depend on the rows: batches are joined up to this many records first.
+EXPORT_CHUNK = 16384
+
+
+def export_chunks(batches: Iterable[FlowBatch], bursts: bool) -> Iterator[FlowBatch]:
+    """``batches`` joined in order into batches of about ``EXPORT_CHUNK`` flow records (or
+    bursts), so the writer's per-column work is paid per chunk, not per batch."""
+    from burstwatch.records import FlowBatch
+
+    held: list[FlowBatch] = []
+    count = 0
+    for batch in batches:
+        if held and not all(batch.columns_like(h) for h in held):
+            yield FlowBatch.concat(held)
+            held, count = [], 0
+        held.append(batch)
+        count += len(batch.bursts) if bursts else len(batch.rows)
+        if count >= EXPORT_CHUNK:
+            yield FlowBatch.concat(held)
+            held, count = [], 0
+    if held:
+        yield FlowBatch.concat(held)
 
 
 def _conversations(args: argparse.Namespace, settings: Settings,
