@@ -97,8 +97,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 # Records are formatted per batch, column by column, at a cost per column that does not
-# depend on the rows: batches are joined up to this many records first.
-EXPORT_CHUNK = 16384
+# depend on the rows: batches are joined up to this many records first. (16,384 was no
+# faster on the 5 M-packet capture and held 120 MiB more; 2,048 was slower.)
+EXPORT_CHUNK = 4096
 
 
 def export_chunks(batches: Iterable[FlowBatch], bursts: bool) -> Iterator[FlowBatch]:
