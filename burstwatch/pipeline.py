@@ -389,28 +389,29 @@ def _timeline_steps(
     pipe = make(timeline.name)
     total = timeline.size_hint
     first = True
-    try:
-        if carried is None:
-            # Reading and decoding run one batch ahead of the flow table, in a thread of
-            # their own: both are compiled loops that release the GIL, so on two cores the
-            # table no longer waits for them.
-            decoded = read_ahead((pipe.decode_part(records) for records in timeline.batches()),
-                                 name="burstwatch-decode")
-            try:
-                for part in decoded:
-                    yield pipe, pipe.table_part(part)
-                    if progress:
-                        progress(timeline.bytes_consumed, total)
-                    if stop.is_set():
-                        break
-            finally:
-                decoded.close()
-        for records in () if carried is None else timeline.batches():
+
+    def continued() -> Iterator[FlowOutput]:
+        """Decode and table in this thread: the first batch decides whether the previous
+        run's open flows are continued, and so which pipeline decodes it."""
+        nonlocal pipe, first
+        assert carried is not None
+        for records in timeline.batches():
             if first and len(records):
-                assert carried is not None
                 pipe = _continue(pipe, make, carried, int(records.ts_ns.min()), timeline.name)
                 first = False
-            yield pipe, pipe.table_step(records)
+            yield pipe.table_step(records)
+
+    # Otherwise reading and decoding run one batch ahead of the flow table, in a thread of
+    # their own: both are compiled loops that release the GIL, so on two cores the table
+    # no longer waits for them.
+    decoded = (None if carried is not None else
+               read_ahead((pipe.decode_part(records) for records in timeline.batches()),
+                          name="burstwatch-decode"))
+    try:
+        outputs = (continued() if decoded is None
+                   else (pipe.table_part(part) for part in decoded))
+        for out in outputs:
+            yield pipe, out
             if progress:
                 progress(timeline.bytes_consumed, total)
             if stop.is_set():
@@ -424,6 +425,8 @@ def _timeline_steps(
         else:
             yield pipe, pipe.table.flush()
     finally:
+        if decoded is not None:
+            decoded.close()  # the decode thread ends before the file it reads is closed
         timeline.close()
         stats.files += timeline.log.files_read
         stats.warnings.extend(timeline.log.warnings)

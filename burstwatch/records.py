@@ -96,13 +96,16 @@ class FlowBatch:
         def joined(cols: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
             return {k: np.concatenate([c[k] for c in cols]) for k in cols[0]} if cols else {}
 
-        with_rows = [p for p in parts if len(p.rows)] or [first]
+        # Enrichment columns come from the parts that have rows (or bursts): a part without
+        # any may have none of them.
+        with_rows = [p for p in parts if len(p.rows)]
         with_bursts = [p for p in parts if len(p.bursts)]
+        values = (np.concatenate([p.features.values for p in with_rows]) if with_rows
+                  else first.features.values)
         return FlowBatch(
             first.source,
             FlowRows.concat([p.rows for p in with_rows]),
-            FeatureMatrix(np.concatenate([p.features.values for p in with_rows]),
-                          first.features.names),
+            FeatureMatrix(values, first.features.names),
             BurstRows.concat([p.bursts for p in with_bursts]),
             joined([p.extra for p in with_rows]),
             joined([p.burst_extra for p in with_bursts]),

@@ -110,8 +110,9 @@ def distinct(values: list[Any]) -> tuple[list[Any], npt.NDArray[np.int64]]:
 
 def by_distinct(values: list[Any], encode: Any) -> list[str | None]:
     """``encode`` once per distinct value (None stays None), spread back to the rows."""
-    codes = {v: None if v is None else encode(v) for v in dict.fromkeys(values)}
-    return list(map(codes.__getitem__, values))
+    uniq, inverse = distinct(values)
+    codes = [None if v is None else encode(v) for v in uniq]
+    return [codes[k] for k in inverse.tolist()]
 
 
 def json_texts(f: Field, col: Column) -> list[str | None]:

@@ -5,16 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import numpy as np
-
 from burstwatch.features import FeatureMatrix
-from burstwatch.flows import BurstRows, FlowRows
 from burstwatch.flows.records import burst_order, row_order
 from burstwatch.records import FlowBatch, RunStats
-
-
-def _columns(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
 
 
 def merge_batches(parts: list[FlowBatch | None]) -> FlowBatch | None:
@@ -24,19 +17,14 @@ def merge_batches(parts: list[FlowBatch | None]) -> FlowBatch | None:
     found = [p for p in parts if p is not None and (len(p.rows) or len(p.bursts))]
     if len(found) <= 1:
         return found[0] if found else None
-    with_rows = [p for p in found if len(p.rows)]
-    with_bursts = [p for p in found if len(p.bursts)]
-    rows = FlowRows.concat([p.rows for p in with_rows])
-    bursts = BurstRows.concat([p.bursts for p in with_bursts])
-    names = found[0].features.names
-    values = (np.concatenate([p.features.values for p in with_rows]) if with_rows
-              else found[0].features.values)
-    extra = _columns([p.extra for p in with_rows])
-    burst_extra = _columns([p.burst_extra for p in with_bursts])
-    ri, bi = row_order(rows), burst_order(bursts)
+    joined = FlowBatch.concat(found)
+    ri, bi = row_order(joined.rows), burst_order(joined.bursts)
     return FlowBatch(
-        found[0].source, rows.take(ri), FeatureMatrix(values[ri], names), bursts.take(bi),
-        {k: v[ri] for k, v in extra.items()}, {k: v[bi] for k, v in burst_extra.items()},
+        joined.source, joined.rows.take(ri),
+        FeatureMatrix(joined.features.values[ri], joined.features.names),
+        joined.bursts.take(bi),
+        {k: v[ri] for k, v in joined.extra.items()},
+        {k: v[bi] for k, v in joined.burst_extra.items()},
     )
 
 
