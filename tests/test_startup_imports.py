@@ -57,3 +57,27 @@ def test_scan_and_flows_load_no_scikit_learn(argv: tuple[str, ...]) -> None:
     mods = loaded(*argv)
     assert "numba" in mods  # they did run the pipeline
     assert "sklearn" not in mods
+
+
+def test_scan_sets_up_numba_without_scipy_linalg_or_cffi() -> None:
+    """numba's checks for linear algebra and cffi (burstwatch/jit.py) import neither package;
+    they stay importable afterwards, and the pipeline's kernels still run."""
+    probe = PROBE.replace("{heavy!r}", repr(("numba", "scipy.linalg", "pycparser", "cffi")))
+    proc = subprocess.run([sys.executable, "-c", probe, "scan", "pcaps/demo.pcap"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    line = [x for x in proc.stderr.splitlines() if x.startswith("LOADED ")]
+    assert line, proc.stderr
+    assert json.loads(line[-1][len("LOADED "):]) == ["numba"]
+    assert "cases: 1 (" in proc.stdout  # the pipeline ran and found the demo's case
+
+
+def test_hidden_modules_import_again_after_numba_is_set_up() -> None:
+    code = ("import burstwatch.jit, sys\n"
+            "assert 'scipy.linalg' not in sys.modules and 'cffi' not in sys.modules\n"
+            "import scipy.linalg.cython_blas, cffi\n"
+            "cffi.FFI()\n"
+            "from numba.np import arraymath\n"
+            "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.stdout.strip() == "ok", proc.stderr

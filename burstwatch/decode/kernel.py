@@ -14,9 +14,9 @@ tunnel's endpoints. Every read is checked against the captured length.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from burstwatch.decode import batch as b
+from burstwatch.jit import njit
 
 # Link types (LINKTYPE_* values as written in pcap/pcapng headers).
 LINKTYPE_NULL = 0

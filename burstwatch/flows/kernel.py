@@ -10,10 +10,10 @@ any split of the same capture into batches gives the same flows, bursts and feat
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from burstwatch.flows import state as st
 from burstwatch.flows.key import mix as _mix
+from burstwatch.jit import njit
 
 _TCP = 6
 _SYN = 0x02

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from burstwatch.decode.batch import PacketBatch
+from burstwatch.jit import njit
 
 U64 = npt.NDArray[np.uint64]
 

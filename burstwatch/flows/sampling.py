@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from burstwatch.jit import njit
 
 # (bytes buffer, offsets, lengths, transport, originator's port, responder's port) -> accept
 Opens = Callable[

@@ -39,7 +39,6 @@ from collections.abc import Iterator
 from types import TracebackType
 
 import numpy as np
-from numba import njit
 
 from burstwatch.errors import BurstwatchError
 from burstwatch.ingest.bpf import (
@@ -50,6 +49,7 @@ from burstwatch.ingest.bpf import (
     snap_program,
 )
 from burstwatch.ingest.records import U8, RecordBatch
+from burstwatch.jit import njit
 
 # <linux/if_packet.h>, <linux/if_ether.h>, <linux/sockios.h>, <linux/if_arp.h>
 SOL_PACKET = 263

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from numba import njit
 
 from burstwatch.errors import NotACaptureError
 from burstwatch.ingest.bytesource import ByteSource
 from burstwatch.ingest.records import U8, CaptureWarning, RecordBatch
+from burstwatch.jit import njit
 
 MAGIC_US = 0xA1B2C3D4
 MAGIC_NS = 0xA1B23C4D

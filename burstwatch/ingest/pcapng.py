@@ -27,11 +27,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from numba import njit
 
 from burstwatch.errors import NotACaptureError
 from burstwatch.ingest.bytesource import ByteSource
 from burstwatch.ingest.records import U8, CaptureWarning, RecordBatch
+from burstwatch.jit import njit
 
 SHB_MAGIC = b"\x0a\x0d\x0d\x0a"
 BYTE_ORDER_MAGIC = 0x1A2B3C4D

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from numba import njit
 
 from burstwatch.errors import BurstwatchError
 from burstwatch.ingest.records import RecordBatch
+from burstwatch.jit import njit
 
 MAGIC_NS = 0xA1B23C4D
 

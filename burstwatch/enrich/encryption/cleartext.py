@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from burstwatch.enrich.encryption.prefilter import at, u16
 from burstwatch.enrich.encryption.verdict import PROTO_TCP, PROTO_UDP
+from burstwatch.jit import njit
 
 U8 = npt.NDArray[np.uint8]
 

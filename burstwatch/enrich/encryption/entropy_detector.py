@@ -19,7 +19,6 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from burstwatch.enrich.encryption.cleartext import CLEARTEXT, cleartext_framing
 from burstwatch.enrich.encryption.entropy import expected_table
@@ -27,6 +26,7 @@ from burstwatch.enrich.encryption.formats import FORMAT_NAMES, MAGICS, TEXT_BYTE
 from burstwatch.enrich.encryption.packing import PackedPayloads, pack
 from burstwatch.enrich.encryption.prefilter import at
 from burstwatch.enrich.encryption.verdict import EncryptionVerdict, FlowSample
+from burstwatch.jit import njit
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from burstwatch.enrich.encryption import openvpn
 from burstwatch.enrich.encryption.entropy_detector import MAGIC, SAMPLE_BYTES, TEXT
@@ -33,6 +32,7 @@ from burstwatch.enrich.encryption.prefilter import (
 )
 from burstwatch.enrich.encryption.verdict import PROTO_ESP, PROTO_TCP, PROTO_UDP
 from burstwatch.flows.sampling import SamplePolicy
+from burstwatch.jit import njit
 
 _OVPN_MIN_CONTROL, _OVPN_MAX = openvpn.MIN_CONTROL, openvpn.MAX_PACKET
 # Bytes of every payload kept even past the prefix: the clear-content checks read a format

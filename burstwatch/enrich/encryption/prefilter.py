@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from burstwatch.enrich.encryption import dtls, ipsec, openvpn, tls, wireguard
 from burstwatch.enrich.encryption.packing import PackedPayloads
 from burstwatch.enrich.encryption.verdict import PROTO_ESP, PROTO_TCP, PROTO_UDP
+from burstwatch.jit import njit
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from burstwatch.jit import njit
 from burstwatch.score.trees import TreeArrays
 
 F32 = npt.NDArray[np.float32]
