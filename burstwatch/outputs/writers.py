@@ -65,11 +65,12 @@ def _write_jsonl(batches: Iterable[Columns], path: str) -> int:
         # A file takes the bytes as they are; standard output keeps its text stream (its
         # errors, a closed pipe among them, are reported where that stream is set up).
         raw = None if path == "-" else getattr(out, "buffer", None)
+        if raw is not None:
+            out.flush()  # (nothing is written through the text layer after this)
         for batch in batches:
             if raw is None:
                 out.write(batch.json_text())
             else:
-                out.flush()
                 raw.write(batch.json_bytes())
             n += len(batch)
     return n
