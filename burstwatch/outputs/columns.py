@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,32 @@ from burstwatch.schema import Field, fields_of
 from burstwatch.schema.fields import field_tree
 
 Column = npt.NDArray[Any]
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A column given as its distinct values and each row's index among them. Addresses,
+    names and constants repeat across a batch, so a builder that knows the distinct values
+    gives them this way and every writer converts each distinct value once, not each row
+    (the rows' values are ``values[index]``, what ``Columns.get`` returns)."""
+
+    values: Column
+    index: npt.NDArray[np.intp]
+
+    def expand(self) -> Column:
+        return self.values[self.index]
+
+
+def constant(value: Any, n: int) -> Coded:
+    """The same value in every row (a list too)."""
+    values = np.empty(1, object)
+    values[0] = value
+    return Coded(values, np.zeros(n, np.intp))
+
+
+def choice(names: npt.ArrayLike, index: npt.ArrayLike) -> Coded:
+    """One of a few names per row: ``names[index]``."""
+    return Coded(np.asarray(names, object), np.asarray(index, np.intp))
 
 
 def iso_list(ns: np.ndarray) -> list[str]:
@@ -220,6 +247,23 @@ def _text_codes(col: Column) -> tuple[list[str | None], npt.NDArray[np.int64]] |
     return texts, inverse.astype(np.int64, copy=False)
 
 
+def row_patterns(present: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64],
+                                                          npt.NDArray[np.int64]]:
+    """Group rows by which fields they have (``present``: rows x fields): each row's group,
+    and the first row of each group. Only fields present in some rows and missing in others
+    tell groups apart; up to 63 of those make one integer key per row (one 1-d sort),
+    more are compared as packed bytes."""
+    varying = np.flatnonzero(present.any(axis=0) & ~present.all(axis=0))
+    if varying.shape[0] <= 63:
+        bits = np.left_shift(np.int64(1), np.arange(varying.shape[0], dtype=np.int64))
+        key = present[:, varying].astype(np.int64) @ bits
+        _, first_row, pattern = np.unique(key, return_index=True, return_inverse=True)
+    else:
+        _, first_row, pattern = np.unique(np.packbits(present[:, varying], axis=1), axis=0,
+                                          return_index=True, return_inverse=True)
+    return pattern.ravel().astype(np.int64), first_row.astype(np.int64)
+
+
 def _template_parts(fields: list[Field]) -> tuple[list[str], list[int]]:
     """A record of these fields as JSON text: its literal pieces (keys, braces, commas) and,
     between piece k and k + 1, the value of ``fields[order[k]]``."""
@@ -247,22 +291,45 @@ class Columns:
     (or None when no record has it); columns are built the first time they are read, so a
     reader of a few fields (the rule frame) pays for those only."""
 
-    def __init__(self, kind: str, n: int, build: Callable[[str], Column | None],
+    def __init__(self, kind: str, n: int, build: Callable[[str], Column | Coded | None],
                  records: list[dict[str, Any]] | None = None) -> None:
         self.kind = kind
         self.n = n
         self.fields = fields_of(kind)
         self._build = build
+        self._built: dict[str, Column | Coded | None] = {}
         self._cols: dict[str, Column | None] = {}
         self._records = records
 
     def __len__(self) -> int:
         return self.n
 
+    def _made(self, name: str) -> Column | Coded | None:
+        if name not in self._built:
+            self._built[name] = self._build(name)
+        return self._built[name]
+
     def get(self, name: str) -> Column | None:
+        """The column of field ``name``, one value per row (None: no record has it)."""
         if name not in self._cols:
-            self._cols[name] = self._build(name)
+            made = self._made(name)
+            self._cols[name] = made.expand() if isinstance(made, Coded) else made
         return self._cols[name]
+
+    def coded(self, name: str) -> Coded | None:
+        """The column as distinct values and indices, where its builder gave it so."""
+        made = self._made(name)
+        return made if isinstance(made, Coded) else None
+
+    def json_codes(self, f: Field) -> tuple[list[str | None], npt.NDArray[np.int64]] | None:
+        """``json_codes`` of field ``f``'s column (None: no record has it), each distinct
+        value encoded once where the column is coded."""
+        coded = self.coded(f.name)
+        if coded is not None:
+            texts, inverse = json_codes(f, coded.values)
+            return texts, inverse[coded.index]
+        col = self.get(f.name)
+        return None if col is None else json_codes(f, col)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """One nested record per row, keys in declaration order; a missing value is left
@@ -309,25 +376,22 @@ class Columns:
         fields: list[Field] = []
         codes: list[tuple[list[str | None], npt.NDArray[np.int64]]] = []
         for f in self.fields:
-            col = self.get(f.name)
+            coded = self.json_codes(f)
             required = self.kind in f.required
-            if col is None and not required:
+            if coded is None and not required:
                 continue
             texts: list[str | None]
-            if col is None:
+            if coded is None:
                 texts, inverse = [None], np.zeros(n, np.int64)
             else:
-                texts, inverse = json_codes(f, col)
+                texts, inverse = coded
             if required:
                 texts = ["null" if t is None else t for t in texts]
             fields.append(f)
             codes.append((texts, inverse))
         present = np.stack([np.array([t is not None for t in texts], np.bool_)[inverse]
                             for texts, inverse in codes], axis=1)
-        patterns, pattern = np.unique(np.packbits(present, axis=1), axis=0, return_inverse=True)
-        pattern = pattern.ravel()
-        first_row = np.full(patterns.shape[0], -1, np.int64)
-        first_row[pattern[::-1]] = np.arange(n - 1, -1, -1)
+        pattern, first_row = row_patterns(present)
         templates = []
         for row in first_row.tolist():
             have = np.flatnonzero(present[row]).tolist()

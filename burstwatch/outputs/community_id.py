@@ -88,14 +88,39 @@ def community_ids(proto: np.ndarray, src_hi: np.ndarray, src_lo: np.ndarray,
         buf[:, at + 4:at + 6] = bp[rows].astype(">u2").view(np.uint8).reshape(-1, 2)
         ports = with_ports[rows]
         width = buf.shape[1]
-        sha1, b64 = hashlib.sha1, base64.b64encode
-        for j, (i, p) in enumerate(zip(rows.tolist(), ports.tolist(), strict=True)):
-            data = buf[j].tobytes() if p else buf[j, :width - 4].tobytes()
-            out[i] = "1:" + b64(sha1(data).digest()).decode()
+        data = buf.tobytes()
+        ends = np.arange(rows.shape[0], dtype=np.int64) * width + np.where(ports, width,
+                                                                          width - 4)
+        view, sha1 = memoryview(data), hashlib.sha1
+        digests = b"".join([sha1(view[a:b]).digest() for a, b in
+                            zip(range(0, len(data), width), ends.tolist(), strict=True)])
+        texts = _base64_ids(np.frombuffer(digests, np.uint8).reshape(-1, 20))
+        for i, text in zip(rows.tolist(), texts, strict=True):
+            out[i] = text
     for i in np.flatnonzero(np.isin(proto, (ICMP, ICMP6))).tolist():
         out[i] = community_id(int(proto[i]), _text(sh[i], sl[i]), _text(dh[i], dl[i]),
                               int(sport[i]), int(dport[i]))
     return out
+
+
+_B64 = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                     np.uint8)
+
+
+def _base64_ids(digests: np.ndarray) -> list[str]:
+    """``"1:" + base64(digest)`` of every row of 20-byte SHA-1 digests, encoded by numpy:
+    20 bytes padded to 21 are 28 base64 digits, the last one the padding ``=``."""
+    n = digests.shape[0]
+    padded = np.zeros((n, 21), np.uint8)
+    padded[:, :20] = digests
+    g = padded.reshape(n, 7, 3).astype(np.uint32)
+    word = (g[:, :, 0] << 16) | (g[:, :, 1] << 8) | g[:, :, 2]
+    sextets = np.stack([(word >> s) & 63 for s in (18, 12, 6, 0)], axis=2).reshape(n, 28)
+    text = np.empty((n, 30), np.uint8)
+    text[:, 0], text[:, 1] = ord("1"), ord(":")
+    text[:, 2:] = _B64[sextets]
+    text[:, 29] = ord("=")
+    return text.view("S30").ravel().astype("U30").tolist()
 
 
 def _text(hi: np.uint64, lo: np.uint64) -> str:

@@ -25,8 +25,8 @@ from burstwatch.flows.records import (
     TUNNEL_SRC_HI,
     TUNNEL_SRC_LO,
 )
-from burstwatch.netaddr import format_addresses, is_ipv4
-from burstwatch.outputs.columns import Column, Columns, strings
+from burstwatch.netaddr import format_addresses, format_distinct, is_ipv4, unique_pairs
+from burstwatch.outputs.columns import Coded, Column, Columns, choice, constant, strings
 from burstwatch.outputs.community_id import community_ids
 from burstwatch.records import FlowBatch
 from burstwatch.schema import BURST, ECS_VERSION, FLOW
@@ -35,6 +35,10 @@ TRANSPORTS = {1: "icmp", 6: "tcp", 17: "udp", 50: "esp", 58: "ipv6-icmp", 47: "g
 _TRANSPORT_TEXT = np.array([TRANSPORTS.get(p, str(p)) for p in range(256)], object)
 _IANA_TEXT = np.array([str(p) for p in range(256)], object)
 _FEATURE_PREFIX = "burstwatch.flow."
+_NETWORK_TYPES = np.array(["ipv4", "ipv6"], object)
+_RECORD_KINDS = np.array(["flow", "window"], object)
+_INITIATORS = np.array(["local", "remote"], object)
+_BURST_DIRECTIONS = np.array(["upload", "download"], object)
 
 
 def iso(ns: int) -> str:
@@ -47,33 +51,56 @@ def transport_name(proto: int) -> str:
     return TRANSPORTS.get(int(proto), str(int(proto)))
 
 
-def _constant(value: Any, n: int) -> Column:
-    col = np.empty(n, object)
-    col[:] = [value] * n
-    return col
+_DIRECTIONS = np.array(["external", "outbound", "inbound", "internal", "unknown"], object)
 
 
-def ecs_direction(src_scope: Column, dst_scope: Column) -> Column:
+def ecs_direction_codes(src_scope: Column, dst_scope: Column) -> Coded:
     """ECS ``network.direction`` from the scopes of source and destination: internal to
     internal is internal, internal to anything else outbound, the reverse inbound, neither
     internal external; without the scopes (records not enriched) unknown."""
     src_in = np.asarray(src_scope == "internal", bool)
     dst_in = np.asarray(dst_scope == "internal", bool)
-    out = np.full(src_in.shape[0], "external", object)
-    out[src_in & dst_in] = "internal"
-    out[src_in & ~dst_in] = "outbound"
-    out[~src_in & dst_in] = "inbound"
-    unknown = [a is None or b is None for a, b in zip(src_scope.tolist(), dst_scope.tolist(),
+    index = src_in.astype(np.intp) + 2 * dst_in.astype(np.intp)
+    missing = [a is None or b is None for a, b in zip(src_scope.tolist(), dst_scope.tolist(),
                                                       strict=True)]
-    out[np.array(unknown, bool)] = "unknown"
-    return out
+    index[np.array(missing, bool)] = 4
+    return choice(_DIRECTIONS, index)
 
 
-def _related(*cols: list[str] | Column) -> Column:
-    """``related.ip``: the distinct addresses of each row, in the order given."""
-    out = np.empty(len(cols[0]), object)
-    out[:] = [list(dict.fromkeys(a for a in row if a)) for row in zip(*cols, strict=True)]
-    return out
+def ecs_direction(src_scope: Column, dst_scope: Column) -> Column:
+    """``ecs_direction_codes`` as one value per row."""
+    return ecs_direction_codes(src_scope, dst_scope).expand()
+
+
+def address_codes(hi: np.ndarray, lo: np.ndarray) -> Coded:
+    """Addresses as text, formatted once per distinct address."""
+    uhi, ulo, inverse = unique_pairs(np.ascontiguousarray(hi, np.uint64).ravel(),
+                                     np.ascontiguousarray(lo, np.uint64).ravel())
+    return Coded(format_distinct(uhi, ulo), inverse)
+
+
+def _related(src: Coded, dst: Coded) -> Coded:
+    """``related.ip``: the distinct addresses of each row, source first; one list per
+    distinct (source, destination) pair."""
+    key = src.index.astype(np.int64) * max(dst.values.shape[0], 1) + dst.index
+    pairs, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    values = np.empty(pairs.shape[0], object)
+    values[:] = [list(dict.fromkeys(a for a in (s, d) if a)) for s, d in
+                 zip(src.values[src.index[first]].tolist(), dst.values[dst.index[first]].tolist(),
+                     strict=True)]
+    return Coded(values, inverse.ravel())
+
+
+_HEX = np.array([ord(c) for c in "0123456789abcdef"], np.uint8)
+
+
+def hex_ids(ids: np.ndarray) -> Column:
+    """64-bit ids as 16 lower-case hex digits each, formatted by numpy."""
+    raw = np.ascontiguousarray(ids, ">u8").view(np.uint8).reshape(-1, 8)
+    digits = np.empty((raw.shape[0], 16), np.uint8)
+    digits[:, 0::2] = _HEX[raw >> 4]
+    digits[:, 1::2] = _HEX[raw & 15]
+    return digits.view("S16").ravel().astype("U16").astype(object)
 
 
 def _tls_version(raw: Column, verdict: Column) -> tuple[Column, Column, Column]:
@@ -128,11 +155,11 @@ class _FlowBuilder:
         col = self.extra(name)
         return np.full(self.n, np.nan) if col is None else np.asarray(col, np.float64)
 
-    def src(self) -> list[str]:
-        return self.once("src", lambda: format_addresses(self.rows.orig_hi, self.rows.orig_lo))
+    def src(self) -> Coded:
+        return self.once("src", lambda: address_codes(self.rows.orig_hi, self.rows.orig_lo))
 
-    def dst(self) -> list[str]:
-        return self.once("dst", lambda: format_addresses(self.rows.resp_hi, self.rows.resp_lo))
+    def dst(self) -> Coded:
+        return self.once("dst", lambda: address_codes(self.rows.resp_hi, self.rows.resp_lo))
 
     def tls(self) -> tuple[Column, Column, Column]:
         return self.once("tls", lambda: _tls_version(
@@ -145,7 +172,7 @@ class _FlowBuilder:
     def tunnels(self) -> tuple[Column, Column, Column]:
         return self.once("tunnel", lambda: tunnel_columns(self.rows))
 
-    def build(self, name: str) -> Column | None:
+    def build(self, name: str) -> Column | Coded | None:
         rows, acc, n = self.rows, self.acc, self.n
         if name.startswith(_FEATURE_PREFIX) and name[len(_FEATURE_PREFIX):] in _FEATURE_AT:
             feature, matrix = name[len(_FEATURE_PREFIX):], self.batch.features
@@ -160,24 +187,24 @@ class _FlowBuilder:
 
 _FEATURE_AT = {name: j for j, name in enumerate(FEATURE_NAMES)}
 
-FlowMaker = Callable[[_FlowBuilder, FlowRows, np.ndarray, int], Column | None]
+FlowMaker = Callable[[_FlowBuilder, FlowRows, np.ndarray, int], Column | Coded | None]
 
 _FLOW_COLUMNS: dict[str, FlowMaker] = {
     "@timestamp": lambda b, r, a, n: a[:, fs.I_LAST],
-    "ecs.version": lambda b, r, a, n: _constant(ECS_VERSION, n),
-    "event.kind": lambda b, r, a, n: _constant("event", n),
-    "event.category": lambda b, r, a, n: _constant(["network"], n),
-    "event.type": lambda b, r, a, n: _constant(["connection"], n),
+    "ecs.version": lambda b, r, a, n: constant(ECS_VERSION, n),
+    "event.kind": lambda b, r, a, n: constant("event", n),
+    "event.category": lambda b, r, a, n: constant(["network"], n),
+    "event.type": lambda b, r, a, n: constant(["connection"], n),
     "event.start": lambda b, r, a, n: a[:, fs.I_FIRST],
     "event.end": lambda b, r, a, n: a[:, fs.I_LAST],
     "event.duration": lambda b, r, a, n: a[:, fs.I_LAST] - a[:, fs.I_FIRST],
-    "source.ip": lambda b, r, a, n: np.array(b.src(), object),
+    "source.ip": lambda b, r, a, n: b.src(),
     "source.port": lambda b, r, a, n: r.orig_port.astype(np.int64),
     "source.packets": lambda b, r, a, n: a[:, fs.I_PKTS0],
     "source.bytes": lambda b, r, a, n: a[:, fs.I_WIRE0],
     "source.geo.country_iso_code": lambda b, r, a, n: b.text("source.geo.country_iso_code"),
     "source.as.number": lambda b, r, a, n: b.number("source.as.number"),
-    "destination.ip": lambda b, r, a, n: np.array(b.dst(), object),
+    "destination.ip": lambda b, r, a, n: b.dst(),
     "destination.port": lambda b, r, a, n: r.resp_port.astype(np.int64),
     "destination.packets": lambda b, r, a, n: a[:, fs.I_PKTS1],
     "destination.bytes": lambda b, r, a, n: a[:, fs.I_WIRE1],
@@ -186,11 +213,11 @@ _FLOW_COLUMNS: dict[str, FlowMaker] = {
     "destination.as.number": lambda b, r, a, n: b.number("destination.as.number"),
     "destination.as.organization.name":
         lambda b, r, a, n: b.text("destination.as.organization.name"),
-    "network.transport": lambda b, r, a, n: _TRANSPORT_TEXT[r.proto],
-    "network.type": lambda b, r, a, n: np.where(
-        is_ipv4(r.orig_hi, r.orig_lo), "ipv4", "ipv6").astype(object),
-    "network.iana_number": lambda b, r, a, n: _IANA_TEXT[r.proto],
-    "network.direction": lambda b, r, a, n: ecs_direction(
+    "network.transport": lambda b, r, a, n: choice(_TRANSPORT_TEXT, r.proto),
+    "network.type": lambda b, r, a, n: choice(
+        _NETWORK_TYPES, ~is_ipv4(r.orig_hi, r.orig_lo)),
+    "network.iana_number": lambda b, r, a, n: choice(_IANA_TEXT, r.proto),
+    "network.direction": lambda b, r, a, n: ecs_direction_codes(
         b.text("burstwatch.source.scope"), b.text("burstwatch.destination.scope")),
     "network.community_id": lambda b, r, a, n: np.array(community_ids(
         r.proto, r.orig_hi, r.orig_lo, r.resp_hi, r.resp_lo, r.orig_port, r.resp_port), object),
@@ -203,7 +230,7 @@ _FLOW_COLUMNS: dict[str, FlowMaker] = {
     "burstwatch.tls.client.ja4": lambda b, r, a, n: b.text("burstwatch.tls.client.ja4"),
     "burstwatch.tls.client.alpn_offered": lambda b, r, a, n: b.alpn()[0],
     "related.ip": lambda b, r, a, n: _related(b.src(), b.dst()),
-    "burstwatch.capture": lambda b, r, a, n: _constant(b.batch.source, n),
+    "burstwatch.capture": lambda b, r, a, n: constant(b.batch.source, n),
     "burstwatch.source.scope": lambda b, r, a, n: b.text("burstwatch.source.scope"),
     "burstwatch.destination.scope": lambda b, r, a, n: b.text("burstwatch.destination.scope"),
     "burstwatch.encryption.verdict": lambda b, r, a, n: b.text("burstwatch.encryption.verdict"),
@@ -214,15 +241,14 @@ _FLOW_COLUMNS: dict[str, FlowMaker] = {
     "burstwatch.tunnel.type": lambda b, r, a, n: b.tunnels()[0],
     "burstwatch.tunnel.source.ip": lambda b, r, a, n: b.tunnels()[1],
     "burstwatch.tunnel.destination.ip": lambda b, r, a, n: b.tunnels()[2],
-    "burstwatch.flow.id": lambda b, r, a, n: np.array(
-        [f"{x:016x}" for x in r.flow_id.tolist()], object),
-    "burstwatch.flow.record": lambda b, r, a, n: np.where(
-        r.kind == fs.ROW_WINDOW, "window", "flow").astype(object),
+    "burstwatch.flow.id": lambda b, r, a, n: hex_ids(r.flow_id),
+    "burstwatch.flow.record": lambda b, r, a, n: choice(
+        _RECORD_KINDS, r.kind == fs.ROW_WINDOW),
     "burstwatch.flow.window_index": lambda b, r, a, n: np.where(
         r.kind == fs.ROW_WINDOW, r.window_index.astype(np.float64), np.nan),
-    "burstwatch.flow.end_reason": lambda b, r, a, n: np.array(fs.END_NAMES, object)[r.reason],
-    "burstwatch.flow.initiator": lambda b, r, a, n: np.where(
-        r.local_initiated, "local", "remote").astype(object),
+    "burstwatch.flow.end_reason": lambda b, r, a, n: choice(fs.END_NAMES, r.reason),
+    "burstwatch.flow.initiator": lambda b, r, a, n: choice(
+        _INITIATORS, ~np.asarray(r.local_initiated, bool)),
 }
 
 
@@ -267,11 +293,11 @@ def burst_columns(batch: FlowBatch) -> Columns:
             memo[key] = make()
         return memo[key]
 
-    def src() -> list[str]:
-        return once("src", lambda: format_addresses(b.orig_hi, b.orig_lo))
+    def src() -> Coded:
+        return once("src", lambda: address_codes(b.orig_hi, b.orig_lo))
 
-    def dst() -> list[str]:
-        return once("dst", lambda: format_addresses(b.resp_hi, b.resp_lo))
+    def dst() -> Coded:
+        return once("dst", lambda: address_codes(b.resp_hi, b.resp_lo))
 
     def text(name: str) -> Column:
         return strings(batch.burst_extra.get(name), n)
@@ -280,27 +306,26 @@ def burst_columns(batch: FlowBatch) -> Columns:
         col = batch.burst_extra.get(name)
         return np.full(n, np.nan) if col is None else np.asarray(col, np.float64)
 
-    makers: dict[str, Callable[[], Column]] = {
+    makers: dict[str, Callable[[], Column | Coded]] = {
         "@timestamp": lambda: b.end_ns,
-        "ecs.version": lambda: _constant(ECS_VERSION, n),
-        "event.kind": lambda: _constant("event", n),
-        "event.category": lambda: _constant(["network"], n),
-        "event.type": lambda: _constant(["connection"], n),
+        "ecs.version": lambda: constant(ECS_VERSION, n),
+        "event.kind": lambda: constant("event", n),
+        "event.category": lambda: constant(["network"], n),
+        "event.type": lambda: constant(["connection"], n),
         "event.start": lambda: b.start_ns,
         "event.end": lambda: b.end_ns,
         "event.duration": lambda: b.end_ns - b.start_ns,
-        "source.ip": lambda: np.array(src(), object),
+        "source.ip": src,
         "source.port": lambda: b.orig_port.astype(np.int64),
-        "destination.ip": lambda: np.array(dst(), object),
+        "destination.ip": dst,
         "destination.port": lambda: b.resp_port.astype(np.int64),
         "destination.geo.country_iso_code": lambda: text("destination.geo.country_iso_code"),
         "destination.as.number": lambda: number("destination.as.number"),
         "destination.as.organization.name": lambda: text("destination.as.organization.name"),
-        "network.transport": lambda: _TRANSPORT_TEXT[b.proto],
-        "network.type": lambda: np.where(is_ipv4(b.orig_hi, b.orig_lo), "ipv4",
-                                         "ipv6").astype(object),
-        "network.iana_number": lambda: _IANA_TEXT[b.proto],
-        "network.direction": lambda: ecs_direction(text("burstwatch.source.scope"),
+        "network.transport": lambda: choice(_TRANSPORT_TEXT, b.proto),
+        "network.type": lambda: choice(_NETWORK_TYPES, ~is_ipv4(b.orig_hi, b.orig_lo)),
+        "network.iana_number": lambda: choice(_IANA_TEXT, b.proto),
+        "network.direction": lambda: ecs_direction_codes(text("burstwatch.source.scope"),
                                                    text("burstwatch.destination.scope")),
         "network.community_id": lambda: np.array(community_ids(
             b.proto, b.orig_hi, b.orig_lo, b.resp_hi, b.resp_lo, b.orig_port, b.resp_port),
@@ -308,21 +333,19 @@ def burst_columns(batch: FlowBatch) -> Columns:
         "tls.client.server_name": lambda: text("tls.client.server_name"),
         "burstwatch.tls.client.ja4": lambda: text("burstwatch.tls.client.ja4"),
         "related.ip": lambda: _related(src(), dst()),
-        "burstwatch.capture": lambda: _constant(batch.source, n),
+        "burstwatch.capture": lambda: constant(batch.source, n),
         "burstwatch.source.scope": lambda: text("burstwatch.source.scope"),
         "burstwatch.destination.scope": lambda: text("burstwatch.destination.scope"),
         "burstwatch.encryption.verdict": lambda: text("burstwatch.encryption.verdict"),
-        "burstwatch.flow.id": lambda: np.array([f"{x:016x}" for x in b.flow_id.tolist()],
-                                               object),
-        "burstwatch.burst.direction": lambda: np.where(b.direction == 0, "upload",
-                                                       "download").astype(object),
+        "burstwatch.flow.id": lambda: hex_ids(b.flow_id),
+        "burstwatch.burst.direction": lambda: choice(_BURST_DIRECTIONS, b.direction != 0),
         "burstwatch.burst.packets": lambda: b.packets.astype(np.int64),
         "burstwatch.burst.bytes": lambda: b.bytes.astype(np.int64),
         "burstwatch.burst.rate": lambda: np.array([round(r, 3) for r in b.rate.tolist()],
                                                   np.float64),
     }
 
-    def build(name: str) -> Column | None:
+    def build(name: str) -> Column | Coded | None:
         make = makers.get(name)
         return make() if make is not None else None
 

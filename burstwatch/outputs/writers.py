@@ -9,17 +9,26 @@ column; lists and nested objects are JSON text in CSV (and nested objects in Par
 
 from __future__ import annotations
 
-import csv
 import math
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
 import numpy as np
+import numpy.typing as npt
 
 from burstwatch.errors import BurstwatchError
-from burstwatch.outputs.columns import Column, Columns, by_distinct, json_texts, python_values
+from burstwatch.outputs.columns import (
+    Column,
+    Columns,
+    by_distinct,
+    distinct,
+    json_codes,
+    json_texts,
+    python_values,
+)
 from burstwatch.outputs.jsonline import json_line
 from burstwatch.schema import Field, fields_of
 
@@ -81,7 +90,8 @@ def _json_text(value: Any) -> str | None:
 
 
 def cell_values(f: Field, col: Column | None, n: int) -> list[Any]:
-    """The CSV cells of one column: lists and nested objects as JSON text, missing empty."""
+    """The CSV cells of one column as Python values (``csv.writer`` formats them): lists
+    and nested objects as JSON text, missing empty."""
     if col is None:
         return [None] * n
     if f.array or f.type in ("nested", "value"):
@@ -102,17 +112,72 @@ def _finite(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def csv_text(value: Any) -> str:
+    """One cell's text exactly as ``csv.writer`` (the excel dialect) writes it: None empty,
+    floats by ``repr``, the rest by ``str``; quoted, with its quotes doubled, where it holds
+    a comma, a quote or a line break."""
+    if value is None:
+        return ""
+    text = repr(value) if isinstance(value, float) else str(value)
+    if _NEEDS_QUOTES.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_codes(f: Field, col: Column) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """A column's CSV cells as the texts of its distinct values and each row's index among
+    them, as ``cell_values`` and ``csv.writer`` would write them."""
+    n = col.shape[0]
+    if f.array or f.type in ("nested", "value") or (
+            f.type in ("double", "float", "long") and col.dtype.kind in "fiu"):
+        texts, inverse = json_codes(f, col)  # JSON text of lists; numbers, null missing
+        plain = not (f.array or f.type in ("nested", "value"))
+        return [("" if t == "null" else t) if plain and t is not None else
+                csv_text(t) for t in texts], inverse
+    if f.type in ("keyword", "ip"):
+        uniq, inverse = distinct(python_values(f, col))
+        return [csv_text(None if v is None else _csv_cell(v)) for v in uniq], inverse
+    values = cell_values(f, col, n)
+    try:
+        uniq, inverse = distinct(values)
+    except TypeError:  # an unhashable cell: each row on its own
+        return [csv_text(v) for v in values], np.arange(n, dtype=np.int64)
+    return [csv_text(v) for v in uniq], inverse
+
+
 def _write_csv(kind: str, batches: Iterable[Columns], path: str) -> int:
+    """Every batch's cells filled into one template (all fields, comma-separated, CRLF) by
+    the compiled loop JSON lines use; each distinct value of a column formatted once."""
+    from burstwatch.outputs.jsonfill import fill_lines  # compiled: loaded by writers only
+
     fields = fields_of(kind)
+    template = ([""] + [","] * (len(fields) - 1) + ["\r"], list(range(len(fields))))
     n = 0
     with _sink(path) as out:
-        writer = csv.writer(out)
-        writer.writerow([f.name for f in fields])
+        out.write(",".join(csv_text(f.name) for f in fields) + "\r\n")
+        raw = None if path == "-" else getattr(out, "buffer", None)
+        if raw is not None:
+            out.flush()
         for batch in batches:
             if not batch.n:
                 continue
-            cells = [cell_values(f, batch.get(f.name), batch.n) for f in fields]
-            writer.writerows(zip(*cells, strict=True))
+            tables = []
+            for f in fields:
+                coded = batch.coded(f.name)
+                col = batch.get(f.name) if coded is None else coded.values
+                if col is None:
+                    tables.append(([""], np.zeros(batch.n, np.int64)))
+                    continue
+                texts, inverse = csv_codes(f, col)
+                tables.append((texts, inverse if coded is None else inverse[coded.index]))
+            lines = fill_lines(tables, [template], np.zeros(batch.n, np.int64))
+            if raw is None:
+                out.write(lines.decode("utf-8"))
+            else:
+                raw.write(lines)
             n += batch.n
     return n
 
@@ -169,9 +234,15 @@ def table(batch: Columns) -> Any:
     """One batch as an Arrow table with the kind's schema."""
     import pyarrow as pa
 
-    fields = fields_of(batch.kind)
-    return pa.Table.from_arrays([_arrow_column(pa, f, batch.get(f.name), batch.n)
-                                 for f in fields], schema=arrow_schema(batch.kind))
+    arrays = []
+    for f in fields_of(batch.kind):
+        coded = batch.coded(f.name)
+        if coded is None:
+            arrays.append(_arrow_column(pa, f, batch.get(f.name), batch.n))
+        else:  # each distinct value converted once, then taken per row by Arrow
+            distinct_values = _arrow_column(pa, f, coded.values, coded.values.shape[0])
+            arrays.append(distinct_values.take(pa.array(coded.index)))
+    return pa.Table.from_arrays(arrays, schema=arrow_schema(batch.kind))
 
 
 def _write_parquet(kind: str, batches: Iterable[Columns], path: str) -> int:

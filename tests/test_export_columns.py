@@ -1,0 +1,103 @@
+"""The pieces writers build columns from, each against the plain way it replaces: CSV text
+against ``csv.writer``, hex ids against ``format``, coded columns (distinct values and an
+index) against the same column row by row, and the grouping of rows by present fields."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from burstwatch.outputs.columns import Coded, Column, Columns, row_patterns
+from burstwatch.outputs.ecs import _related, address_codes, burst_columns, flow_columns, hex_ids
+from burstwatch.outputs.writers import csv_text, table, write_records
+from burstwatch.records import FlowBatch
+
+cells = st.one_of(st.none(), st.text(max_size=12), st.integers(-10**20, 10**20),
+                  st.floats(allow_nan=False, allow_infinity=False), st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(cells, min_size=2, max_size=6))
+def test_csv_text_is_what_csv_writer_writes(row: list[Any]) -> None:
+    buf = io.StringIO()
+    csv.writer(buf).writerow(row)
+    assert ",".join(csv_text(v) for v in row) + "\r\n" == buf.getvalue()
+
+
+def test_hex_ids_are_sixteen_lower_case_digits() -> None:
+    ids = np.array([0, 1, 0xABCDEF, 2**63, 2**64 - 1, 0x0123456789ABCDEF], np.uint64)
+    assert hex_ids(ids).tolist() == [f"{x:016x}" for x in ids.tolist()]
+
+
+def test_row_patterns_group_rows_by_the_fields_they_have() -> None:
+    rng = np.random.default_rng(3)
+    for fields in (5, 70, 130):  # one integer key per row, and packed bytes past 63
+        # few distinct patterns, as in records: rows pick one of six
+        shapes = rng.random((6, fields)) < 0.5
+        shapes[:, 0] = True  # a field every row has
+        present = shapes[rng.integers(0, 6, 400)]
+        pattern, first = row_patterns(present)
+        for p, row in enumerate(first.tolist()):
+            same = (present == present[row]).all(axis=1)
+            assert (pattern == p).tolist() == same.tolist()
+            assert row == int(np.flatnonzero(same)[0])
+
+
+def test_related_ip_per_distinct_pair_is_the_rows_addresses_in_order() -> None:
+    hi = np.zeros(5, np.uint64)
+    a = np.array([0xFFFF0A000001, 0xFFFF0A000002, 0xFFFF0A000001, 0xFFFF0A000001,
+                  0xFFFF0A000003], np.uint64)
+    b = np.array([0xFFFF0A000002, 0xFFFF0A000001, 0xFFFF0A000001, 0xFFFF0A000002,
+                  0xFFFF0A000001], np.uint64)
+    got = _related(address_codes(hi, a), address_codes(hi, b)).expand().tolist()
+    assert got == [["10.0.0.1", "10.0.0.2"], ["10.0.0.2", "10.0.0.1"], ["10.0.0.1"],
+                   ["10.0.0.1", "10.0.0.2"], ["10.0.0.3", "10.0.0.1"]]
+
+
+def _expanded(cols: Columns) -> Columns:
+    """The same records with every coded column given row by row."""
+    def build(name: str) -> Column | None:
+        return cols.get(name)
+
+    return Columns(cols.kind, cols.n, build)
+
+
+@pytest.fixture(scope="module")
+def demo_batches() -> list[FlowBatch]:
+    from burstwatch.config import load_settings
+    from burstwatch.enrich.annotate import FlowAnnotator
+    from burstwatch.enrich.geo import GeoDatabase
+    from burstwatch.pipeline import RunStats, run_flows
+
+    settings_, geo = load_settings(), GeoDatabase.bundled()
+    root = Path(__file__).resolve().parent.parent
+    return [b for b in run_flows([str(root / "pcaps" / "demo.pcap")], None, RunStats(),
+                                 lambda: FlowAnnotator(geo, settings_)) if len(b)]
+
+
+@pytest.mark.parametrize("kind", ["flow", "burst"])
+def test_coded_columns_write_what_the_rows_would(demo_batches: list[FlowBatch],
+                                                 kind: str) -> None:
+    make = flow_columns if kind == "flow" else burst_columns
+    coded_fields = set()
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in ("jsonl", "csv"):
+            a, b = Path(tmp) / f"a.{fmt}", Path(tmp) / f"b.{fmt}"
+            write_records(kind, [make(x) for x in demo_batches], str(a))
+            write_records(kind, [_expanded(make(x)) for x in demo_batches], str(b))
+            assert a.read_bytes() == b.read_bytes()
+            assert a.stat().st_size > 1000
+    for x in demo_batches:
+        cols = make(x)
+        coded_fields |= {f.name for f in cols.fields if isinstance(cols.coded(f.name), Coded)}
+        assert table(cols).equals(table(_expanded(make(x))))
+    # the columns that repeat a few values are given coded
+    assert {"source.ip", "destination.ip", "ecs.version", "network.transport"} <= coded_fields
