@@ -110,6 +110,9 @@ def main() -> int:
             tree = str(Path(args.baseline).resolve())
             have["baseline scan"] = ["--tree", tree, sys.executable, "-m", "burstwatch", "scan",
                                      args.capture]
+            have["baseline flows -o x.jsonl"] = ["--tree", tree, sys.executable, "-m",
+                                                 "burstwatch", "flows", args.capture, "-o",
+                                                 str(out / "base.jsonl")]
         if args.only:
             keep = set(args.only.split(","))
             have = {k: v for k, v in have.items() if k in keep}

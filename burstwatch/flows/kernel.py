@@ -21,6 +21,9 @@ _ACK = 0x10
 _FIN = 0x01
 _RST = 0x04
 _MIN_BURST_NS = 1_000_000  # a burst shorter than 1 ms is rated as if it lasted 1 ms
+# Counters start at int(np.int64(0)), not 0, and helpers get scopes the same way: a literal
+# or a module constant types as that one value, and numba then compiles a helper once for
+# the value and again for the int64 the counter becomes (seconds of every first run).
 
 
 @njit(cache=True)
@@ -46,8 +49,12 @@ def _emit_row(
     row_meta[n, 4] = meta[s, st.M_ORIG_IS_A]
     row_meta[n, 5] = meta[s, st.M_FLOW_ID]
     row_meta[n, 6] = meta[s, st.M_INIT_IS_A]
-    row_i[n, :] = acc_i[s, k, :]
-    row_f[n, :] = acc_f[s, k, :]
+    # Element by element: a slice assigned from an array makes numba compile its
+    # shape-mismatch message (string formatting), 1.5 s of every first run.
+    for c in range(row_i.shape[1]):
+        row_i[n, c] = acc_i[s, k, c]
+    for c in range(row_f.shape[1]):
+        row_f[n, c] = acc_f[s, k, c]
     return n + 1
 
 
@@ -131,7 +138,7 @@ def _roll_if_due(
         return n
     n = _emit_row(s, st.SCOPE_WINDOW, st.ROW_WINDOW, st.END_INTERIM, meta, acc_i, acc_f,
                   row_meta, row_i, row_f, n)
-    _reset_acc(acc_i, acc_f, s, st.SCOPE_WINDOW)
+    _reset_acc(acc_i, acc_f, s, int(np.int64(st.SCOPE_WINDOW)))
     meta[s, st.M_WIN_INDEX] += 1
     meta[s, st.M_WINDOWED] = 1
     meta[s, st.M_WIN_START] = -1  # the next window starts at the flow's next packet
@@ -210,8 +217,8 @@ def process_packets(
     Stops early when the output arrays are nearly full. Returns (rows, bursts, next index).
     """
     window, gap, min_bytes, nsamples = cfg[2], cfg[3], cfg[5], cfg[6]
-    n = 0
-    nb = 0
+    n = int(np.int64(0))
+    nb = int(np.int64(0))
     for j in range(start, order.shape[0]):
         if n + 4 > row_meta.shape[0] or nb + 4 > bursts.shape[0]:
             return n, nb, j
@@ -252,8 +259,8 @@ def process_packets(
             meta[s, st.M_PREV_BURST_END] = -1
             meta[s, st.M_FLOW_ID] = np.int64(_mix(np.uint64(key_hash[s]), np.uint64(t)) >> np.uint64(1))
             runs[s, :, :] = 0
-            _reset_acc(acc_i, acc_f, s, 0)
-            _reset_acc(acc_i, acc_f, s, 1)
+            _reset_acc(acc_i, acc_f, s, int(np.int64(0)))
+            _reset_acc(acc_i, acc_f, s, int(np.int64(1)))
         d = 0 if (src_is_a[i] == (meta[s, st.M_ORIG_IS_A] == 1)) else 1
         if (runs[s, 0, st.R_PKTS] > 0 and t - runs[s, 0, st.R_LAST] > gap) or (
             runs[s, 1, st.R_PKTS] > 0 and t - runs[s, 1, st.R_LAST] > gap
@@ -318,9 +325,9 @@ def tick(
     next index).
     """
     window, gap, min_bytes = cfg[2], cfg[3], cfg[5]
-    n = 0
-    nb = 0
-    ne = 0
+    n = int(np.int64(0))
+    nb = int(np.int64(0))
+    ne = int(np.int64(0))
     for j in range(start, slots.shape[0]):
         if n + 4 > row_meta.shape[0] or nb + 4 > bursts.shape[0]:
             return n, nb, ne, j
@@ -376,8 +383,8 @@ def evict(
     """End the flows ``slots[start:]`` at their last packet, with reason "evicted": the table
     is at its ceiling and these are the flows it can best spare. Stops early when outputs are
     nearly full. Returns (rows, bursts, next index)."""
-    n = 0
-    nb = 0
+    n = int(np.int64(0))
+    nb = int(np.int64(0))
     for j in range(start, slots.shape[0]):
         if n + 4 > row_meta.shape[0] or nb + 4 > bursts.shape[0]:
             return n, nb, j

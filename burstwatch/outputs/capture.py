@@ -37,7 +37,8 @@ def _pack(data: np.ndarray, offset: np.ndarray, caplen: np.ndarray, wirelen: np.
                 out[p + 4 * k + j] = (v >> (8 * j)) & 0xFF
         p += 16
         n = caplen[i]
-        out[p : p + n] = data[offset[i] : offset[i] + n]
+        for j in range(n):  # not a slice from an array: see flows.kernel._emit_row
+            out[p + j] = data[offset[i] + j]
         p += n
     return p
 

@@ -41,12 +41,19 @@ CLEARTEXT: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("SNMP", SNMP_PORTS),
 )
 DNS, KERBEROS, LDAP, SMB, RADIUS, SNMP = range(1, len(CLEARTEXT) + 1)
+# The port sets as arrays for the kernels: tuples of different lengths (and literal values)
+# are different types, and numba would compile ``_on`` once for each.
+_DNS_UDP, _DNS_TCP = np.array(DNS_PORTS, np.int64), np.array(DNS_PORTS[:1], np.int64)
+_KERBEROS = np.array(KERBEROS_PORTS, np.int64)
+_LDAP_UDP, _LDAP_TCP = np.array(LDAP_PORTS[:1], np.int64), np.array(LDAP_PORTS, np.int64)
+_SMB, _RADIUS = np.array(SMB_PORTS, np.int64), np.array(RADIUS_PORTS, np.int64)
+_SNMP = np.array(SNMP_PORTS, np.int64)
 _KRB_TAGS = (0x6A, 0x6B, 0x6C, 0x6D, 0x6E, 0x6F, 0x74, 0x75, 0x76, 0x7E)
 _RADIUS_CODES = (1, 2, 3, 4, 5, 11, 12, 13, 40, 41, 42, 43, 44, 45)
 
 
 @njit(cache=True)
-def _on(a: int, b: int, ports: tuple[int, ...]) -> bool:
+def _on(a: int, b: int, ports: npt.NDArray[np.int64]) -> bool:
     """Either port is one of ``ports``."""
     hit = False
     for p in ports:
@@ -164,23 +171,23 @@ def cleartext_framing(
     0. ``whole`` says the payload is not cut short (only RADIUS compares a length with it)."""
     end = o + n
     if proto == PROTO_UDP:
-        if _on(port_a, port_b, DNS_PORTS) and _dns(buf, o, end):
+        if _on(port_a, port_b, _DNS_UDP) and _dns(buf, o, end):
             return DNS
-        if _on(port_a, port_b, KERBEROS_PORTS) and _kerberos(buf, o, end):
+        if _on(port_a, port_b, _KERBEROS) and _kerberos(buf, o, end):
             return KERBEROS
-        if _on(port_a, port_b, LDAP_PORTS[:1]) and _ldap(buf, o, end):
+        if _on(port_a, port_b, _LDAP_UDP) and _ldap(buf, o, end):
             return LDAP
-        if _on(port_a, port_b, RADIUS_PORTS) and _radius(buf, o, end, whole):
+        if _on(port_a, port_b, _RADIUS) and _radius(buf, o, end, whole):
             return RADIUS
-        if _on(port_a, port_b, SNMP_PORTS) and _snmp(buf, o, end):
+        if _on(port_a, port_b, _SNMP) and _snmp(buf, o, end):
             return SNMP
     elif proto == PROTO_TCP:
-        if _on(port_a, port_b, DNS_PORTS[:1]) and n >= 2 and _dns(buf, o + 2, end):
+        if _on(port_a, port_b, _DNS_TCP) and n >= 2 and _dns(buf, o + 2, end):
             return DNS  # a 2-byte length, then the message
-        if _on(port_a, port_b, KERBEROS_PORTS) and n >= 4 and buf[o] < 0x80 and _kerberos(buf, o + 4, end):
+        if _on(port_a, port_b, _KERBEROS) and n >= 4 and buf[o] < 0x80 and _kerberos(buf, o + 4, end):
             return KERBEROS  # a 4-byte record mark (high bit clear), then the message
-        if _on(port_a, port_b, LDAP_PORTS) and _ldap(buf, o, end):
+        if _on(port_a, port_b, _LDAP_TCP) and _ldap(buf, o, end):
             return LDAP
-        if _on(port_a, port_b, SMB_PORTS) and _smb(buf, o, end):
+        if _on(port_a, port_b, _SMB) and _smb(buf, o, end):
             return SMB
     return 0

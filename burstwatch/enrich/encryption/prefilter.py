@@ -409,7 +409,7 @@ def _candidates(
             wg_hand = False
             wg_c = 0
             wg_s = 0
-            unknown = 0
+            unknown = int(np.int64(0))  # not a literal 0: one compile of _repeated_version
             for side in range(2):
                 ja, jb = (ca, cb) if side == 0 else (sa, sb)
                 for j in range(ja, jb):
