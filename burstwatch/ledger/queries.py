@@ -71,7 +71,14 @@ def _top(col: str) -> str:
 )"""
 
 
-_CONVERSATIONS = f"""WITH {_RECORDS},
+# A conversation's answer is built in steps, each a statement of its own whose result is a
+# small temporary table: DuckDB holds every hash table and materialised part of a statement
+# until it ends, and as one statement the answer held about twenty at once (136 MiB on a
+# ledger of 55 k flow rows and 18 k bursts; split, the largest step holds about a third).
+# 1. Each flow of the judged conversations, with its context and bytes, in the horizon.
+_HORIZON = f"""CREATE OR REPLACE TEMP TABLE judge_hz AS WITH {_RECORDS} SELECT * FROM hz"""
+_CONNECTIONS = """CREATE OR REPLACE TEMP TABLE judge_conn AS
+WITH hz AS (SELECT * FROM judge_hz),
 summ AS (
     -- a flow row once (live snapshots of one window repeat it: keep the latest) ...
     SELECT * FROM hz WHERE src = 'flow'
@@ -91,18 +98,35 @@ conn_bytes AS (
         coalesce(sum(bytes) FILTER (WHERE direction = 1), 0)
     FROM hz WHERE src = 'burst' AND flow_id NOT IN (SELECT flow_id FROM summ_used)
     GROUP BY flow_id
-),
-conn AS (
-    SELECT h.*, b.up, b.down FROM (
-        -- one flow has one local host and one party: grouping by the id alone is cheaper
-        SELECT flow_id, any_value(local_ip) AS local_ip, any_value(party) AS party,
-            any_value(party_kind) AS party_kind, arg_max(remote_ip, end_ns) AS remote_ip,
-            any_value(remote_port) AS remote_port, any_value(transport) AS transport,
-            {_CTX},
-            min(start_ns) AS first_ns, max(end_ns) AS last_ns
-        FROM hz GROUP BY flow_id
-    ) h JOIN conn_bytes b USING (flow_id)
-),
+)
+SELECT h.*, b.up, b.down FROM (
+    -- one flow has one local host and one party: grouping by the id alone is cheaper
+    SELECT flow_id, any_value(local_ip) AS local_ip, any_value(party) AS party,
+        any_value(party_kind) AS party_kind, arg_max(remote_ip, end_ns) AS remote_ip,
+        any_value(remote_port) AS remote_port, any_value(transport) AS transport,
+        """ + _CTX + """,
+        min(start_ns) AS first_ns, max(end_ns) AS last_ns
+    FROM hz GROUP BY flow_id
+) h JOIN conn_bytes b USING (flow_id)"""
+
+# 2. Novelty and the host's peak: over the whole history, of the hosts judged only.
+_HISTORY = f"""WITH {_RECORDS},
+hist AS (SELECT r.* FROM rec r SEMI JOIN (SELECT DISTINCT local_ip FROM judge_conn) c
+         USING (local_ip))"""
+_FIRST_SEEN = {
+    "judge_party_first": "SELECT local_ip, party, min(start_ns) AS t FROM hist GROUP BY ALL",
+    "judge_asn_first": """SELECT local_ip, remote_asn, min(start_ns) AS t FROM hist
+        WHERE remote_asn IS NOT NULL GROUP BY ALL""",
+    "judge_country_first": """SELECT local_ip, remote_country, min(start_ns) AS t FROM hist
+        WHERE remote_country IS NOT NULL GROUP BY ALL""",
+    "judge_host": """SELECT local_ip, min(start_ns) AS t,
+        coalesce(max(rate) FILTER (WHERE src = 'burst' AND direction = 0), 0) AS peak_up_rate
+        FROM hist GROUP BY local_ip""",
+}
+
+# 3. The conversations: their flows summed, the values carrying most of their bytes, joined
+# with their history.
+_CONVERSATIONS = f"""WITH conn AS (SELECT * FROM judge_conn),
 conv AS (
     SELECT local_ip, party, any_value(party_kind) AS party_kind,
         count(DISTINCT remote_ip) AS remote_ips, count(*) AS connections,
@@ -121,22 +145,6 @@ top_asn AS (
         SELECT local_ip, party, remote_asn, max(remote_org) AS remote_org, sum(up + down) AS w
         FROM conn WHERE remote_asn IS NOT NULL GROUP BY local_ip, party, remote_asn
     ) GROUP BY ALL
-),
--- novelty and the host's peak: over the whole history, of the hosts judged only
-hist AS (SELECT r.* FROM rec r SEMI JOIN (SELECT DISTINCT local_ip FROM conv) c USING (local_ip)),
-party_first AS (SELECT local_ip, party, min(start_ns) AS t FROM hist GROUP BY ALL),
-asn_first AS (
-    SELECT local_ip, remote_asn, min(start_ns) AS t FROM hist
-    WHERE remote_asn IS NOT NULL GROUP BY ALL
-),
-country_first AS (
-    SELECT local_ip, remote_country, min(start_ns) AS t FROM hist
-    WHERE remote_country IS NOT NULL GROUP BY ALL
-),
-host AS (
-    SELECT local_ip, min(start_ns) AS t,
-        coalesce(max(rate) FILTER (WHERE src = 'burst' AND direction = 0), 0) AS peak_up_rate
-    FROM hist GROUP BY local_ip
 )
 SELECT c.local_ip, c.party, c.party_kind, c.remote_ips,
     coalesce(tp.remote_port, 0) AS remote_port, coalesce(tt.transport, '') AS transport,
@@ -154,11 +162,11 @@ LEFT JOIN top_verdict tv USING (local_ip, party)
 LEFT JOIN top_sni ts USING (local_ip, party)
 LEFT JOIN top_remote_port tp USING (local_ip, party)
 LEFT JOIN top_transport tt USING (local_ip, party)
-JOIN party_first pf USING (local_ip, party)
-LEFT JOIN asn_first af ON af.local_ip = c.local_ip AND af.remote_asn = ta.remote_asn
-LEFT JOIN country_first cf
+JOIN judge_party_first pf USING (local_ip, party)
+LEFT JOIN judge_asn_first af ON af.local_ip = c.local_ip AND af.remote_asn = ta.remote_asn
+LEFT JOIN judge_country_first cf
     ON cf.local_ip = c.local_ip AND cf.remote_country = tc.remote_country
-JOIN host h ON h.local_ip = c.local_ip
+JOIN judge_host h ON h.local_ip = c.local_ip
 ORDER BY c.local_ip, c.party"""
 
 _BURSTS = f"""WITH {_RECORDS},
@@ -193,7 +201,16 @@ def conversations(
     params = {"now": now, "h0": now - horizon_ns, "all": not bursty_only,
               "flagged": [int(f) for f in flagged]}
     con = ledger.connection
-    conv = con.execute(_CONVERSATIONS, params).fetchnumpy()
+    temporary = ["judge_hz", "judge_conn", *_FIRST_SEEN]
+    try:
+        con.execute(_HORIZON, params)
+        con.execute(_CONNECTIONS)
+        for name, select in _FIRST_SEEN.items():
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {_HISTORY}\n{select}", params)
+        conv = con.execute(_CONVERSATIONS).fetchnumpy()
+    finally:
+        for name in temporary:
+            con.execute(f"DROP TABLE IF EXISTS temp.{name}")
     bursts = con.execute(_BURSTS, params).fetchnumpy()
     return _conversations(conv, now - horizon_ns, now), _bursts(bursts)
 
