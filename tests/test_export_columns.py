@@ -101,3 +101,62 @@ def test_coded_columns_write_what_the_rows_would(demo_batches: list[FlowBatch],
         assert table(cols).equals(table(_expanded(make(x))))
     # the columns that repeat a few values are given coded
     assert {"source.ip", "destination.ip", "ecs.version", "network.transport"} <= coded_fields
+
+
+def _table_texts(table: tuple[np.ndarray, np.ndarray, np.ndarray]) -> list[str | None]:
+    data, off, missing = table
+    return [None if missing[k] else data[off[k]:off[k + 1]].tobytes().decode()
+            for k in range(off.shape[0] - 1)]
+
+
+_EDGES = [0.0, -0.0, 0.5, 1.5, 2.5e-7, 1e-4, 0.0001234565, 123.4565, 1e9, 2.0**53, 2.0**53 + 2,
+          2.0**62, 2.0**63, 1e300, -1e-300, float("nan"), float("inf"), -float("inf"),
+          0.1 + 0.2, 1 / 3, 999999.9999995, -12.3456785]
+doubles = st.one_of(st.floats(width=64), st.sampled_from(_EDGES),
+                    st.integers(-10**7, 10**7).map(lambda k: k / 8), st.integers(-10**9, 10**9)
+                    .map(lambda k: k * 1e-6 + 5e-7))
+
+
+def _field(kind: str, name: str) -> Any:
+    from burstwatch.schema import fields_of
+
+    return next(f for f in fields_of(kind) if f.name == name)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast")  # |x| >= 2**63 as a long
+@settings(max_examples=200, deadline=None)
+@given(st.lists(doubles, min_size=1, max_size=40))
+def test_compiled_numbers_are_the_texts_json_and_csv_write(values: list[float]) -> None:
+    from burstwatch.outputs.columns import json_texts
+    from burstwatch.outputs.numtext import number_table
+    from burstwatch.outputs.writers import csv_codes
+
+    col = np.array(values, np.float64)
+    for f in (_field("flow", "burstwatch.flow.mean_rate"), _field("flow", "source.as.number")):
+        assert f.type in ("double", "float", "long")
+        table = number_table(f, col)
+        assert table is not None
+        assert _table_texts(table) == json_texts(f, col)
+        cells, inverse = csv_codes(f, col)
+        csv_table = number_table(f, col, csv=True)
+        assert csv_table is not None
+        assert [t or "" for t in _table_texts(csv_table)] == [cells[k] for k in inverse]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-2**63, 2**63 - 1), min_size=1, max_size=40))
+def test_compiled_integers_and_times_are_the_texts_json_and_csv_write(values: list[int]) -> None:
+    from burstwatch.outputs.columns import json_texts
+    from burstwatch.outputs.numtext import number_table
+    from burstwatch.outputs.writers import csv_codes
+
+    col = np.array(values, np.int64)
+    for f in (_field("flow", "source.port"), _field("flow", "@timestamp"),
+              _field("flow", "event.duration")):
+        table = number_table(f, col)
+        assert table is not None, f.name
+        assert _table_texts(table) == json_texts(f, col), f.name
+        cells, inverse = csv_codes(f, col)
+        csv_table = number_table(f, col, csv=True)
+        assert csv_table is not None
+        assert [t or "" for t in _table_texts(csv_table)] == [cells[k] for k in inverse]

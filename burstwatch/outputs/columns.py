@@ -373,11 +373,22 @@ class Columns:
         n = self.n
         if not n:
             return b""
+        from burstwatch.outputs.jsonfill import fill_lines  # compiled: loaded by writers only
+        from burstwatch.outputs.numtext import number_table
+
         fields: list[Field] = []
-        codes: list[tuple[list[str | None], npt.NDArray[np.int64]]] = []
+        tables: list[tuple[Any, npt.NDArray[np.int64]]] = []
+        present: list[npt.NDArray[np.bool_]] = []
         for f in self.fields:
-            coded = self.json_codes(f)
             required = self.kind in f.required
+            col = None if self.coded(f.name) is not None else self.get(f.name)
+            table = None if col is None else number_table(f, col)
+            if table is not None and not (required and table[2].any()):
+                fields.append(f)
+                tables.append((table, np.arange(n, dtype=np.int64)))
+                present.append(~table[2])
+                continue
+            coded = self.json_codes(f)
             if coded is None and not required:
                 continue
             texts: list[str | None]
@@ -388,18 +399,14 @@ class Columns:
             if required:
                 texts = ["null" if t is None else t for t in texts]
             fields.append(f)
-            codes.append((texts, inverse))
-        present = np.stack([np.array([t is not None for t in texts], np.bool_)[inverse]
-                            for texts, inverse in codes], axis=1)
-        pattern, first_row = row_patterns(present)
+            tables.append(([t or "" for t in texts], inverse))
+            present.append(np.array([t is not None for t in texts], np.bool_)[inverse])
+        pattern, first_row = row_patterns(np.stack(present, axis=1))
         templates = []
         for row in first_row.tolist():
-            have = np.flatnonzero(present[row]).tolist()
+            have = [j for j in range(len(fields)) if present[j][row]]
             literals, order = _template_parts([fields[j] for j in have])
             templates.append((literals, [have[k] for k in order]))
-        from burstwatch.outputs.jsonfill import fill_lines  # compiled: loaded by writers only
-
-        tables = [([t or "" for t in texts], inverse) for texts, inverse in codes]
         return fill_lines(tables, templates, pattern)
 
     @staticmethod

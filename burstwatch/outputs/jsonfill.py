@@ -11,6 +11,7 @@ speed, whatever the number of fields.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,7 @@ from burstwatch.jit import njit
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
+TextsOrTable = list[str] | tuple[U8, I64, Any]
 
 
 @njit(cache=True, nogil=True)
@@ -74,23 +76,41 @@ def _utf8_table(texts: list[str]) -> tuple[U8, I64]:
     return np.frombuffer(data, np.uint8), off
 
 
-def fill_lines(columns: Sequence[tuple[list[str], npt.NDArray[np.int64]]],
+def _text_buffer(columns: Sequence[tuple[TextsOrTable, npt.NDArray[np.int64]]]) -> tuple[U8, I64]:
+    """Every column's value texts in one buffer, in column order, and where each starts."""
+    datas, offs, at = [], [], 0
+    for texts, _ in columns:
+        data, off = _utf8_table(texts) if isinstance(texts, list) else texts[:2]
+        datas.append(data)
+        offs.append(off[:-1] + at)
+        at += int(off[-1])
+    offs.append(np.array([at], np.int64))
+    return (np.concatenate(datas) if datas else np.zeros(0, np.uint8)), np.concatenate(offs)
+
+
+def table_size(texts: TextsOrTable) -> int:
+    """How many value texts a column has."""
+    return len(texts) if isinstance(texts, list) else int(texts[1].shape[0]) - 1
+
+
+def fill_lines(columns: Sequence[tuple[TextsOrTable, npt.NDArray[np.int64]]],
                templates: Sequence[tuple[list[str], list[int]]],
                pattern: npt.NDArray[np.int64]) -> bytes:
     """JSON lines, each ending in a newline.
 
-    ``columns``: per field, its distinct value texts and each row's index among them (where
+    ``columns``: per field, its value texts (a list of strings, or a byte buffer and the
+    offsets of its texts, as ``numtext`` makes them) and each row's index among them (where
     a row's pattern leaves the field out, the index is not read). ``templates``: per
     pattern, its literal pieces and the fields between them, in order (one more piece than
     fields). ``pattern``: each row's pattern."""
     n = int(pattern.shape[0])
     if not n:
         return b""
-    base = np.cumsum([0] + [len(t) for t, _ in columns[:-1]], dtype=np.int64)
+    base = np.cumsum([0] + [table_size(t) for t, _ in columns[:-1]], dtype=np.int64)
     value_idx = np.zeros((n, max(len(columns), 1)), np.int64)
     for j, (_, inverse) in enumerate(columns):
         value_idx[:, j] = np.asarray(inverse, np.int64).ravel() + base[j]
-    texts, text_off = _utf8_table([t for table, _ in columns for t in table])
+    texts, text_off = _text_buffer(columns)
     width = max(len(fields) for _, fields in templates)
     pat_fields = np.zeros((len(templates), max(width, 1)), np.int64)
     n_fields = np.array([len(fields) for _, fields in templates], np.int64)

@@ -152,6 +152,7 @@ def _write_csv(kind: str, batches: Iterable[Columns], path: str) -> int:
     """Every batch's cells filled into one template (all fields, comma-separated, CRLF) by
     the compiled loop JSON lines use; each distinct value of a column formatted once."""
     from burstwatch.outputs.jsonfill import fill_lines  # compiled: loaded by writers only
+    from burstwatch.outputs.numtext import number_table
 
     fields = fields_of(kind)
     template = ([""] + [","] * (len(fields) - 1) + ["\r"], list(range(len(fields))))
@@ -164,12 +165,16 @@ def _write_csv(kind: str, batches: Iterable[Columns], path: str) -> int:
         for batch in batches:
             if not batch.n:
                 continue
-            tables = []
+            tables: list[tuple[Any, npt.NDArray[np.int64]]] = []
             for f in fields:
                 coded = batch.coded(f.name)
                 col = batch.get(f.name) if coded is None else coded.values
                 if col is None:
                     tables.append(([""], np.zeros(batch.n, np.int64)))
+                    continue
+                table = None if coded is not None else number_table(f, col, csv=True)
+                if table is not None:
+                    tables.append((table, np.arange(batch.n, dtype=np.int64)))
                     continue
                 texts, inverse = csv_codes(f, col)
                 tables.append((texts, inverse if coded is None else inverse[coded.index]))
