@@ -22,6 +22,10 @@ _RELEASE_EVERY = 8 << 20  # give back mmap pages in steps of this many bytes
 # thread and its payload samples copied in another, up to two queued batches (16 MiB
 # windows) later; a page released before that would be faulted in again.
 _RELEASE_LAG = 64 << 20
+# Ask the kernel to start reading this far ahead of the read position (in steps of
+# _RELEASE_EVERY), so a capture that is not in the page cache comes in while the batches
+# before it are decoded, not one page fault at a time.
+_READ_AHEAD = 64 << 20
 
 
 class ByteSource(Protocol):
@@ -48,8 +52,13 @@ class MmapSource:
         self.size = size
         self.pos = 0
         self._released = 0
+        self._advised = 0  # bytes up to here were announced with MADV_WILLNEED
         if size:
             self._mm: mmap.mmap | None = mmap.mmap(fileobj.fileno(), 0, access=mmap.ACCESS_READ)
+            if hasattr(self._mm, "madvise"):
+                # Read front to back: the kernel reads ahead asynchronously, as for read(),
+                # instead of around each faulting page, and does not promote the pages.
+                self._mm.madvise(mmap.MADV_SEQUENTIAL)
             self._all: U8 = np.frombuffer(self._mm, dtype=np.uint8)
         else:
             self._mm = None
@@ -57,6 +66,12 @@ class MmapSource:
 
     def window(self, want: int) -> U8:
         end = min(self.size, self.pos + max(want, 0))
+        ahead = min(self.size, end + _READ_AHEAD)
+        if self._mm is not None and ahead - self._advised >= _RELEASE_EVERY and hasattr(
+                self._mm, "madvise"):
+            start = self._advised // mmap.PAGESIZE * mmap.PAGESIZE
+            self._mm.madvise(mmap.MADV_WILLNEED, start, ahead - start)
+            self._advised = ahead
         return self._all[self.pos : end]
 
     def advance(self, n: int) -> None:

@@ -1,0 +1,68 @@
+"""The mapped input's page hints: read ahead of the position (so a capture not in the page
+cache is read while earlier batches are decoded) and released behind it (so the resident
+set stays bounded), checked on the calls the source makes."""
+
+from __future__ import annotations
+
+import mmap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from burstwatch.ingest import bytesource
+from burstwatch.ingest.bytesource import MmapSource
+
+
+class _Recorder:
+    """An mmap that records its madvise calls."""
+
+    def __init__(self, mm: mmap.mmap) -> None:
+        self.mm = mm
+        self.calls: list[tuple[int, int, int]] = []
+
+    def madvise(self, option: int, start: int = 0, length: int = 0) -> None:
+        self.calls.append((option, start, length))
+        self.mm.madvise(option, start, length)
+
+
+def test_windows_announce_the_bytes_ahead_and_release_those_behind(tmp_path: Path) -> None:
+    size = 200 << 20
+    path = tmp_path / "big.bin"
+    with path.open("wb") as f:
+        f.truncate(size)
+    with path.open("rb") as f:
+        src = MmapSource(f)
+        assert src._mm is not None
+        rec = _Recorder(src._mm)
+        src._mm = rec  # type: ignore[assignment]
+        step = 16 << 20
+        seen = 0
+        while src.pos < size:
+            w = src.window(step)
+            seen += int(w.shape[0])
+            src.advance(int(w.shape[0]))
+        assert seen == size
+    ahead = [(s, n) for o, s, n in rec.calls if o == mmap.MADV_WILLNEED]
+    behind = [(s, n) for o, s, n in rec.calls if o == mmap.MADV_DONTNEED]
+    # every byte was announced before it was read, up to the read-ahead distance early
+    covered = np.zeros(size // mmap.PAGESIZE, bool)
+    for s, n in ahead:
+        covered[s // mmap.PAGESIZE:(s + n) // mmap.PAGESIZE] = True
+    assert covered.all()
+    assert ahead[0][0] == 0 and ahead[0][1] >= step + bytesource._READ_AHEAD - mmap.PAGESIZE
+    assert max(s + n for s, n in ahead) == size
+    # pages were given back, never within the lag behind the final position
+    assert behind and max(s + n for s, n in behind) <= size - bytesource._RELEASE_LAG
+
+
+def test_a_small_file_gets_no_hints_it_does_not_need(tmp_path: Path) -> None:
+    path = tmp_path / "small.bin"
+    path.write_bytes(bytes(1000))
+    with path.open("rb") as f:
+        src = MmapSource(f)
+        rec: Any = _Recorder(src._mm)  # type: ignore[arg-type]
+        src._mm = rec
+        assert src.window(4096).shape[0] == 1000
+        src.advance(1000)
+    assert rec.calls == []
