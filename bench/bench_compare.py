@@ -1,7 +1,7 @@
 """Side by side: burstwatch against argus, suricata and nfstream on one capture, whole processes.
 
     python bench/bench_compare.py CAPTURE [--rounds 3] [--nfstream-python PATH] [--only NAMES]
-                                          [--baseline TREE]
+                                          [--baseline TREE] [--cold]
 
 Every round runs every system once, in an order rotated from round to round, so load on a
 shared machine falls on all of them alike (pairing); the table gives the median wall time,
@@ -20,6 +20,9 @@ listed as missing, never silently dropped:
   baseline scan    with --baseline TREE: `burstwatch scan` of another source tree (an older
                    commit checked out with `git worktree add`), in the same rounds, so a
                    change is measured against what it replaced under the same load
+
+With --cold the page cache is dropped before every run (root: /proc/sys/vm/drop_caches), so
+each system reads the capture from disk, as it would a capture just copied off a sensor.
 """
 
 from __future__ import annotations
@@ -70,10 +73,22 @@ def systems(capture: str, out: Path, nfstream_python: str) -> tuple[dict[str, li
     return have, missing
 
 
-def run_once(argv: list[str], out: Path) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS bytes, exit status) of one whole process."""
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+
+
+def drop_page_cache() -> None:
+    """Write dirty pages out and drop the clean ones, so the next run reads from disk."""
+    os.sync()
+    DROP_CACHES.write_text("3\n")
+
+
+def run_once(argv: list[str], out: Path, cold: bool = False) -> tuple[float, int, int]:
+    """(wall seconds, peak RSS bytes, exit status) of one whole process (``cold``: with the
+    page cache dropped first)."""
     for f in out.glob("x.*"):
         f.unlink()
+    if cold:
+        drop_page_cache()
     cwd = str(ROOT)
     if argv[0] == "--tree":  # run from another source tree: `-m` imports the package there
         cwd, argv = argv[1], argv[2:]
@@ -101,7 +116,11 @@ def main() -> int:
     ap.add_argument("--nfstream-python", default=sys.executable)
     ap.add_argument("--only", help="comma-separated system names to run")
     ap.add_argument("--baseline", help="another source tree whose scan runs in the same rounds")
+    ap.add_argument("--cold", action="store_true",
+                    help="drop the page cache before every run (needs root)")
     args = ap.parse_args()
+    if args.cold and not os.access(DROP_CACHES, os.W_OK):
+        ap.error(f"--cold drops the page cache: it needs to write {DROP_CACHES} (root)")
     packets = count_packets(args.capture)
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
         out = Path(tmp)
@@ -124,7 +143,7 @@ def main() -> int:
         names = list(have)
         for r in range(args.rounds):
             for name in names[r % len(names):] + names[:r % len(names)]:
-                wall, peak, code = run_once(have[name], out)
+                wall, peak, code = run_once(have[name], out, args.cold)
                 walls[name].append(wall)
                 rss[name].append(peak)
                 if code not in (0, 1):  # scan exits 1 when it flags something
@@ -132,19 +151,20 @@ def main() -> int:
     load = os.getloadavg()
     size = Path(args.capture).stat().st_size
     print(f"capture: {args.capture} ({packets:,} packets, {size / 1e9:.2f} GB); {args.rounds} "
-          f"paired rounds; {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} "
-          f"{load[2]:.2f}")
+          f"paired rounds{', page cache dropped before each run' if args.cold else ''}; "
+          f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print()
-    print("| system | wall s | packets/s | peak RSS MiB | x argus |")
-    print("|---|---:|---:|---:|---:|")
+    print("| system | wall s | packets/s | peak RSS MiB | x argus | each round s |")
+    print("|---|---:|---:|---:|---:|---|")
     argus = walls.get("argus")
     for name in sorted(have, key=lambda k: statistics.median(walls[k])):
         med = statistics.median(walls[name])
         ratio = (statistics.median([a / b for a, b in zip(walls[name], argus, strict=True)])
                  if argus else float("nan"))
         flag = f" (exit {failed[name]})" if name in failed else ""
+        rounds = ", ".join(f"{w:.2f}" for w in walls[name])
         print(f"| {name}{flag} | {med:.2f} | {packets / med / 1e6:.2f} M | "
-              f"{max(rss[name]) / 2**20:.0f} | {ratio:.2f} |")
+              f"{max(rss[name]) / 2**20:.0f} | {ratio:.2f} | {rounds} |")
     if missing:
         print()
         print("missing: " + "; ".join(missing))
