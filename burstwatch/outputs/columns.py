@@ -363,6 +363,10 @@ class Columns:
         return self.json_bytes().decode("utf-8")
 
     def json_bytes(self) -> bytes:
+        """``json_buffer`` as bytes."""
+        return bytes(self.json_buffer())
+
+    def json_buffer(self) -> bytes | npt.NDArray[np.uint8]:
         """``records()`` as JSON lines in UTF-8 (as ``jsonline.json_line`` writes each record, byte
         for byte, each followed by a newline), built column by column: each distinct value
         of a column is encoded once; rows with the same fields present share one template,

@@ -95,8 +95,8 @@ def table_size(texts: TextsOrTable) -> int:
 
 def fill_lines(columns: Sequence[tuple[TextsOrTable, npt.NDArray[np.int64]]],
                templates: Sequence[tuple[list[str], list[int]]],
-               pattern: npt.NDArray[np.int64]) -> bytes:
-    """JSON lines, each ending in a newline.
+               pattern: npt.NDArray[np.int64]) -> U8:
+    """JSON lines, each ending in a newline, as UTF-8 in a byte array.
 
     ``columns``: per field, its value texts (a list of strings, or a byte buffer and the
     offsets of its texts, as ``numtext`` makes them) and each row's index among them (where
@@ -105,7 +105,7 @@ def fill_lines(columns: Sequence[tuple[TextsOrTable, npt.NDArray[np.int64]]],
     fields). ``pattern``: each row's pattern."""
     n = int(pattern.shape[0])
     if not n:
-        return b""
+        return np.zeros(0, np.uint8)
     base = np.cumsum([0] + [table_size(t) for t, _ in columns[:-1]], dtype=np.int64)
     value_idx = np.zeros((n, max(len(columns), 1)), np.int64)
     for j, (_, inverse) in enumerate(columns):
@@ -131,4 +131,4 @@ def fill_lines(columns: Sequence[tuple[TextsOrTable, npt.NDArray[np.int64]]],
     out = np.empty(int(lengths.sum()), np.uint8)
     _fill(value_idx, texts, text_off, pat, pat_fields, n_fields, lit, lit_start, lit_end,
           line_off, out)
-    return out.tobytes()
+    return out  # written as it is: a copy into bytes cost as much as half the fill

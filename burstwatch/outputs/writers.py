@@ -80,7 +80,7 @@ def _write_jsonl(batches: Iterable[Columns], path: str) -> int:
             if raw is None:
                 out.write(batch.json_text())
             else:
-                raw.write(batch.json_bytes())
+                raw.write(batch.json_buffer())
             n += len(batch)
     return n
 
@@ -180,7 +180,7 @@ def _write_csv(kind: str, batches: Iterable[Columns], path: str) -> int:
                 tables.append((texts, inverse if coded is None else inverse[coded.index]))
             lines = fill_lines(tables, [template], np.zeros(batch.n, np.int64))
             if raw is None:
-                out.write(lines.decode("utf-8"))
+                out.write(lines.tobytes().decode("utf-8"))
             else:
                 raw.write(lines)
             n += batch.n
