@@ -66,3 +66,37 @@ def test_a_small_file_gets_no_hints_it_does_not_need(tmp_path: Path) -> None:
         assert src.window(4096).shape[0] == 1000
         src.advance(1000)
     assert rec.calls == []
+
+
+def _resident_mib(path: Path) -> float:
+    """Resident MiB of this process's mappings of ``path`` (/proc/self/smaps)."""
+    total, mine = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+            mine = line.rstrip().endswith(str(path))
+        elif mine and line.startswith("Rss:"):
+            total += int(head[1])
+    return total / 1024
+
+
+def test_pages_a_straggler_touches_behind_the_lag_are_released_again(tmp_path: Path) -> None:
+    """A reader that lags further than the release lag faults pages in again; the next
+    releases cover them, so the mapped capture's resident pages stay bounded."""
+    lag, step = bytesource._RELEASE_LAG, 16 << 20
+    size = lag + 20 * step
+    path = tmp_path / "capture.bin"
+    with path.open("wb") as f:
+        f.write(np.ones(size, np.uint8).tobytes())
+    with path.open("rb") as f:
+        src = MmapSource(f)
+        while src.pos < size:
+            w = src.window(step)
+            int(w[::mmap.PAGESIZE].sum())  # the reader touches its window
+            src.advance(int(w.shape[0]))
+            behind = src.pos - lag - step // 2  # a straggler re-reads 8 MiB past the lag
+            if behind > 0:
+                int(src._all[behind:behind + step // 2:mmap.PAGESIZE].sum())
+        resident = _resident_mib(path)
+    # the last lag and a step or two are resident; 19 stragglers' 8 MiB each would be more
+    assert resident < (lag + 3 * step) / 2**20, resident
