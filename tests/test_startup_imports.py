@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("numba", "sklearn", "numpy", "duckdb", "pyarrow", "rich", "yaml", "plotly")
+HEAVY = ("numba", "sklearn", "numpy", "duckdb", "pyarrow", "pyarrow.parquet", "rich", "yaml",
+         "plotly")
 
 PROBE = """
 import json, sys
@@ -57,6 +58,7 @@ def test_scan_and_flows_load_no_scikit_learn(argv: tuple[str, ...]) -> None:
     mods = loaded(*argv)
     assert "numba" in mods  # they did run the pipeline
     assert "sklearn" not in mods
+    assert "pyarrow.parquet" not in mods  # Parquet is for -o x.parquet and cluster runs
 
 
 def test_scan_sets_up_numba_without_scipy_linalg_or_cffi() -> None:

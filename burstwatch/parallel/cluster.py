@@ -27,7 +27,6 @@ from burstwatch.errors import BurstwatchError
 from burstwatch.flows import FlowConfig
 from burstwatch.parallel.local import ParallelError, ShardJob, run_shard
 from burstwatch.parallel.merge import add_totals, merge_steps
-from burstwatch.parallel.parquet import read_step, write_step
 from burstwatch.records import FlowBatch, Progress, RunStats
 
 
@@ -47,6 +46,8 @@ def shard_to_parquet(job: ShardJob, enricher_factory: Callable[[], Any] | None,
     enrichment counts). The enricher factory (with a ``--geoip`` database it holds tens of
     MB) comes apart, scattered to the workers once. A retried task starts over in an
     emptied folder."""
+    from burstwatch.parallel.parquet import write_step  # pyarrow.parquet: cluster runs only
+
     job = dataclasses.replace(job, enricher_factory=enricher_factory)
     out = Path(folder)
     shutil.rmtree(out, ignore_errors=True)
@@ -101,6 +102,8 @@ def run_on_dask(
                     progress(finished, n)
             results = [_result(k, n, f) for k, f in enumerate(futures)]
         steps, name = results[0][0], results[0][1]
+        from burstwatch.parallel.parquet import read_step  # pyarrow.parquet: cluster runs only
+
         yield from merge_steps(
             ([read_step(run / f"shard-{k:04d}", s, name) for k in range(n)] for s in range(steps)),
             stats)
