@@ -100,3 +100,28 @@ def test_pages_a_straggler_touches_behind_the_lag_are_released_again(tmp_path: P
         resident = _resident_mib(path)
     # the last lag and a step or two are resident; 19 stragglers' 8 MiB each would be more
     assert resident < (lag + 3 * step) / 2**20, resident
+
+
+def test_a_refused_hint_changes_nothing(tmp_path: Path) -> None:
+    """A file system that refuses a paging hint still gives every byte."""
+    class Refusing:
+        def __init__(self, mm: mmap.mmap) -> None:
+            self.mm = mm
+
+        def madvise(self, option: int, start: int = 0, length: int = 0) -> None:
+            if option != mmap.MADV_DONTNEED:
+                raise OSError(22, "Invalid argument")
+            self.mm.madvise(option, start, length)
+
+    data = np.arange(40 << 20, dtype=np.uint32).view(np.uint8)[: 40 << 20]
+    path = tmp_path / "capture.bin"
+    path.write_bytes(data.tobytes())
+    with path.open("rb") as f:
+        src = MmapSource(f)
+        src._mm = Refusing(src._mm)  # type: ignore[arg-type,assignment]
+        got = []
+        while src.pos < data.shape[0]:
+            w = src.window(8 << 20)
+            got.append(w.copy())
+            src.advance(int(w.shape[0]))
+    assert np.array_equal(np.concatenate(got), data)

@@ -9,6 +9,7 @@ still references an older chunk stays valid.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 from typing import BinaryIO, Protocol
@@ -26,6 +27,16 @@ _RELEASE_LAG = 64 << 20
 # _RELEASE_EVERY), so a capture that is not in the page cache comes in while the batches
 # before it are decoded, not one page fault at a time.
 _READ_AHEAD = 64 << 20
+
+
+def _advise(mm: mmap.mmap, option: int, start: int, length: int) -> None:
+    """A paging hint; one the platform or the file's system refuses changes nothing but
+    speed."""
+    advise = getattr(mm, "madvise", None)
+    if advise is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        advise(option, start, length)
 
 
 class ByteSource(Protocol):
@@ -55,10 +66,9 @@ class MmapSource:
         self._advised = 0  # bytes up to here were announced with MADV_WILLNEED
         if size:
             self._mm: mmap.mmap | None = mmap.mmap(fileobj.fileno(), 0, access=mmap.ACCESS_READ)
-            if hasattr(self._mm, "madvise"):
-                # Read front to back: the kernel reads ahead asynchronously, as for read(),
-                # instead of around each faulting page, and does not promote the pages.
-                self._mm.madvise(mmap.MADV_SEQUENTIAL)
+            # Read front to back: the kernel reads ahead asynchronously, as for read(),
+            # instead of around each faulting page, and does not promote the pages.
+            _advise(self._mm, mmap.MADV_SEQUENTIAL, 0, size)
             self._all: U8 = np.frombuffer(self._mm, dtype=np.uint8)
         else:
             self._mm = None
@@ -67,10 +77,9 @@ class MmapSource:
     def window(self, want: int) -> U8:
         end = min(self.size, self.pos + max(want, 0))
         ahead = min(self.size, end + _READ_AHEAD)
-        if self._mm is not None and ahead - self._advised >= _RELEASE_EVERY and hasattr(
-                self._mm, "madvise"):
+        if self._mm is not None and ahead - self._advised >= _RELEASE_EVERY:
             start = self._advised // mmap.PAGESIZE * mmap.PAGESIZE
-            self._mm.madvise(mmap.MADV_WILLNEED, start, ahead - start)
+            _advise(self._mm, mmap.MADV_WILLNEED, start, ahead - start)
             self._advised = ahead
         return self._all[self.pos : end]
 
