@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("numba", "sklearn", "numpy", "duckdb", "pyarrow", "pyarrow.parquet", "rich", "yaml",
-         "plotly")
+         "plotly", "cryptography")
 
 PROBE = """
 import json, sys
@@ -59,6 +59,7 @@ def test_scan_and_flows_load_no_scikit_learn(argv: tuple[str, ...]) -> None:
     assert "numba" in mods  # they did run the pipeline
     assert "sklearn" not in mods
     assert "pyarrow.parquet" not in mods  # Parquet is for -o x.parquet and cluster runs
+    assert "cryptography" not in mods  # only a QUIC Initial needs AES; the demo has none
 
 
 def test_scan_sets_up_numba_without_scipy_linalg_or_cffi() -> None:

@@ -8,22 +8,36 @@ verdict simply carries no SNI or fingerprint.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from burstwatch.enrich.encryption._bytes import ParseError, Reader
 from burstwatch.enrich.encryption.hello import HS_CLIENT_HELLO, ClientHello, parse_client_hello
 
-try:  # pragma: no cover - depends on the environment
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - depends on the environment
-    AVAILABLE = False
+@functools.cache
+def _aes() -> Any:
+    """The ``cryptography`` parts this module uses, imported on first use (most captures
+    hold no QUIC Initial, and importing them costs every command's start-up), or None."""
+    try:  # pragma: no cover - depends on the environment
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    return SimpleNamespace(InvalidTag=InvalidTag, Cipher=Cipher, algorithms=algorithms,
+                           modes=modes, AESGCM=AESGCM)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AVAILABLE":  # whether Initials can be decrypted here
+        return _aes() is not None
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 VERSION_1 = 0x00000001
 VERSION_2 = 0x6B3343CF
@@ -68,7 +82,8 @@ def client_keys(version: int, dcid: bytes) -> tuple[bytes, bytes, bytes]:
 
 
 def _aes_ecb(key: bytes, block: bytes) -> bytes:
-    encryptor: Any = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    aes = _aes()
+    encryptor: Any = aes.Cipher(aes.algorithms.AES(key), aes.modes.ECB()).encryptor()
     return bytes(encryptor.update(block) + encryptor.finalize())
 
 
@@ -100,8 +115,8 @@ def decrypt_initial(packet: bytes) -> tuple[bytes, int] | None:
     header = bytes([first]) + packet[1:pn_offset] + pn_bytes
     nonce = (int.from_bytes(iv, "big") ^ int.from_bytes(pn_bytes, "big")).to_bytes(12, "big")
     try:
-        frames = AESGCM(key).decrypt(nonce, packet[pn_offset + pn_len : end], header)
-    except InvalidTag:
+        frames = _aes().AESGCM(key).decrypt(nonce, packet[pn_offset + pn_len : end], header)
+    except _aes().InvalidTag:
         return None
     return frames, end
 
@@ -162,7 +177,7 @@ def initial_client_hello(datagrams: Sequence[bytes]) -> ClientHello | None:
     Each datagram may coalesce several long-header packets; every Initial among them is
     decrypted and its CRYPTO frames put back in order, since large hellos span datagrams.
     """
-    if not AVAILABLE:
+    if _aes() is None:
         return None
     chunks: list[tuple[int, bytes]] = []
     for datagram in datagrams:
