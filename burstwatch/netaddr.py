@@ -98,14 +98,19 @@ def format_addresses(hi: npt.ArrayLike, lo: npt.ArrayLike) -> list[str]:
     Output columns repeat the same few endpoints many times; string work per distinct
     address keeps formatting off the per-packet path.
     """
+    texts, inverse = address_texts(hi, lo)
+    return list(texts[inverse])
+
+
+def address_texts(hi: npt.ArrayLike, lo: npt.ArrayLike) -> tuple[npt.NDArray[np.object_],
+                                                                  npt.NDArray[np.intp]]:
+    """The distinct addresses of (hi, lo) columns as text, and each row's index among them."""
     hi_a = np.ascontiguousarray(hi, dtype=np.uint64)
     lo_a = np.ascontiguousarray(lo, dtype=np.uint64)
     if hi_a.shape != lo_a.shape:
         raise ValueError("hi and lo must have the same shape")
-    if hi_a.size == 0:
-        return []
     uhi, ulo, inverse = unique_pairs(hi_a.ravel(), lo_a.ravel())
-    return list(format_distinct(uhi, ulo)[inverse])
+    return format_distinct(uhi, ulo), inverse
 
 
 def is_ipv4_mapped(hi: npt.ArrayLike, lo: npt.ArrayLike) -> BoolArray:

@@ -25,7 +25,7 @@ from burstwatch.flows.records import (
     TUNNEL_SRC_HI,
     TUNNEL_SRC_LO,
 )
-from burstwatch.netaddr import format_addresses, format_distinct, is_ipv4, unique_pairs
+from burstwatch.netaddr import address_texts, format_addresses, is_ipv4
 from burstwatch.outputs.columns import Coded, Column, Columns, choice, constant, strings
 from burstwatch.outputs.community_id import community_ids
 from burstwatch.records import FlowBatch
@@ -74,9 +74,7 @@ def ecs_direction(src_scope: Column, dst_scope: Column) -> Column:
 
 def address_codes(hi: np.ndarray, lo: np.ndarray) -> Coded:
     """Addresses as text, formatted once per distinct address."""
-    uhi, ulo, inverse = unique_pairs(np.ascontiguousarray(hi, np.uint64).ravel(),
-                                     np.ascontiguousarray(lo, np.uint64).ravel())
-    return Coded(format_distinct(uhi, ulo), inverse)
+    return Coded(*address_texts(hi, lo))
 
 
 def _related(src: Coded, dst: Coded) -> Coded:
