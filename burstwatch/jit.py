@@ -1,31 +1,197 @@
-"""numba's ``njit`` for every kernel module, with numba's set-up trimmed.
+"""``njit`` for every kernel module: the kernels compiled ahead of time where a build of them
+matches, numba's JIT otherwise, loaded only then.
 
-When numba first sets up its compiler (the first kernel compiled or loaded from the cache)
-it loads support for every kind of callee a kernel might have, two of which cost a command
-more than all of burstwatch's kernels take to load:
+Importing numba and setting up its compiler costs a command about half a second and 110 MiB
+(llvmlite's LLVM alone is 68 MiB of it), more than the demo capture takes to scan. So a
+kernel is a ``Kernel``: a plain object that, called from Python, runs the ahead-of-time build
+of its signature (``burstwatch/aot.py`` builds one extension module from the recorded
+signatures, ``kernels.json``, on the first run) when the arguments have exactly the types it
+was built for, and otherwise hands the call to a numba dispatcher. The first call that needs
+one loads numba (``use_jit``), and each kernel gets its dispatcher when it needs one; numba
+types a ``Kernel`` as that dispatcher, so kernels it compiles call (and inline) their helpers exactly as if numba
+had decorated them at import.
+
+``BURSTWATCH_KERNELS=jit`` skips all of this: numba decorates every kernel at import, as
+before (the test suite, the kernel manifest and the ahead-of-time build itself run so).
+
+When numba loads, it sets up without two of its callee kinds, whose support costs more than
+all of burstwatch's kernels take to load:
 
 - numpy's linear algebra: numba imports scipy's BLAS bindings to see whether it can compile
   ``np.dot``, which imports all of ``scipy.linalg`` (0.2 s and about 20 MiB here);
 - C functions declared with cffi: numba creates a ``cffi.FFI()``, which imports pycparser and
   builds its lexer's regular expressions (about 0.15 s).
 
-No burstwatch kernel calls either, so numba sets up here, once, with both modules hidden
-(numba then compiles no ``np.dot`` and no cffi call, which nothing here makes); afterwards
-they import as usual (``train`` fits its model with scikit-learn, which needs scipy).
+No burstwatch kernel calls either, so numba sets up with both modules hidden; afterwards they
+import as usual (``train`` fits its model with scikit-learn, which needs scipy).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
-from numba import njit
-from numba.core.registry import cpu_target
+import numpy as np
 
-__all__ = ["njit"]
+__all__ = ["Kernel", "njit", "use_jit", "jit_loaded", "when_jit_loads", "install_ahead"]
 
 UNUSED_BY_KERNELS = ("scipy.linalg.cython_blas", "cffi")
+MODE_VARIABLE = "BURSTWATCH_KERNELS"  # "jit": numba decorates every kernel at import
+
+_lock = threading.RLock()
+_kernels: dict[tuple[str, str], Kernel] = {}  # (module, name) -> kernel
+_loaded_hooks: list[Callable[[], None]] = []
+_numba_njit: Any = None  # numba.njit once numba is set up
+# The call no build had (kernel and argument types) that made numba load, if one did (for
+# tests, benchmarks and a stale kernels.json).
+missed: list[str] = []
+
+
+class ArgumentType:
+    """One argument's type in a built signature, checked against a value as numba's ``typeof``
+    would type it. An array built read-only or of layout A also takes a writable or
+    contiguous one (it only reads it, through its strides); never the other way round."""
+
+    __slots__ = ("scalar", "dtype", "ndim", "any_layout", "writable")
+
+    def __init__(self, part: dict[str, Any]) -> None:
+        self.scalar: str | None = part.get("scalar")
+        self.dtype = None if self.scalar else np.dtype(part["dtype"])
+        self.ndim = int(part.get("ndim", 0))
+        layout = part.get("layout", "A")
+        if self.scalar is None and layout not in ("C", "A"):
+            raise ValueError(f"array layout {layout!r} is not built ahead of time")
+        self.any_layout = layout == "A"
+        self.writable = not part.get("readonly", True)
+
+    def accepts(self, value: Any) -> bool:
+        if self.scalar is not None:
+            return scalar_type(value) == self.scalar
+        return (isinstance(value, np.ndarray) and value.dtype == self.dtype
+                and value.ndim == self.ndim
+                and (self.any_layout or value.flags.c_contiguous)
+                and (not self.writable or value.flags.writeable))
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        layout = "C" if value.flags.c_contiguous else "A"
+        return f"{value.dtype}[{value.ndim}d {layout}{'' if value.flags.writeable else ' ro'}]"
+    return scalar_type(value) or type(value).__name__
+
+
+def scalar_type(value: Any) -> str | None:
+    """numba's type name for a scalar argument (``typeof``), None for anything else."""
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, int):
+        if -(2**63) <= value < 2**63:
+            return "int64"
+        return "uint64" if 0 <= value < 2**64 else None
+    if isinstance(value, float):
+        return "float64"
+    if isinstance(value, np.generic) and value.dtype.kind in "iuf":
+        return value.dtype.name
+    return None
+
+
+class Kernel:
+    """A kernel not yet handed to numba: its Python function, numba's options for it and the
+    ahead-of-time builds of its signatures (``install_ahead``)."""
+
+    def __init__(self, py_func: Callable[..., Any], options: dict[str, Any]) -> None:
+        functools.update_wrapper(self, py_func)
+        self.py_func = py_func
+        self.options = options
+        self.built: list[tuple[tuple[ArgumentType, ...], Callable[..., Any]]] = []
+        self._dispatcher: Any = None
+
+    def __call__(self, *args: Any) -> Any:
+        for types, compiled in self.built:
+            if len(types) == len(args) and all(t.accepts(a) for t, a in zip(types, args, strict=True)):
+                return compiled(*args)
+        if _numba_njit is None:
+            missed.append(f"{self.py_func.__module__}.{self.py_func.__qualname__}"
+                          f"({', '.join(_describe(a) for a in args)})")
+        return self.dispatcher(*args)
+
+    @property
+    def dispatcher(self) -> Any:
+        """numba's dispatcher of this kernel (loading numba first if it is not yet)."""
+        if self._dispatcher is None:
+            use_jit()
+            with _lock:
+                if self._dispatcher is None:
+                    self._dispatcher = _numba_njit(**self.options)(self.py_func)
+        return self._dispatcher
+
+    @property
+    def _numba_type_(self) -> Any:
+        # How numba types this object where a kernel it compiles names it (numba's typeof).
+        return self.dispatcher._numba_type_
+
+    def __getattr__(self, name: str) -> Any:
+        # What numba's dispatcher has (signatures, overloads, targetoptions, stats, ...).
+        if name.startswith("__") or name in ("_dispatcher", "py_func", "options", "built"):
+            raise AttributeError(name)
+        return getattr(self.dispatcher, name)
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return _kernel_named, (self.py_func.__module__, self.py_func.__qualname__)
+
+    def __repr__(self) -> str:
+        return f"<kernel {self.py_func.__module__}.{self.py_func.__qualname__}>"
+
+
+def _kernel_named(module: str, qualname: str) -> Any:
+    import importlib
+
+    return getattr(importlib.import_module(module), qualname)
+
+
+def njit(*args: Any, **options: Any) -> Any:
+    """numba's ``njit``, deferred: ``@njit`` and ``@njit(cache=True, ...)`` give a ``Kernel``
+    until numba is loaded, numba's dispatcher afterwards (and always under
+    ``BURSTWATCH_KERNELS=jit``)."""
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        with _lock:
+            if _numba_njit is not None:
+                return _numba_njit(**options)(func)
+            kernel = Kernel(func, options)
+            _kernels[(func.__module__, func.__qualname__)] = kernel
+            return kernel
+
+    if args and callable(args[0]) and len(args) == 1 and not options:
+        return decorate(args[0])
+    if args:
+        raise TypeError("njit takes the function, or keyword options only")
+    return decorate
+
+
+def jit_loaded() -> bool:
+    """Whether numba is loaded and every kernel has its dispatcher."""
+    return _numba_njit is not None
+
+
+def when_jit_loads(hook: Callable[[], None]) -> None:
+    """Call ``hook`` once numba is loaded (now, if it is)."""
+    with _lock:
+        if _numba_njit is None:
+            _loaded_hooks.append(hook)
+            return
+    hook()
+
+
+def forget_jit_hook(hook: Callable[[], None]) -> None:
+    with _lock:
+        if hook in _loaded_hooks:
+            _loaded_hooks.remove(hook)
 
 
 @contextmanager
@@ -46,11 +212,48 @@ def _hidden(names: tuple[str, ...]) -> Iterator[None]:
                 sys.modules[name] = module  # type: ignore[assignment]
 
 
-def _set_up_numba() -> None:
-    """Load numba's typing and lowering registries now (numba would at the first kernel),
-    without the support nothing here uses."""
-    with _hidden(UNUSED_BY_KERNELS):
-        cpu_target.target_context.refresh()
+def use_jit() -> None:
+    """Load numba; each kernel then gets its dispatcher when first asked for it. A ``Kernel``
+    stays where it is (a module's global): numba types it as its dispatcher
+    (``Kernel._numba_type_``), so kernels it compiles call and inline their helpers as if
+    numba had decorated them at import."""
+    global _numba_njit
+    with _lock:
+        if _numba_njit is not None:
+            return
+        import numba
+        from numba.core.registry import cpu_target
+
+        # Load numba's typing and lowering registries now (numba would at the first kernel),
+        # without the support nothing here uses.
+        with _hidden(UNUSED_BY_KERNELS):
+            cpu_target.target_context.refresh()
+        _numba_njit = numba.njit
+        hooks, _loaded_hooks[:] = list(_loaded_hooks), []
+    for hook in hooks:
+        hook()
 
 
-_set_up_numba()
+def install_ahead(entries: Sequence[tuple[str, str, list[dict[str, Any]], Callable[..., Any]]]
+                  ) -> int:
+    """Give kernels their ahead-of-time builds: (module, kernel, argument types, compiled
+    function) each. Modules named are imported; returns how many builds were installed."""
+    import importlib
+
+    done = 0
+    for module, name, parts, compiled in entries:
+        importlib.import_module(module)
+        kernel = _kernels.get((module, name))
+        if kernel is None:
+            continue
+        kernel.built.append((tuple(ArgumentType(p) for p in parts), compiled))
+        done += 1
+    return done
+
+
+def _start() -> None:
+    if os.environ.get(MODE_VARIABLE, "").strip().lower() == "jit":
+        use_jit()
+
+
+_start()

@@ -10,6 +10,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_PCAPS = REPO / "pcaps"
 
+# Commands run in (and by) the tests compile their kernels with numba's JIT, into numba's
+# cache: an ahead-of-time build (burstwatch/aot.py) would be rebuilt for every edit of a
+# source file. tests/test_aot.py builds one in a folder of its own.
+os.environ.setdefault("BURSTWATCH_AHEAD", "0")
+
 
 def _shared_pcaps_dir() -> Path:
     env = os.environ.get("BURSTWATCH_SHARED_PCAPS")

@@ -27,8 +27,8 @@ from burstwatch.sidecompiler import (
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Run in a child: scan the demo with a compile listener, then print what compiled here and
-# the signatures every recorded kernel has now.
+# Run in a child: the recorded commands (the demo's scan first) with a compile listener, then
+# print what compiled here and the signatures every recorded kernel has now.
 PROBE = """
 import json, sys
 from numba.core import event
@@ -43,11 +43,12 @@ class Top(event.Listener):
     def on_end(self, ev):
         depth[0] -= 1
 event.register("numba:compile", Top())
-import contextlib, io, importlib
-from burstwatch.cli.main import main
+import importlib, tempfile
+from pathlib import Path
+from burstwatch.builders.kernel_manifest import run_all
 from burstwatch.sidecompiler import describe, manifest
-with contextlib.redirect_stdout(io.StringIO()):
-    main(["scan", "pcaps/demo.pcap", "--format", "jsonl"])
+with tempfile.TemporaryDirectory() as folder:
+    run_all(Path(folder))
 signatures = {}
 for k in manifest():
     name = k["module"] + "." + k["kernel"]
@@ -73,7 +74,7 @@ def test_argument_descriptions_round_trip() -> None:
         argument_type({"scalar": "__import__"})
 
 
-def test_the_manifest_holds_the_signatures_the_demo_scan_calls() -> None:
+def test_the_manifest_holds_the_signatures_the_recorded_commands_call() -> None:
     """Stale after a kernel's arguments change: regenerate with
     ``python -m burstwatch.builders.kernel_manifest``."""
     result = _probe(dict(os.environ, PYTHONPATH=str(ROOT), BURSTWATCH_SIDE_COMPILER="0"))
@@ -84,7 +85,7 @@ def test_the_manifest_holds_the_signatures_the_demo_scan_calls() -> None:
     assert isinstance(signatures, dict)
     for name, sigs in recorded.items():
         assert sorted(sigs) == signatures[name], (
-            f"{name}: the demo scan calls other signatures than kernels.json records; "
+            f"{name}: the recorded commands call other signatures than kernels.json records; "
             "run python -m burstwatch.builders.kernel_manifest")
 
 

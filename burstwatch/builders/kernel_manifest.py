@@ -1,10 +1,13 @@
 """Record the signatures of burstwatch's numba kernels (``burstwatch/kernels.json``).
 
 Run as ``python -m burstwatch.builders.kernel_manifest`` after changing a kernel's
-arguments: it scans the demo capture in this process with an empty numba cache (so every
-kernel compiles, about half a minute), then writes every top-level kernel with the argument
-types it was called with, in the order the scan first reached them. The side compiler of the
-first run (``burstwatch/sidecompiler.py``) compiles the late ones from this list, in that order.
+arguments: it runs the commands of ``RUNS`` on the demo capture in this process with an empty
+numba cache (so every kernel compiles, about a minute): the scan first, then the scan of the
+same packets as pcapng and the record exports. It writes every top-level kernel with the
+argument types it was called with, in the order they were first reached. The ahead-of-time
+build (``burstwatch/aot.py``) compiles them all, so those commands never load numba; the side
+compiler of a first run without that build (``burstwatch/sidecompiler.py``) compiles the late
+ones from this list, in that order.
 """
 
 from __future__ import annotations
@@ -46,11 +49,58 @@ def used_kernels(order: list[str] | None = None) -> list[dict[str, Any]]:
                                         k["module"], k["kernel"], json.dumps(k["args"])))
 
 
-def demo_kernels() -> list[dict[str, Any]]:
-    """Scan the demo capture here, compiling every kernel, and return them in reach order."""
-    from numba.core import event
+def runs(folder: Path) -> list[list[str]]:
+    """The commands whose kernels are recorded, writing into ``folder``: the demo's scan
+    (first: the side compiler's order is the scan's), its packets as pcapng, and every record
+    export in the text formats (Parquet is written by pyarrow, without kernels)."""
+    pcapng = folder / "demo.pcapng"
+    if not pcapng.exists():
+        import logging
 
+        from scapy.utils import rdpcap, wrpcapng
+
+        logging.getLogger("scapy.runtime").setLevel(logging.ERROR)  # its link-type notes
+        wrpcapng(str(pcapng), rdpcap(str(DEMO)))
+    demo, out = str(DEMO), str(folder)
+    return [
+        ["scan", demo, "--format", "jsonl"],
+        ["scan", str(pcapng), "--format", "jsonl", "--alerts", f"{out}/alerts.jsonl"],
+        ["scan", demo, "--format", "jsonl", "--alerts", f"{out}/alerts.csv"],
+        ["flows", demo, "-o", f"{out}/flows.jsonl"],
+        ["flows", demo, "-o", f"{out}/flows.csv"],
+        ["flows", demo, "--bursts", "-o", f"{out}/bursts.jsonl"],
+        ["flows", demo, "--bursts", "-o", f"{out}/bursts.csv"],
+        ["flows", demo, "--conversations", "-o", f"{out}/conversations.jsonl"],
+        ["flows", demo, "--conversations", "-o", f"{out}/conversations.csv"],
+    ]
+
+
+def rare_calls() -> None:
+    """Kernels a scan calls only on captures far larger than the demo, called as their one
+    caller calls them."""
+    import numpy as np
+
+    from burstwatch.flows.kernel import move_down
+
+    # SampleStore._compact_arena: the arena, and its live records' offsets, lengths and new
+    # offsets (fancy-indexed int64 columns).
+    index = np.zeros(1, np.int64)
+    move_down(np.zeros(8, np.uint8), index[[0]], index[[0]], index[[0]])
+
+
+def run_all(folder: Path) -> None:
+    """Run ``runs(folder)`` in this process, their output discarded, and ``rare_calls``."""
     from burstwatch.cli.main import main
+
+    for argv in runs(folder):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            main(argv)
+    rare_calls()
+
+
+def demo_kernels() -> list[dict[str, Any]]:
+    """Run the recorded commands here, compiling every kernel, and return them in reach order."""
+    from numba.core import event
 
     order: list[str] = []
     depth = [0]  # compilations running: a kernel's helpers compile inside it
@@ -69,8 +119,8 @@ def demo_kernels() -> list[dict[str, Any]]:
     listener = FirstReached()
     event.register("numba:compile", listener)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            main(["scan", str(DEMO), "--format", "jsonl"])
+        with tempfile.TemporaryDirectory() as folder:
+            run_all(Path(folder))
     finally:
         event.unregister("numba:compile", listener)
     return used_kernels(order)
@@ -82,6 +132,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["NUMBA_CACHE_DIR"] = cache  # every kernel compiles, so its order shows
         os.environ["BURSTWATCH_SIDE_COMPILER"] = "0"  # ... here, in this process
+        os.environ["BURSTWATCH_KERNELS"] = "jit"  # as numba's dispatchers
         from burstwatch.sidecompiler import MANIFEST
 
         kernels = demo_kernels()

@@ -1,8 +1,11 @@
-"""Say so while numba compiles kernels: the first run after an install compiles every kernel
-(tens of seconds; later runs load them from numba's cache), and silence that long looks like
-a hang. On a terminal a spinner turns while a compilation is running; otherwise one line.
-The first compilation also starts the side compiler (``burstwatch/sidecompiler.py``), which compiles
-the kernels the pipeline reaches late in a second process meanwhile."""
+"""Kernels ready before a command runs them, and saying so while they compile.
+
+The first run after an install builds the kernels ahead of time (``burstwatch/aot.py``, tens
+of seconds; later runs load the build), and silence that long looks like a hang. On a
+terminal a spinner turns while kernels compile; otherwise one line. Where no build is possible
+numba compiles them as they are first called (its cache keeps them), announced the same way;
+its first compilation also starts the side compiler (``burstwatch/sidecompiler.py``), which
+compiles the kernels the pipeline reaches late in a second process meanwhile."""
 
 from __future__ import annotations
 
@@ -15,20 +18,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from numba.core import event
-
+from burstwatch import aot
+from burstwatch.jit import forget_jit_hook, when_jit_loads
 from burstwatch.sidecompiler import start_side_compiler, stop_side_compiler
 
 MESSAGE = "compiling kernels (first run only)"
 _FRAMES = "|/-\\"
 
 
-class CompileNotice(event.Listener):
-    """A numba event listener: ``numba:compile`` fires only on a cache miss, never on a load."""
+class CompileNotice:
+    """Told when compiling starts and ends: by the ahead-of-time build, and as a numba event
+    listener (``numba:compile`` fires only on a cache miss, never on a load)."""
 
     def __init__(self, stream: TextIO, spin: bool,
                  side: Callable[[], subprocess.Popen[bytes] | None] | None = None) -> None:
         self.stream, self.spin = stream, spin
+        self.kept = "numba's cache"  # where what is compiled is kept for later runs
+        self.building = False  # the ahead-of-time build is running
         self.side = side  # starts the side compiler, at the first compilation
         self.side_process: subprocess.Popen[bytes] | None = None
         self.lock = threading.Lock()
@@ -39,12 +45,22 @@ class CompileNotice(event.Listener):
         self.closed = False
         self.thread: threading.Thread | None = None
 
+    def on_build(self, starting: bool) -> None:
+        """The ahead-of-time build starts (True) or ends (False)."""
+        if starting:
+            self.kept = str(aot.cache_root())
+            self.building = True  # in processes of its own: no side compiler
+            self.on_start(None)
+        else:
+            self.on_end(None)
+            self.building = False
+
     def on_start(self, ev: Any) -> None:
         with self.lock:
             self.depth += 1
             if self.started is None:
                 self.started = time.monotonic()
-                if self.side is not None:
+                if self.side is not None and not self.building:
                     self.side_process = self.side()
                 if self.spin:
                     self.thread = threading.Thread(target=self._spinner, daemon=True)
@@ -90,21 +106,41 @@ class CompileNotice(event.Listener):
             self.thread.join(timeout=5)
         if self.started is not None:
             self.stream.write(f"burstwatch: compiled kernels in {time.monotonic() - self.started:.0f} s "
-                              "(kept in numba's cache for later runs)\n")
+                              f"(kept in {self.kept} for later runs)\n")
             self.stream.flush()
 
 
 @contextmanager
 def compile_notice(stream: TextIO | None = None, side_compiler: bool = True) -> Iterator[None]:
-    """While inside, any numba compilation is announced on ``stream`` (stderr by default);
-    with ``side_compiler`` (and unless BURSTWATCH_SIDE_COMPILER=0) the first one also starts
-    the side compiler, ended on the way out."""
+    """Kernels ready (the ahead-of-time build loaded, built first on the first run), and while
+    inside, any numba compilation announced on ``stream`` (stderr by default); with
+    ``side_compiler`` (and unless BURSTWATCH_SIDE_COMPILER=0) the first one also starts the
+    side compiler, ended on the way out."""
     out = stream if stream is not None else sys.stderr
     side = side_compiler and os.environ.get("BURSTWATCH_SIDE_COMPILER", "1") != "0"
     notice = CompileNotice(out, spin=out.isatty(), side=start_side_compiler if side else None)
-    event.register("numba:compile", notice)
+    listening = []
+
+    def listen() -> None:  # once numba is loaded, if it ever is
+        from numba.core import event
+
+        class Relay(event.Listener):
+            def on_start(self, ev: Any) -> None:
+                notice.on_start(ev)
+
+            def on_end(self, ev: Any) -> None:
+                notice.on_end(ev)
+
+        relay = Relay()
+        event.register("numba:compile", relay)
+        listening.append((event, relay))
+
     try:
+        aot.ready(notice.on_build)
+        when_jit_loads(listen)
         yield
     finally:
-        event.unregister("numba:compile", notice)
+        forget_jit_hook(listen)
+        for event, relay in listening:
+            event.unregister("numba:compile", relay)
         notice.close()

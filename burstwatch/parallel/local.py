@@ -116,21 +116,26 @@ def _describe_exit(code: int | None) -> str:
     return f"exit status {code}"
 
 
+def _died(k: int, proc: Any) -> ParallelError:
+    return ParallelError(f"worker {k + 1} (pid {proc.pid}) ended unexpectedly "
+                         f"({_describe_exit(proc.exitcode)}); the results would be incomplete")
+
+
 def _receive(k: int, q: Any, proc: Any) -> tuple[Any, ...]:
     """The next message of worker ``k``; ParallelError when it died without sending one."""
     while True:
         try:
             msg: tuple[Any, ...] = q.get(timeout=_POLL_S)
+        except (EOFError, OSError):  # it died in the middle of a message
+            proc.join()
+            raise _died(k, proc) from None
         except queue.Empty:
             if proc.is_alive():
                 continue
             try:  # it may have sent its last words just before it ended
                 msg = q.get(timeout=_POLL_S)
-            except queue.Empty:
-                raise ParallelError(
-                    f"worker {k + 1} (pid {proc.pid}) ended unexpectedly "
-                    f"({_describe_exit(proc.exitcode)}); the results would be incomplete"
-                ) from None
+            except (queue.Empty, EOFError, OSError):
+                raise _died(k, proc) from None
         if msg[0] == "error":
             if msg[1] is not None:
                 raise msg[1]
@@ -158,6 +163,12 @@ def run_sharded(
     ]
     for p in procs:
         p.start()
+    for q in queues:
+        # The worker holds the only write end now: one killed while its queue's thread was
+        # writing a message leaves the rest unwritten, and the read then ends (EOFError)
+        # instead of waiting for bytes that never come.
+        q._writer.close()
+
     def steps() -> Iterator[list[FlowBatch | None]]:
         received = 0
         while True:

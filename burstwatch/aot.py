@@ -1,0 +1,313 @@
+"""The kernels compiled ahead of time: one extension module built from the recorded
+signatures (``kernels.json``), cached per installation, loaded without numba.
+
+A command that runs kernels first calls ``ready``. Where a build for this installation exists
+(same burstwatch sources, numba, Python and CPU: ``build_key``) it is loaded, a few
+milliseconds, and numba is never imported unless a kernel is called with argument types the
+build lacks (``burstwatch/jit.py`` checks each call). Where none exists, the first run builds
+it: numba's ahead-of-time compiler (``numba.pycc``) compiles every recorded signature for this
+CPU (its features, as numba's JIT would) into a Python extension, in one or two processes
+(two where a second core is free), and the C compiler links it with numba's runtime. Nothing
+is written where the build is used until it is complete (a folder renamed into place). A
+machine without a C compiler or Python's headers (``python3-dev``) keeps numba's JIT, and is
+told so once.
+
+Two things in numba 0.68's ahead-of-time compiler are set right in the build process:
+- it compiles every exported function with one ``Flags`` object, which compiling a function
+  may change (SSA turned off), after which the next one fails to type; each gets a copy;
+- it releases the GIL in no exported function; those numba would run without it
+  (``nogil=True``) do so here too, as the pipeline's threads need.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from burstwatch.jit import MODE_VARIABLE, install_ahead, jit_loaded
+
+PACKAGE = Path(__file__).resolve().parent
+MANIFEST = PACKAGE / "kernels.json"
+FORMAT = "1"  # of the build folder; a new one is built when it changes
+CACHE_VARIABLE = "BURSTWATCH_CACHE_DIR"
+AHEAD_VARIABLE = "BURSTWATCH_AHEAD"  # "0": never build or load kernels ahead of time
+BUILD_SECONDS = 900.0  # a build process taking longer than this is ended
+# Built in a process of their own where a second core is free: the record walks and the
+# decoder (about half of the compile time).
+FIRST_PART = ("burstwatch.ingest.", "burstwatch.decode.")
+
+_loaded: Path | None = None
+
+
+class BuildFailed(Exception):
+    """The kernels could not be built ahead of time (the reason, one line)."""
+
+
+def wanted() -> bool:
+    """Whether kernels are built and loaded ahead of time in this process."""
+    return (os.environ.get(AHEAD_VARIABLE, "1") != "0"
+            and os.environ.get(MODE_VARIABLE, "").strip().lower() != "jit")
+
+
+def cache_root() -> Path:
+    """Where builds are kept: ``$BURSTWATCH_CACHE_DIR``, else the user's cache folder."""
+    explicit = os.environ.get(CACHE_VARIABLE)
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "burstwatch"
+
+
+def build_key() -> str:
+    """What a build depends on: every source file of the package (path, size, modification
+    time) and the manifest, numba's installation, Python, and this CPU (model and features:
+    the build uses them all)."""
+    h = hashlib.sha256(f"{FORMAT}\n{sys.version}\n{sys.platform}\n{os.uname().machine}\n".encode())
+    for folder, dirs, files in os.walk(PACKAGE):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py") or name == MANIFEST.name:
+                st = os.stat(os.path.join(folder, name))
+                rel = os.path.relpath(os.path.join(folder, name), PACKAGE)
+                h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    spec = importlib.util.find_spec("numba")
+    if spec is not None and spec.origin:
+        numba_dir = Path(spec.origin).parent
+        for name in ("__init__.py", "_version.py"):
+            with contextlib.suppress(OSError):
+                st = (numba_dir / name).stat()
+                h.update(f"{numba_dir / name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    h.update(_cpu_description().encode())
+    return h.hexdigest()[:20]
+
+
+def _cpu_description() -> str:
+    """The first processor's model and feature flags (Linux); the machine name elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            text = f.read().split("\n\n", 1)[0]
+    except OSError:
+        return os.uname().machine
+    keep = ("vendor_id", "cpu family", "model", "model name", "flags", "Features", "CPU part")
+    return "\n".join(line for line in text.splitlines() if line.split(":", 1)[0].strip() in keep)
+
+
+def build_dir(key: str | None = None) -> Path:
+    return cache_root() / f"kernels-{key or build_key()}"
+
+
+def loaded() -> Path | None:
+    """The build this process runs its kernels from, if any."""
+    return _loaded
+
+
+def load(directory: Path) -> int:
+    """Import the build's extension modules and give each kernel its compiled signatures;
+    returns how many."""
+    global _loaded
+    index = json.loads((directory / "index.json").read_text(encoding="utf-8"))
+    done = 0
+    for part in index["modules"]:
+        spec = importlib.util.spec_from_file_location(part["name"], directory / part["file"])
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {directory / part['file']}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        done += install_ahead([(k["module"], k["kernel"], k["args"], getattr(module, k["symbol"]))
+                               for k in part["kernels"]])
+    _loaded = directory
+    return done
+
+
+def ready(on_build: Callable[[bool], None] | None = None) -> Path | None:
+    """Load this installation's build, building it first if there is none (``on_build(True)``
+    before, ``on_build(False)`` after); None where kernels run by numba's JIT instead: not
+    wanted, numba already loaded, or no build possible here (said once per installation, on
+    stderr). Never raises for a build that fails."""
+    if _loaded is not None:
+        return _loaded
+    if not wanted() or jit_loaded():
+        return None
+    key = build_key()
+    target = build_dir(key)
+    if not (target / "index.json").is_file():
+        failed = target.with_name(target.name + ".failed")
+        if failed.exists():
+            return None
+        try:
+            if on_build is not None:
+                on_build(True)
+            try:
+                build(target)
+            finally:
+                if on_build is not None:
+                    on_build(False)
+        except BuildFailed as exc:
+            with contextlib.suppress(OSError):
+                failed.parent.mkdir(parents=True, exist_ok=True)
+                failed.write_text(f"{exc}\n", encoding="utf-8")
+            print(f"burstwatch: note: kernels are compiled by numba at each start instead of "
+                  f"once ahead of time: {exc} (remove {failed} to try again)", file=sys.stderr)
+            return None
+    try:
+        load(target)
+    except (OSError, ImportError, ValueError, KeyError, AttributeError) as exc:
+        print(f"burstwatch: note: the kernels built in {target} do not load ({exc}); "
+              "numba compiles them instead", file=sys.stderr)
+        return None
+    return target
+
+
+def toolchain_problem() -> str | None:
+    """Why no extension can be built here, if it cannot."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None and shutil.which("cc") is None:
+        return f"no C compiler ({compiler}) found"
+    include = sysconfig.get_paths().get("include")
+    if not include or not os.path.isfile(os.path.join(include, "Python.h")):
+        return f"Python's C headers are missing ({include}/Python.h; install python3-dev)"
+    if importlib.util.find_spec("setuptools") is None:
+        return "setuptools is not installed"
+    return None
+
+
+def manifest() -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads(MANIFEST.read_text(encoding="utf-8"))["kernels"]
+    return data
+
+
+def plan(kernels: list[dict[str, Any]], processes: int) -> list[list[int]]:
+    """The manifest's entries each build process compiles (one extension module each)."""
+    if processes < 2:
+        return [list(range(len(kernels)))]
+    first = [i for i, k in enumerate(kernels) if k["module"].startswith(FIRST_PART)]
+    rest = [i for i, k in enumerate(kernels) if not k["module"].startswith(FIRST_PART)]
+    return [p for p in (first, rest) if p]
+
+
+def build(target: Path) -> None:
+    """Build every recorded kernel signature into ``target`` (a folder, renamed into place
+    when complete). Raises ``BuildFailed``."""
+    from burstwatch.sidecompiler import core_is_free
+
+    problem = toolchain_problem()
+    if problem:
+        raise BuildFailed(problem)
+    kernels = manifest()
+    parts = plan(kernels, 2 if core_is_free() else 1)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    except OSError as exc:
+        raise BuildFailed(f"cannot write to {target.parent} ({exc.strerror or exc})") from None
+    try:
+        env = dict(os.environ, **{MODE_VARIABLE: "jit"})
+        procs = [subprocess.Popen([sys.executable, "-c", _program(), str(work), f"_kernels_{n}",
+                                   ",".join(map(str, part))],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, env=env)
+                 for n, part in enumerate(parts)]
+        errors: list[str] = []
+        try:
+            for proc in procs:
+                try:
+                    _, err = proc.communicate(timeout=BUILD_SECONDS)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    _, err = proc.communicate()
+                    errors.append(f"a build process took over {BUILD_SECONDS:.0f} s")
+                    continue
+                if proc.returncode != 0:
+                    lines = [x for x in err.decode(errors="replace").splitlines() if x.strip()]
+                    errors.append(lines[-1].strip() if lines else f"exit status {proc.returncode}")
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        if errors:
+            raise BuildFailed(f"the build failed: {errors[0]}")
+        modules = [json.loads((work / f"_kernels_{n}.json").read_text(encoding="utf-8"))
+                   for n in range(len(parts))]
+        (work / "index.json").write_text(json.dumps({"format": FORMAT, "modules": modules}),
+                                         encoding="utf-8")
+        try:
+            os.rename(work, target)
+        except OSError:
+            if not (target / "index.json").is_file():  # not a concurrent run's build
+                raise
+    except OSError as exc:
+        raise BuildFailed(f"cannot write the build ({exc.strerror or exc})") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _program() -> str:
+    """The build process's code: it imports this very package, not whatever ``burstwatch``
+    the working directory holds."""
+    return (f"import sys; sys.path.insert(0, {str(PACKAGE.parent)!r}); "
+            "from burstwatch.aot import build_main; build_main(sys.argv[1:])")
+
+
+def build_main(argv: list[str]) -> None:
+    """A build process: ``FOLDER NAME INDICES`` compiles the manifest's entries ``INDICES``
+    (comma-separated) into the extension ``FOLDER/NAME`` and describes it in
+    ``FOLDER/NAME.json``."""
+    folder, name, which = Path(argv[0]), argv[1], [int(i) for i in argv[2].split(",")]
+    compile_extension(folder, name, [(i, manifest()[i]) for i in which])
+
+
+def compile_extension(folder: Path, name: str, entries: list[tuple[int, dict[str, Any]]]) -> None:
+    """numba's ahead-of-time compiler, for this CPU, with the two corrections above."""
+    import importlib
+
+    from llvmlite import binding as llvm
+    from numba.core import typing
+    from numba.core.codegen import AOTCPUCodegen
+    from numba.pycc import CC
+    from numba.pycc import compiler as pycc_compiler
+    from numba.pycc.compiler import ExportEntry
+
+    from burstwatch.sidecompiler import argument_type
+
+    # This CPU's features too, not only its model's (a virtual machine may lack some).
+    AOTCPUCodegen._customize_tm_features = (  # type: ignore[method-assign]
+        lambda self: llvm.get_host_cpu_features().flatten())
+    nogil: dict[Any, bool] = {}
+    compile_extra = pycc_compiler.compile_extra
+
+    def compile_one(typing_context: Any, target_context: Any, func: Any, args: Any,
+                    return_type: Any, flags: Any, locals: Any, library: Any = None) -> Any:
+        own = flags.copy()
+        own.release_gil = nogil.get(func, False)
+        return compile_extra(typing_context, target_context, func, args, return_type, own,
+                             locals, library=library)
+
+    pycc_compiler.compile_extra = compile_one  # type: ignore[assignment]
+    cc = CC(name, source_module="burstwatch.aot")
+    cc.output_dir = str(folder)
+    cc.target_cpu = "host"
+    described = []
+    for index, entry in entries:
+        dispatcher = getattr(importlib.import_module(entry["module"]), entry["kernel"])
+        nogil[dispatcher.py_func] = bool(dispatcher.targetoptions.get("nogil", False))
+        args = tuple(argument_type(a) for a in entry["args"])
+        symbol = f"k{index:03d}"
+        cc._exported_functions[symbol] = ExportEntry(symbol, typing.signature(None, *args),
+                                                     dispatcher.py_func)
+        described.append({"symbol": symbol, "module": entry["module"],
+                          "kernel": entry["kernel"], "args": entry["args"]})
+    cc.compile()
+    (folder / f"{name}.json").write_text(json.dumps({"name": name, "file": cc.output_file,
+                                                     "kernels": described}), encoding="utf-8")

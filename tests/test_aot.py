@@ -1,0 +1,288 @@
+"""Kernels compiled ahead of time (burstwatch/aot.py) and the deferred ``njit`` that runs
+them (burstwatch/jit.py): a call runs a build only with the argument types numba itself would
+give it (numba's typing is the oracle), anything else goes to numba's JIT; the build of the
+recorded signatures gives every golden record of the demo without loading numba at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+import pytest
+from numba.core.errors import NumbaError
+from numba.core.registry import cpu_target
+
+from burstwatch import aot
+from burstwatch.jit import ArgumentType, Kernel, scalar_type
+from burstwatch.sidecompiler import argument_type, describe
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden"
+
+
+# ---- the argument checks, against numba's own typing -------------------------------------
+
+SCALARS: list[Any] = [True, np.bool_(False), 0, -1, 2**63 - 1, -(2**63), 2**63, 2**64 - 1, 1.5,
+                      np.float64(2.0), np.float32(1.0), np.uint16(3), np.int8(-2), np.int64(5),
+                      np.uint64(2**64 - 1)]
+
+
+@pytest.mark.parametrize("value", SCALARS, ids=repr)
+def test_scalar_types_are_numbas(value: Any) -> None:
+    assert scalar_type(value) == str(numba.typeof(value))
+
+
+def test_values_numba_does_not_take_as_scalars_have_no_scalar_type() -> None:
+    assert scalar_type(2**64) is None
+    assert scalar_type("7") is None
+    assert scalar_type(np.zeros(1)) is None
+
+
+def _arrays() -> list[np.ndarray]:
+    base = np.arange(48, dtype=np.uint8)
+    frozen = base.copy()
+    frozen.flags.writeable = False
+    unaligned = np.zeros(33, np.uint8)[1:].view(np.uint32)
+    assert not unaligned.flags.aligned
+    return [base, frozen, base[::2], frozen[::3], base.astype(np.int64), base.view(np.uint32),
+            unaligned, base.reshape(6, 8), np.asfortranarray(base.reshape(6, 8)),
+            base.reshape(6, 8)[:, ::2], base.astype(">u4"), base.astype(np.float64)]
+
+
+ARRAYS = _arrays()
+
+
+def _numba_type(value: Any) -> Any:
+    try:
+        return numba.typeof(value)
+    except NumbaError:
+        return None
+
+
+@pytest.mark.parametrize("built_for", range(len(ARRAYS)))
+def test_an_array_is_taken_exactly_where_numba_could_convert_it(built_for: int) -> None:
+    """A build for the type numba gives one array takes another exactly where numba's typing
+    would convert the other's type to it (the same, read-only from writable, layout A from
+    contiguous); C-order and A builds only (F is never recorded)."""
+    built_type = _numba_type(ARRAYS[built_for])
+    if built_type is None or built_type.layout == "F":
+        pytest.skip(f"{ARRAYS[built_for].dtype} {built_type} is never a recorded kernel argument")
+    check = ArgumentType(describe(built_type))
+    context = cpu_target.typing_context
+    for value in ARRAYS:
+        given = _numba_type(value)
+        if given is None:  # a byte order numba does not take: never accepted
+            assert not check.accepts(value)
+            continue
+        convertible = given == built_type or context.can_convert(given, built_type) is not None
+        assert check.accepts(value) == convertible, (given, built_type)
+
+
+def test_described_types_round_trip_through_the_manifest_form() -> None:
+    for value in ARRAYS[:7]:
+        typ = numba.typeof(value)
+        assert argument_type(describe(typ)) == typ
+
+
+# ---- the deferred kernel -------------------------------------------------------------------
+
+def _add_one(data: np.ndarray, out: np.ndarray) -> int:
+    for i in range(data.shape[0]):
+        out[i] = data[i] + 1
+    return data.shape[0]
+
+
+def test_a_kernel_runs_its_build_for_matching_arguments_and_numba_otherwise() -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    def built(*args: Any) -> str:
+        calls.append(args)
+        return "built"
+
+    kernel = Kernel(_add_one, {"cache": False})
+    args = [{"dtype": "uint8", "ndim": 1, "layout": "C", "readonly": True},
+            {"dtype": "int64", "ndim": 1, "layout": "C", "readonly": False}]
+    kernel.built.append((tuple(ArgumentType(a) for a in args), built))
+    data, out = np.arange(5, dtype=np.uint8), np.zeros(5, np.int64)
+    assert kernel(data, out) == "built" and len(calls) == 1
+    # other types: numba compiles them, and the work is done
+    assert kernel(data.astype(np.int32), out) == 5
+    assert out.tolist() == [1, 2, 3, 4, 5]
+    assert kernel(data, out[::1].astype(np.int32)) == 5
+    assert len(calls) == 1
+    assert kernel.dispatcher.signatures  # numba's dispatcher, reachable as before
+
+
+_twice = Kernel(lambda x: 2 * x, {"inline": "always", "cache": False})
+_plain = Kernel(lambda x: x + 3, {"cache": False})
+
+
+def _uses_helpers(x: int) -> int:
+    return _twice(x) + _plain(x)
+
+
+def test_kernels_compiled_by_numba_call_and_inline_kernels_named_as_globals() -> None:
+    outer = Kernel(_uses_helpers, {"cache": False})
+    assert outer(5) == 18
+    ir = next(iter(outer.dispatcher.inspect_llvm().values()))
+    assert "_twice" not in ir.split("define", 2)[1]  # inlined: no call to it
+
+
+# ---- the build key and the build that cannot be made ----------------------------------------
+
+def test_the_build_key_changes_with_any_source_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    for name in ("a.py", "sub/b.py", "kernels.json"):
+        (package / name).write_text("x = 1\n")
+    (package / "notes.txt").write_text("ignored\n")
+    monkeypatch.setattr(aot, "PACKAGE", package)
+    first = aot.build_key()
+    assert aot.build_key() == first
+    (package / "notes.txt").write_text("ignored too\n")
+    assert aot.build_key() == first
+    st = (package / "sub" / "b.py").stat()
+    os.utime(package / "sub" / "b.py", ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert aot.build_key() != first
+
+
+def test_without_a_toolchain_the_jit_is_used_and_said_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(aot.CACHE_VARIABLE, str(tmp_path))
+    monkeypatch.setenv(aot.AHEAD_VARIABLE, "1")
+    monkeypatch.setattr(aot, "toolchain_problem", lambda: "no C compiler (cc) found")
+    monkeypatch.setattr(aot, "jit_loaded", lambda: False)
+    starts: list[bool] = []
+    assert aot.ready(starts.append) is None
+    err = capsys.readouterr().err
+    assert "no C compiler (cc) found" in err and "numba" in err
+    assert starts == [True, False]
+    assert aot.ready(starts.append) is None  # the failure is remembered: no second try
+    assert capsys.readouterr().err == "" and starts == [True, False]
+    assert not list(tmp_path.glob("kernels-*/index.json"))
+
+
+# ---- a real build --------------------------------------------------------------------------
+
+PROBE = """
+import json, sys
+from burstwatch import aot
+from burstwatch.cli.main import main
+code = main(sys.argv[1:])
+sys.stderr.write("\\nPROBE " + json.dumps({"numba": "numba" in sys.modules,
+                                           "build": str(aot.loaded())}) + "\\n")
+raise SystemExit(code)
+"""
+
+
+def _env(cache: Path) -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env[aot.CACHE_VARIABLE] = str(cache)
+    env[aot.AHEAD_VARIABLE] = "1"
+    env.pop("BURSTWATCH_KERNELS", None)
+    return env
+
+
+def run_probe(cache: Path, *argv: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=ROOT, env=_env(cache),
+                          capture_output=True, text=True, timeout=900)
+    line = [x for x in proc.stderr.splitlines() if x.startswith("PROBE ")]
+    assert line, proc.stderr
+    return proc, json.loads(line[-1][len("PROBE "):])
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The demo's scan with an empty build cache: a first run after an install."""
+    if aot.toolchain_problem():
+        pytest.skip(f"no ahead-of-time build here: {aot.toolchain_problem()}")
+    cache = tmp_path_factory.mktemp("aot-cache")
+    proc = subprocess.run([sys.executable, "-m", "burstwatch", "scan", "pcaps/demo.pcap"],
+                          cwd=ROOT, env=_env(cache), capture_output=True, text=True, timeout=900)
+    return cache, proc
+
+
+@pytest.fixture(scope="module")
+def built(first_run: tuple[Path, subprocess.CompletedProcess[str]]) -> Path:
+    cache, proc = first_run
+    assert proc.returncode == 1, proc.stderr  # the demo's case
+    assert len(list(cache.glob("kernels-*/index.json"))) == 1, proc.stderr
+    return cache
+
+
+@pytest.mark.slow
+def test_the_first_run_builds_the_kernels_and_says_so(
+        built: Path, first_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    _, proc = first_run
+    assert "compiling kernels (first run only)" in proc.stderr
+    assert f"(kept in {built} for later runs)" in proc.stderr
+    assert "HIGH" in proc.stdout
+    again, probe = run_probe(built, "scan", "pcaps/demo.pcap")
+    assert "compiling" not in again.stderr and again.stdout.count("HIGH") == 1
+    assert probe["numba"] is False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", ["flows", "bursts", "conversations", "alerts"])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_the_build_gives_every_golden_record_without_numba(built: Path, tmp_path: Path,
+                                                          stem: str, fmt: str) -> None:
+    sys.path.insert(0, str(GOLDEN))
+    try:
+        from regenerate import COMMANDS
+    finally:
+        sys.path.remove(str(GOLDEN))
+    out = tmp_path / f"{stem}.{fmt}"
+    argv = [str(out) if a == "{out}" else a for a in COMMANDS[stem]]
+    proc, probe = run_probe(built, *argv)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert out.read_bytes() == (GOLDEN / f"{stem}.{fmt}").read_bytes()
+    assert probe["numba"] is False, "a kernel of the demo is missing from kernels.json"
+    assert probe["build"].startswith(str(built))
+
+
+@pytest.mark.slow
+def test_the_built_scan_says_what_the_jit_scan_says(built: Path) -> None:
+    aot_run, probe = run_probe(built, "scan", "pcaps/demo.pcap", "-v")
+    assert not probe["numba"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), BURSTWATCH_AHEAD="0")
+    jit_run = subprocess.run([sys.executable, "-m", "burstwatch", "scan", "pcaps/demo.pcap", "-v"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert aot_run.returncode == jit_run.returncode == 1  # the demo's case
+    assert aot_run.stdout == jit_run.stdout
+    assert "HIGH" in aot_run.stdout
+
+
+WALK = """
+import json, sys
+import numpy as np
+from burstwatch import aot, jit
+from burstwatch.ingest.pcap import walk_records
+aot.ready()
+data = np.fromfile("pcaps/demo.pcap", np.uint8)
+data.flags.writeable = False
+out = [np.zeros(5000, t) for t in (np.int64, np.uint32, np.uint32, np.int64)]
+built = walk_records(data, False, 24, 0, *out)
+before = jit.jit_loaded()
+strided = np.zeros(5000 * 2, np.int64)[::2]  # layout A: not what was built
+other = walk_records(data, False, 24, 0, strided, *out[1:])
+print(json.dumps({"built": list(built), "other": list(other), "jit_before": before,
+                  "jit_after": jit.jit_loaded(), "same": bool((strided == out[0]).all())}))
+"""
+
+
+@pytest.mark.slow
+def test_arguments_the_build_lacks_go_to_numba_with_the_same_result(built: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", WALK], cwd=ROOT, env=_env(built),
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["built"] == result["other"] and result["built"][0] > 0
+    assert result["jit_before"] is False and result["jit_after"] is True
+    assert result["same"] is True
