@@ -4,13 +4,15 @@ signatures (``kernels.json``), cached per installation, loaded without numba.
 A command that runs kernels first calls ``ready``. Where a build for this installation exists
 (same burstwatch sources, numba, Python and CPU: ``build_key``) it is loaded, a few
 milliseconds, and numba is never imported unless a kernel is called with argument types the
-build lacks (``burstwatch/jit.py`` checks each call). Where none exists, the first run builds
-it: numba's ahead-of-time compiler (``numba.pycc``) compiles every recorded signature for this
-CPU (its features, as numba's JIT would) into a Python extension, in one or two processes
-(two where a second core is free), and the C compiler links it with numba's runtime. Nothing
-is written where the build is used until it is complete (a folder renamed into place). A
-machine without a C compiler or Python's headers (``python3-dev``) keeps numba's JIT, and is
-told so once.
+build lacks (``burstwatch/jit.py`` checks each call). Where none exists, the run goes on with
+numba's JIT (as fast on a first run: the build compiles the same kernels, and more), and as
+it exits it starts the build in the background, detached and at the lowest priority, so the
+runs after it load the build (``burstwatch warmup`` builds in the foreground, for images and
+scripts). numba's ahead-of-time compiler (``numba.pycc``) compiles every recorded signature
+for this CPU (its features, as numba's JIT would) into a Python extension, and the C compiler
+links it with numba's runtime. Nothing is written where the build is used until it is
+complete (a folder renamed into place). A machine without a C compiler or Python's headers
+(``python3-dev``) keeps numba's JIT, and is told so once.
 
 Two things in numba 0.68's ahead-of-time compiler are set right in the build process:
 - it compiles every exported function with one ``Flags`` object, which compiling a function
@@ -21,6 +23,7 @@ Two things in numba 0.68's ahead-of-time compiler are set right in the build pro
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import importlib.util
@@ -130,36 +133,42 @@ def load(directory: Path) -> int:
     return done
 
 
-def ready(on_build: Callable[[bool], None] | None = None) -> Path | None:
-    """Load this installation's build, building it first if there is none (``on_build(True)``
-    before, ``on_build(False)`` after); None where kernels run by numba's JIT instead: not
-    wanted, numba already loaded, or no build possible here (said once per installation, on
-    stderr). Never raises for a build that fails."""
+def ready() -> Path | None:
+    """Load this installation's build; None where kernels run by numba's JIT instead: not
+    wanted, numba already loaded, or no build yet. Without a build, one is started in the
+    background when this process exits (``schedule``): the run goes on at the JIT's pace, as
+    fast as a build would be, and later runs load the build. Never raises."""
     if _loaded is not None:
         return _loaded
     if not wanted() or jit_loaded():
         return None
-    key = build_key()
-    target = build_dir(key)
+    target = build_dir()
+    if (target / "index.json").is_file():
+        return _load_or_say(target)
+    schedule(target)
+    return None
+
+
+def build_now(on_build: Callable[[bool], None] | None = None) -> Path:
+    """Build this installation's kernels here and now (``on_build(True)`` before,
+    ``on_build(False)`` after), unless built already, and load them. Raises BuildFailed."""
+    if _loaded is not None:
+        return _loaded
+    target = build_dir()
     if not (target / "index.json").is_file():
-        failed = target.with_name(target.name + ".failed")
-        if failed.exists():
-            return None
+        if on_build is not None:
+            on_build(True)
         try:
+            build(target, processes=2 if _core_is_free() else 1)
+        finally:
             if on_build is not None:
-                on_build(True)
-            try:
-                build(target)
-            finally:
-                if on_build is not None:
-                    on_build(False)
-        except BuildFailed as exc:
-            with contextlib.suppress(OSError):
-                failed.parent.mkdir(parents=True, exist_ok=True)
-                failed.write_text(f"{exc}\n", encoding="utf-8")
-            print(f"burstwatch: note: kernels are compiled by numba at each start instead of "
-                  f"once ahead of time: {exc} (remove {failed} to try again)", file=sys.stderr)
-            return None
+                on_build(False)
+    if _load_or_say(target) is None:
+        raise BuildFailed(f"the build in {target} does not load")
+    return target
+
+
+def _load_or_say(target: Path) -> Path | None:
     try:
         load(target)
     except (OSError, ImportError, ValueError, KeyError, AttributeError) as exc:
@@ -167,6 +176,90 @@ def ready(on_build: Callable[[bool], None] | None = None) -> Path | None:
               "numba compiles them instead", file=sys.stderr)
         return None
     return target
+
+
+def _core_is_free() -> bool:
+    from burstwatch.sidecompiler import core_is_free
+
+    return core_is_free()
+
+
+def schedule(target: Path) -> None:
+    """Start the build of ``target`` in the background when this process exits, unless one
+    is running or failed before (or cannot be made here: said once, on stderr)."""
+    failed = _failed_marker(target)
+    if failed.exists() or _builder_running(target):
+        return
+    problem = toolchain_problem()
+    if problem:
+        _remember_failure(target, problem)
+        return
+    atexit.register(_start_background_build, target)
+
+
+def _failed_marker(target: Path) -> Path:
+    return target.with_name(target.name + ".failed")
+
+
+def _lock_file(target: Path) -> Path:
+    return target.with_name(target.name + ".building")
+
+
+def _remember_failure(target: Path, reason: str) -> None:
+    failed = _failed_marker(target)
+    with contextlib.suppress(OSError):
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        failed.write_text(f"{reason}\n", encoding="utf-8")
+    print(f"burstwatch: note: kernels are compiled by numba at each start instead of once "
+          f"ahead of time: {reason} (remove {failed} to try again)", file=sys.stderr)
+
+
+def _builder_running(target: Path) -> bool:
+    """Whether the background build's lock names a live process."""
+    try:
+        pid = int(_lock_file(target).read_text(encoding="ascii").strip() or 0)
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _start_background_build(target: Path) -> None:
+    """A detached, low-priority process that builds ``target``; its output goes nowhere
+    (a failure is kept in ``<target>.failed``)."""
+    with contextlib.suppress(OSError):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _program("background_main"), str(target)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        _lock_file(target).write_text(f"{proc.pid}\n", encoding="ascii")
+        print("burstwatch: building the kernels ahead of time in the background "
+              f"(pid {proc.pid}); later runs start faster", file=sys.stderr)
+
+
+def background_main(argv: list[str]) -> None:
+    """The background build: one process at the lowest priority, so the machine's other work
+    (the next run included) goes first."""
+    target = Path(argv[0])
+    with contextlib.suppress(OSError):
+        os.nice(19)
+    try:
+        if not (target / "index.json").is_file():
+            build(target, processes=1)
+    except BuildFailed as exc:
+        with contextlib.suppress(OSError):
+            _failed_marker(target).write_text(f"{exc}\n", encoding="utf-8")
+    finally:
+        with contextlib.suppress(OSError):
+            _lock_file(target).unlink()
 
 
 def toolchain_problem() -> str | None:
@@ -196,16 +289,14 @@ def plan(kernels: list[dict[str, Any]], processes: int) -> list[list[int]]:
     return [p for p in (first, rest) if p]
 
 
-def build(target: Path) -> None:
+def build(target: Path, processes: int = 1) -> None:
     """Build every recorded kernel signature into ``target`` (a folder, renamed into place
-    when complete). Raises ``BuildFailed``."""
-    from burstwatch.sidecompiler import core_is_free
-
+    when complete), in ``processes`` processes. Raises ``BuildFailed``."""
     problem = toolchain_problem()
     if problem:
         raise BuildFailed(problem)
     kernels = manifest()
-    parts = plan(kernels, 2 if core_is_free() else 1)
+    parts = plan(kernels, processes)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
@@ -253,11 +344,11 @@ def build(target: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _program() -> str:
-    """The build process's code: it imports this very package, not whatever ``burstwatch``
+def _program(function: str = "build_main") -> str:
+    """A build process's code: it imports this very package, not whatever ``burstwatch``
     the working directory holds."""
     return (f"import sys; sys.path.insert(0, {str(PACKAGE.parent)!r}); "
-            "from burstwatch.aot import build_main; build_main(sys.argv[1:])")
+            f"from burstwatch.aot import {function}; {function}(sys.argv[1:])")
 
 
 def build_main(argv: list[str]) -> None:

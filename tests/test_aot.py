@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -158,14 +160,34 @@ def test_without_a_toolchain_the_jit_is_used_and_said_once(
     monkeypatch.setenv(aot.AHEAD_VARIABLE, "1")
     monkeypatch.setattr(aot, "toolchain_problem", lambda: "no C compiler (cc) found")
     monkeypatch.setattr(aot, "jit_loaded", lambda: False)
-    starts: list[bool] = []
-    assert aot.ready(starts.append) is None
+    started: list[Path] = []
+    monkeypatch.setattr(aot, "_start_background_build", started.append)
+    assert aot.ready() is None
     err = capsys.readouterr().err
     assert "no C compiler (cc) found" in err and "numba" in err
-    assert starts == [True, False]
-    assert aot.ready(starts.append) is None  # the failure is remembered: no second try
-    assert capsys.readouterr().err == "" and starts == [True, False]
-    assert not list(tmp_path.glob("kernels-*/index.json"))
+    assert aot.ready() is None  # the failure is remembered: no second try, no second note
+    assert capsys.readouterr().err == ""
+    assert not list(tmp_path.glob("kernels-*/index.json")) and started == []
+
+
+def test_a_missing_build_is_scheduled_once_for_the_exit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(aot.CACHE_VARIABLE, str(tmp_path))
+    monkeypatch.setenv(aot.AHEAD_VARIABLE, "1")
+    monkeypatch.setattr(aot, "toolchain_problem", lambda: None)
+    monkeypatch.setattr(aot, "jit_loaded", lambda: False)
+    at_exit: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(aot.atexit, "register", lambda *a: at_exit.append(a))
+    assert aot.ready() is None
+    assert at_exit == [(aot._start_background_build, aot.build_dir())]
+    # a builder named by a live process's lock: no second one
+    aot._lock_file(aot.build_dir()).write_text(f"{os.getpid()}\n")
+    assert aot.ready() is None and len(at_exit) == 1
+    # the lock of a builder that has ended is stale
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    aot._lock_file(aot.build_dir()).write_text(f"{dead}\n")
+    assert aot.ready() is None and len(at_exit) == 2
 
 
 # ---- a real build --------------------------------------------------------------------------
@@ -197,14 +219,31 @@ def run_probe(cache: Path, *argv: str) -> tuple[subprocess.CompletedProcess[str]
     return proc, json.loads(line[-1][len("PROBE "):])
 
 
+def wait_for_exit(pid: int, timeout: float = 900.0) -> None:
+    """Until process ``pid`` (not a child of this one) has ended: its pidfd becomes readable."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        assert ready, f"process {pid} still running after {timeout} s"
+    finally:
+        os.close(fd)
+
+
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """The demo's scan with an empty build cache: a first run after an install."""
+    """The demo's scan with an empty build cache (a first run after an install), and the
+    background build it started, waited for."""
     if aot.toolchain_problem():
         pytest.skip(f"no ahead-of-time build here: {aot.toolchain_problem()}")
     cache = tmp_path_factory.mktemp("aot-cache")
     proc = subprocess.run([sys.executable, "-m", "burstwatch", "scan", "pcaps/demo.pcap"],
                           cwd=ROOT, env=_env(cache), capture_output=True, text=True, timeout=900)
+    m = re.search(r"in the background \(pid (\d+)\)", proc.stderr)
+    assert m, proc.stderr
+    wait_for_exit(int(m.group(1)))
     return cache, proc
 
 
@@ -212,20 +251,46 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subproces
 def built(first_run: tuple[Path, subprocess.CompletedProcess[str]]) -> Path:
     cache, proc = first_run
     assert proc.returncode == 1, proc.stderr  # the demo's case
-    assert len(list(cache.glob("kernels-*/index.json"))) == 1, proc.stderr
+    assert not list(cache.glob("*.failed")), [p.read_text() for p in cache.glob("*.failed")]
+    assert len(list(cache.glob("kernels-*/index.json"))) == 1, list(cache.iterdir())
+    assert not list(cache.glob("*.building"))  # the lock went with the builder
     return cache
 
 
 @pytest.mark.slow
-def test_the_first_run_builds_the_kernels_and_says_so(
+def test_the_first_run_scans_with_the_jit_and_the_next_loads_the_build(
         built: Path, first_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     _, proc = first_run
-    assert "compiling kernels (first run only)" in proc.stderr
-    assert f"(kept in {built} for later runs)" in proc.stderr
     assert "HIGH" in proc.stdout
     again, probe = run_probe(built, "scan", "pcaps/demo.pcap")
-    assert "compiling" not in again.stderr and again.stdout.count("HIGH") == 1
+    assert "compiling" not in again.stderr and "background" not in again.stderr
+    assert again.stdout == proc.stdout
     assert probe["numba"] is False
+
+
+@pytest.mark.slow
+def test_warmup_builds_in_the_foreground_and_says_where(tmp_path: Path) -> None:
+    if aot.toolchain_problem():
+        pytest.skip(f"no ahead-of-time build here: {aot.toolchain_problem()}")
+    proc = subprocess.run([sys.executable, "-m", "burstwatch", "warmup"], cwd=ROOT,
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert "compiling kernels" in proc.stderr and f"(kept in {tmp_path} for later runs)" in proc.stderr
+    folder = Path(proc.stdout.strip().removeprefix("kernels: "))
+    assert folder.parent == tmp_path and (folder / "index.json").is_file()
+    again = subprocess.run([sys.executable, "-m", "burstwatch", "warmup"], cwd=ROOT,
+                           env=_env(tmp_path), capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and again.stdout == proc.stdout and "compiling" not in again.stderr
+    scan, probe = run_probe(tmp_path, "scan", "pcaps/demo.pcap")
+    assert scan.returncode == 1 and probe["numba"] is False
+
+
+def test_warmup_refuses_where_builds_are_off(capsys: pytest.CaptureFixture[str]) -> None:
+    from burstwatch.cli.main import main
+
+    assert os.environ.get(aot.AHEAD_VARIABLE) == "0"  # tests/conftest.py
+    assert main(["warmup"]) == 2
+    assert "not built ahead of time here" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -136,7 +136,7 @@ def compile_notice(stream: TextIO | None = None, side_compiler: bool = True) -> 
         listening.append((event, relay))
 
     try:
-        aot.ready(notice.on_build)
+        aot.ready()
         when_jit_loads(listen)
         yield
     finally:

@@ -16,6 +16,7 @@ from burstwatch.cli import (
     flows,
     generate,
     info,
+    kernels,
     live,
     lookup,
     report,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.register(sub)
     train.register(sub)
     state.register(sub)
+    kernels.register(sub)
     return parser
 
 
