@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from burstwatch import aot
+from burstwatch import aot, heap
 from burstwatch.jit import forget_jit_hook, when_jit_loads
 from burstwatch.sidecompiler import start_side_compiler, stop_side_compiler
 
@@ -136,6 +136,7 @@ def compile_notice(stream: TextIO | None = None, side_compiler: bool = True) -> 
         listening.append((event, relay))
 
     try:
+        heap.limit_arenas()  # before the pipeline's threads start
         aot.ready()
         when_jit_loads(listen)
         yield

@@ -13,6 +13,7 @@ import argparse
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
+from burstwatch import heap
 from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import (
     add_conversation_options,
@@ -210,6 +211,7 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
                 except KeyboardInterrupt:
                     interrupted = True  # judge what was read: nothing found is lost
                 interrupted = interrupted or stop.requested
+                heap.give_back()  # what reading freed, before the conversation query grows
                 judgement = judge_and_revise(held, judge, flow_alerts, args.horizon,
                                              _name(group), keep_cases=args.state is not None)
                 if args.report:

@@ -19,10 +19,12 @@ import numpy as np
 from burstwatch.ingest.records import U8
 
 _RELEASE_EVERY = 8 << 20  # give back mmap pages in steps of this many bytes
-# ... and only this far behind the read position: a batch handed out is decoded in one
-# thread and its payload samples copied in another, up to two queued batches (16 MiB
-# windows) later; a page released before that would be faulted in again.
-_RELEASE_LAG = 64 << 20
+# ... and only this far behind the read position (two 16 MiB windows): a batch handed out is
+# decoded in one thread and its flows' first payloads copied in another, up to two queued
+# batches later. A page released before that is faulted in again from the page cache (a
+# minor fault: only the pages of those few payloads); a longer lag keeps every page of the
+# capture mapped that long (64 MiB cost 32 MiB more resident memory for no measurable time).
+_RELEASE_LAG = 32 << 20
 # Ask the kernel to start reading this far ahead of the read position (in steps of
 # _RELEASE_EVERY), so a capture that is not in the page cache comes in while the batches
 # before it are decoded, not one page fault at a time.

@@ -1,0 +1,45 @@
+"""The C heap of a long run: few malloc arenas, and what is freed handed back between phases.
+
+glibc gives each thread that allocates its own arena (up to eight per core) and keeps what is
+freed in an arena for that arena's later use. The pipeline's threads allocate and free small
+numpy arrays by the thousand, so a scan of a few GB held tens of MiB of free heap spread over
+arenas when it reached the conversation query, which then grew the heap further (measured in
+docs/benchmarks.md). Two arenas leave threads little to contend on (the kernels allocate
+nothing per packet) and ``malloc_trim`` returns the free pages after the capture is read.
+Elsewhere (another C library, another system) both do nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+from functools import cache
+from typing import Any
+
+M_ARENA_MAX = -8  # mallopt's parameter number in glibc's malloc.h
+ARENAS = 2
+
+
+@cache
+def _glibc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018 (glibc has both; musl has no mallopt)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def limit_arenas(count: int = ARENAS) -> bool:
+    """At most ``count`` malloc arenas from now on (call before threads start); whether set."""
+    libc = _glibc()
+    return bool(libc is not None and libc.mallopt(M_ARENA_MAX, count) == 1)
+
+
+def give_back() -> bool:
+    """Return the heap's free pages to the system; whether any were."""
+    libc = _glibc()
+    return bool(libc is not None and libc.malloc_trim(0) == 1)
