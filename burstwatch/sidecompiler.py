@@ -43,9 +43,10 @@ def manifest() -> list[dict[str, Any]]:
 
 def late_kernels() -> list[dict[str, Any]]:
     """The kernels the side process compiles, in the order the pipeline reaches them (the
-    manifest's order)."""
+    manifest's order): the scan's (``run`` 0), not the exports' or another format's, which
+    the pipeline would wait for without needing them."""
     return [k for k in manifest() if not k["module"].startswith(EARLY_PACKAGES)
-            and (k["module"], k["kernel"]) not in EARLY_KERNELS]
+            and (k["module"], k["kernel"]) not in EARLY_KERNELS and k.get("run", 0) == 0]
 
 
 def describe(arg: Any) -> dict[str, Any]:

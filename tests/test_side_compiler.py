@@ -96,6 +96,10 @@ def test_late_kernels_leave_the_early_ones_to_the_command() -> None:
     assert not any(module.startswith(EARLY_PACKAGES) for module, _ in late)
     everything = {(k["module"], k["kernel"]) for k in manifest()}
     assert everything >= EARLY_KERNELS  # the early names are real kernels
+    # only what the scan calls: the pipeline waits for the side process before enriching
+    assert all(k["run"] == 0 for k in late_kernels())
+    assert not any(k["module"] == "burstwatch.outputs.jsonfill" for k in late_kernels())
+    assert any(k["module"] == "burstwatch.outputs.jsonfill" for k in manifest())
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,29 +89,41 @@ def rare_calls() -> None:
     move_down(np.zeros(8, np.uint8), index[[0]], index[[0]], index[[0]])
 
 
-def run_all(folder: Path) -> None:
-    """Run ``runs(folder)`` in this process, their output discarded, and ``rare_calls``."""
+def run_all(folder: Path, starting: Callable[[int], None] = lambda run: None) -> None:
+    """Run ``runs(folder)`` in this process, their output discarded, then ``rare_calls``
+    (``starting(k)`` before the k-th, the rare calls last)."""
     from burstwatch.cli.main import main
 
-    for argv in runs(folder):
+    commands = runs(folder)
+    for k, argv in enumerate(commands):
+        starting(k)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             main(argv)
+    starting(len(commands))
     rare_calls()
 
 
 def demo_kernels() -> list[dict[str, Any]]:
-    """Run the recorded commands here, compiling every kernel, and return them in reach order."""
+    """Run the recorded commands here, compiling every kernel, and return them in reach order,
+    each signature with the run that first called it (``run``: 0 is the demo's scan)."""
     from numba.core import event
+
+    from burstwatch.sidecompiler import describe
 
     order: list[str] = []
     depth = [0]  # compilations running: a kernel's helpers compile inside it
+    run = [0]
+    first_run: dict[tuple[str, str], int] = {}  # (kernel, argument types) -> run
 
     class FirstReached(event.Listener):
         def on_start(self, ev: event.Event) -> None:
             func = ev.data["dispatcher"].py_func
             name = f"{func.__module__}.{func.__qualname__}"
-            if depth[0] == 0 and name.startswith("burstwatch.") and name not in order:
-                order.append(name)
+            if depth[0] == 0 and name.startswith("burstwatch."):
+                if name not in order:
+                    order.append(name)
+                args = json.dumps([describe(a) for a in ev.data["args"]])
+                first_run.setdefault((name, args), run[0])
             depth[0] += 1
 
         def on_end(self, ev: event.Event) -> None:
@@ -120,10 +133,13 @@ def demo_kernels() -> list[dict[str, Any]]:
     event.register("numba:compile", listener)
     try:
         with tempfile.TemporaryDirectory() as folder:
-            run_all(Path(folder))
+            run_all(Path(folder), lambda k: run.__setitem__(0, k))
     finally:
         event.unregister("numba:compile", listener)
-    return used_kernels(order)
+    kernels = used_kernels(order)
+    for k in kernels:
+        k["run"] = first_run[(f"{k['module']}.{k['kernel']}", json.dumps(k["args"]))]
+    return kernels
 
 
 def main() -> int:
