@@ -77,12 +77,14 @@ def runs(folder: Path) -> list[list[str]]:
 
 
 def rare_calls() -> None:
-    """Kernels a scan calls only on captures far larger than the demo, called as their one
-    caller calls them."""
+    """Kernels a scan calls only on captures far larger than the demo, and those of live
+    capture, called as their one caller calls them."""
     import numpy as np
 
+    from burstwatch.cli.warmup import warm_up_capture_kernels
     from burstwatch.flows.kernel import move_down
 
+    warm_up_capture_kernels()  # live's ring walk and pcap writer
     # SampleStore._compact_arena: the arena, and its live records' offsets, lengths and new
     # offsets (fancy-indexed int64 columns).
     index = np.zeros(1, np.int64)

@@ -59,4 +59,18 @@ def warm_up(config: FlowConfig, geo: GeoDatabase, settings: Settings, detector: 
                       sample_payloads=False)
     for seed in (0, 1):
         table.update(decode(warm_up_records(seed)))
+    warm_up_capture_kernels()
     return rows
+
+
+def warm_up_capture_kernels() -> None:
+    """The ring's walk and the pcap writer's packing, on nothing, with the argument types
+    their callers give them (``LiveCapture._read_ring``, ``RotatingPcapWriter.write``)."""
+    from burstwatch.ingest.live import walk_blocks
+    from burstwatch.outputs.capture import _pack
+
+    none = np.zeros(0, np.int64)
+    u32 = np.zeros(0, np.uint32)
+    walk_blocks(np.zeros(0, np.uint8), none, none.copy(), False, 0, none.copy(), u32,
+                u32.copy(), none.copy(), none.copy())
+    _pack(np.zeros(0, np.uint8), none, u32, u32.copy(), none.copy(), np.zeros(0, np.uint8))
