@@ -72,10 +72,13 @@ class ArgumentType:
     def accepts(self, value: Any) -> bool:
         if self.scalar is not None:
             return scalar_type(value) == self.scalar
-        return (isinstance(value, np.ndarray) and value.dtype == self.dtype
-                and value.ndim == self.ndim
-                and (self.any_layout or value.flags.c_contiguous)
-                and (not self.writable or value.flags.writeable))
+        if not isinstance(value, np.ndarray):
+            return False
+        dtype = value.dtype
+        if (dtype is not self.dtype and dtype != self.dtype) or value.ndim != self.ndim:
+            return False
+        flags = value.flags  # a new object per read: read once
+        return (self.any_layout or flags.c_contiguous) and (not self.writable or flags.writeable)
 
 
 def _describe(value: Any) -> str:

@@ -98,6 +98,35 @@ def test_conversations_exact() -> None:
     assert bursts.direction.dtype == np.int8 and bursts.remote_ip.dtype == object
 
 
+def test_the_conversation_query_runs_on_one_thread_and_puts_the_setting_back(
+        tmp_path: Path) -> None:
+    with filled() as ledger:
+        con = ledger.connection
+        con.execute("SET threads = 3")
+        seen: list[str] = []
+        real = con.execute
+
+        class Watch:  # every statement the query runs, with the thread setting it ran under
+            def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
+                seen.append(str(real("SELECT current_setting('threads')").fetchone()[0]))
+                return real(sql, *args)
+
+        class Held:
+            connection = Watch()
+            latest_ns = ledger.latest_ns
+
+        conv, _ = conversations(Held())  # type: ignore[arg-type]
+        assert as_lists(conv) == CONVERSATIONS
+        assert seen[0] == "3" and set(seen[2:]) == {"1"}
+        assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 3
+        path = tmp_path / "ledger.duckdb"
+        with Ledger.open(str(path)) as written:
+            written.append(HISTORY)
+            written.append(CURRENT)
+    with Ledger.open(str(path), read_only=True) as reader:  # a setting, not a write
+        assert as_lists(conversations(reader)[0]) == CONVERSATIONS
+
+
 def test_conversations_of_a_past_horizon() -> None:
     # Ending in [T+800 s, T+1800 s]: flow 3's first window and its burst, nothing else.
     with filled() as ledger:

@@ -202,16 +202,22 @@ def conversations(
               "flagged": [int(f) for f in flagged]}
     con = ledger.connection
     temporary = ["judge_hz", "judge_conn", *_FIRST_SEEN]
+    # One DuckDB thread: each thread builds its own hash tables, which DuckDB keeps after the
+    # statement; on the 5 M-packet capture two threads cost 35 MiB more at the scan's peak
+    # and made the query no faster (docs/benchmarks.md).
+    threads = con.execute("SELECT current_setting('threads')").fetchone()
+    con.execute("SET threads = 1")
     try:
         con.execute(_HORIZON, params)
         con.execute(_CONNECTIONS)
         for name, select in _FIRST_SEEN.items():
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {_HISTORY}\n{select}", params)
         conv = con.execute(_CONVERSATIONS).fetchnumpy()
+        bursts = con.execute(_BURSTS, params).fetchnumpy()
     finally:
         for name in temporary:
             con.execute(f"DROP TABLE IF EXISTS temp.{name}")
-    bursts = con.execute(_BURSTS, params).fetchnumpy()
+        con.execute(f"SET threads = {int(threads[0]) if threads else 1}")
     return _conversations(conv, now - horizon_ns, now), _bursts(bursts)
 
 
