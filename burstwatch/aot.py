@@ -236,6 +236,8 @@ def _start_background_build(target: Path) -> None:
     (a failure is kept in ``<target>.failed``)."""
     with contextlib.suppress(OSError):
         target.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(target.parent, os.W_OK | os.X_OK):
+            return  # a cache folder this user cannot write: nothing to build into
         proc = subprocess.Popen(
             [sys.executable, "-c", _program("background_main"), str(target)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

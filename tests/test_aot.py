@@ -190,6 +190,15 @@ def test_a_missing_build_is_scheduled_once_for_the_exit(
     assert aot.ready() is None and len(at_exit) == 2
 
 
+def test_no_background_build_into_a_folder_this_user_cannot_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spawned: list[object] = []
+    monkeypatch.setattr(aot.subprocess, "Popen", lambda *a, **k: spawned.append(a))
+    monkeypatch.setattr(aot.os, "access", lambda path, mode: False)
+    aot._start_background_build(tmp_path / "kernels-x")
+    assert spawned == [] and not aot._lock_file(tmp_path / "kernels-x").exists()
+
+
 # ---- a real build --------------------------------------------------------------------------
 
 PROBE = """
