@@ -562,3 +562,23 @@ def test_bundled_tables_are_pickled_as_a_reference_others_whole(db: GeoDatabase)
     a, b = lookup(other, addrs), lookup(copy, addrs)
     assert a.country.tolist() == b.country.tolist() and a.asn.tolist() == b.asn.tolist()
     assert list(a.org_strings()) == list(b.org_strings()) and any(a.org_strings())
+
+
+def test_bundled_organisation_names_decoded_on_demand_are_the_names() -> None:
+    """``OrgNames`` decodes only the names asked for; they are the names the blob holds."""
+    from burstwatch.enrich.geo import OrgNames
+
+    names = ["", "Org A", "Ørg, with comma", "", "日本"]
+    data = [n.encode() for n in names]
+    offsets = np.cumsum([0] + [len(d) for d in data]).astype(np.int64)
+    orgs = OrgNames(b"".join(data), offsets)
+    assert len(orgs) == len(names) and [orgs[k] for k in range(len(names))] == names
+    assert orgs[-1] == "日本"
+    rows = np.array([4, 1, 1, 0, 2, 4], np.uint32)
+    assert orgs.take(rows).tolist() == [names[k] for k in rows]
+    assert orgs.take(np.zeros(0, np.uint32)).tolist() == []
+    with pytest.raises(IndexError):
+        orgs[len(names)]
+    for bad in (offsets[::-1].copy(), np.append(offsets, offsets[-1] + 1)):
+        with pytest.raises(GeoDataError):
+            OrgNames(b"".join(data), bad)
