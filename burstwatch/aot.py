@@ -46,9 +46,10 @@ FORMAT = "1"  # of the build folder; a new one is built when it changes
 CACHE_VARIABLE = "BURSTWATCH_CACHE_DIR"
 AHEAD_VARIABLE = "BURSTWATCH_AHEAD"  # "0": never build or load kernels ahead of time
 BUILD_SECONDS = 900.0  # a build process taking longer than this is ended
-# Built in a process of their own where a second core is free: the record walks and the
-# decoder (about half of the compile time).
-FIRST_PART = ("burstwatch.ingest.", "burstwatch.decode.")
+# Built in a process of their own where a second core is free (``burstwatch warmup``): the
+# record walks, the decoder and the flow table (the rest is the classifier, the score and the
+# exports; the decoder alone was a third of the compile time).
+FIRST_PART = ("burstwatch.ingest.", "burstwatch.decode.", "burstwatch.flows.")
 
 _loaded: Path | None = None
 
