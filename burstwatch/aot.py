@@ -134,11 +134,12 @@ def load(directory: Path) -> int:
     return done
 
 
-def ready() -> Path | None:
+def ready(build_later: bool = True) -> Path | None:
     """Load this installation's build; None where kernels run by numba's JIT instead: not
-    wanted, numba already loaded, or no build yet. Without a build, one is started in the
-    background when this process exits (``schedule``): the run goes on at the JIT's pace, as
-    fast as a build would be, and later runs load the build. Never raises."""
+    wanted, numba already loaded, or no build yet. Without a build, and with
+    ``build_later`` (a command; not a worker process, whose command does it), one is started
+    in the background when this process exits (``schedule``): the run goes on at the JIT's
+    pace, as fast as a build would be, and later runs load the build. Never raises."""
     if _loaded is not None:
         return _loaded
     if not wanted() or jit_loaded():
@@ -146,7 +147,8 @@ def ready() -> Path | None:
     target = build_dir()
     if (target / "index.json").is_file():
         return _load_or_say(target)
-    schedule(target)
+    if build_later:
+        schedule(target)
     return None
 
 

@@ -333,6 +333,46 @@ def test_the_built_scan_says_what_the_jit_scan_says(built: Path) -> None:
     assert "HIGH" in aot_run.stdout
 
 
+BLOCK_NUMBA = """
+import importlib.abc, importlib.machinery, sys
+
+class Refuse(importlib.abc.Loader):
+    def create_module(self, spec):
+        raise ImportError("numba is blocked")
+    def exec_module(self, module):
+        raise ImportError("numba is blocked")
+
+class Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "numba":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None:
+            spec.loader = Refuse()
+        return spec
+
+sys.meta_path.insert(0, Finder())
+"""
+
+
+@pytest.mark.slow
+def test_workers_run_the_build_with_numba_unimportable(built: Path, tmp_path: Path) -> None:
+    """``-j 2``: the fork server and its workers load the build too (every process of the run
+    starts with a ``sitecustomize`` that lets numba be found, as the build's key needs, but
+    not imported)."""
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "sitecustomize.py").write_text(BLOCK_NUMBA)
+    env = _env(built)
+    env["PYTHONPATH"] = f"{blocked}{os.pathsep}{ROOT}"
+    runs = [subprocess.run([sys.executable, "-m", "burstwatch", "scan", *jobs, "pcaps/demo.pcap",
+                            "-v"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+            for jobs in ([], ["-j", "2"])]
+    for run in runs:
+        assert run.returncode == 1 and "blocked" not in run.stderr, run.stderr
+    assert runs[0].stdout == runs[1].stdout and "HIGH" in runs[1].stdout
+
+
 WALK = """
 import json, sys
 import numpy as np

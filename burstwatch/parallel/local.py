@@ -61,10 +61,12 @@ def run_shard(job: ShardJob, emit: Callable[[tuple[Any, ...]], None],
     nothing), then ``("done", stats, enrich stats)``; returns the timeline's name.
     ``stop_at()``: the group (>= 0) at which every shard ends its input as if the capture
     ended there, flushing its open flows."""
+    from burstwatch.aot import ready
     from burstwatch.flows import FlowOutput
     from burstwatch.ingest.timeline import Timeline
     from burstwatch.pipeline import Pipeline, Steps, coalesced
 
+    ready(build_later=False)  # a Dask worker's first task, or a worker started cold
     stats = RunStats()
     enricher = job.enricher_factory() if job.enricher_factory is not None else None
     timeline = Timeline(job.inputs)

@@ -2,9 +2,10 @@
 
 A worker started cold spends about 1.3 s of CPU importing the package and loading its numba
 kernels from the cache before it reads a packet. The fork server (``parallel.plan``)
-imports this module once per run: the pipeline's modules, then a short generated capture
-read from a file through one shard of the pipeline with enrichment, which loads (or, on a
-fresh install, compiles) every kernel a shard's run calls. Each worker forked from the server
+imports this module once per run: the pipeline's modules and the kernels built ahead of time
+(where the command has that build: ``aot.ready``), then a short generated capture read from
+a file through one shard of the pipeline with enrichment, which loads (or, without a build,
+compiles or loads from numba's cache) every kernel a shard's run calls. Each worker forked from the server
 inherits all of it. Nothing here keeps state a run could see: the warm-up's pipeline, table
 and annotator are dropped, and flow ids, clocks and counts belong to each run's own objects.
 """
@@ -16,6 +17,7 @@ import gc
 import tempfile
 from pathlib import Path
 
+from burstwatch.aot import ready
 from burstwatch.config.settings import Settings
 from burstwatch.enrich.annotate import FlowAnnotator
 from burstwatch.enrich.geo import GeoDatabase
@@ -48,6 +50,7 @@ def warm_up() -> int:
 
 # Only a head start: if it fails, each worker loads what it needs itself.
 with contextlib.suppress(Exception):
+    ready(build_later=False)  # the kernels built ahead of time, where the command has them
     warm_up()
 # What is loaded now lives as long as the server: the collector leaves it alone, so a forked
 # worker's collections do not write to (and copy) the pages it shares with the server.
