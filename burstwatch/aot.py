@@ -34,6 +34,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ FORMAT = "1"  # of the build folder; a new one is built when it changes
 CACHE_VARIABLE = "BURSTWATCH_CACHE_DIR"
 AHEAD_VARIABLE = "BURSTWATCH_AHEAD"  # "0": never build or load kernels ahead of time
 BUILD_SECONDS = 900.0  # a build process taking longer than this is ended
+UNUSED_DAYS = 30.0  # a build no run has loaded for this long is removed by the next build
 # Built in a process of their own where a second core is free (``burstwatch warmup``): the
 # record walks, the decoder and the flow table (the rest is the classifier, the score and the
 # exports; the decoder alone was a third of the compile time).
@@ -131,7 +133,34 @@ def load(directory: Path) -> int:
         done += install_ahead([(k["module"], k["kernel"], k["args"], getattr(module, k["symbol"]))
                                for k in part["kernels"]])
     _loaded = directory
+    with contextlib.suppress(OSError):
+        os.utime(directory / "index.json")  # in use: kept by ``prune``
     return done
+
+
+def prune(root: Path, keep: Path, max_age_days: float = UNUSED_DAYS) -> list[Path]:
+    """Remove the builds in ``root`` other than ``keep`` that no run has loaded for
+    ``max_age_days`` (other installations sharing the cache folder keep theirs while they
+    run), and their markers; returns what was removed."""
+    cutoff = time.time() - max_age_days * 86400
+    gone = []
+    for old in root.glob("kernels-*"):
+        if old == keep or old.name.startswith(keep.name):
+            continue
+        try:
+            used = (old / "index.json").stat().st_mtime if old.is_dir() else old.stat().st_mtime
+        except OSError:
+            used = 0.0
+        if used < cutoff:
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    old.unlink()
+            gone.append(old)
+    return gone
+
+
 
 
 def ready(build_later: bool = True) -> Path | None:
@@ -343,6 +372,7 @@ def build(target: Path, processes: int = 1) -> None:
         except OSError:
             if not (target / "index.json").is_file():  # not a concurrent run's build
                 raise
+        prune(target.parent, target)
     except OSError as exc:
         raise BuildFailed(f"cannot write the build ({exc.strerror or exc})") from None
     finally:

@@ -11,6 +11,7 @@ import re
 import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,27 @@ def test_a_missing_build_is_scheduled_once_for_the_exit(
                           capture_output=True, text=True, check=True).stdout.strip()
     aot._lock_file(aot.build_dir()).write_text(f"{dead}\n")
     assert aot.ready() is None and len(at_exit) == 2
+
+
+def test_a_new_build_removes_builds_unused_for_a_month(tmp_path: Path) -> None:
+    now = time.time()
+
+    def build(name: str, age_days: float) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "index.json").write_text("{}")
+        os.utime(folder / "index.json", (now - age_days * 86400,) * 2)
+        return folder
+
+    keep, recent, old = build("kernels-new", 90), build("kernels-b", 3), build("kernels-c", 31)
+    (tmp_path / "kernels-d.failed").write_text("no C compiler\n")
+    os.utime(tmp_path / "kernels-d.failed", (now - 40 * 86400,) * 2)
+    (tmp_path / "kernels-new.building").write_text("1\n")
+    (tmp_path / "other").mkdir()
+    gone = aot.prune(tmp_path, keep)
+    assert sorted(p.name for p in gone) == ["kernels-c", "kernels-d.failed"]
+    assert keep.is_dir() and recent.is_dir() and not old.exists()
+    assert (tmp_path / "kernels-new.building").exists() and (tmp_path / "other").is_dir()
 
 
 def test_no_background_build_into_a_folder_this_user_cannot_write(
