@@ -104,8 +104,8 @@ def scalar_type(value: Any) -> str | None:
 
 
 class Kernel:
-    """A kernel not yet handed to numba: its Python function, numba's options for it and the
-    ahead-of-time builds of its signatures (``install_ahead``)."""
+    """A kernel: its Python function, numba's options for it, the ahead-of-time builds of its
+    signatures (``install_ahead``) and, once a call needs it, numba's dispatcher."""
 
     def __init__(self, py_func: Callable[..., Any], options: dict[str, Any]) -> None:
         functools.update_wrapper(self, py_func)
