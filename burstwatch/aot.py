@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from burstwatch.jit import MODE_VARIABLE, install_ahead, jit_loaded
+from burstwatch.sidecompiler import MANIFEST, core_is_free, manifest
 
 PACKAGE = Path(__file__).resolve().parent
-MANIFEST = PACKAGE / "kernels.json"
 FORMAT = "1"  # of the build folder; a new one is built when it changes
 CACHE_VARIABLE = "BURSTWATCH_CACHE_DIR"
 AHEAD_VARIABLE = "BURSTWATCH_AHEAD"  # "0": never build or load kernels ahead of time
@@ -161,8 +161,6 @@ def prune(root: Path, keep: Path, max_age_days: float = UNUSED_DAYS) -> list[Pat
     return gone
 
 
-
-
 def ready(build_later: bool = True) -> Path | None:
     """Load this installation's build; None where kernels run by numba's JIT instead: not
     wanted, numba already loaded, or no build yet. Without a build, and with
@@ -191,7 +189,7 @@ def build_now(on_build: Callable[[bool], None] | None = None) -> Path:
         if on_build is not None:
             on_build(True)
         try:
-            build(target, processes=2 if _core_is_free() else 1)
+            build(target, processes=2 if core_is_free() else 1)
         finally:
             if on_build is not None:
                 on_build(False)
@@ -208,12 +206,6 @@ def _load_or_say(target: Path) -> Path | None:
               "numba compiles them instead", file=sys.stderr)
         return None
     return target
-
-
-def _core_is_free() -> bool:
-    from burstwatch.sidecompiler import core_is_free
-
-    return core_is_free()
 
 
 def schedule(target: Path) -> None:
@@ -307,11 +299,6 @@ def toolchain_problem() -> str | None:
     if importlib.util.find_spec("setuptools") is None:
         return "setuptools is not installed"
     return None
-
-
-def manifest() -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = json.loads(MANIFEST.read_text(encoding="utf-8"))["kernels"]
-    return data
 
 
 def plan(kernels: list[dict[str, Any]], processes: int) -> list[list[int]]:

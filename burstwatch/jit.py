@@ -5,14 +5,14 @@ Importing numba and setting up its compiler costs a command about half a second 
 (llvmlite's LLVM alone is 68 MiB of it), more than the demo capture takes to scan. So a
 kernel is a ``Kernel``: a plain object that, called from Python, runs the ahead-of-time build
 of its signature (``burstwatch/aot.py`` builds one extension module from the recorded
-signatures, ``kernels.json``, on the first run) when the arguments have exactly the types it
-was built for, and otherwise hands the call to a numba dispatcher. The first call that needs
-one loads numba (``use_jit``), and each kernel gets its dispatcher when it needs one; numba
-types a ``Kernel`` as that dispatcher, so kernels it compiles call (and inline) their helpers exactly as if numba
-had decorated them at import.
+signatures, ``kernels.json``, after the first run) when the arguments have exactly the types
+it was built for, and otherwise hands the call to a numba dispatcher. The first call that
+needs one loads numba (``use_jit``), and each kernel gets its dispatcher when it needs one;
+numba types a ``Kernel`` as that dispatcher, so kernels it compiles call (and inline) their
+helpers exactly as if numba had decorated them at import.
 
 ``BURSTWATCH_KERNELS=jit`` skips all of this: numba decorates every kernel at import, as
-before (the test suite, the kernel manifest and the ahead-of-time build itself run so).
+before (the kernel manifest and the ahead-of-time build itself run so).
 
 When numba loads, it sets up without two of its callee kinds, whose support costs more than
 all of burstwatch's kernels take to load:
@@ -178,7 +178,7 @@ def njit(*args: Any, **options: Any) -> Any:
 
 
 def jit_loaded() -> bool:
-    """Whether numba is loaded and every kernel has its dispatcher."""
+    """Whether numba is loaded (kernels then get their dispatchers when a call needs one)."""
     return _numba_njit is not None
 
 

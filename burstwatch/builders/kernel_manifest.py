@@ -1,7 +1,7 @@
 """Record the signatures of burstwatch's numba kernels (``burstwatch/kernels.json``).
 
 Run as ``python -m burstwatch.builders.kernel_manifest`` after changing a kernel's
-arguments: it runs the commands of ``RUNS`` on the demo capture in this process with an empty
+arguments: it runs the commands of ``runs`` on the demo capture in this process with an empty
 numba cache (so every kernel compiles, about a minute): the scan first, then the scan of the
 same packets as pcapng and the record exports. It writes every top-level kernel with the
 argument types it was called with, in the order they were first reached. The ahead-of-time

@@ -1,11 +1,13 @@
 """Kernels ready before a command runs them, and saying so while they compile.
 
-The first run after an install builds the kernels ahead of time (``burstwatch/aot.py``, tens
-of seconds; later runs load the build), and silence that long looks like a hang. On a
-terminal a spinner turns while kernels compile; otherwise one line. Where no build is possible
-numba compiles them as they are first called (its cache keeps them), announced the same way;
-its first compilation also starts the side compiler (``burstwatch/sidecompiler.py``), which
-compiles the kernels the pipeline reaches late in a second process meanwhile."""
+A command loads the kernels built ahead of time (``burstwatch/aot.py``) where they exist.
+Otherwise numba compiles them as they are first called (tens of seconds after an install; its
+cache keeps them), and silence that long looks like a hang: on a terminal a spinner turns
+while kernels compile, otherwise one line; ``burstwatch warmup`` shows the same while it
+builds. numba's first compilation also starts the side compiler
+(``burstwatch/sidecompiler.py``), which compiles the kernels the pipeline reaches late in a
+second process meanwhile. The C heap gets its arena limit here too (``burstwatch/heap.py``),
+before the pipeline's threads start."""
 
 from __future__ import annotations
 
@@ -112,8 +114,9 @@ class CompileNotice:
 
 @contextmanager
 def compile_notice(stream: TextIO | None = None, side_compiler: bool = True) -> Iterator[None]:
-    """Kernels ready (the ahead-of-time build loaded, built first on the first run), and while
-    inside, any numba compilation announced on ``stream`` (stderr by default); with
+    """Kernels ready (the ahead-of-time build loaded where it exists, else scheduled for the
+    exit), and while inside, any numba compilation announced on ``stream`` (stderr by
+    default); with
     ``side_compiler`` (and unless BURSTWATCH_SIDE_COMPILER=0) the first one also starts the
     side compiler, ended on the way out."""
     out = stream if stream is not None else sys.stderr

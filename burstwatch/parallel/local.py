@@ -168,8 +168,11 @@ def run_sharded(
     for q in queues:
         # The worker holds the only write end now: one killed while its queue's thread was
         # writing a message leaves the rest unwritten, and the read then ends (EOFError)
-        # instead of waiting for bytes that never come.
-        q._writer.close()
+        # instead of waiting for bytes that never come. (``_writer`` is the queue's pipe end;
+        # where a Python names it otherwise, a killed worker is still found between messages.)
+        writer = getattr(q, "_writer", None)
+        if writer is not None:
+            writer.close()
 
     def steps() -> Iterator[list[FlowBatch | None]]:
         received = 0
