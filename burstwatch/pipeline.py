@@ -15,6 +15,7 @@ import io
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -69,6 +70,18 @@ def sample_policy(enriched: bool, whole_samples: bool) -> SamplePolicy | None:
     return SAMPLE_POLICY
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded batch and its counts (``RunStats.add_decode``), computed where it was
+    decoded."""
+
+    packets: PacketBatch
+    wire_bytes: int
+    status_counts: np.ndarray
+    encap_counts: np.ndarray
+    undecoded: dict[str, int]
+
+
 class Pipeline:
     """decode -> flow table -> enrich -> features -> ledger, for one timeline of packets."""
 
@@ -101,20 +114,23 @@ class Pipeline:
     def table_step(self, records: RecordBatch) -> FlowOutput:
         return self.table_part(self.decode_part(records))
 
-    def decode_part(self, records: RecordBatch) -> tuple[PacketBatch, int]:
-        """``table_step``'s decoding: the packets and the records' wire bytes, for
-        ``table_part``, which counts them (so a run stopped between the two counts only
-        what the table saw)."""
-        return self.decoder(records), int(records.wirelen.sum(dtype=np.int64))
+    def decode_part(self, records: RecordBatch) -> Decoded:
+        """``table_step``'s decoding: the packets and what is counted of them, for
+        ``table_part``, which adds the counts (so a run stopped between the two counts only
+        what the table saw). The counting is done here, in the decoding thread: the table's
+        thread is the busier one."""
+        packets = self.decoder(records)
+        return Decoded(packets, int(records.wirelen.sum(dtype=np.int64)),
+                       np.bincount(packets.status, minlength=len(STATUS_NAMES)),
+                       packets.encap_counts(), undecoded_kinds(packets))
 
-    def table_part(self, decoded: tuple[PacketBatch, int]) -> FlowOutput:
+    def table_part(self, decoded: Decoded) -> FlowOutput:
         """``table_step``'s flow table, on what ``decode_part`` gave."""
-        packets, wire_bytes = decoded
+        packets = decoded.packets
         stats = self.stats
         stats.packets += len(packets)
-        stats.wire_bytes += wire_bytes
-        stats.add_decode(np.bincount(packets.status, minlength=len(STATUS_NAMES)),
-                         packets.encap_counts(), undecoded_kinds(packets))
+        stats.wire_bytes += decoded.wire_bytes
+        stats.add_decode(decoded.status_counts, decoded.encap_counts, decoded.undecoded)
         table = self.table
         evicted = table.evicted
         if self.shard is None:

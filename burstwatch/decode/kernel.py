@@ -17,6 +17,9 @@ import numpy as np
 
 from burstwatch.decode import batch as b
 from burstwatch.jit import njit
+from burstwatch.prefetch import prefetch
+
+_AHEAD = 8  # packets decoded while the next one's headers load
 
 # Link types (LINKTYPE_* values as written in pcap/pcapng headers).
 LINKTYPE_NULL = 0
@@ -308,6 +311,8 @@ def decode_packets(
     max_ip = cfg[1]
     n = offset.shape[0]
     for i in range(n):
+        if i + _AHEAD < n:
+            prefetch(data, offset[i + _AHEAD])
         base = offset[i]
         clen = int(caplen[i])
         wlen = int(wirelen[i])
