@@ -14,7 +14,7 @@ from burstwatch.errors import NotACaptureError
 from burstwatch.ingest.bytesource import ByteSource
 from burstwatch.ingest.records import U8, CaptureWarning, RecordBatch
 from burstwatch.jit import njit
-from burstwatch.prefetch import prefetch
+from burstwatch.prefetch import ask_ahead
 
 MAGIC_US = 0xA1B2C3D4
 MAGIC_NS = 0xA1B23C4D
@@ -22,10 +22,6 @@ GLOBAL_HEADER_LEN = 24
 RECORD_HEADER_LEN = 16
 # A record longer than this is treated as corruption (Wireshark's limit for most link types).
 MAX_RECORD_LEN = 262144
-
-# The walk asks for the bytes this far ahead of the record it reads: the next record's
-# position is in the one before, so the CPU cannot guess it; lines in order, it can load.
-_AHEAD_BYTES = 2048
 
 # Walk status codes.
 WALK_FULL = 0  # output columns are full
@@ -61,10 +57,7 @@ def walk_records(
     cap = offset.shape[0]
     ahead = 0  # every cache line before this one has been asked for
     while n < cap:
-        upto = min(pos + _AHEAD_BYTES, end)
-        while ahead < upto:
-            prefetch(buf, ahead)
-            ahead += 64
+        ahead = ask_ahead(buf, ahead, pos)
         if pos + RECORD_HEADER_LEN > end:
             return n, pos, WALK_NEED_MORE
         incl = _u32(buf, pos + 8, big)

@@ -32,6 +32,7 @@ from burstwatch.errors import NotACaptureError
 from burstwatch.ingest.bytesource import ByteSource
 from burstwatch.ingest.records import U8, CaptureWarning, RecordBatch
 from burstwatch.jit import njit
+from burstwatch.prefetch import ask_ahead
 
 SHB_MAGIC = b"\x0a\x0d\x0d\x0a"
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
@@ -195,7 +196,9 @@ def walk_blocks(
     """
     end = buf.shape[0]
     cap = offset.shape[0]
+    ahead = pos  # every cache line before this one has been asked for
     while n < cap:
+        ahead = ask_ahead(buf, ahead, pos)
         if pos + 8 > end:
             return n, pos, WALK_NEED_MORE
         btype = _u32(buf, pos, big)
