@@ -77,3 +77,43 @@ def batch_keys(p: PacketBatch, idx: npt.NDArray[np.intp]) -> BatchKeys:
     _keys(idx, p.src_hi, p.src_lo, p.dst_hi, p.dst_lo, p.sport, p.dport, p.proto,
           k.a_hi, k.a_lo, k.b_hi, k.b_lo, k.ports, k.src_is_a, k.hash)
     return k
+
+
+@dataclass(frozen=True)
+class GroupedPackets:
+    """What the flow table's update needs of a batch before it looks at its own state: the
+    packets it takes (``idx``), their keys, their grouping by flow (one stable sort: capture
+    order within each flow) and the per-packet columns it reads. Nothing here depends on the
+    table, so the decoding thread computes it (``group_packets``) while the table's thread
+    works on the batch before."""
+
+    idx: npt.NDArray[np.intp]
+    keys: BatchKeys
+    order: npt.NDArray[np.intp]  # packets (positions in idx) grouped by flow
+    uniq: U64  # each group's hash, ascending
+    first: npt.NDArray[np.intp]  # each group's first packet (position in idx)
+    inverse: npt.NDArray[np.int64]  # each packet's group
+    ts: npt.NDArray[np.int64]
+    wire: npt.NDArray[np.int64]
+    payload: npt.NDArray[np.int64]
+    flags: npt.NDArray[np.uint8]
+    proto: npt.NDArray[np.uint8]
+
+
+def group_packets(batch: PacketBatch, idx: npt.NDArray[np.intp]) -> GroupedPackets:
+    """The packets ``idx`` (at least one) of ``batch``, keyed and grouped by flow."""
+    keys = batch_keys(batch, idx)
+    order = np.argsort(keys.hash, kind="stable")
+    h_sorted = keys.hash[order]
+    is_start = np.empty(h_sorted.shape[0], np.bool_)
+    is_start[0] = True
+    np.not_equal(h_sorted[1:], h_sorted[:-1], out=is_start[1:])
+    starts = np.flatnonzero(is_start)
+    inverse = np.empty(order.shape[0], np.int64)
+    inverse[order] = np.cumsum(is_start) - 1
+    return GroupedPackets(
+        idx=idx, keys=keys, order=order, uniq=h_sorted[starts], first=order[starts],
+        inverse=inverse, ts=batch.ts_ns[idx], wire=batch.wire_len[idx].astype(np.int64),
+        payload=batch.payload_len[idx].astype(np.int64), flags=batch.tcp_flags[idx],
+        proto=batch.proto[idx],
+    )

@@ -26,7 +26,7 @@ from burstwatch.flows import roles
 from burstwatch.flows import state as st
 from burstwatch.flows.config import FlowConfig
 from burstwatch.flows.kernel import evict, gather_bytes, process_packets, tick
-from burstwatch.flows.key import batch_keys
+from burstwatch.flows.key import GroupedPackets, group_packets
 from burstwatch.flows.records import (
     TUNNEL_DST_HI,
     TUNNEL_DST_LO,
@@ -214,13 +214,16 @@ class FlowTable:
         return int(self._index_slot.shape[0])
 
     # ---- public API ----
-    def update(self, batch: PacketBatch, clock_ns: int | None = None) -> FlowOutput:
+    def update(self, batch: PacketBatch, clock_ns: int | None = None,
+               grouped: GroupedPackets | None = None) -> FlowOutput:
         """Add a batch of decoded packets; return what ended or rolled over meanwhile.
 
         ``clock_ns``: the time of the batch's newest packet when ``batch`` is one shard of
         what was read (``burstwatch.parallel``): the table ticks when the whole would, so
-        every shard emits its rows at the same step as a table that saw every packet."""
-        idx = np.flatnonzero(batch.status == 0)
+        every shard emits its rows at the same step as a table that saw every packet.
+        ``grouped``: ``group_packets`` of the batch's decoded packets, made beforehand (in
+        the decoding thread)."""
+        idx = grouped.idx if grouped is not None else np.flatnonzero(batch.status == 0)
         self.packets_seen += idx.shape[0]
         if idx.shape[0] == 0:
             if clock_ns is None:
@@ -234,28 +237,18 @@ class FlowTable:
         # taken in parts, in capture order: results do not depend on where batches end.
         step = max(self.max_flows // 2, 1)
         if idx.shape[0] <= step:
-            return self._update(batch, idx, clock_ns)
-        outs = [self._update(batch, idx[a : a + step],
+            return self._update(batch, grouped or group_packets(batch, idx), clock_ns)
+        outs = [self._update(batch, group_packets(batch, idx[a : a + step]),
                              clock_ns if a + step >= idx.shape[0] else None)
                 for a in range(0, idx.shape[0], step)]
         return FlowOutput(FlowRows.concat([o.rows for o in outs]),
                           BurstRows.concat([o.bursts for o in outs]),
                           PayloadSamples.concat([o.samples for o in outs]))
 
-    def _update(self, batch: PacketBatch, idx: npt.NDArray[np.intp],
+    def _update(self, batch: PacketBatch, grouped: GroupedPackets,
                 clock_ns: int | None) -> FlowOutput:
-        keys = batch_keys(batch, idx)
-        # One stable sort groups the packets by flow, in capture order within each flow.
-        order = np.argsort(keys.hash, kind="stable")
-        h_sorted = keys.hash[order]
-        is_start = np.empty(h_sorted.shape[0], np.bool_)
-        is_start[0] = True
-        np.not_equal(h_sorted[1:], h_sorted[:-1], out=is_start[1:])
-        starts = np.flatnonzero(is_start)
-        uniq = h_sorted[starts]
-        first = order[starts]
-        inverse = np.empty(order.shape[0], np.int64)
-        inverse[order] = np.cumsum(is_start) - 1
+        idx, keys, order = grouped.idx, grouped.keys, grouped.order
+        uniq, first, inverse = grouped.uniq, grouped.first, grouped.inverse
         pos = np.searchsorted(self._index_hash, uniq)
         pos_c = np.minimum(pos, max(self._index_hash.shape[0] - 1, 0))
         found = (pos < self._index_hash.shape[0]) & (
@@ -290,7 +283,7 @@ class FlowTable:
             & (self.k_b_hi[slot] == keys.b_hi) & (self.k_b_lo[slot] == keys.b_lo)
             & (self.k_ports[slot] == keys.ports)
         )
-        ts = batch.ts_ns[idx]
+        ts = grouped.ts
         if not same.all():  # a 64-bit hash collision: count it, leave those packets out
             self.hash_collisions += int((~same).sum())
             order = order[same[order]]
@@ -301,10 +294,7 @@ class FlowTable:
         sample_fid = np.zeros(n_all, np.int64)
         rows: list[FlowRows] = [made_room.rows]
         bursts: list[BurstRows] = [made_room.bursts]
-        wire = batch.wire_len[idx].astype(np.int64)
-        payload = batch.payload_len[idx].astype(np.int64)
-        flags = batch.tcp_flags[idx]
-        proto = batch.proto[idx]
+        wire, payload, flags, proto = grouped.wire, grouped.payload, grouped.flags, grouped.proto
         j = 0
         while True:
             n, nb, j = process_packets(
