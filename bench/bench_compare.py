@@ -14,7 +14,8 @@ listed as missing, never silently dropped:
   burstwatch scan  the whole job (`burstwatch scan`, in-memory ledger)
   burstwatch flows -o x.jsonl  flow records with features and enrichment, as JSON lines
   argus            flow records (`argus -r CAPTURE -w FILE`; Debian argus-server)
-  suricata         no rules, flow and protocol logging (`suricata -r`; Debian suricata)
+  suricata         no rules, flow and protocol logging (`suricata -r`; Debian suricata, in
+                   bookworm-backports for Debian 12)
   nfstream         NFStreamer with statistical features (PyPI nfstream; --nfstream-python
                    names an interpreter that has it, default this one)
   baseline scan    with --baseline TREE: `burstwatch scan` of another source tree (an older
@@ -64,7 +65,8 @@ def systems(capture: str, out: Path, nfstream_python: str) -> tuple[dict[str, li
         have["suricata"] = ["suricata", "-r", capture, "-l", str(out), "-k", "none",
                             "--set", "outputs.1.eve-log.enabled=yes", "-S", "/dev/null"]
     else:
-        missing.append("suricata (apt-get install suricata)")
+        missing.append("suricata (apt-get install suricata; on Debian 12 from bookworm-backports: "
+                       "apt-get install -t bookworm-backports suricata)")
     probe = subprocess.run([nfstream_python, "-c", "import nfstream"], capture_output=True)
     if probe.returncode == 0:
         have["nfstream"] = [nfstream_python, "-c", NFSTREAM, capture]
