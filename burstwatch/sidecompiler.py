@@ -7,8 +7,9 @@ and the conversation score (about 9 s). Where a second core is idle (no task of 
 process running or ready to run on it), the first compilation (a cache miss) starts a second
 Python (``start_side_compiler``) that compiles the late kernels by their recorded signatures,
 in the order the pipeline reaches them, into numba's cache. The pipeline waits for it once,
-before it first enriches flows (``await_side_compiler``), and then loads them from the cache
-instead of compiling them a second time. On a busy machine the second process would only
+before it first enriches flows (``await_side_compiler``), compiling the same list from its
+end meanwhile until the two meet, and then loads the side's kernels from the cache instead
+of compiling them a second time. On a busy machine the second process would only
 take turns with the first and add its own start-up (measured in docs/benchmarks.md), so it
 is not started there. Numba writes its cache files by rename, so neither process reads a
 half-written one.
@@ -25,6 +26,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +137,7 @@ def start_side_compiler() -> subprocess.Popen[bytes] | None:
         return None
     try:
         _running = subprocess.Popen([sys.executable, "-c", side_program()],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL)
     except OSError:
         _running = None
@@ -150,14 +153,45 @@ def side_program() -> str:
 
 
 def await_side_compiler(timeout: float = AWAIT_SECONDS) -> None:
-    """Wait for this process's side compiler to finish, if one is running (else at once).
+    """Wait for this process's side compiler to finish, if one is running (else at once),
+    compiling its kernels meanwhile from the other end of its list, so that the two
+    processes meet in the middle instead of this one idling (``compile_from_the_end``).
     It is waited for once: one that outlasts ``timeout`` is not waited for again (the
     command ends it when it finishes)."""
     global _running
     proc, _running = _running, None
-    if proc is not None and proc.poll() is None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=timeout)
+    if proc is None or proc.poll() is not None:
+        return
+    deadline = time.monotonic() + timeout
+    if proc.stdout is not None:
+        compile_from_the_end(proc, late_kernels(), lambda entry: compile_kernels([entry]),
+                             deadline)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def compile_from_the_end(
+    proc: subprocess.Popen[bytes], kernels: list[dict[str, Any]],
+    compile_one: Callable[[dict[str, Any]], object], deadline: float,
+) -> int:
+    """Compile ``kernels`` from the last one backwards while the side process, which writes
+    one byte to its standard output per kernel it has finished, works through them from the
+    first: stop where it has got to (it finishes the one it is on). Returns how many were
+    compiled here. At most the kernel both reach at once is compiled twice; numba writes its
+    cache files by rename, so either copy is whole."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    os.set_blocking(fd, False)
+    side_done = here = 0
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(BlockingIOError):
+            side_done += len(os.read(fd, 4096))
+        following = len(kernels) - 1 - here
+        if following <= side_done:
+            break
+        compile_one(kernels[following])
+        here += 1
+    return here
 
 
 def stop_side_compiler(proc: subprocess.Popen[bytes]) -> None:
@@ -175,8 +209,15 @@ def stop_side_compiler(proc: subprocess.Popen[bytes]) -> None:
 
 
 def main() -> None:
-    """The side process: compile the late kernels into numba's cache."""
-    compile_kernels(late_kernels())
+    """The side process: compile the late kernels into numba's cache, saying "." after each
+    (the command compiles from the other end up to where it has got to)."""
+    for entry in late_kernels():
+        compile_kernels([entry])
+        try:
+            sys.stdout.write(".")
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):  # the command has ended: its cache is enough
+            return
 
 
 if __name__ == "__main__":

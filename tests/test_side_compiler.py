@@ -204,3 +204,65 @@ def test_side_program_imports_this_package_whatever_the_working_directory(tmp_pa
     done = subprocess.run([sys.executable, "-c", side_program()], cwd=tmp_path,
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr
+
+
+def _side_that_finishes(count: int) -> subprocess.Popen[bytes]:
+    """A stand-in side process: says it has finished ``count`` kernels, then works on the
+    next until its input ends."""
+    return subprocess.Popen(
+        [sys.executable, "-c",
+         f"import sys; sys.stdout.write('.' * {count}); sys.stdout.flush(); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+
+def test_the_command_compiles_from_the_end_up_to_where_the_side_has_got() -> None:
+    import select
+    import time
+
+    from burstwatch.sidecompiler import compile_from_the_end
+
+    kernels = [{"kernel": f"k{i}"} for i in range(6)]
+    proc = _side_that_finishes(2)
+    assert proc.stdout is not None
+    compiled: list[str] = []
+
+    def compile_one(entry: dict[str, str]) -> None:
+        if not compiled:  # the side's report is there before the second look at it
+            assert select.select([proc.stdout], [], [], 600)[0]
+        compiled.append(entry["kernel"])
+
+    try:
+        here = compile_from_the_end(proc, kernels, compile_one, time.monotonic() + 600)
+        # the side has finished k0 and k1 and is on k2: this process takes k5, k4, k3
+        assert compiled == ["k5", "k4", "k3"] and here == 3
+        assert proc.poll() is None  # the side is not waited for here
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait()
+
+
+def test_nothing_is_compiled_again_once_the_side_has_finished() -> None:
+    import time
+
+    import burstwatch.sidecompiler as side
+
+    proc = _side_that_finishes(4)
+    assert proc.stdin is not None
+    proc.stdin.close()
+    proc.wait()
+    compiled: list[object] = []
+    assert side.compile_from_the_end(proc, [{}] * 4, compiled.append,
+                                     time.monotonic() + 600) == 0
+    assert compiled == []
+
+
+def test_the_side_process_reports_each_kernel(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import burstwatch.sidecompiler as side
+
+    done: list[str] = []
+    monkeypatch.setattr(side, "late_kernels", lambda: [{"kernel": "a"}, {"kernel": "b"}])
+    monkeypatch.setattr(side, "compile_kernels", lambda ks: done.extend(k["kernel"] for k in ks))
+    side.main()
+    assert done == ["a", "b"] and capsys.readouterr().out == ".."
