@@ -56,9 +56,12 @@ class EnrichStats:
             self.by_encryption[kind] = self.by_encryption.get(kind, 0) + n
 
 
-def _five_tuple(rows: FlowRows, i: int) -> tuple[int, ...]:
-    return (int(rows.proto[i]), int(rows.orig_hi[i]), int(rows.orig_lo[i]), int(rows.orig_port[i]),
-            int(rows.resp_hi[i]), int(rows.resp_lo[i]), int(rows.resp_port[i]))
+def _five_tuples(rows: FlowRows, idx: npt.NDArray[np.intp]) -> list[tuple[int, ...]]:
+    """The rows' 5-tuples (addresses as their two halves), as Python ints: the keys of the
+    recently ended connections a later part of the same connection inherits from."""
+    columns = (rows.proto, rows.orig_hi, rows.orig_lo, rows.orig_port, rows.resp_hi,
+               rows.resp_lo, rows.resp_port)
+    return list(zip(*(column[idx].tolist() for column in columns), strict=True))
 
 
 class FlowAnnotator:
@@ -167,24 +170,29 @@ class FlowAnnotator:
             return
         recent = self._recent
         changed = []
-        start, end = rows.start_ns, rows.end_ns
-        for i in todo[np.argsort(start[todo], kind="stable")].tolist():
-            key = _five_tuple(rows, i)
-            if bare[i]:
+        order = todo[np.argsort(rows.start_ns[todo], kind="stable")]
+        # The loop's inputs as Python values, converted column by column (not per row); a
+        # row's kind is read before the row itself is carried, so reading it ahead is the same.
+        keys = _five_tuples(rows, order)
+        starts, ends = rows.start_ns[order].tolist(), rows.end_ns[order].tolist()
+        bares, endeds, kinds = bare[order].tolist(), ended[order].tolist(), kind[order].tolist()
+        for k, i in enumerate(order.tolist()):
+            key = keys[k]
+            if bares[k]:
                 held = recent.get(key)
-                if held is not None and held[2] <= start[i] and (
-                    start[i] - held[2] <= self._conversation_ns
-                    and kind[i] in ("entropy", "none", held[0][0])  # else another protocol
+                if held is not None and held[2] <= starts[k] and (
+                    starts[k] - held[2] <= self._conversation_ns
+                    and kinds[k] in ("entropy", "none", held[0][0])  # else another protocol
                 ):
                     strings[i], entropy[i] = held[0], held[1]
                     changed.append(i)
-            if ended[i] and strings[i, 0] not in ("entropy", "none"):
-                recent[key] = (strings[i].copy(), float(entropy[i]), int(end[i]))
+            if endeds[k] and strings[i, 0] not in ("entropy", "none"):
+                recent[key] = (strings[i].copy(), float(entropy[i]), ends[k])
         if changed:
             idx = np.array(changed, np.intp)
             verdicts.overwrite(rows.flow_id[idx], strings[idx], entropy[idx])
         if len(recent) > self._recent_limit:
-            newest = int(end.max())
+            newest = int(rows.end_ns.max())
             for key in [k for k, v in recent.items() if newest - v[2] > self._conversation_ns]:
                 del recent[key]
             self._recent_limit = max(2 * len(recent), _RECENT_MIN)
