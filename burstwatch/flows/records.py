@@ -14,9 +14,11 @@ T = TypeVar("T")
 
 
 def _concat(cls: type[T], parts: list[T], empty: T) -> T:
-    """Column-wise concatenation of dataclasses of arrays."""
-    if not parts:
-        return empty
+    """Column-wise concatenation of dataclasses of arrays. Most steps of the flow table
+    emit rows in at most one of their parts: that part is returned as it is, uncopied."""
+    parts = [p for p in parts if len(p)]  # type: ignore[arg-type]
+    if len(parts) < 2:
+        return parts[0] if parts else empty
     fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
     return cls(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in fields})
 
