@@ -174,41 +174,9 @@ def ready(build_later: bool = True) -> Path | None:
     target = build_dir()
     if (target / "index.json").is_file():
         return _load_or_say(target)
-    if build_later and schedule(target):
-        quick_jit(target)
+    if build_later:
+        schedule(target)
     return None
-
-
-QUICK_MARK = "BURSTWATCH_QUICK_JIT"  # set with the two numba settings below, by quick_jit
-QUICK_OPT = "1"
-
-
-def quick_cache(target: Path) -> Path:
-    """numba's cache for the runs before ``target`` is built."""
-    return target.with_name(target.name + ".quick")
-
-
-def quick_jit(target: Path) -> None:
-    """Until the build exists, numba compiles at optimisation level 1 into a cache of its
-    own: the first run compiles faster (docs/benchmarks.md), and its code, about a fifth
-    slower on the record walk and the decoder, serves only the runs before the build lands.
-    Set in the environment before numba loads, so the side compiler and worker processes
-    share it; not where the user set numba's level or cache, and never in the build's own
-    processes (``build_environment``)."""
-    if "NUMBA_OPT" in os.environ or "NUMBA_CACHE_DIR" in os.environ:
-        return
-    os.environ.update({QUICK_MARK: "1", "NUMBA_OPT": QUICK_OPT,
-                       "NUMBA_CACHE_DIR": str(quick_cache(target))})
-
-
-def build_environment() -> dict[str, str]:
-    """This process's environment without ``quick_jit``'s settings: a build compiles at
-    numba's full optimisation."""
-    env = dict(os.environ)
-    if env.pop(QUICK_MARK, None) is not None:
-        env.pop("NUMBA_OPT", None)
-        env.pop("NUMBA_CACHE_DIR", None)
-    return env
 
 
 def build_now(on_build: Callable[[bool], None] | None = None) -> Path:
@@ -240,21 +208,17 @@ def _load_or_say(target: Path) -> Path | None:
     return target
 
 
-def schedule(target: Path) -> bool:
+def schedule(target: Path) -> None:
     """Start the build of ``target`` in the background when this process exits, unless one
-    is running or failed before (or cannot be made here: said once, on stderr). True when a
-    build is coming: this one or one running."""
+    is running or failed before (or cannot be made here: said once, on stderr)."""
     failed = _failed_marker(target)
-    if failed.exists():
-        return False
-    if _builder_running(target):
-        return True
+    if failed.exists() or _builder_running(target):
+        return
     problem = toolchain_problem()
     if problem:
         _remember_failure(target, problem)
-        return False
+        return
     atexit.register(_start_background_build, target)
-    return True
 
 
 def _failed_marker(target: Path) -> Path:
@@ -301,7 +265,7 @@ def _start_background_build(target: Path) -> None:
         proc = subprocess.Popen(
             [sys.executable, "-c", _program("background_main"), str(target)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, env=build_environment())
+            start_new_session=True)
         _lock_file(target).write_text(f"{proc.pid}\n", encoding="ascii")
         print("burstwatch: building the kernels ahead of time in the background "
               f"(pid {proc.pid}); later runs start faster", file=sys.stderr)
@@ -360,7 +324,7 @@ def build(target: Path, processes: int = 1) -> None:
     except OSError as exc:
         raise BuildFailed(f"cannot write to {target.parent} ({exc.strerror or exc})") from None
     try:
-        env = dict(build_environment(), **{MODE_VARIABLE: "jit"})
+        env = dict(os.environ, **{MODE_VARIABLE: "jit"})
         procs = [subprocess.Popen([sys.executable, "-c", _program(), str(work), f"_kernels_{n}",
                                    ",".join(map(str, part))],
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -396,7 +360,6 @@ def build(target: Path, processes: int = 1) -> None:
             if not (target / "index.json").is_file():  # not a concurrent run's build
                 raise
         prune(target.parent, target)
-        shutil.rmtree(quick_cache(target), ignore_errors=True)  # the build replaces it
     except OSError as exc:
         raise BuildFailed(f"cannot write the build ({exc.strerror or exc})") from None
     finally:

@@ -12,7 +12,6 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,21 +155,6 @@ def test_the_build_key_changes_with_any_source_file(tmp_path: Path, monkeypatch:
     assert aot.build_key() != first
 
 
-@pytest.fixture(autouse=True)
-def _numba_settings_restored() -> Iterator[None]:
-    """``aot.ready`` may set numba's level and cache in the environment (``quick_jit``):
-    they are put back as they were after each test here (monkeypatch would not remove a
-    variable it did not see set)."""
-    names = (aot.QUICK_MARK, "NUMBA_OPT", "NUMBA_CACHE_DIR")
-    before = {name: os.environ.get(name) for name in names}
-    yield
-    for name, value in before.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
-
 def test_without_a_toolchain_the_jit_is_used_and_said_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv(aot.CACHE_VARIABLE, str(tmp_path))
@@ -205,41 +189,6 @@ def test_a_missing_build_is_scheduled_once_for_the_exit(
                           capture_output=True, text=True, check=True).stdout.strip()
     aot._lock_file(aot.build_dir()).write_text(f"{dead}\n")
     assert aot.ready() is None and len(at_exit) == 2
-
-
-def test_until_the_build_lands_numba_compiles_quickly_into_a_cache_of_its_own(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(aot.CACHE_VARIABLE, str(tmp_path))
-    monkeypatch.setenv(aot.AHEAD_VARIABLE, "1")
-    monkeypatch.delenv("NUMBA_OPT", raising=False)
-    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
-    monkeypatch.setattr(aot, "toolchain_problem", lambda: None)
-    monkeypatch.setattr(aot, "jit_loaded", lambda: False)
-    monkeypatch.setattr(aot.atexit, "register", lambda *a: None)
-    assert aot.ready() is None
-    assert os.environ["NUMBA_OPT"] == aot.QUICK_OPT
-    assert os.environ["NUMBA_CACHE_DIR"] == str(aot.quick_cache(aot.build_dir()))
-    build_env = aot.build_environment()  # what the build's processes get: numba's defaults
-    assert not {"NUMBA_OPT", "NUMBA_CACHE_DIR", aot.QUICK_MARK} & set(build_env)
-    assert build_env[aot.CACHE_VARIABLE] == str(tmp_path)
-
-
-def test_numba_settings_of_the_user_are_kept_and_a_failed_build_means_no_quick_code(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(aot.CACHE_VARIABLE, str(tmp_path))
-    monkeypatch.setenv(aot.AHEAD_VARIABLE, "1")
-    monkeypatch.setattr(aot, "toolchain_problem", lambda: None)
-    monkeypatch.setattr(aot, "jit_loaded", lambda: False)
-    monkeypatch.setattr(aot.atexit, "register", lambda *a: None)
-    monkeypatch.setenv("NUMBA_OPT", "3")
-    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
-    assert aot.ready() is None
-    assert os.environ["NUMBA_OPT"] == "3" and "NUMBA_CACHE_DIR" not in os.environ
-    assert aot.build_environment()["NUMBA_OPT"] == "3"  # the user's, passed on as it is
-    monkeypatch.delenv("NUMBA_OPT")
-    aot._failed_marker(aot.build_dir()).write_text("no compiler\n")
-    assert aot.ready() is None  # no build is coming: the code numba caches is for good
-    assert "NUMBA_OPT" not in os.environ and "NUMBA_CACHE_DIR" not in os.environ
 
 
 def test_a_new_build_removes_builds_unused_for_a_month(tmp_path: Path) -> None:
