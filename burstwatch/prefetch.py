@@ -13,9 +13,9 @@ _intrinsic: Any = None
 
 
 def _build() -> Any:
+    """numba's intrinsic for LLVM's prefetch of ``array[index]``."""
     from llvmlite import ir
     from numba import types
-    from numba.core import cgutils
     from numba.extending import intrinsic
 
     @intrinsic
@@ -27,7 +27,8 @@ def _build() -> Any:
             i8p = ir.IntType(8).as_pointer()
             i32 = ir.IntType(32)
             fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+            # named for the pointer type as this LLVM spells it (p0i8, or p0 where opaque)
+            fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
             # read, keep in all cache levels, data cache
             builder.call(fn, [builder.bitcast(pointer, i8p), i32(0), i32(3), i32(1)])
             return context.get_dummy_value()
@@ -45,12 +46,14 @@ class _Prefetch:
 
     @property
     def _numba_type_(self) -> Any:
+        # How numba types this object where a kernel names it: as the intrinsic, made when
+        # numba first needs it (numba is not loaded to import this module).
         global _intrinsic
+        from numba.core.registry import cpu_target
         if _intrinsic is None:
             _intrinsic = _build()
-        from numba.core.registry import cpu_target
-        cpu_target.typing_context.refresh()  # take in the intrinsic's typing and lowering
-        cpu_target.target_context.refresh()
+            cpu_target.typing_context.refresh()  # take in the intrinsic's typing and lowering
+            cpu_target.target_context.refresh()
         return cpu_target.typing_context.resolve_value_type(_intrinsic)
 
 
