@@ -27,7 +27,7 @@ from burstwatch.enrich.nets import NetSet
 from burstwatch.errors import BurstwatchError, InputError
 from burstwatch.features import compute_features
 from burstwatch.flows import BurstRows, FlowConfig, FlowOutput, FlowRows, FlowTable, PayloadSamples
-from burstwatch.flows.key import GroupedPackets, group_packets
+from burstwatch.flows.key import GroupedPackets
 from burstwatch.flows.records import emission_order
 from burstwatch.flows.sampling import SamplePolicy
 from burstwatch.flows.shard import keep_shard
@@ -81,7 +81,7 @@ class Decoded:
     status_counts: np.ndarray
     encap_counts: np.ndarray
     undecoded: dict[str, int]
-    grouped: GroupedPackets | None  # the flow table's first steps (flows.key.group_packets)
+    grouped: GroupedPackets | None  # the flow table's first steps (FlowTable.prepare)
 
 
 class Pipeline:
@@ -122,9 +122,8 @@ class Pipeline:
         what the table saw). The counting is done here, in the decoding thread: the table's
         thread is the busier one."""
         packets = self.decoder(records)
-        taken = np.flatnonzero(packets.status == 0)
         # the flow table's stateless first steps, for the whole batch (a shard keeps a part)
-        grouped = group_packets(packets, taken) if taken.shape[0] and self.shard is None else None
+        grouped = self.table.prepare(packets) if self.shard is None else None
         return Decoded(packets, int(records.wirelen.sum(dtype=np.int64)),
                        np.bincount(packets.status, minlength=len(STATUS_NAMES)),
                        packets.encap_counts(), undecoded_kinds(packets), grouped)

@@ -206,6 +206,8 @@ def stop_side_compiler(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()  # its progress pipe (compile_from_the_end)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from burstwatch.flows import FlowConfig, FlowRows, FlowTable
 from burstwatch.flows import state as fs
 from burstwatch.flows.table import RecentKeys
 from burstwatch.ingest import open_capture
+from burstwatch.ingest.records import RecordBatch
 from burstwatch.ledger import Ledger
 from burstwatch.netaddr import format_addresses
 from tests.craft import pcap_bytes
@@ -156,3 +157,23 @@ def test_limits_come_from_the_configuration_and_the_option(tmp_path: Path) -> No
     config.write_text("limits:\n  flow_memory_mb: -1\n")
     with pytest.raises(ConfigError, match="limits.flow_memory_mb"):
         load_settings(str(config))
+
+
+def test_prepared_steps_give_what_the_table_makes_itself_and_none_for_a_batch_in_parts(
+        tmp_path: Path) -> None:
+    """``FlowTable.prepare`` (made in the decoding thread) changes nothing of what ``update``
+    emits, and is not made for a batch ``update`` takes in parts (above half the ceiling)."""
+    packets = batch(tmp_path, [exchange(h, T0 + h * SEC) for h in range(6)], "six.pcap")
+    assert len(packets) == 12
+    wide, narrow = table_of(64), table_of(8)
+    assert wide.prepare(packets) is not None
+    assert narrow.prepare(packets) is None  # 12 packets, parts of 4
+    plain, prepared = table_of(64), table_of(64)
+    got = [plain.update(packets), prepared.update(packets, grouped=prepared.prepare(packets))]
+    got += [plain.flush(), prepared.flush()]
+    for a, b in ((got[0], got[1]), (got[2], got[3])):
+        assert a.rows.flow_id.tolist() == b.rows.flow_id.tolist()
+        assert np.array_equal(a.rows.acc_i, b.rows.acc_i)
+        assert np.array_equal(a.rows.acc_f, b.rows.acc_f)
+    assert len(got[2].rows) == 6
+    assert wide.prepare(decode(RecordBatch.empty())) is None  # no decoded packet

@@ -266,3 +266,13 @@ def test_the_side_process_reports_each_kernel(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(side, "compile_kernels", lambda ks: done.extend(k["kernel"] for k in ks))
     side.main()
     assert done == ["a", "b"] and capsys.readouterr().out == ".."
+
+
+def test_ending_the_side_process_closes_its_progress_pipe() -> None:
+    import burstwatch.sidecompiler as side
+
+    proc = _side_that_finishes(1)
+    side.stop_side_compiler(proc)
+    assert proc.returncode is not None and proc.stdout is not None and proc.stdout.closed
+    assert proc.stdin is not None
+    proc.stdin.close()

@@ -221,8 +221,7 @@ class FlowTable:
         ``clock_ns``: the time of the batch's newest packet when ``batch`` is one shard of
         what was read (``burstwatch.parallel``): the table ticks when the whole would, so
         every shard emits its rows at the same step as a table that saw every packet.
-        ``grouped``: ``group_packets`` of the batch's decoded packets, made beforehand (in
-        the decoding thread)."""
+        ``grouped``: ``prepare(batch)``, made beforehand (in the decoding thread)."""
         idx = grouped.idx if grouped is not None else np.flatnonzero(batch.status == 0)
         self.packets_seen += idx.shape[0]
         if idx.shape[0] == 0:
@@ -232,10 +231,7 @@ class FlowTable:
             if self.now - self._last_tick < _TICK_EVERY_NS:
                 return self._empty_output()
             return self._tick(self.now, flush=False)
-        # A part of at most half the ceiling's packets always fits after eviction (its new
-        # and its busy flows together are at most that many), so a batch bigger than that is
-        # taken in parts, in capture order: results do not depend on where batches end.
-        step = max(self.max_flows // 2, 1)
+        step = self._part_size()
         if idx.shape[0] <= step:
             return self._update(batch, grouped or group_packets(batch, idx), clock_ns)
         outs = [self._update(batch, group_packets(batch, idx[a : a + step]),
@@ -244,6 +240,21 @@ class FlowTable:
         return FlowOutput(FlowRows.concat([o.rows for o in outs]),
                           BurstRows.concat([o.bursts for o in outs]),
                           PayloadSamples.concat([o.samples for o in outs]))
+
+    def prepare(self, batch: PacketBatch) -> GroupedPackets | None:
+        """``update``'s first steps for ``batch``, which read nothing of the table's state:
+        another thread may make them while the table works on the batch before. None where
+        ``update`` takes the batch in parts, or it has no decoded packet."""
+        idx = np.flatnonzero(batch.status == 0)
+        if not idx.shape[0] or idx.shape[0] > self._part_size():
+            return None
+        return group_packets(batch, idx)
+
+    def _part_size(self) -> int:
+        # A part of at most half the ceiling's packets always fits after eviction (its new
+        # and its busy flows together are at most that many), so a batch bigger than that is
+        # taken in parts, in capture order: results do not depend on where batches end.
+        return max(self.max_flows // 2, 1)
 
     def _update(self, batch: PacketBatch, grouped: GroupedPackets,
                 clock_ns: int | None) -> FlowOutput:
