@@ -109,24 +109,34 @@ SELECT h.*, b.up, b.down FROM (
     FROM hz GROUP BY flow_id
 ) h JOIN conn_bytes b USING (flow_id)"""
 
-# 2. Novelty and the host's peak: over the whole history, of the hosts judged only.
-_HISTORY = f"""WITH {_RECORDS},
+# 2. Novelty and the host's peak: over the whole history, of the hosts judged only, in one
+# pass over it (grouping sets) rather than one per question: each pass joins every record
+# with its flow's context again, which on the 5 M-packet capture's ledger cost 0.03 s a time.
+_FIRST_SEEN = f"""CREATE OR REPLACE TEMP TABLE judge_first AS WITH {_RECORDS},
 hist AS (SELECT r.* FROM rec r SEMI JOIN (SELECT DISTINCT local_ip FROM judge_conn) c
-         USING (local_ip))"""
-_FIRST_SEEN = {
-    "judge_party_first": "SELECT local_ip, party, min(start_ns) AS t FROM hist GROUP BY ALL",
-    "judge_asn_first": """SELECT local_ip, remote_asn, min(start_ns) AS t FROM hist
-        WHERE remote_asn IS NOT NULL GROUP BY ALL""",
-    "judge_country_first": """SELECT local_ip, remote_country, min(start_ns) AS t FROM hist
-        WHERE remote_country IS NOT NULL GROUP BY ALL""",
-    "judge_host": """SELECT local_ip, min(start_ns) AS t,
-        coalesce(max(rate) FILTER (WHERE src = 'burst' AND direction = 0), 0) AS peak_up_rate
-        FROM hist GROUP BY local_ip""",
+         USING (local_ip))
+SELECT local_ip, party, remote_asn, remote_country,
+    GROUPING(party, remote_asn, remote_country) AS grouped_by, min(start_ns) AS t,
+    coalesce(max(rate) FILTER (WHERE src = 'burst' AND direction = 0), 0) AS peak_up_rate
+FROM hist
+GROUP BY GROUPING SETS ((local_ip, party), (local_ip, remote_asn), (local_ip, remote_country),
+                        (local_ip))"""
+# Which rows of judge_first answer which question (GROUPING's bit set: column not grouped).
+_FIRST_OF = {
+    "party_first": "SELECT local_ip, party, t FROM judge_first WHERE grouped_by = 3",
+    "asn_first": """SELECT local_ip, remote_asn, t FROM judge_first
+        WHERE grouped_by = 5 AND remote_asn IS NOT NULL""",
+    "country_first": """SELECT local_ip, remote_country, t FROM judge_first
+        WHERE grouped_by = 6 AND remote_country IS NOT NULL""",
+    "host": "SELECT local_ip, t, peak_up_rate FROM judge_first WHERE grouped_by = 7",
 }
+
+_FIRST_PARTS = ",\n".join(f"judge_{name} AS ({select})" for name, select in _FIRST_OF.items())
 
 # 3. The conversations: their flows summed, the values carrying most of their bytes, joined
 # with their history.
 _CONVERSATIONS = f"""WITH conn AS (SELECT * FROM judge_conn),
+{_FIRST_PARTS},
 conv AS (
     SELECT local_ip, party, any_value(party_kind) AS party_kind,
         count(DISTINCT remote_ip) AS remote_ips, count(*) AS connections,
@@ -169,7 +179,8 @@ LEFT JOIN judge_country_first cf
 JOIN judge_host h ON h.local_ip = c.local_ip
 ORDER BY c.local_ip, c.party"""
 
-_BURSTS = f"""WITH {_RECORDS},
+# 4. The bursts of the conversations, from step 1's records.
+_BURSTS = """WITH hz AS (SELECT * FROM judge_hz),
 keys AS (
     SELECT local_ip, party, row_number() OVER (ORDER BY local_ip, party) - 1 AS conversation
     FROM (SELECT DISTINCT local_ip, party FROM hz)
@@ -201,7 +212,7 @@ def conversations(
     params = {"now": now, "h0": now - horizon_ns, "all": not bursty_only,
               "flagged": [int(f) for f in flagged]}
     con = ledger.connection
-    temporary = ["judge_hz", "judge_conn", *_FIRST_SEEN]
+    temporary = ["judge_hz", "judge_conn", "judge_first"]
     # One DuckDB thread: each thread builds its own hash tables, which DuckDB keeps after the
     # statement; on the 5 M-packet capture two threads cost 35 MiB more at the scan's peak
     # and made the query no faster (docs/benchmarks.md).
@@ -210,10 +221,9 @@ def conversations(
     try:
         con.execute(_HORIZON, params)
         con.execute(_CONNECTIONS)
-        for name, select in _FIRST_SEEN.items():
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {_HISTORY}\n{select}", params)
+        con.execute(_FIRST_SEEN, params)
         conv = con.execute(_CONVERSATIONS).fetchnumpy()
-        bursts = con.execute(_BURSTS, params).fetchnumpy()
+        bursts = con.execute(_BURSTS).fetchnumpy()
     finally:
         for name in temporary:
             con.execute(f"DROP TABLE IF EXISTS temp.{name}")
