@@ -582,3 +582,68 @@ def test_bundled_organisation_names_decoded_on_demand_are_the_names() -> None:
     for bad in (offsets[::-1].copy(), np.append(offsets, offsets[-1] + 1)):
         with pytest.raises(GeoDataError):
             OrgNames(b"".join(data), bad)
+
+
+# --- the shipped tables loaded ahead, in a thread ----------------------------------------
+
+
+@pytest.fixture
+def fresh_bundled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundled tables not yet loaded, for this test only (a cache of its own)."""
+    import functools
+
+    from burstwatch.enrich import geo
+
+    monkeypatch.setattr(geo, "_load_bundled",
+                        functools.lru_cache(maxsize=1)(geo._load_bundled.__wrapped__))
+
+
+def test_tables_loaded_ahead_are_loaded_once_whoever_asks_meanwhile(
+    monkeypatch: pytest.MonkeyPatch, fresh_bundled: None
+) -> None:
+    import threading
+
+    loads: list[str] = []
+    started, go = threading.Event(), threading.Event()
+    real = GeoDatabase.from_tables.__func__  # type: ignore[attr-defined]
+
+    def slow_load(cls: type[GeoDatabase], *args: Path) -> GeoDatabase:
+        loads.append(threading.current_thread().name)
+        started.set()
+        assert go.wait(60)
+        return real(cls, *args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(GeoDatabase, "from_tables", classmethod(slow_load))
+    GeoDatabase.load_bundled_ahead()
+    assert started.wait(60)  # the thread is inside the load
+    got: list[GeoDatabase] = []
+    asker = threading.Thread(target=lambda: got.append(GeoDatabase.bundled()))
+    asker.start()  # waits for the thread's load, does not start its own
+    go.set()
+    asker.join(60)
+    mine = GeoDatabase.bundled()
+    assert loads == ["burstwatch-geo"]
+    assert got == [mine] and got[0] is mine
+    assert lookup(mine, ["8.8.8.8"]).country[0] == "US"
+
+
+def test_a_load_ahead_that_fails_is_reported_where_the_tables_are_asked_for(
+    monkeypatch: pytest.MonkeyPatch, fresh_bundled: None
+) -> None:
+    import threading
+
+    from burstwatch.enrich import geo
+
+    tried = threading.Event()
+
+    def broken(cls: type[GeoDatabase], *args: Path) -> GeoDatabase:
+        tried.set()
+        raise GeoDataError("geo table unreadable: broken")
+
+    monkeypatch.setattr(GeoDatabase, "from_tables", classmethod(broken))
+    GeoDatabase.load_bundled_ahead()
+    assert tried.wait(60)
+    with geo._bundled_lock:  # the thread has finished with it
+        pass
+    with pytest.raises(GeoDataError, match="unreadable: broken"):
+        GeoDatabase.bundled()

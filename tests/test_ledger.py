@@ -350,6 +350,25 @@ def test_bursts_table_columns() -> None:
                     "Example NL", "eth0", False)]
 
 
+def test_a_ledger_file_carries_its_columns_docs_and_one_in_memory_does_not(tmp_path: Path) -> None:
+    from burstwatch.ledger.schema import BURSTS, TABLES
+
+    def comments(ledger: Ledger) -> dict[tuple[str, str], str | None]:
+        return {(str(t), str(c)): doc for t, c, doc in ledger.connection.execute(
+            "SELECT table_name, column_name, comment FROM duckdb_columns() "
+            "WHERE database_name = current_database()").fetchall()}
+
+    with Ledger.open(str(tmp_path / "l.duckdb")) as ledger:
+        on_file = comments(ledger)
+        table_doc = ledger.connection.execute(
+            "SELECT comment FROM duckdb_tables() WHERE table_name = ?", [BURSTS.name]).fetchone()
+    assert on_file == {(t.name, c.name): c.doc for t in TABLES for c in t.columns}
+    assert table_doc == (BURSTS.doc,)
+    with Ledger.open(None) as ledger:
+        in_memory = comments(ledger)
+    assert set(in_memory) == set(on_file) and set(in_memory.values()) == {None}
+
+
 def test_provisional_rows_are_dropped_or_kept_when_settled() -> None:
     """Rows written for flows a run left open: a run that continues those flows drops them
     (its own rows replace them); a run over an older capture keeps them as final."""

@@ -10,12 +10,15 @@ per distinct address instead. Special-purpose addresses (private, loopback, docu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import functools
 import ipaddress
 import json
+import os
 import re
+import threading
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -470,7 +473,20 @@ class GeoDatabase:
     @classmethod
     def bundled(cls) -> GeoDatabase:
         """The tables shipped in the package, loaded once per process."""
-        return _load_bundled()
+        with _bundled_lock:
+            return _load_bundled()
+
+    @classmethod
+    def load_bundled_ahead(cls) -> None:
+        """Start loading the shipped tables in a thread of their own: most of it is inflating
+        them (zlib lets go of the GIL), so the command's imports and set-up go on meanwhile.
+        ``bundled()`` then waits for them. A failure here is left for ``bundled()`` to say."""
+
+        def load() -> None:
+            with contextlib.suppress(BaseException):  # bundled() raises it again when asked
+                cls.bundled()
+
+        threading.Thread(target=load, name="burstwatch-geo", daemon=True).start()
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
         """The bundled tables are pickled as a reference: a worker process loads its own
@@ -622,6 +638,19 @@ class GeoDatabase:
         """Run-header line naming the data, its date and licence."""
         date = self.build_date.isoformat() if self.build_date else "unknown"
         return f"geo data: {self.name}, data date {date}, licence {self.license}"
+
+
+_bundled_lock = threading.Lock()  # one load, whichever thread asks first
+
+
+def _new_lock_in_child() -> None:
+    """A process forked while the loading thread held the lock starts with a free one (the
+    thread is not in the child; the child loads the tables itself if it needs them)."""
+    global _bundled_lock
+    _bundled_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 @functools.lru_cache(maxsize=1)

@@ -17,7 +17,6 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 from publicsuffixlist import PublicSuffixList
 
 from burstwatch.netaddr import format_distinct, is_ipv4_mapped, unique_pairs
@@ -83,17 +82,17 @@ class TextCache:
         suffix = np.where(is_ipv4_mapped(uhi, ulo), "/24", "/48").astype(object)
         return from_distinct((format_distinct(uhi, ulo) + suffix).tolist(), inverse)
 
-    def domains(self, sni: pa.Array) -> pa.Array:
-        """Registrable domain of each server name (null where there is none)."""
-        encoded = pc.dictionary_encode(sni)
+    def domains(self, sni: pa.DictionaryArray) -> pa.Array:
+        """Registrable domain of each server name (null where there is none), from the names
+        encoded once each."""
         cache = self._domains
         if len(cache) >= self._limit:
             cache.clear()
         names = []
-        for name in encoded.dictionary.to_pylist():
+        for name in sni.dictionary.to_pylist():
             if name not in cache:
                 cache[name] = registrable_domain(name)
             names.append(cache[name])
-        return pa.DictionaryArray.from_arrays(encoded.indices, pa.array(names, pa.string()))
+        return pa.DictionaryArray.from_arrays(sni.indices, pa.array(names, pa.string()))
 
 

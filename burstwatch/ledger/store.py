@@ -344,7 +344,7 @@ def _check_or_create(con: duckdb.DuckDBPyConnection, where: str, read_only: bool
             raise LedgerError(f"{where} is an empty database, not a burstwatch ledger")
         con.begin()
         for table in TABLES:
-            for stmt in table.ddl():
+            for stmt in table.ddl(documented=where != ":memory:"):
                 con.execute(stmt)
         con.execute(f"INSERT INTO {META.name} VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         con.commit()
