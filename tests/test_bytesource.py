@@ -4,29 +4,49 @@ set stays bounded), checked on the calls the source makes."""
 
 from __future__ import annotations
 
+import ctypes
 import mmap
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import pytest
 
 from burstwatch.ingest import bytesource
 from burstwatch.ingest.bytesource import MmapSource
 
 
 class _Recorder:
-    """An mmap that records its madvise calls."""
+    """Stands in for the C library's madvise: records each call as (option, offset in the
+    source's mapping, length), then makes it (or answers ``refuse(option)``'s error)."""
 
-    def __init__(self, mm: mmap.mmap) -> None:
-        self.mm = mm
+    def __init__(self, src: MmapSource, refuse: Callable[[int], bool] = lambda option: False) -> None:
+        self.base = src._base
+        self.real = bytesource._MADVISE
+        self.refuse = refuse
         self.calls: list[tuple[int, int, int]] = []
 
-    def madvise(self, option: int, start: int = 0, length: int = 0) -> None:
-        self.calls.append((option, start, length))
-        self.mm.madvise(option, start, length)
+    def __call__(self, address: int, length: int, option: int) -> int:
+        self.calls.append((option, address - self.base, length))
+        if self.refuse(option) or self.real is None:
+            return -1
+        return self.real(address, length, option)
 
 
-def test_windows_announce_the_bytes_ahead_and_release_those_behind(tmp_path: Path) -> None:
+def test_the_page_hints_are_given_without_holding_the_gil() -> None:
+    """mmap.madvise holds the GIL while the kernel unmaps the pages released; the C
+    library's, called through ctypes (not as a Python-API function), does not."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the C library's madvise is looked up on Linux")
+    call = bytesource._MADVISE
+    assert isinstance(call, ctypes._CFuncPtr)  # type: ignore[attr-defined]
+    assert not call._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]
+
+
+def test_windows_announce_the_bytes_ahead_and_release_those_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     size = 200 << 20
     path = tmp_path / "big.bin"
     with path.open("wb") as f:
@@ -34,8 +54,8 @@ def test_windows_announce_the_bytes_ahead_and_release_those_behind(tmp_path: Pat
     with path.open("rb") as f:
         src = MmapSource(f)
         assert src._mm is not None
-        rec = _Recorder(src._mm)
-        src._mm = rec  # type: ignore[assignment]
+        rec = _Recorder(src)
+        monkeypatch.setattr(bytesource, "_MADVISE", rec)
         step = 16 << 20
         seen = 0
         while src.pos < size:
@@ -56,13 +76,15 @@ def test_windows_announce_the_bytes_ahead_and_release_those_behind(tmp_path: Pat
     assert behind and max(s + n for s, n in behind) <= size - bytesource._RELEASE_LAG
 
 
-def test_a_small_file_gets_no_hints_it_does_not_need(tmp_path: Path) -> None:
+def test_a_small_file_gets_no_hints_it_does_not_need(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "small.bin"
     path.write_bytes(bytes(1000))
     with path.open("rb") as f:
         src = MmapSource(f)
-        rec: Any = _Recorder(src._mm)  # type: ignore[arg-type]
-        src._mm = rec
+        rec = _Recorder(src)
+        monkeypatch.setattr(bytesource, "_MADVISE", rec)
         assert src.window(4096).shape[0] == 1000
         src.advance(1000)
     assert rec.calls == []
@@ -102,14 +124,21 @@ def test_pages_a_straggler_touches_behind_the_lag_are_released_again(tmp_path: P
     assert resident < (lag + 3 * step) / 2**20, resident
 
 
-def test_a_refused_hint_changes_nothing(tmp_path: Path) -> None:
-    """A file system that refuses a paging hint still gives every byte."""
+@pytest.mark.parametrize("through", ["the C library", "mmap.madvise"])
+def test_a_refused_hint_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through: str
+) -> None:
+    """A file system that refuses a paging hint still gives every byte, whether the hint
+    goes through the C library or (where there is none to ask) through the mmap object."""
+
     class Refusing:
         def __init__(self, mm: mmap.mmap) -> None:
             self.mm = mm
+            self.refused = 0
 
         def madvise(self, option: int, start: int = 0, length: int = 0) -> None:
             if option != mmap.MADV_DONTNEED:
+                self.refused += 1
                 raise OSError(22, "Invalid argument")
             self.mm.madvise(option, start, length)
 
@@ -118,10 +147,18 @@ def test_a_refused_hint_changes_nothing(tmp_path: Path) -> None:
     path.write_bytes(data.tobytes())
     with path.open("rb") as f:
         src = MmapSource(f)
-        src._mm = Refusing(src._mm)  # type: ignore[arg-type,assignment]
+        if through == "mmap.madvise":
+            monkeypatch.setattr(bytesource, "_MADVISE", None)
+            refusing = src._mm = Refusing(src._mm)  # type: ignore[arg-type,assignment]
+        else:
+            rec = _Recorder(src, refuse=lambda option: option != mmap.MADV_DONTNEED)
+            monkeypatch.setattr(bytesource, "_MADVISE", rec)
         got = []
         while src.pos < data.shape[0]:
             w = src.window(8 << 20)
             got.append(w.copy())
             src.advance(int(w.shape[0]))
     assert np.array_equal(np.concatenate(got), data)
+    refused = refusing.refused if through == "mmap.madvise" else sum(
+        1 for option, _, _ in rec.calls if option != mmap.MADV_DONTNEED)
+    assert refused > 0

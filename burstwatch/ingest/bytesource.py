@@ -10,8 +10,10 @@ still references an older chunk stays valid.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import mmap
 import os
+from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
 import numpy as np
@@ -31,9 +33,32 @@ _RELEASE_LAG = 32 << 20
 _READ_AHEAD = 64 << 20
 
 
-def _advise(mm: mmap.mmap, option: int, start: int, length: int) -> None:
-    """A paging hint; one the platform or the file's system refuses changes nothing but
+def _libc_madvise() -> Callable[[int, int, int], int] | None:
+    """The C library's madvise, called through ctypes, which lets go of the GIL for the
+    call: ``mmap.madvise`` holds it, and releasing the pages of a few GB read (the kernel
+    unmapping each page) held it 0.4 s, while the flow table and enrichment threads waited."""
+    try:
+        call = ctypes.CDLL(None).madvise
+    except (OSError, AttributeError, TypeError):  # no C library to ask (Windows)
+        return None
+    call.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    call.restype = ctypes.c_int
+    return call
+
+
+_MADVISE = _libc_madvise()
+
+
+def _advise(mm: mmap.mmap, base: int, name: str, start: int, length: int) -> None:
+    """A paging hint (``mmap.MADV_...`` by name) for ``length`` bytes from ``start`` of ``mm``
+    (mapped at ``base``); one the platform or the file's system refuses changes nothing but
     speed."""
+    option = getattr(mmap, name, None)
+    if option is None:
+        return
+    if _MADVISE is not None:
+        _MADVISE(base + start, length, option)  # an error return is a refused hint
+        return
     advise = getattr(mm, "madvise", None)
     if advise is None:
         return
@@ -70,18 +95,20 @@ class MmapSource:
             self._mm: mmap.mmap | None = mmap.mmap(fileobj.fileno(), 0, access=mmap.ACCESS_READ)
             # Read front to back: the kernel reads ahead asynchronously, as for read(),
             # instead of around each faulting page, and does not promote the pages.
-            _advise(self._mm, mmap.MADV_SEQUENTIAL, 0, size)
             self._all: U8 = np.frombuffer(self._mm, dtype=np.uint8)
+            self._base = self._all.ctypes.data
+            _advise(self._mm, self._base, "MADV_SEQUENTIAL", 0, size)
         else:
             self._mm = None
             self._all = np.zeros(0, np.uint8)
+            self._base = 0
 
     def window(self, want: int) -> U8:
         end = min(self.size, self.pos + max(want, 0))
         ahead = min(self.size, end + _READ_AHEAD)
         if self._mm is not None and ahead - self._advised >= _RELEASE_EVERY:
             start = self._advised // mmap.PAGESIZE * mmap.PAGESIZE
-            _advise(self._mm, mmap.MADV_WILLNEED, start, ahead - start)
+            _advise(self._mm, self._base, "MADV_WILLNEED", start, ahead - start)
             self._advised = ahead
         return self._all[self.pos : end]
 
@@ -96,9 +123,9 @@ class MmapSource:
             # otherwise stay resident for the rest of the file (with half this lag, the
             # mapped pages of the 5 M-packet capture grew to 0.7-1.0 GiB).
             upto = (self.pos - _RELEASE_LAG) // mmap.PAGESIZE * mmap.PAGESIZE
-            if upto > self._released and hasattr(self._mm, "madvise"):
+            if upto > self._released:
                 start = max(0, self._released - _RELEASE_LAG)
-                self._mm.madvise(mmap.MADV_DONTNEED, start, upto - start)
+                _advise(self._mm, self._base, "MADV_DONTNEED", start, upto - start)
                 self._released = upto
 
     def close(self) -> None:
