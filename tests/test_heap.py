@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
 from burstwatch import heap
+
+ROOT = Path(__file__).resolve().parents[1]
 
 glibc = pytest.mark.skipif(heap._glibc() is None, reason="not glibc: nothing to give back")
 
@@ -44,3 +47,20 @@ def test_elsewhere_both_do_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
         assert heap.limit_arenas() is False
     finally:
         heap._glibc.cache_clear()
+
+
+def test_a_scan_takes_arrow_buffers_from_the_c_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger's Arrow tables are allocated by the C library's malloc in a scan, not by
+    pyarrow's own pool (mimalloc, which keeps what they free)."""
+    import pyarrow as pa
+
+    from burstwatch.cli.main import main
+
+    monkeypatch.chdir(ROOT)
+    previous = pa.default_memory_pool()
+    try:
+        pa.set_memory_pool(pa.mimalloc_memory_pool())
+        assert main(["scan", "pcaps/demo.pcap", "--format", "jsonl"]) == 1  # cases found
+        assert pa.default_memory_pool().backend_name == "system"
+    finally:
+        pa.set_memory_pool(previous)

@@ -140,8 +140,10 @@ class CaseDesk:
                  emit: Any) -> None:
         from burstwatch.conversations.cases import CaseBook
         from burstwatch.conversations.judge import Judge
+        from burstwatch.heap import arrow_buffers_on_this_heap
         from burstwatch.ledger import Ledger
 
+        arrow_buffers_on_this_heap()  # a long run: what the ledger's tables free goes back
         self.ledger = Ledger.open(state_path(args), args.retention,
                                   memory_mb=settings.limits.ledger_memory_mb)
         self.judge = Judge(rules, settings, conversation_scorer_from_args(args)[0])

@@ -158,6 +158,7 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     from burstwatch.report import ReportData, check_writable, from_ledger, merge_all, write_report
     from burstwatch.rules import load_rules
 
+    heap.arrow_buffers_on_this_heap()  # before the ledger makes its first table
     err = stderr_console()
     as_table = args.format == "table"
     out: Console = stdout_console() if as_table else err
