@@ -90,7 +90,7 @@ class GroupedPackets:
     idx: npt.NDArray[np.intp]
     keys: BatchKeys
     order: npt.NDArray[np.intp]  # packets (positions in idx) grouped by flow
-    uniq: U64  # each group's hash, ascending
+    uniq: U64  # each group's hash, groups in the order of their first packets
     first: npt.NDArray[np.intp]  # each group's first packet (position in idx)
     inverse: npt.NDArray[np.int64]  # each packet's group
     ts: npt.NDArray[np.int64]
@@ -100,20 +100,65 @@ class GroupedPackets:
     proto: npt.NDArray[np.uint8]
 
 
+@njit(cache=True, nogil=True)
+def group_by_hash(
+    h: np.ndarray, slot_group: np.ndarray, slot_hash: np.ndarray, start: np.ndarray,
+    order: np.ndarray, inverse: np.ndarray, first: np.ndarray,
+) -> int:
+    """Group the packets by their key hash ``h``, in one pass with an open-addressing table
+    (``slot_group`` all -1 and ``slot_hash``, a power of two of at least 2 n slots each):
+    groups are numbered in the order of their first packets (``first``), ``inverse`` gives
+    each packet's group, and ``order`` lists the packets group by group, each group's in
+    capture order (a counting sort; ``start``: n + 1 zeros). Returns the number of groups.
+    A stable sort of the hashes did the same in three times the time."""
+    n = h.shape[0]
+    mask = np.uint64(slot_group.shape[0] - 1)
+    groups = 0
+    for i in range(n):
+        x = h[i]
+        s = x & mask  # the hash is mixed already: its low bits spread the keys
+        while True:
+            g = slot_group[s]
+            if g < 0:
+                slot_group[s] = groups
+                slot_hash[s] = x
+                first[groups] = i
+                inverse[i] = groups
+                groups += 1
+                break
+            if slot_hash[s] == x:
+                inverse[i] = g
+                break
+            s = (s + np.uint64(1)) & mask
+    for i in range(n):
+        start[inverse[i] + 1] += 1
+    for g in range(groups):
+        start[g + 1] += start[g]
+    for i in range(n):
+        g = inverse[i]
+        order[start[g]] = i
+        start[g] += 1
+    return groups
+
+
 def group_packets(batch: PacketBatch, idx: npt.NDArray[np.intp]) -> GroupedPackets:
     """The packets ``idx`` (at least one) of ``batch``, keyed and grouped by flow."""
     keys = batch_keys(batch, idx)
-    order = np.argsort(keys.hash, kind="stable")
-    h_sorted = keys.hash[order]
-    is_start = np.empty(h_sorted.shape[0], np.bool_)
-    is_start[0] = True
-    np.not_equal(h_sorted[1:], h_sorted[:-1], out=is_start[1:])
-    starts = np.flatnonzero(is_start)
-    inverse = np.empty(order.shape[0], np.int64)
-    inverse[order] = np.cumsum(is_start) - 1
+    n = idx.shape[0]
+    slots = 1 << (2 * n - 1).bit_length()
+    order = np.empty(n, np.intp)
+    inverse = np.empty(n, np.int64)
+    first = np.empty(n, np.intp)
+    groups = group_by_hash(keys.hash, np.full(slots, -1, np.int64), np.empty(slots, np.uint64),
+                           np.zeros(n + 1, np.int64), order, inverse, first)
+    first = first[:groups]
+    # Every packet decoded (the usual case): the batch's own columns, not copies of them.
+    every = n == len(batch)
     return GroupedPackets(
-        idx=idx, keys=keys, order=order, uniq=h_sorted[starts], first=order[starts],
-        inverse=inverse, ts=batch.ts_ns[idx], wire=batch.wire_len[idx].astype(np.int64),
-        payload=batch.payload_len[idx].astype(np.int64), flags=batch.tcp_flags[idx],
-        proto=batch.proto[idx],
+        idx=idx, keys=keys, order=order, uniq=keys.hash[first], first=first,
+        inverse=inverse, ts=batch.ts_ns if every else batch.ts_ns[idx],
+        wire=(batch.wire_len if every else batch.wire_len[idx]).astype(np.int64),
+        payload=(batch.payload_len if every else batch.payload_len[idx]).astype(np.int64),
+        flags=batch.tcp_flags if every else batch.tcp_flags[idx],
+        proto=batch.proto if every else batch.proto[idx],
     )
