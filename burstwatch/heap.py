@@ -43,7 +43,7 @@ def arrow_buffers_on_this_heap() -> None:
     """pyarrow's buffers from the C library's malloc (the few arenas above, trimmed by
     ``give_back``) instead of its own mimalloc pool, which keeps what the ledger's Arrow
     tables free for its own later use: on the 5 M-packet capture the scan's peak resident
-    memory was 12 MiB lower this way, in the same time (docs/benchmarks.md)."""
+    memory was 4-12 MiB lower this way, in the same time (docs/benchmarks.md)."""
     import pyarrow as pa
 
     pa.set_memory_pool(pa.system_memory_pool())
