@@ -71,6 +71,9 @@ def main() -> None:
             out = subprocess.run(
                 [sys.executable, __file__, args.capture, "--delay-ms", str(args.delay_ms),
                  "--child", stage], capture_output=True, text=True, check=False)
+            if out.returncode not in (0, 1):  # 1: cases found
+                sys.exit(f"bench_critical_path: the scan with {stage} slowed failed "
+                         f"(exit {out.returncode}): {out.stderr.strip().splitlines()[-1:]}")
             wall, n = out.stdout.split()[-2:]
             walls[stage].append(float(wall))
             calls[stage] = int(n)

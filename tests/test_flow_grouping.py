@@ -1,5 +1,6 @@
-"""Grouping a batch's packets by flow (flows.key.group_by_hash): the same groups, numbering
-and order as a stable sort of the key hashes would give, whatever the hashes' low bits."""
+"""Grouping a batch's packets by flow (flows.key.group_by_hash, through group_hashes): the
+same groups, numbering and order as a stable sort of the key hashes would give, whatever the
+hashes' low bits."""
 
 from __future__ import annotations
 
@@ -8,19 +9,13 @@ import numpy.typing as npt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from burstwatch.flows.key import group_by_hash
+from burstwatch.flows.key import group_hashes
 
 
 def grouped(h: npt.NDArray[np.uint64]) -> tuple[int, npt.NDArray[np.intp], npt.NDArray[np.int64],
                                                 npt.NDArray[np.intp]]:
-    n = h.shape[0]
-    slots = 1 << (2 * n - 1).bit_length()
-    order = np.empty(n, np.intp)
-    inverse = np.empty(n, np.int64)
-    first = np.empty(n, np.intp)
-    groups = group_by_hash(h, np.full(slots, -1, np.int64), np.empty(slots, np.uint64),
-                           np.zeros(n + 1, np.int64), order, inverse, first)
-    return groups, order, inverse, first[:groups]
+    order, inverse, first = group_hashes(h)
+    return first.shape[0], order, inverse, first
 
 
 def reference(h: npt.NDArray[np.uint64]) -> tuple[int, npt.NDArray[np.intp], npt.NDArray[np.int64],

@@ -141,17 +141,25 @@ def group_by_hash(
     return groups
 
 
-def group_packets(batch: PacketBatch, idx: npt.NDArray[np.intp]) -> GroupedPackets:
-    """The packets ``idx`` (at least one) of ``batch``, keyed and grouped by flow."""
-    keys = batch_keys(batch, idx)
-    n = idx.shape[0]
+def group_hashes(h: U64) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64],
+                                  npt.NDArray[np.intp]]:
+    """``group_by_hash`` of the hashes ``h`` (at least one), its table made for it:
+    (order, inverse, first)."""
+    n = h.shape[0]
     slots = 1 << (2 * n - 1).bit_length()
     order = np.empty(n, np.intp)
     inverse = np.empty(n, np.int64)
     first = np.empty(n, np.intp)
-    groups = group_by_hash(keys.hash, np.full(slots, -1, np.int64), np.empty(slots, np.uint64),
+    groups = group_by_hash(h, np.full(slots, -1, np.int64), np.empty(slots, np.uint64),
                            np.zeros(n + 1, np.int64), order, inverse, first)
-    first = first[:groups]
+    return order, inverse, first[:groups]
+
+
+def group_packets(batch: PacketBatch, idx: npt.NDArray[np.intp]) -> GroupedPackets:
+    """The packets ``idx`` (at least one) of ``batch``, keyed and grouped by flow."""
+    keys = batch_keys(batch, idx)
+    n = idx.shape[0]
+    order, inverse, first = group_hashes(keys.hash)
     # Every packet decoded (the usual case): the batch's own columns, not copies of them.
     every = n == len(batch)
     return GroupedPackets(

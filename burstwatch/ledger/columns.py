@@ -58,8 +58,10 @@ def _asn(col: npt.NDArray[np.generic] | None, n: int) -> pa.Array:
 def _context(
     extra: dict[str, npt.NDArray[np.generic]], n: int, text: TextCache
 ) -> dict[str, pa.Array]:
-    cols = {name: _text(extra.get(key), n) for name, key in TEXT_CONTEXT.items()}
-    cols["sni_domain"] = text.domains(_text(extra.get(TEXT_CONTEXT["sni"]), n, distinct=True))
+    # Server names as distinct values: the registrable domain is looked up once per name.
+    cols = {name: _text(extra.get(key), n, distinct=name == "sni")
+            for name, key in TEXT_CONTEXT.items()}
+    cols["sni_domain"] = text.domains(cols["sni"])
     cols["remote_asn"] = _asn(extra.get(ASN), n)
     return cols
 
