@@ -8,7 +8,10 @@ build lacks (``burstwatch/jit.py`` checks each call). Where none exists, the run
 numba's JIT (as fast on a first run: the build compiles the same kernels, and more), and as
 it exits it starts the build in the background, detached and at the lowest priority, so the
 runs after it load the build (``burstwatch warmup`` builds in the foreground, for images and
-scripts). numba's ahead-of-time compiler (``numba.pycc``) compiles every recorded signature
+scripts). An install from a wheel built on this machine (``pip install .``: ``setup.py``)
+carries its build inside the package (``_ahead``, ``build_installed``), so even the first
+run after the install loads it; it is used only where Python, the CPU, numpy and the
+sources are those it was built for (``installed_key``). numba's ahead-of-time compiler (``numba.pycc``) compiles every recorded signature
 for this CPU (its features, as numba's JIT would) into a Python extension, and the C compiler
 links it with numba's runtime. Nothing is written where the build is used until it is
 complete (a folder renamed into place). A machine without a C compiler or Python's headers
@@ -35,6 +38,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,6 +56,10 @@ UNUSED_DAYS = 30.0  # a build no run has loaded for this long is removed by the 
 # record walks, the decoder and the flow table (the rest is the classifier, the score and the
 # exports; the decoder alone was a third of the compile time).
 FIRST_PART = ("burstwatch.ingest.", "burstwatch.decode.", "burstwatch.flows.")
+
+# The build made when the wheel was built (setup.py), installed with the package.
+INSTALLED = PACKAGE / "_ahead"
+INSTALLED_KEY = "key.txt"
 
 _loaded: Path | None = None
 
@@ -96,6 +104,50 @@ def build_key() -> str:
                 h.update(f"{numba_dir / name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     h.update(_cpu_description().encode())
     return h.hexdigest()[:20]
+
+
+def installed_key(package: Path = PACKAGE) -> str:
+    """What a build made at install depends on: Python, this CPU, numpy's version and the
+    package's sources and manifest by content (an install gives its files new modification
+    times, so these cannot be compared as ``build_key`` compares them)."""
+    import numpy
+
+    h = hashlib.sha256(f"{FORMAT}\n{sys.version}\n{sys.platform}\n{os.uname().machine}\n"
+                       f"numpy {numpy.__version__}\n".encode())
+    for folder, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py") or name == MANIFEST.name:
+                path = os.path.join(folder, name)
+                with open(path, "rb") as f:
+                    content = f.read()
+                rel = os.path.relpath(path, package)
+                h.update(f"{rel}\0{len(content)}\0".encode())
+                h.update(content)
+    h.update(_cpu_description().encode())
+    return h.hexdigest()[:20]
+
+
+def installed_build() -> Path | None:
+    """The build installed with the package, if it was made for this very installation."""
+    try:
+        key = (INSTALLED / INSTALLED_KEY).read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    return INSTALLED if key == installed_key() and (INSTALLED / "index.json").is_file() else None
+
+
+def build_installed(package: Path, processes: int = 1) -> Path:
+    """Build the kernels into ``package/_ahead`` (the copy of the package a wheel is made
+    from) and record what they were built for. Raises ``BuildFailed``."""
+    target = package / INSTALLED.name
+    shutil.rmtree(target, ignore_errors=True)
+    build(target, processes)
+    try:
+        (target / INSTALLED_KEY).write_text(installed_key(package) + "\n", encoding="ascii")
+    except OSError as exc:
+        raise BuildFailed(f"cannot write the build ({exc.strerror or exc})") from None
+    return target
 
 
 def _cpu_description() -> str:
@@ -171,6 +223,9 @@ def ready(build_later: bool = True) -> Path | None:
         return _loaded
     if not wanted() or jit_loaded():
         return None
+    installed = installed_build()
+    if installed is not None and _load_or_say(installed) is not None:
+        return installed
     target = build_dir()
     if (target / "index.json").is_file():
         return _load_or_say(target)
@@ -184,6 +239,9 @@ def build_now(on_build: Callable[[bool], None] | None = None) -> Path:
     ``on_build(False)`` after), unless built already, and load them. Raises BuildFailed."""
     if _loaded is not None:
         return _loaded
+    installed = installed_build()
+    if installed is not None and _load_or_say(installed) is not None:
+        return installed
     target = build_dir()
     if not (target / "index.json").is_file():
         if on_build is not None:
@@ -381,9 +439,24 @@ def build_main(argv: list[str]) -> None:
     compile_extension(folder, name, [(i, manifest()[i]) for i in which])
 
 
+def import_alone(module: str) -> types.ModuleType:
+    """Import a kernel's module without running its packages' ``__init__`` (which gather
+    each package's names and import DuckDB, pyarrow, the rules): a wheel is built with numba
+    and numpy only (``buildsystem/``), and a kernel's module needs no more."""
+    if module in sys.modules:
+        return sys.modules[module]
+    parts = module.split(".")
+    for depth in range(1, len(parts)):
+        name = ".".join(parts[:depth])
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = [str(PACKAGE.parent.joinpath(*parts[:depth]))]
+            sys.modules[name] = package
+    return importlib.import_module(module)
+
+
 def compile_extension(folder: Path, name: str, entries: list[tuple[int, dict[str, Any]]]) -> None:
     """numba's ahead-of-time compiler, for this CPU, with the two corrections above."""
-    import importlib
 
     from llvmlite import binding as llvm
     from numba.core import typing
@@ -413,7 +486,7 @@ def compile_extension(folder: Path, name: str, entries: list[tuple[int, dict[str
     cc.target_cpu = "host"
     described = []
     for index, entry in entries:
-        dispatcher = getattr(importlib.import_module(entry["module"]), entry["kernel"])
+        dispatcher = getattr(import_alone(entry["module"]), entry["kernel"])
         nogil[dispatcher.py_func] = bool(dispatcher.targetoptions.get("nogil", False))
         args = tuple(argument_type(a) for a in entry["args"])
         symbol = f"k{index:03d}"
