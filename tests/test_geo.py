@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import hashlib
 import ipaddress
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +101,10 @@ def test_lookup_dtypes_and_org_table(db: GeoDatabase) -> None:
 def test_metadata_licence_and_size() -> None:
     meta = json.loads((DATA_DIR / "geo.json").read_text(encoding="utf-8"))
     assert meta["license"] and meta["attribution"] and meta["data_date"]
-    assert (DATA_DIR / "geo.npz").stat().st_size < 8_000_000
+    # stored uncompressed, to be mapped (burstwatch/npzmap.py); git and the wheel compress it
+    table = (DATA_DIR / "geo.npz").read_bytes()
+    assert len(table) < 20_000_000 and len(zlib.compress(table, 6)) < 5_000_000
+    assert hashlib.sha256(table).hexdigest() == meta["table_sha256"]
 
 
 def test_build_date_and_staleness(db: GeoDatabase) -> None:
@@ -584,7 +589,7 @@ def test_bundled_organisation_names_decoded_on_demand_are_the_names() -> None:
             OrgNames(b"".join(data), bad)
 
 
-# --- the shipped tables loaded ahead, in a thread ----------------------------------------
+# --- the shipped tables, mapped --------------------------------------------------------------
 
 
 @pytest.fixture
@@ -598,7 +603,7 @@ def fresh_bundled(monkeypatch: pytest.MonkeyPatch) -> None:
                         functools.lru_cache(maxsize=1)(geo._load_bundled.__wrapped__))
 
 
-def test_tables_loaded_ahead_are_loaded_once_whoever_asks_meanwhile(
+def test_the_bundled_tables_are_loaded_once_whoever_asks_meanwhile(
     monkeypatch: pytest.MonkeyPatch, fresh_bundled: None
 ) -> None:
     import threading
@@ -614,36 +619,29 @@ def test_tables_loaded_ahead_are_loaded_once_whoever_asks_meanwhile(
         return real(cls, *args)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(GeoDatabase, "from_tables", classmethod(slow_load))
-    GeoDatabase.load_bundled_ahead()
-    assert started.wait(60)  # the thread is inside the load
     got: list[GeoDatabase] = []
-    asker = threading.Thread(target=lambda: got.append(GeoDatabase.bundled()))
-    asker.start()  # waits for the thread's load, does not start its own
+    first = threading.Thread(target=lambda: got.append(GeoDatabase.bundled()), name="first")
+    first.start()
+    assert started.wait(60)  # the first asker is inside the load
+    second = threading.Thread(target=lambda: got.append(GeoDatabase.bundled()), name="second")
+    second.start()  # waits for the first's load, does not start its own
     go.set()
-    asker.join(60)
-    mine = GeoDatabase.bundled()
-    assert loads == ["burstwatch-geo"]
-    assert got == [mine] and got[0] is mine
-    assert lookup(mine, ["8.8.8.8"]).country[0] == "US"
+    first.join(60)
+    second.join(60)
+    assert loads == ["first"]
+    assert len(got) == 2 and got[0] is got[1] is GeoDatabase.bundled()
+    assert lookup(got[0], ["8.8.8.8"]).country[0] == "US"
 
 
-def test_a_load_ahead_that_fails_is_reported_where_the_tables_are_asked_for(
-    monkeypatch: pytest.MonkeyPatch, fresh_bundled: None
-) -> None:
-    import threading
+def test_the_bundled_tables_are_mapped_read_only_from_the_package(fresh_bundled: None) -> None:
+    """Nothing is inflated or copied at load: the range tables are views of the file."""
+    import mmap
 
-    from burstwatch.enrich import geo
+    backend = GeoDatabase.bundled()._backend
+    for array in (backend.v4_start, backend.v4_asn, backend.v6_start.hi, backend.v6_start.lo):
+        assert not array.flags.writeable
+        base = array
+        while isinstance(base, np.ndarray):
+            base = base.base
+        assert isinstance(base.obj if isinstance(base, memoryview) else base, mmap.mmap)
 
-    tried = threading.Event()
-
-    def broken(cls: type[GeoDatabase], *args: Path) -> GeoDatabase:
-        tried.set()
-        raise GeoDataError("geo table unreadable: broken")
-
-    monkeypatch.setattr(GeoDatabase, "from_tables", classmethod(broken))
-    GeoDatabase.load_bundled_ahead()
-    assert tried.wait(60)
-    with geo._bundled_lock:  # the thread has finished with it
-        pass
-    with pytest.raises(GeoDataError, match="unreadable: broken"):
-        GeoDatabase.bundled()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DATA_DIR = Path(__file__).resolve().parents[1] / "enrich" / "data"
 TABLE_NAME = "geo.npz"
 META_NAME = "geo.json"
@@ -245,11 +245,10 @@ def build(src: Path, out_dir: Path, data_date: dt.date | None = None) -> dict[st
     v6_lo = np.array([s & ((1 << 64) - 1) for s in s6], dtype=np.uint64)
     arrays = {
         "format_version": np.array(FORMAT_VERSION, dtype=np.uint32),
-        # Deltas of sorted starts are small and repetitive, so they compress far better.
-        "v4_start_delta": np.diff(v4_start, prepend=np.uint32(0)),
+        "v4_start": v4_start,
         "v4_country": remap[np.array(cc4, dtype=np.intp)],
         "v4_asn": np.array(as4, dtype=np.uint32),
-        "v6_hi_delta": np.diff(v6_hi, prepend=np.uint64(0)),
+        "v6_hi": v6_hi,
         "v6_lo": v6_lo,
         "v6_country": remap[np.array(cc6, dtype=np.intp)],
         "v6_asn": np.array(as6, dtype=np.uint32),
@@ -261,7 +260,10 @@ def build(src: Path, out_dir: Path, data_date: dt.date | None = None) -> dict[st
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     table_path = out_dir / TABLE_NAME
-    np.savez_compressed(table_path, **arrays)  # type: ignore[arg-type]
+    # Stored, not compressed: the tables are mapped from the file where they are installed
+    # (burstwatch.npzmap), so a run reads only the pages its lookups touch (the repository
+    # and the wheel compress them anyway).
+    np.savez(table_path, **arrays)  # type: ignore[arg-type]
     meta: dict[str, object] = {
         "format_version": FORMAT_VERSION,
         "name": NAME,

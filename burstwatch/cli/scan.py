@@ -132,10 +132,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, stop: StopRequest) -> int:
-    if not args.geoip:
-        from burstwatch.enrich.geo import GeoDatabase
-
-        GeoDatabase.load_bundled_ahead()  # while the rest below is imported and set up
     if not args.dask:  # the workers' fork server loads the package while this process does
         from burstwatch.parallel.plan import start_fork_server
 

@@ -3,14 +3,14 @@
 "Abroad" is the heart of a burst-transmission finding, so every remote endpoint needs a
 country without network access at run time. The bundled tables (built by
 ``burstwatch.builders.geodata``, see docs/geoip.md) are sorted range starts searched with
-``np.searchsorted``; a user-supplied MaxMind-format database (``from_mmdb``) is queried once
+``np.searchsorted``, mapped from the package's file (``burstwatch.npzmap``: nothing is read
+at start, and a run keeps in memory only the pages its lookups touch); a user-supplied MaxMind-format database (``from_mmdb``) is queried once
 per distinct address instead. Special-purpose addresses (private, loopback, documentation,
 ...) are always ``internal`` and never get a country, whatever a database says.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import enum
 import functools
@@ -32,13 +32,14 @@ import numpy.typing as npt
 from burstwatch.enrich.nets import NetSet, Sorted128, sort_u32, unsort
 from burstwatch.errors import BurstwatchError
 from burstwatch.netaddr import unique_pairs
+from burstwatch.npzmap import load_npz
 
 U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
 Codes = npt.NDArray[np.str_]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 STALE_AFTER_DAYS = 365
 NAT64_HI = np.uint64(0x0064_FF9B_0000_0000)
 """``hi`` of the well-known NAT64 prefix 64:ff9b::/96: its low 32 bits are the real IPv4 peer."""
@@ -214,10 +215,9 @@ class _RangeTables:
             raise GeoDataError(
                 f"geo table format {version} is not supported (want {FORMAT_VERSION})"
             )
-        self.v4_start = np.cumsum(arrays["v4_start_delta"], dtype=np.uint32)
-        self.v6_start = Sorted128(
-            np.cumsum(arrays["v6_hi_delta"], dtype=np.uint64), arrays["v6_lo"]
-        )
+        self.v4_start = np.asarray(arrays["v4_start"], dtype=np.uint32)
+        self.v6_start = Sorted128(np.asarray(arrays["v6_hi"], dtype=np.uint64),
+                                  np.asarray(arrays["v6_lo"], dtype=np.uint64))
         self.asn_keys = np.asarray(arrays["asn_keys"], dtype=np.uint32)
         self.asn_org = np.asarray(arrays["asn_org"], dtype=np.uint32)
         self.v4_asn = np.asarray(arrays["v4_asn"], dtype=np.uint32)
@@ -225,7 +225,7 @@ class _RangeTables:
         self.v4_country = np.asarray(arrays["v4_country"], dtype=np.uint8)
         self.v6_country = np.asarray(arrays["v6_country"], dtype=np.uint8)
         self._countries = np.char.decode(arrays["countries"], "ascii").astype("<U2")
-        self._orgs = OrgNames(bytes(np.asarray(arrays["org_blob"], dtype=np.uint8)),
+        self._orgs = OrgNames(np.asarray(arrays["org_blob"], dtype=np.uint8),
                               np.asarray(arrays["org_offsets"], dtype=np.int64))
         n4, n6 = self.v4_start.shape[0], len(self.v6_start)
         if not (
@@ -261,11 +261,12 @@ class OrgNames:
     """The bundled organisation names, one UTF-8 blob and offsets, decoded when asked for: a
     command looks up a few of the 81 k, and decoding them all cost every start 40 ms."""
 
-    def __init__(self, blob: bytes, offsets: npt.NDArray[np.int64]) -> None:
+    def __init__(self, blob: bytes | U8, offsets: npt.NDArray[np.int64]) -> None:
+        self._blob = np.frombuffer(blob, np.uint8) if isinstance(blob, bytes) else blob
         if offsets.ndim != 1 or offsets.shape[0] < 1 or np.any(np.diff(offsets) < 0) or (
-                int(offsets[0]) < 0 or int(offsets[-1]) > len(blob)):
+                int(offsets[0]) < 0 or int(offsets[-1]) > len(self._blob)):
             raise GeoDataError("geo table's organisation names are inconsistent")
-        self._blob, self._offsets = blob, offsets.tolist()
+        self._offsets = offsets
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -274,7 +275,7 @@ class OrgNames:
         if not -len(self) <= k < len(self):
             raise IndexError(k)
         k %= len(self)
-        return self._blob[self._offsets[k]:self._offsets[k + 1]].decode("utf-8")
+        return self._blob[int(self._offsets[k]):int(self._offsets[k + 1])].tobytes().decode("utf-8")
 
     def take(self, rows: npt.ArrayLike) -> npt.NDArray[np.object_]:
         """The names of ``rows``, each distinct one decoded once."""
@@ -476,18 +477,6 @@ class GeoDatabase:
         with _bundled_lock:
             return _load_bundled()
 
-    @classmethod
-    def load_bundled_ahead(cls) -> None:
-        """Start loading the shipped tables in a thread of their own: most of it is inflating
-        them (zlib lets go of the GIL), so the command's imports and set-up go on meanwhile.
-        ``bundled()`` then waits for them. A failure here is left for ``bundled()`` to say."""
-
-        def load() -> None:
-            with contextlib.suppress(BaseException):  # bundled() raises it again when asked
-                cls.bundled()
-
-        threading.Thread(target=load, name="burstwatch-geo", daemon=True).start()
-
     def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
         """The bundled tables are pickled as a reference: a worker process loads its own
         copy once (one forked from the preloaded server has it already), instead of being
@@ -500,8 +489,7 @@ class GeoDatabase:
     def from_tables(cls, table: Path, meta: Path | None = None) -> GeoDatabase:
         """Load tables written by ``burstwatch.builders.geodata`` (the bundled ones or a rebuilt copy)."""
         try:
-            with np.load(table, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
+            arrays = load_npz(table)
             info: dict[str, Any] = (
                 json.loads(meta.read_text(encoding="utf-8")) if meta is not None else {}
             )
