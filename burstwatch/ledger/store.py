@@ -13,7 +13,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -54,16 +54,28 @@ class Ledger:
     in the future cannot push the clock past the wall clock.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: str | None, read_only: bool) -> None:
-        self._con = con
+    def __init__(self, con: duckdb.DuckDBPyConnection | Callable[[], duckdb.DuckDBPyConnection],
+                 path: str | None, read_only: bool,
+                 retention_days: float = DEFAULT_RETENTION_DAYS) -> None:
+        """``con``: an open connection, or (a new, empty in-memory ledger with
+        ``retention_days``) what opens one, called when the ledger is first used."""
+        self._connection: duckdb.DuckDBPyConnection | None = None
+        self._connect: Callable[[], duckdb.DuckDBPyConnection] | None = None
+        self._connect_lock = threading.Lock()
         self.path = path
         self.read_only = read_only
-        recorded = self.meta("retention_days")
-        self.retention_days = DEFAULT_RETENTION_DAYS if recorded is None else float(recorded)
-        self._latest_ns = self._scalar(
-            "SELECT max(t) FROM (SELECT max(end_ns) t FROM bursts UNION ALL "
-            "SELECT max(end_ns) FROM flows)"
-        )
+        if isinstance(con, duckdb.DuckDBPyConnection):
+            self._connection = con
+            recorded = self.meta("retention_days")
+            self.retention_days = DEFAULT_RETENTION_DAYS if recorded is None else float(recorded)
+            self._latest_ns = self._scalar(
+                "SELECT max(t) FROM (SELECT max(end_ns) t FROM bursts UNION ALL "
+                "SELECT max(end_ns) FROM flows)"
+            )
+        else:
+            self._connect = con
+            self.retention_days = retention_days
+            self._latest_ns = None
         self._next_prune_ns: int | None = None
         # Rows deleted for age since this ledger was opened (at open, while appending and by
         # ``prune``), so a run can say what retention took.
@@ -88,19 +100,23 @@ class Ledger:
         if retention_days is not None and not retention_days > 0:
             raise LedgerError(f"retention must be a positive number of days, not {retention_days}")
         if path is None:
-            con = duckdb.connect(":memory:", config=config)
-        else:
-            if not read_only:
-                try:
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise LedgerError(f"{path}: cannot create the ledger's folder "
-                                      f"({exc.strerror or exc})") from None
-            elif not Path(path).is_file():
-                raise LedgerError(f"{path}: no such ledger file")
-            con = _connect(path, read_only, config)
+            # Created at its first use: a scan's rows wait in the write-behind until the end,
+            # and a DuckDB instance, once set up, keeps about 25 MiB of its library resident,
+            # which the scan's reading, its peak, then does without.
+            days = None if retention_days is None else float(retention_days)
+            return cls(lambda: _new_in_memory(config, days), None, False,
+                       DEFAULT_RETENTION_DAYS if days is None else days)
+        if not read_only:
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LedgerError(f"{path}: cannot create the ledger's folder "
+                                  f"({exc.strerror or exc})") from None
+        elif not Path(path).is_file():
+            raise LedgerError(f"{path}: no such ledger file")
+        con = _connect(path, read_only, config)
         try:
-            _check_or_create(con, path or ":memory:", read_only)
+            _check_or_create(con, path, read_only)
             ledger = cls(con, path, read_only)
             if retention_days is not None and not read_only:
                 ledger.retention_days = float(retention_days)
@@ -255,7 +271,9 @@ class Ledger:
                 self._writer.stop()
         finally:
             self._writer = None
-            self._con.close()
+            self._connect = None
+            if self._connection is not None:
+                self._connection.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -265,6 +283,18 @@ class Ledger:
         self.close()
 
     # ---- helpers ----
+    @property
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        con = self._connection
+        if con is None:
+            with self._connect_lock:
+                if self._connection is None and self._connect is not None:
+                    self._connection = self._connect()
+                con = self._connection
+            if con is None:
+                raise LedgerError("the ledger is closed")
+        return con
+
     def _writable(self) -> None:
         if self.read_only:
             raise LedgerError(f"{self.path}: opened read-only")
@@ -284,6 +314,8 @@ class Ledger:
                 self._con.rollback()
                 raise
             self._con.commit()
+        except duckdb.OutOfMemoryException:
+            raise  # the configured memory limit: said with its remedy by the command
         except duckdb.Error as exc:
             raise LedgerError(f"{self.path or 'ledger'}: cannot write: "
                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
@@ -332,6 +364,17 @@ def _connect(path: str, read_only: bool, config: dict[str, Any]) -> duckdb.DuckD
             raise LedgerError(f"{path} is not a burstwatch ledger (not a DuckDB database)") from None
         first = text.splitlines()[0] if text else type(exc).__name__
         raise LedgerError(f"{path}: cannot open the ledger: {first}") from None
+
+
+def _new_in_memory(config: dict[str, Any], retention_days: float | None) -> duckdb.DuckDBPyConnection:
+    """A new in-memory ledger's connection, its tables created and its retention recorded
+    (where one was given)."""
+    con = duckdb.connect(":memory:", config=config)
+    _check_or_create(con, ":memory:", False)
+    if retention_days is not None:
+        con.execute(f"INSERT OR REPLACE INTO {META.name} VALUES (?, ?)",
+                    ["retention_days", repr(retention_days)])
+    return con
 
 
 def _check_or_create(con: duckdb.DuckDBPyConnection, where: str, read_only: bool) -> None:
@@ -392,7 +435,7 @@ class _Writer:
     def _raise(self) -> None:
         if self._failure is not None:
             failure, self._failure = self._failure, None
-            if isinstance(failure, LedgerError):
+            if isinstance(failure, LedgerError | duckdb.OutOfMemoryException):
                 raise failure
             raise LedgerError(f"{self._ledger.path or 'ledger'}: cannot write: {failure}") from failure
 
