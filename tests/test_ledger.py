@@ -446,3 +446,18 @@ def test_the_same_records_appended_twice_are_held_once() -> None:
         flows = ledger.connection.execute("SELECT flow_id FROM flows ORDER BY flow_id").fetchall()
     assert bursts == [(1, 0), (1, 1), (2, 0)]
     assert flows == [(1,), (2,)]
+
+
+def test_the_public_suffix_list_holds_the_librarys_own_rules() -> None:
+    """``party._psl`` encodes only the non-ASCII rules itself; the rules it ends up with are
+    those publicsuffixlist makes when it encodes every one (the library is the oracle)."""
+    from publicsuffixlist import PublicSuffixList
+
+    from burstwatch.ledger import party
+
+    ours, theirs = party._psl(), PublicSuffixList()
+    assert ours._publicsuffix == theirs._publicsuffix and ours._maxlabel == theirs._maxlabel
+    assert any(not rule.isascii() for rule in ours._publicsuffix)  # IDN rules are there
+    assert "xn--55qx5d.cn" in ours._publicsuffix  # and their punycode forms (公司.cn)
+    for name in ("upload.files.example.co.uk", "a.b.公司.cn", "x.xn--55qx5d.cn", "localhost"):
+        assert ours.privatesuffix(name) == theirs.privatesuffix(name)

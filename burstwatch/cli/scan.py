@@ -211,6 +211,7 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
                             flow_alerts.extend(detector(batch))
                 except KeyboardInterrupt:
                     interrupted = True  # judge what was read: nothing found is lost
+                held.connect_ahead()  # while the last rows are converted for it
                 interrupted = interrupted or stop.requested
                 heap.give_back()  # what reading freed, before the conversation query grows
                 judgement = judge_and_revise(held, judge, flow_alerts, args.horizon,

@@ -9,6 +9,7 @@ process holds it.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 import threading
@@ -138,6 +139,18 @@ class Ledger:
             self._writer.put(batch, provisional)
             return
         self._insert(self._tables(batch, provisional))
+
+    def connect_ahead(self) -> None:
+        """Set up an in-memory ledger created at its first use now, in a thread of its own
+        (DuckDB lets go of the GIL while it sets up; about 60 ms), so it is ready when the
+        rows that wait for it arrive. A failure is raised where the ledger is next used."""
+        if self._connection is None and self._connect is not None:
+            threading.Thread(target=self._connect_quietly, name="burstwatch-ledger-open",
+                             daemon=True).start()
+
+    def _connect_quietly(self) -> None:
+        with contextlib.suppress(Exception):
+            self._con  # noqa: B018 (the property connects)
 
     def write_behind(self, max_rows: int = 200_000) -> None:
         """Coalesce appends into transactions of about ``max_rows`` rows, written by a thread
@@ -271,9 +284,11 @@ class Ledger:
                 self._writer.stop()
         finally:
             self._writer = None
-            self._connect = None
-            if self._connection is not None:
-                self._connection.close()
+            with self._connect_lock:  # after a connection being set up ahead, if one is
+                self._connect = None
+                con, self._connection = self._connection, None
+            if con is not None:
+                con.close()
 
     def __enter__(self) -> Ledger:
         return self
