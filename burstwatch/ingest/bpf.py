@@ -8,7 +8,6 @@ BPF program before a packet is copied to user space, so filtered-out traffic cos
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import socket
 import struct
 from functools import lru_cache
@@ -47,6 +46,8 @@ class _BpfProgram(ctypes.Structure):
 
 @lru_cache(maxsize=1)
 def _libpcap() -> ctypes.CDLL:
+    import ctypes.util  # here: it runs ldconfig, and importing it costs every start 9 ms
+
     names = [ctypes.util.find_library("pcap"), *_LIBPCAP_NAMES]
     for name in names:
         if not name:
