@@ -44,20 +44,23 @@ def _fill(value_idx: I64, texts: U8, text_off: I64, pattern: I64, pat_fields: I6
           n_fields: I64, lit: U8, lit_start: I64, lit_end: I64, line_off: I64,
           out: U8) -> None:
     """Write every line at ``line_off``: its pattern's literal piece 0, the value text of
-    the pattern's field 0, literal piece 1, ..., the last literal piece, a newline."""
+    the pattern's field 0, literal piece 1, ..., the last literal piece, a newline. The byte
+    positions are unsigned, so numba indexes with them as they are (a signed index is first
+    checked for being negative, at every byte: the loop took 1.45 times as long)."""
+    one = np.uint64(1)
     for i in range(value_idx.shape[0]):
         p = pattern[i]
-        o = line_off[i]
+        o = np.uint64(line_off[i])
         for k in range(n_fields[p] + 1):
-            for a in range(lit_start[p, k], lit_end[p, k]):  # short copies: a plain loop
-                out[o] = lit[a]
-                o += 1
+            for a in range(np.uint64(lit_start[p, k]), np.uint64(lit_end[p, k])):
+                out[o] = lit[a]  # short copies: a plain loop
+                o += one
             if k == n_fields[p]:
                 break
             v = value_idx[i, pat_fields[p, k]]
-            for a in range(text_off[v], text_off[v + 1]):
+            for a in range(np.uint64(text_off[v]), np.uint64(text_off[v + 1])):
                 out[o] = texts[a]
-                o += 1
+                o += one
         out[o] = 10  # "\n"
 
 
