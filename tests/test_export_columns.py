@@ -160,3 +160,29 @@ def test_compiled_integers_and_times_are_the_texts_json_and_csv_write(values: li
         csv_table = number_table(f, col, csv=True)
         assert csv_table is not None
         assert [t or "" for t in _table_texts(csv_table)] == [cells[k] for k in inverse]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.just(""), st.text(max_size=6)), max_size=60))
+def test_text_codes_give_each_rows_json_string_and_none_where_missing(values: list[str | None]) -> None:
+    """Arrow's dictionary builder factorises a text column; each row's code names its JSON
+    string, and a missing value ("" or None) names None."""
+    import json
+
+    from burstwatch.outputs.columns import _text_codes
+
+    col = np.empty(len(values), dtype=object)
+    col[:] = values
+    coded = _text_codes(col)
+    assert coded is not None
+    texts, inverse = coded
+    assert inverse.dtype == np.int64 and inverse.shape == (len(values),)
+    for value, code in zip(values, inverse.tolist(), strict=True):
+        text = texts[code]
+        assert (text is None) if not value else json.loads(text) == value
+
+
+def test_text_codes_refuse_a_column_that_is_not_text() -> None:
+    from burstwatch.outputs.columns import _text_codes
+
+    assert _text_codes(np.array([1, 2, 3], dtype=object)) is None
