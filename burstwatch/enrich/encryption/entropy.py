@@ -62,7 +62,9 @@ def expected_table(size: int = 1024) -> npt.NDArray[np.float64]:
     ~1e-14 (a test checks it).
     """
     sizes = np.arange(size + 1)[:, None]
-    k = np.arange(1, 257)[None, :]
+    # Counts far above the mean (size / 256) add nothing: for 1024 bytes a byte value seen 80
+    # times has probability below 1e-60. Summing up to there, not to 256, took a third as long.
+    k = np.arange(1, min(256, size // 64 + 64) + 1)[None, :]
     valid = k <= sizes
     rest = np.where(valid, sizes - k, 0)
     lgam = np.array([math.lgamma(m + 1) for m in range(size + 1)])
