@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from burstwatch.cli.compiling import MESSAGE, CompileNotice
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # compiles kernels with numba in a fresh cache
 def test_first_run_announces_compilation_and_the_second_loads_quietly(tmp_path: Path) -> None:
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"), PYTHONPATH=str(ROOT))
     argv = [sys.executable, "-m", "burstwatch", "info", "--json", "pcaps/demo.pcap"]

@@ -41,7 +41,9 @@ def _why_not() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
+# A real browser for each report: about 25 s in all, run with the slow tests (CI runs them).
+pytestmark = [pytest.mark.skipif(_why_not() is not None, reason=str(_why_not())),
+              pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

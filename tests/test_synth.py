@@ -612,6 +612,7 @@ def test_benign_scenarios_have_their_shapes() -> None:
 # --- bulk -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a bulk capture of several MB
 def test_bulk_writes_the_requested_packets_with_valid_headers(tmp_path: Path) -> None:
     path = tmp_path / "bulk.pcap"
     stats = write_bulk(path, 40_000, seed=2, flows=3000, chunk=8192)
@@ -639,6 +640,7 @@ def test_bulk_writes_the_requested_packets_with_valid_headers(tmp_path: Path) ->
             seq_next[key] = (ip.data.seq + len(ip.data.data)) & 0xFFFFFFFF
 
 
+@pytest.mark.slow  # a bulk capture of several MB, written twice
 def test_bulk_is_deterministic_and_honours_target_size(tmp_path: Path) -> None:
     a, b = tmp_path / "a.pcap", tmp_path / "b.pcap"
     write_bulk(a, 20_000, seed=5, flows=500)
