@@ -984,3 +984,58 @@ def test_a_rule_for_another_product_gets_every_problem_at_once(tmp_path: Path) -
         ("bad-value", 7), ("bad-value", 7), ("missing-key", 7),
         ("unknown-field", 10), ("unknown-field", 11)]
     assert "did you mean 'tls.client.server_name'?" in found[-2].message  # line 10
+
+
+# ---- libyaml's events, PyYAML's composer ----------------------------------------------------
+
+def _node_dump(node: yaml.Node) -> tuple[object, ...]:
+    marks = (node.start_mark.line, node.start_mark.column, node.end_mark.line, node.end_mark.column)
+    if isinstance(node, yaml.ScalarNode):
+        return ("scalar", node.tag, node.value, node.style, *marks)
+    if isinstance(node, yaml.SequenceNode):
+        return ("seq", node.tag, node.flow_style, [_node_dump(n) for n in node.value], *marks)
+    assert isinstance(node, yaml.MappingNode)
+    return ("map", node.tag, node.flow_style,
+            [(_node_dump(k), _node_dump(v)) for k, v in node.value], *marks)
+
+
+YAML_TEXTS = [
+    "a: plain\nb: \"dq\"\nc: 'sq'\nd: |\n  lit\ne: >\n  fold\nf: [x, 'y', 1]\ng: {h: i}\n",
+    "x: &anchor {k: v}\ny: *anchor\nz: [*anchor, *anchor]\n",
+    "--- \na: 1\n---\n# only a comment\n---\nb: [2, 3.5, null, true, ~]\n...\n",
+    "tagged: !!python/object/apply:os.system ['echo']\nother: !custom value\n",
+    "dup: 1\ndup: 2\n? [complex, key]\n: value\n",
+    "name: \"日本語 ümlaut\"\nafter: {k: \"é\", j: x}  # comment\n",
+    "condition: selection and not 1 of filtr_*\n" + "deep: " + "[" * 30 + "x" + "]" * 30 + "\n",
+    "\ufeffbom: first\n",
+    "",
+]
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML without libyaml")
+@pytest.mark.parametrize("text", YAML_TEXTS + [
+    p.read_text(encoding="utf-8")
+    for p in sorted((Path(__file__).resolve().parent.parent / "rules").rglob("*.yml"))])
+def test_libyaml_events_compose_the_nodes_pyyamls_parser_composes(text: str) -> None:
+    from burstwatch.rules import yamlnodes
+
+    fast = yamlnodes._compose_fast(text)
+    assert fast is not None  # read by libyaml
+    slow: list[yaml.Node] = []
+    yamlnodes._read_documents(yamlnodes._MarkedLoader(text), slow)
+    assert [_node_dump(n) for n in fast] == [_node_dump(n) for n in slow]
+
+
+@pytest.mark.parametrize("text", [
+    "a: [1, 2\n",                # unclosed
+    "a: b: c\n",                 # mapping values not allowed
+    "a: \x07bell\n",             # a character the YAML reader refuses
+    "a:\n\t- tab\n",             # tab indentation
+    "x: " + "[" * 2000 + "]" * 2000 + "\n",  # nested too deeply for the composer
+])
+def test_what_libyaml_does_not_read_cleanly_is_read_and_reported_by_pyyaml(text: str) -> None:
+    from burstwatch.rules import yamlnodes
+
+    assert yamlnodes._compose_fast(text) is None
+    docs, findings = yamlnodes.compose_documents(text, "r.yml")
+    assert findings and all(f.code == "yaml-syntax" for f in findings)
