@@ -127,6 +127,44 @@ def test_the_conversation_query_runs_on_one_thread_and_puts_the_setting_back(
         assert as_lists(conversations(reader)[0]) == CONVERSATIONS
 
 
+@pytest.mark.parametrize("large", [False, True])
+def test_on_a_large_ledger_the_query_hands_memory_back_and_puts_the_settings_back(
+        monkeypatch: pytest.MonkeyPatch, large: bool) -> None:
+    """From ``HAND_BACK_FROM_ROWS`` rows on, DuckDB's allocator returns what each task frees
+    while the query runs; below, the query runs under the settings as they were. Either way
+    the answer is the same and the settings are restored."""
+    from burstwatch.ledger import queries
+
+    with filled() as ledger:
+        held = ledger.connection.execute(
+            "SELECT (SELECT count(*) FROM bursts) + (SELECT count(*) FROM flows)").fetchone()[0]
+        monkeypatch.setattr(queries, "HAND_BACK_FROM_ROWS", held if large else held + 1)
+        con = ledger.connection
+        seen: list[str] = []
+        real = con.execute
+
+        class Watch:  # the flush threshold each CREATE/SELECT of the query ran under
+            def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
+                if sql.lstrip().startswith(("CREATE", "WITH")):
+                    seen.append(str(real(
+                        "SELECT current_setting('allocator_flush_threshold')").fetchone()[0]))
+                return real(sql, *args)
+
+        class Held:
+            connection = Watch()
+            latest_ns = ledger.latest_ns
+
+        before = con.execute("SELECT current_setting('allocator_flush_threshold'), "
+                             "current_setting('allocator_bulk_deallocation_flush_threshold')").fetchone()
+        conv, _ = conversations(Held())  # type: ignore[arg-type]
+        assert as_lists(conv) == CONVERSATIONS
+        assert len(seen) == 5
+        assert set(seen) == ({"1MiB"} if large else {before[0]})
+        assert con.execute("SELECT current_setting('allocator_flush_threshold'), "
+                           "current_setting('allocator_bulk_deallocation_flush_threshold')"
+                           ).fetchone() == before
+
+
 def test_conversations_of_a_past_horizon() -> None:
     # Ending in [T+800 s, T+1800 s]: flow 3's first window and its burst, nothing else.
     with filled() as ledger:

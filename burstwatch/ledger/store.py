@@ -41,12 +41,6 @@ NS_PER_DAY = 86_400 * 1_000_000_000
 DEFAULT_MEMORY_MB = 512.0
 """DuckDB's memory limit for a ledger: its working set for the conversation queries of a busy
 site, far below the 80 % of the machine DuckDB would take by default."""
-# DuckDB's allocator hands what a query or an insert freed back to the system when it is done,
-# instead of keeping up to 128 MiB (a task) or 512 MiB (a bulk free) for later ones: the
-# scan's conversation query is five statements, and with the defaults each one's peak stood on
-# what the ones before had kept (20 MiB more at the 5 M-packet capture's peak; no slower).
-ALLOCATOR_RETURNS = {"allocator_flush_threshold": "1MiB",
-                     "allocator_bulk_deallocation_flush_threshold": "1MiB"}
 PRUNE_EVERY_NS = 10 * 60 * 1_000_000_000
 """During appends, retention is applied again once data time has moved on this much."""
 
@@ -103,8 +97,7 @@ class Ledger:
         evicts pages of a file ledger and spills an in-memory one to its temporary folder,
         instead of growing with the ledger.
         """
-        config: dict[str, Any] = {"memory_limit": f"{max(memory_mb or DEFAULT_MEMORY_MB, 1.0):.0f}MiB",
-                                  **ALLOCATOR_RETURNS}
+        config: dict[str, Any] = {"memory_limit": f"{max(memory_mb or DEFAULT_MEMORY_MB, 1.0):.0f}MiB"}
         if retention_days is not None and not retention_days > 0:
             raise LedgerError(f"retention must be a positive number of days, not {retention_days}")
         if path is None:
