@@ -245,3 +245,42 @@ def test_a_closed_standard_error_loses_messages_not_the_run() -> None:
     done = cli("scan", DEMO, "--format", "jsonl", shell_tail="2>&-")
     assert done.returncode == 1
     assert len(done.stdout.splitlines()) == 1 and "Traceback" not in done.stdout
+
+
+def test_json_lines_written_behind_keep_their_order_and_their_write_error() -> None:
+    """The file's writing thread writes the buffers in the order given; a write that fails
+    is raised at the next hand-over or at close as the OSError it was, not lost."""
+    import errno
+
+    from burstwatch.outputs.writers import _WriteBehind
+
+    class Raw:
+        def __init__(self, fail_at: int | None) -> None:
+            self.got: list[bytes] = []
+            self.fail_at = fail_at
+
+        def write(self, data: bytes) -> int:
+            if self.fail_at is not None and len(self.got) == self.fail_at:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.got.append(bytes(data))
+            return len(data)
+
+    ok = Raw(None)
+    behind = _WriteBehind(ok)
+    for k in range(200):
+        behind.write(b"%d\n" % k)
+    behind.close()
+    assert ok.got == [b"%d\n" % k for k in range(200)]
+
+    full = Raw(3)
+    behind = _WriteBehind(full)
+    with pytest.raises(OSError, match="No space left"):
+        try:
+            for _ in range(200):
+                behind.write(b"x")
+        finally:
+            behind.close()
+    assert full.got == [b"x"] * 3
+    quiet = _WriteBehind(Raw(0))
+    quiet.write(b"x")
+    quiet.close(quietly=True)  # another exception is on its way: this one is not raised
