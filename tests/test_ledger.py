@@ -499,3 +499,18 @@ def test_the_public_suffix_list_holds_the_librarys_own_rules() -> None:
     assert "xn--55qx5d.cn" in ours._publicsuffix  # and their punycode forms (公司.cn)
     for name in ("upload.files.example.co.uk", "a.b.公司.cn", "x.xn--55qx5d.cn", "localhost"):
         assert ours.privatesuffix(name) == theirs.privatesuffix(name)
+
+
+def test_an_in_memory_ledger_spills_to_a_folder_of_its_own_removed_at_close() -> None:
+    """DuckDB's default for an in-memory database is ``.tmp`` in the working folder (a scan
+    left one in the project); a ledger's goes to the system's temporary folder and is gone
+    when the ledger is closed."""
+    import tempfile
+
+    with Ledger.open(None) as ledger:
+        folder = Path(str(ledger.connection.execute(
+            "SELECT current_setting('temp_directory')").fetchone()[0]))
+        assert folder.parent == Path(tempfile.gettempdir()) and folder.name.startswith(
+            "burstwatch-ledger-")
+        assert folder.is_dir()
+    assert not folder.exists()

@@ -317,12 +317,21 @@ def test_flows_parquet(tmp_path: Path) -> None:
 
 
 def test_a_ledger_memory_limit_too_small_is_one_line_exit_2(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """DuckDB refusing the judgement's query under a tiny configured limit used to end in a
-    traceback of the database's exception."""
+    traceback of the database's exception. What the in-memory ledger spills goes to a folder
+    of its own, removed at the end, never to ``.tmp`` in the working folder."""
+    import tempfile
+
     config = tmp_path / "tiny.yaml"
     config.write_text("limits:\n  ledger_memory_mb: 1\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    spills = set(Path(tempfile.gettempdir()).glob("burstwatch-ledger-*"))
     assert main(["scan", str(PROJECT_PCAPS / "demo.pcap"), "--config", str(config)]) == 2
+    assert list(work.iterdir()) == []
+    assert set(Path(tempfile.gettempdir()).glob("burstwatch-ledger-*")) <= spills
     err = capsys.readouterr().err
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("burstwatch: error:")]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import queue
 import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -77,6 +79,7 @@ class Ledger:
             self._connect = con
             self.retention_days = retention_days
             self._latest_ns = None
+        self._spill: list[str] = []  # an in-memory ledger's folder for what exceeds its limit
         self._next_prune_ns: int | None = None
         # Rows deleted for age since this ledger was opened (at open, while appending and by
         # ``prune``), so a run can say what retention took.
@@ -105,8 +108,11 @@ class Ledger:
             # and a DuckDB instance, once set up, keeps about 25 MiB of its library resident,
             # which the scan's reading, its peak, then does without.
             days = None if retention_days is None else float(retention_days)
-            return cls(lambda: _new_in_memory(config, days), None, False,
-                       DEFAULT_RETENTION_DAYS if days is None else days)
+            spill: list[str] = []
+            ledger = cls(lambda: _new_in_memory(config, days, spill), None, False,
+                         DEFAULT_RETENTION_DAYS if days is None else days)
+            ledger._spill = spill
+            return ledger
         if not read_only:
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -289,6 +295,8 @@ class Ledger:
                 con, self._connection = self._connection, None
             if con is not None:
                 con.close()
+            for folder in self._spill:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def __enter__(self) -> Ledger:
         return self
@@ -381,10 +389,15 @@ def _connect(path: str, read_only: bool, config: dict[str, Any]) -> duckdb.DuckD
         raise LedgerError(f"{path}: cannot open the ledger: {first}") from None
 
 
-def _new_in_memory(config: dict[str, Any], retention_days: float | None) -> duckdb.DuckDBPyConnection:
+def _new_in_memory(config: dict[str, Any], retention_days: float | None,
+                   spill: list[str]) -> duckdb.DuckDBPyConnection:
     """A new in-memory ledger's connection, its tables created and its retention recorded
-    (where one was given)."""
-    con = duckdb.connect(":memory:", config=config)
+    (where one was given). What exceeds its memory limit goes to a folder of its own in the
+    system's temporary folder (appended to ``spill``, removed at close), not to DuckDB's
+    default, ``.tmp`` in the working folder."""
+    folder = tempfile.mkdtemp(prefix="burstwatch-ledger-")
+    spill.append(folder)
+    con = duckdb.connect(":memory:", config={**config, "temp_directory": folder})
     _check_or_create(con, ":memory:", False)
     if retention_days is not None:
         con.execute(f"INSERT OR REPLACE INTO {META.name} VALUES (?, ?)",
