@@ -11,8 +11,8 @@ runs after it load the build (``burstwatch warmup`` builds in the foreground, fo
 scripts). An install from a wheel built on this machine (``pip install .``: ``setup.py``)
 carries its build inside the package (``_ahead``, ``build_installed``), so even the first
 run after the install loads it; it is used only where Python, the CPU, numpy and the
-sources are those it was built for (``installed_key``). numba's ahead-of-time compiler (``numba.pycc``) compiles every recorded signature
-for this CPU (its features, as numba's JIT would) into a Python extension, and the C compiler
+sources are those it was built for (``installed_key``). numba's ahead-of-time compiler
+(``numba.pycc``) compiles every recorded signature for this CPU (its features, as numba's JIT would) into a Python extension, and the C compiler
 links it with numba's runtime. Nothing is written where the build is used until it is
 complete (a folder renamed into place). A machine without a C compiler or Python's headers
 (``python3-dev``) keeps numba's JIT, and is told so once.
@@ -39,7 +39,7 @@ import sysconfig
 import tempfile
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +88,9 @@ def build_key() -> str:
     time) and the manifest, numba's installation, Python, and this CPU (model and features:
     the build uses them all)."""
     h = hashlib.sha256(f"{FORMAT}\n{sys.version}\n{sys.platform}\n{os.uname().machine}\n".encode())
-    for folder, dirs, files in os.walk(PACKAGE):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if name.endswith(".py") or name == MANIFEST.name:
-                st = os.stat(os.path.join(folder, name))
-                rel = os.path.relpath(os.path.join(folder, name), PACKAGE)
-                h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    for rel, path in _source_files(PACKAGE):
+        st = os.stat(path)
+        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     spec = importlib.util.find_spec("numba")
     if spec is not None and spec.origin:
         numba_dir = Path(spec.origin).parent
@@ -114,18 +110,23 @@ def installed_key(package: Path = PACKAGE) -> str:
 
     h = hashlib.sha256(f"{FORMAT}\n{sys.version}\n{sys.platform}\n{os.uname().machine}\n"
                        f"numpy {numpy.__version__}\n".encode())
+    for rel, path in _source_files(package):
+        with open(path, "rb") as f:
+            content = f.read()
+        h.update(f"{rel}\0{len(content)}\0".encode())
+        h.update(content)
+    h.update(_cpu_description().encode())
+    return h.hexdigest()[:20]
+
+
+def _source_files(package: Path) -> Iterator[tuple[str, str]]:
+    """Every source file of ``package`` and its manifest, in a fixed order: (relative, path)."""
     for folder, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(files):
             if name.endswith(".py") or name == MANIFEST.name:
                 path = os.path.join(folder, name)
-                with open(path, "rb") as f:
-                    content = f.read()
-                rel = os.path.relpath(path, package)
-                h.update(f"{rel}\0{len(content)}\0".encode())
-                h.update(content)
-    h.update(_cpu_description().encode())
-    return h.hexdigest()[:20]
+                yield os.path.relpath(path, package), path
 
 
 def installed_build() -> Path | None:
