@@ -514,3 +514,18 @@ def test_an_in_memory_ledger_spills_to_a_folder_of_its_own_removed_at_close() ->
             "burstwatch-ledger-")
         assert folder.is_dir()
     assert not folder.exists()
+
+
+def test_without_a_writable_temporary_folder_an_in_memory_ledger_spills_nowhere(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    def refused(**_: object) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refused)
+    with Ledger.open(None) as ledger:
+        con = ledger.connection
+        assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == ""
+        ledger.append(HISTORY)
+        assert con.execute("SELECT count(*) FROM flows").fetchone()[0] > 0

@@ -395,8 +395,11 @@ def _new_in_memory(config: dict[str, Any], retention_days: float | None,
     (where one was given). What exceeds its memory limit goes to a folder of its own in the
     system's temporary folder (appended to ``spill``, removed at close), not to DuckDB's
     default, ``.tmp`` in the working folder."""
-    folder = tempfile.mkdtemp(prefix="burstwatch-ledger-")
-    spill.append(folder)
+    try:
+        folder = tempfile.mkdtemp(prefix="burstwatch-ledger-")
+        spill.append(folder)
+    except OSError:
+        folder = ""  # no temporary folder to write: past its limit the ledger says so instead
     con = duckdb.connect(":memory:", config={**config, "temp_directory": folder})
     _check_or_create(con, ":memory:", False)
     if retention_days is not None:
