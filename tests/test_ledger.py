@@ -501,6 +501,24 @@ def test_the_public_suffix_list_holds_the_librarys_own_rules() -> None:
         assert ours.privatesuffix(name) == theirs.privatesuffix(name)
 
 
+def test_names_without_punycode_get_the_librarys_answers_from_the_list_as_written() -> None:
+    """A name without an "xn--" label is looked up in the list without punycode forms; for
+    a name under every rule (as written and encoded, exceptions and wildcards included) the
+    answer is the library's own, with its every rule encoded."""
+    from publicsuffixlist import PublicSuffixList
+
+    from burstwatch.ledger import party
+
+    theirs = PublicSuffixList()
+    rules = [r.lstrip("!").replace("*", "w") for r in theirs._publicsuffix]
+    names = [f"{prefix}{rule}" for rule in rules for prefix in ("", "a.", "b.a.")]
+    names += ["a.b.公司.cn", "x.xn--55qx5d.cn", "XN--55QX5D.cn", "a.b.c.example.invalid", "cn"]
+    assert len(names) > 20_000
+    assert [party.registrable_domain(n) for n in names] == [
+        theirs.privatesuffix(n.lower()) or n.lower() for n in names]
+    assert party._psl(punycode=False)._publicsuffix < party._psl()._publicsuffix
+
+
 def test_an_in_memory_ledger_spills_to_a_folder_of_its_own_removed_at_close() -> None:
     """DuckDB's default for an in-memory database is ``.tmp`` in the working folder (a scan
     left one in the project); a ledger's goes to the system's temporary folder and is gone

@@ -338,3 +338,49 @@ def test_a_ledger_memory_limit_too_small_is_one_line_exit_2(
     assert len(lines) == 1
     assert "ledger: Out of Memory Error" in lines[0]
     assert "raise limits.ledger_memory_mb" in lines[0]
+
+
+def test_a_small_capture_sets_its_ledger_up_while_it_is_read_a_large_one_after(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-memory ledger of a small input is set up as the reading starts (its memory
+    does not matter, its set-up time then overlaps the reading); a large input's only once
+    its reading ends, so the reading, its peak, does without it. Same cases either way."""
+    from burstwatch.cli import scan
+    from burstwatch.ledger.store import Ledger
+
+    events: list[str] = []
+    connect_ahead, append = Ledger.connect_ahead, Ledger.append
+
+    def noting_connect(self: Ledger) -> None:
+        events.append("connect")
+        connect_ahead(self)
+
+    def noting_append(self: Ledger, *args: object, **kw: object) -> None:
+        events.append("rows")
+        append(self, *args, **kw)
+
+    monkeypatch.setattr(Ledger, "connect_ahead", noting_connect)
+    monkeypatch.setattr(Ledger, "append", noting_append)
+    demo = str(PROJECT_PCAPS / "demo.pcap")
+    small = scan_alerts(capsys, demo)
+    assert events[0] == "connect" and "rows" in events
+    events.clear()
+    monkeypatch.setattr(scan, "CONNECT_AT_START_BYTES", 1000)
+    assert scan_alerts(capsys, demo) == small
+    assert events.index("connect") > events.index("rows")
+
+
+def test_only_regular_files_under_the_limit_in_all_are_small(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from burstwatch.cli import scan
+
+    monkeypatch.setattr(scan, "CONNECT_AT_START_BYTES", 100)
+    a, b = tmp_path / "a.pcap", tmp_path / "b.pcap"
+    a.write_bytes(b"x" * 60)
+    b.write_bytes(b"x" * 39)
+    assert scan._small_input([str(a), str(b)])
+    b.write_bytes(b"x" * 40)
+    assert not scan._small_input([str(a), str(b)])  # 100 bytes in all
+    assert not scan._small_input(["-"])
+    assert not scan._small_input([str(tmp_path)])  # a directory: not looked into
+    assert not scan._small_input([str(tmp_path / "missing.pcap")])

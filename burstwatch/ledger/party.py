@@ -27,16 +27,17 @@ V6_NET_MASK = np.uint64(((1 << 48) - 1) << 16)  # the top 48 bits of ``hi``
 _DIGITS_AND_DOTS = re.compile(r"[0-9.]+")
 
 
-@lru_cache(maxsize=1)
-def _psl() -> PublicSuffixList:
-    """The Public Suffix List, parsed once. publicsuffixlist adds the punycode form of each
-    rule by putting all 10 k of them through the IDNA codec (45 ms, on the way to a scan's
-    first ledger rows); it is the rule itself for all but a few hundred, which are encoded
-    here instead: the same rules (tests/test_ledger.py compares them), a third of the time."""
+@lru_cache(maxsize=2)
+def _psl(punycode: bool = True) -> PublicSuffixList:
+    """The Public Suffix List, parsed once; with ``punycode``, each non-ASCII rule also in its
+    punycode form, as publicsuffixlist makes it by putting all 10 k rules through the IDNA
+    codec (45 ms). Here only the few hundred non-ASCII ones are encoded, and only for a name
+    that can match one: a name without an "xn--" label cannot, and is looked up in the list
+    as written (16 ms to parse). Both give the library's own answers (tests/test_ledger.py)."""
     with open(PSLFILE, "rb") as f:
         lines = f.read().decode("utf-8").splitlines()
     encoded = []
-    for line in lines:
+    for line in lines if punycode else ():
         if line.isascii():
             continue
         rule = line.lower().split(" ")[0].rstrip()
@@ -59,7 +60,7 @@ def registrable_domain(name: str) -> str | None:
             return None
         except ValueError:
             pass
-    return _psl().privatesuffix(name) or name
+    return _psl(punycode="xn--" in name).privatesuffix(name) or name
 
 
 def from_distinct(values: Sequence[str | None], inverse: npt.NDArray[np.integer]) -> pa.Array:
