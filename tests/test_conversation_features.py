@@ -28,6 +28,7 @@ def conversations(n: int, **cols: Any) -> Conversations:
         local_ip=obj("10.0.0.5"),
         party=np.array([f"p{i}.example" for i in range(n)], dtype=object),
         party_kind=obj("domain"),
+        remote_ip=obj("198.51.100.7"),
         remote_ips=i64(1),
         remote_port=i64(443),
         transport=obj("tcp"),

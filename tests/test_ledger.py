@@ -38,6 +38,9 @@ CONVERSATIONS = {
     "local_ip": [A, A, B],
     "party": ["198.51.100.0/24", "example.co.uk", "2001:db8:1::/48"],
     "party_kind": ["net", "domain", "net"],
+    # the address of most bytes: flow 3 (1,003,000) over flow 4 (50,000 by its burst), flow 1
+    # (3,020,000) over flow 2 (510,000), flow 5 (200,100) over flow 6 (3,000)
+    "remote_ip": ["198.51.100.7", "203.0.113.10", "2001:db8:1:2::1"],
     "remote_ips": [2, 2, 2],
     # flow 3 (udp 8443, 1,003,000 bytes) outweighs flow 4 (tcp 443, 50,000)
     "remote_port": [8443, 443, 443],
@@ -163,6 +166,29 @@ def test_on_a_large_ledger_the_query_hands_memory_back_and_puts_the_settings_bac
         assert con.execute("SELECT current_setting('allocator_flush_threshold'), "
                            "current_setting('allocator_bulk_deallocation_flush_threshold')"
                            ).fetchone() == before
+
+
+def test_a_conversation_without_bursts_is_addressed_by_its_flows_bytes() -> None:
+    """Its record's destination.ip is the remote address carrying the most bytes of its flows
+    (ties: the smallest); one with bursts keeps the address of its most upload bytes."""
+    from burstwatch.conversations.records import main_remote_ip
+
+    quiet = batch([Row(7, A, "192.0.2.9", T, T + 10 * S, up=100, down=900),
+                   Row(8, A, "192.0.2.77", T, T + 20 * S, up=2_000, down=0),
+                   Row(9, A, "192.0.2.200", T, T + 30 * S, up=1_000, down=1_000),
+                   Row(10, B, "2001:db8:5::9", T, T + 10 * S, up=5, down=5),
+                   Row(11, B, "2001:db8:5::10", T, T + 10 * S, up=5, down=5)], [])
+    with Ledger.open(None) as ledger:
+        ledger.append(CURRENT)
+        ledger.append(quiet)
+        conv, bursts = conversations(ledger)
+    by_party = dict(zip(conv.party.tolist(), main_remote_ip(conv, bursts), strict=True))
+    # 2,000 bytes each to .77 and .200 (and 1,000 to .9): the smaller text of the two
+    assert by_party["192.0.2.0/24"] == "192.0.2.200"
+    assert by_party["2001:db8:5::/48"] == "2001:db8:5::10"  # a tie of 10 bytes each
+    # with bursts, the address of the most upload bytes
+    assert by_party["198.51.100.0/24"] == "198.51.100.7"
+    assert by_party["example.co.uk"] == "203.0.113.10"
 
 
 def test_conversations_of_a_past_horizon() -> None:

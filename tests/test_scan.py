@@ -384,3 +384,29 @@ def test_only_regular_files_under_the_limit_in_all_are_small(
     assert not scan._small_input(["-"])
     assert not scan._small_input([str(tmp_path)])  # a directory: not looked into
     assert not scan._small_input([str(tmp_path / "missing.pcap")])
+
+
+def test_a_case_without_bursts_names_the_address_its_flows_went_to(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A flow rule that fires on the demo's DNS flow (no bursts) makes a case whose
+    destination is the resolver it asked, not an empty address."""
+    rule = tmp_path / "dns.yml"
+    rule.write_text("""title: DNS to the public resolver
+id: 3f0c5b0e-3c5e-4d55-9a55-8f6a3c2d1e01
+name: t-dns
+status: test
+logsource: {product: burstwatch, category: flow}
+detection:
+  selection:
+    destination.port: 53
+    destination.ip|cidr: 8.8.8.0/24
+  condition: selection
+level: medium
+""")
+    _, alerts = scan_alerts(capsys, str(PROJECT_PCAPS / "demo.pcap"), "--rules", str(rule))
+    dns = [a for a in alerts if a["burstwatch"]["conversation"]["party"] == "8.8.8.0/24"]
+    assert len(dns) == 4  # four hosts of the demo ask it
+    for case in dns:
+        assert case["burstwatch"]["case"]["upload_bursts"] == 0
+        assert case["destination"]["ip"] == "8.8.8.8"
+        assert case["related"]["ip"] == [case["source"]["ip"], "8.8.8.8"]

@@ -252,7 +252,7 @@ class Judge:
         listed = [Burst(int(bursts.start_ns[i]), int(bursts.end_ns[i]), int(bursts.bytes[i]),
                         float(rate[i]), f"{int(bursts.flow_id[i]) & ((1 << 64) - 1):016x}")
                   for i in up.tolist()]
-        remote_ip = ""
+        remote_ip = str(conv.remote_ip[row] or "")  # without bursts: by its flows' bytes
         if up.shape[0]:
             by_ip: dict[str, int] = {}
             for ip, nbytes in zip(bursts.remote_ip[up].tolist(), bursts.bytes[up].tolist(), strict=True):

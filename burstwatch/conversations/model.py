@@ -25,6 +25,7 @@ class Conversations:
     local_ip: Obj  # str, the local (internal) host
     party: Obj  # str: "example.com", or "203.0.113.0/24", or "2001:db8:1::/48"
     party_kind: Obj  # "domain" or "net"
+    remote_ip: Obj  # the remote address carrying the most bytes within the horizon ("" none)
     remote_ips: I64  # distinct remote addresses within the horizon
     remote_port: I64  # the remote port carrying the most bytes
     transport: Obj  # "tcp", "udp", ... of that port

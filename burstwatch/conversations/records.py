@@ -19,13 +19,15 @@ PREFIX = "burstwatch.conversation."
 
 def main_remote_ip(conv: Conversations, bursts: ConversationBursts) -> list[str | None]:
     """Per conversation, the remote address that carried the most upload bytes (else the
-    first burst's; None without bursts)."""
-    out: list[str | None] = [None] * len(conv)
+    first burst's; without bursts, the one that carried the most bytes of its flows)."""
+    out: list[str | None] = [ip or None for ip in conv.remote_ip.tolist()]
+    bursty: set[int] = set()
     best: dict[int, dict[str, int]] = {}
     for row, direction, ip, nbytes in zip(bursts.conversation.tolist(), bursts.direction.tolist(),
                                           bursts.remote_ip.tolist(), bursts.bytes.tolist(),
                                           strict=True):
-        if out[row] is None:
+        if row not in bursty:
+            bursty.add(row)
             out[row] = ip
         if direction == 0:
             by_ip = best.setdefault(row, {})

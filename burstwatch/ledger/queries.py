@@ -148,6 +148,7 @@ conv AS (
 {_top("verdict")},
 {_top("sni")},
 {_top("remote_port")},
+{_top("remote_ip")},
 {_top("transport")},
 top_asn AS (
     SELECT local_ip, party, arg_min(remote_asn, (-w, remote_asn)) AS remote_asn,
@@ -156,7 +157,7 @@ top_asn AS (
         FROM conn WHERE remote_asn IS NOT NULL GROUP BY local_ip, party, remote_asn
     ) GROUP BY ALL
 )
-SELECT c.local_ip, c.party, c.party_kind, c.remote_ips,
+SELECT c.local_ip, c.party, c.party_kind, coalesce(ti.remote_ip, '') AS remote_ip, c.remote_ips,
     coalesce(tp.remote_port, 0) AS remote_port, coalesce(tt.transport, '') AS transport,
     coalesce(tc.remote_country, '') AS remote_country,
     coalesce(ta.remote_asn, 0) AS remote_asn, coalesce(ta.remote_org, '') AS remote_org,
@@ -171,6 +172,7 @@ LEFT JOIN top_asn ta USING (local_ip, party)
 LEFT JOIN top_verdict tv USING (local_ip, party)
 LEFT JOIN top_sni ts USING (local_ip, party)
 LEFT JOIN top_remote_port tp USING (local_ip, party)
+LEFT JOIN top_remote_ip ti USING (local_ip, party)
 LEFT JOIN top_transport tt USING (local_ip, party)
 JOIN judge_party_first pf USING (local_ip, party)
 LEFT JOIN judge_asn_first af ON af.local_ip = c.local_ip AND af.remote_asn = ta.remote_asn
@@ -265,8 +267,8 @@ def _col(cols: dict[str, Any], name: str, dtype: Any) -> np.ndarray:
 
 def _conversations(cols: dict[str, Any], h0: int, h1: int) -> Conversations:
     n = len(cols.get("local_ip", ()))
-    obj = ("local_ip", "party", "party_kind", "remote_country", "remote_org", "encryption",
-           "server_name", "transport")
+    obj = ("local_ip", "party", "party_kind", "remote_ip", "remote_country", "remote_org",
+           "encryption", "server_name", "transport")
     f64 = ("host_peak_up_rate",)
     fields = {
         name: _col(cols, name, object if name in obj else np.float64 if name in f64 else np.int64)

@@ -168,7 +168,8 @@ FIELDS: tuple[Field, ...] = (
     ecs("source.as.number", "long", "autonomous system of the local address, when public", "F"),
     # ---- destination: the remote party ----
     ecs("destination.ip", "ip", "the remote address (of a conversation or case: the one "
-        "carrying the most upload bytes)", "FBCA", "FB"),
+        "carrying the most upload bytes; without upload bursts, the first burst's, else the "
+        "one carrying the most bytes of its flows)", "FBCA", "FB"),
     ecs("destination.port", "long", "the remote transport port", "FBCA", "FB"),
     ecs("destination.packets", "long", "packets sent by the remote side", "F", "F",
         unit="packets"),
