@@ -491,6 +491,7 @@ def test_wrapped_demo_gives_the_plain_flows_and_bursts(
     assert stats.encap, "no encapsulation was counted"
 
 
+@pytest.mark.slow  # a wrapped copy of the demo, and the decoder compiled without decapsulation
 def test_no_decap_keys_flows_on_the_outer_header(demo_packets: list[Packet], tmp_path: Path) -> None:
     wrapped = []
     for p in demo_packets:

@@ -27,6 +27,7 @@ def test_the_asking_stops_at_the_look_ahead_or_the_end() -> None:
     assert ask_ahead(data, 5_000, 0) == 5_000  # asked already
 
 
+@pytest.mark.slow  # compiles three kernels with numba and reads their code back (10 s)
 @pytest.mark.parametrize(("module", "kernel"), [
     ("burstwatch.ingest.pcap", "walk_records"),
     ("burstwatch.ingest.pcapng", "walk_blocks"),
