@@ -410,3 +410,41 @@ level: medium
         assert case["burstwatch"]["case"]["upload_bursts"] == 0
         assert case["destination"]["ip"] == "8.8.8.8"
         assert case["related"]["ip"] == [case["source"]["ip"], "8.8.8.8"]
+
+
+def test_rule_cases_asking_for_the_same_scenario_share_one_generated_capture(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One run of the cases generates each scenario (name, seed, link, parameters) once and
+    hands the same file to every case that asks for it; a different seed or parameter is a
+    capture of its own, an unknown scenario is the case file's error, and the files are
+    gone when the run ends."""
+    from burstwatch.rules.casefile import RuleCase
+    from burstwatch.rules.caserun import GeneratedCaptures
+    from burstwatch.rules.findings import RuleError
+    from burstwatch.synth import scenarios
+
+    made: list[tuple[str, int]] = []
+    write = scenarios.write_scenario
+
+    def counting(path: str, name: str, seed: int, **kw: object) -> None:
+        made.append((name, seed))
+        write(path, name, seed, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scenarios, "write_scenario", counting)
+
+    def case(*generate: dict[str, object]) -> RuleCase:
+        return RuleCase("r", "c", None, tuple(generate), ("US",), (), tmp_path / "r.tests.yml")
+
+    tls = {"scenario": "exfil_tls", "seed": 1}
+    with GeneratedCaptures() as generated:
+        a = generated.capture(case(tls), tls)
+        b = generated.capture(case(tls), dict(tls))
+        c = generated.capture(case(tls), {"scenario": "exfil_tls", "seed": 2})
+        d = generated.capture(case(tls), {**tls, "params": {"bursts": 1}})
+        e = generated.capture(case(tls), {**tls, "day": 1})
+        assert a == b and len({a, c, d, e}) == 4 and made == [("exfil_tls", 1), ("exfil_tls", 2),
+                                                             ("exfil_tls", 1), ("exfil_tls", 1)]
+        assert a.read_bytes() != e.read_bytes()  # a day later
+        with pytest.raises(RuleError, match="cannot generate the capture"):
+            generated.capture(case(tls), {"scenario": "no_such_scenario"})
+    assert not a.exists() and not a.parent.exists()

@@ -130,7 +130,9 @@ each test that made it fire with the value (`burstwatch.case.findings[].evidence
 conversation rule expect `{source.ip: ..., burstwatch.conversation.party: ...}`; a case's
 `generate` may list several scenarios (with `day: N` offsets) read as one capture, to give a
 host history. `rules test` prints one line per case and a count of passed and failed cases
-and of rules without any case; a missing path or a rule without cases is exit status 2.
+and of rules without any case; a missing path or a rule without cases is exit status 2. A
+scenario several cases ask for (the same name, seed, link and parameters) is generated once
+per run and read by each of them.
 """
 
 

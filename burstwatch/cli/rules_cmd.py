@@ -52,7 +52,7 @@ def run_test(args: argparse.Namespace) -> int:
     from burstwatch.enrich.geo import GeoDatabase
     from burstwatch.rules import load_rules
     from burstwatch.rules.casefile import case_file_for, load_cases
-    from burstwatch.rules.caserun import run_case
+    from burstwatch.rules.caserun import GeneratedCaptures, run_case
     from burstwatch.rules.loader import rule_files
 
     catalog = rule_catalog()
@@ -68,26 +68,27 @@ def run_test(args: argparse.Namespace) -> int:
     geo = GeoDatabase.bundled()
     table = TextTable("rule", "case", "result", "detail")
     passed = failed = untested = 0
-    for path, rules in rules_by_file.items():
-        case_file = case_file_for(path)
-        cases = load_cases(case_file) if case_file.is_file() else []
-        by_id = {key: r for r in rules for key in (r.id, r.uuid) if key}
-        for rule in rules:
-            if not any(by_id.get(c.rule_id) is rule for c in cases):
-                untested += 1
-                detail = str(case_file) if not case_file.is_file() else f"no case names it in {case_file}"
-                table.add_row(rule.id, "-", "NO TESTS", detail)
-        for case in cases:
-            hit = by_id.get(case.rule_id)
-            if hit is None:
-                ok, detail = False, f"no rule with id {case.rule_id} in {path}"
-            elif case.capture is not None and not case.capture.is_file():
-                ok, detail = False, f"capture not found: {case.capture}"
-            else:
-                ok, detail = run_case(hit, case, geo)
-            passed += ok
-            failed += not ok
-            table.add_row(case.rule_id, case.name, "pass" if ok else "FAIL", detail)
+    with GeneratedCaptures() as generated:  # a scenario several cases ask for, made once
+        for path, rules in rules_by_file.items():
+            case_file = case_file_for(path)
+            cases = load_cases(case_file) if case_file.is_file() else []
+            by_id = {key: r for r in rules for key in (r.id, r.uuid) if key}
+            for rule in rules:
+                if not any(by_id.get(c.rule_id) is rule for c in cases):
+                    untested += 1
+                    detail = str(case_file) if not case_file.is_file() else f"no case names it in {case_file}"
+                    table.add_row(rule.id, "-", "NO TESTS", detail)
+            for case in cases:
+                hit = by_id.get(case.rule_id)
+                if hit is None:
+                    ok, detail = False, f"no rule with id {case.rule_id} in {path}"
+                elif case.capture is not None and not case.capture.is_file():
+                    ok, detail = False, f"capture not found: {case.capture}"
+                else:
+                    ok, detail = run_case(hit, case, geo, generated)
+                passed += ok
+                failed += not ok
+                table.add_row(case.rule_id, case.name, "pass" if ok else "FAIL", detail)
     stdout_console().print(table)
     summary = f"{passed} passed, {failed} failed"
     if untested:

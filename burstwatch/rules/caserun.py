@@ -6,8 +6,11 @@ needs the whole pipeline and the capture generator, which matching rules does no
 
 from __future__ import annotations
 
+import contextlib
+import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from burstwatch.alerts.detect import Detector
 from burstwatch.config import Settings
@@ -22,18 +25,45 @@ from burstwatch.rules.findings import Finding, RuleError
 from burstwatch.rules.model import Location, Rule
 
 
-def case_captures(case: RuleCase, tmp: Path) -> list[Path]:
-    """The case's capture files, generating them first when the case names scenarios."""
-    if case.capture is not None:
-        return [case.capture]
-    from burstwatch.synth.scenarios import DEFAULT_START, write_scenario
+class GeneratedCaptures:
+    """Captures generated from scenarios, each once per run of the cases: the same scenario,
+    seed and parameters give the same bytes, and several cases (of several rules) often ask
+    for the same one (``exfil_tls`` with seed 1, six times in the shipped cases), while
+    generating one is most of what running a case costs. Files live in a temporary folder
+    removed at ``close``."""
 
-    paths = []
-    for k, gen in enumerate(case.generate or ()):
-        path = tmp / f"case-{k}.pcap"
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="burstwatch-cases-")
+        self._made: dict[str, Path] = {}
+        self._count = 0
+
+    def __enter__(self) -> GeneratedCaptures:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._folder.cleanup()
+
+    def capture(self, case: RuleCase, gen: dict[str, Any]) -> Path:
+        """The capture of one ``generate`` entry of ``case``, made unless made already."""
+        from burstwatch.synth.scenarios import DEFAULT_START, write_scenario
+
         params = dict(gen.get("params") or {})
         if "day" in gen:
             params["start_ts"] = DEFAULT_START + float(gen["day"]) * 86_400
+        spec = {"scenario": gen.get("scenario"), "seed": gen.get("seed", 0),
+                "link": gen.get("link", "ethernet"), "nanosecond": bool(gen.get("nanosecond")),
+                "params": params}
+        try:
+            key = json.dumps(spec, sort_keys=True)
+        except (TypeError, ValueError):  # a parameter JSON cannot say: made again each time
+            key = ""
+        if key in self._made:
+            return self._made[key]
+        self._count += 1
+        path = Path(self._folder.name) / f"capture-{self._count}.pcap"
         try:
             write_scenario(str(path), str(gen["scenario"]), int(gen.get("seed", 0)),
                            link=gen.get("link", "ethernet"),
@@ -41,17 +71,31 @@ def case_captures(case: RuleCase, tmp: Path) -> list[Path]:
         except (KeyError, TypeError, ValueError) as exc:
             raise RuleError([Finding(Location(str(case.file)), "error", "bad-test-case",
                                      f"{case.name}: cannot generate the capture ({exc})")]) from None
-        paths.append(path)
-    return paths
+        if key:
+            self._made[key] = path
+        return path
 
 
-def run_case(rule: Rule, case: RuleCase, geo: GeoDatabase) -> tuple[bool, str]:
+def case_captures(case: RuleCase, generated: GeneratedCaptures) -> list[Path]:
+    """The case's capture files, generated first (or taken from ``generated``) when the case
+    names scenarios."""
+    if case.capture is not None:
+        return [case.capture]
+    return [generated.capture(case, gen) for gen in case.generate or ()]
+
+
+def run_case(rule: Rule, case: RuleCase, geo: GeoDatabase,
+             generated: GeneratedCaptures | None = None) -> tuple[bool, str]:
     """Run ``rule`` over the case's captures; compare what it flagged with the expectation:
-    flows for a flow rule, conversations (host and party) for a conversation rule."""
+    flows for a flow rule, conversations (host and party) for a conversation rule. Captures
+    generated from scenarios are shared through ``generated`` (one run's, else the case's own)."""
     settings = Settings(home_countries=case.home)
     got: list[dict[str, str]] = []
-    with tempfile.TemporaryDirectory(prefix="burstwatch-case-") as tmp, Ledger.open(None) as ledger:
-        captures = [str(p) for p in case_captures(case, Path(tmp))]
+    with contextlib.ExitStack() as stack:
+        if generated is None:
+            generated = stack.enter_context(GeneratedCaptures())
+        ledger = stack.enter_context(Ledger.open(None))
+        captures = [str(p) for p in case_captures(case, generated)]
         batches = list(run_flows(captures, None, None, lambda: FlowAnnotator(geo, settings),
                                  local=local_nets(settings.internal_nets), ledger=ledger))
         if rule.applies_to == "conversation":
