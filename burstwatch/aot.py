@@ -12,10 +12,11 @@ scripts). An install from a wheel built on this machine (``pip install .``: ``se
 carries its build inside the package (``_ahead``, ``build_installed``), so even the first
 run after the install loads it; it is used only where Python, the CPU, numpy and the
 sources are those it was built for (``installed_key``). numba's ahead-of-time compiler
-(``numba.pycc``) compiles every recorded signature for this CPU (its features, as numba's JIT would) into a Python extension, and the C compiler
-links it with numba's runtime. Nothing is written where the build is used until it is
-complete (a folder renamed into place). A machine without a C compiler or Python's headers
-(``python3-dev``) keeps numba's JIT, and is told so once.
+(``numba.pycc``) compiles every recorded signature for this CPU (its features, as numba's JIT
+would) into a Python extension, and the C compiler links it with numba's runtime. Nothing is
+written where the build is used until it is complete (a folder renamed into place). A machine
+without a C compiler or Python's headers (``python3-dev``) keeps numba's JIT, and is told so
+once.
 
 Two things in numba 0.68's ahead-of-time compiler are set right in the build process:
 - it compiles every exported function with one ``Flags`` object, which compiling a function

@@ -416,8 +416,9 @@ def test_rule_cases_asking_for_the_same_scenario_share_one_generated_capture(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One run of the cases generates each scenario (name, seed, link, parameters) once and
     hands the same file to every case that asks for it; a different seed or parameter is a
-    capture of its own, an unknown scenario is the case file's error, and the files are
-    gone when the run ends."""
+    capture of its own, an entry that cannot be made (an unknown scenario, a day or seed that
+    is not a number, an unknown parameter) is the case file's error, and the files are gone
+    when the run ends."""
     from burstwatch.rules.casefile import RuleCase
     from burstwatch.rules.caserun import GeneratedCaptures
     from burstwatch.rules.findings import RuleError
@@ -445,6 +446,8 @@ def test_rule_cases_asking_for_the_same_scenario_share_one_generated_capture(
         assert a == b and len({a, c, d, e}) == 4 and made == [("exfil_tls", 1), ("exfil_tls", 2),
                                                              ("exfil_tls", 1), ("exfil_tls", 1)]
         assert a.read_bytes() != e.read_bytes()  # a day later
-        with pytest.raises(RuleError, match="cannot generate the capture"):
-            generated.capture(case(tls), {"scenario": "no_such_scenario"})
+        for bad in ({"scenario": "no_such_scenario"}, {**tls, "day": "tomorrow"},
+                    {**tls, "seed": "one"}, {**tls, "params": {"no_such_parameter": 1}}):
+            with pytest.raises(RuleError, match="cannot generate the capture"):
+                generated.capture(case(tls), bad)
     assert not a.exists() and not a.parent.exists()

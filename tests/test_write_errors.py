@@ -284,3 +284,32 @@ def test_json_lines_written_behind_keep_their_order_and_their_write_error() -> N
     quiet = _WriteBehind(Raw(0))
     quiet.write(b"x")
     quiet.close(quietly=True)  # another exception is on its way: this one is not raised
+
+
+def test_json_lines_written_behind_never_hang_on_an_unexpected_write_error() -> None:
+    """A write that fails with something other than an OSError (a file closed under it) is
+    raised as it was; the writer keeps draining its queue, so handing over more never blocks."""
+    from burstwatch.outputs.writers import _WriteBehind
+
+    class Closed:
+        def write(self, data: bytes) -> int:
+            raise ValueError("write to closed file")
+
+    outcome: list[BaseException | None] = []
+
+    def hand_over() -> None:
+        behind = _WriteBehind(Closed())
+        try:
+            for _ in range(50):  # more than the queue holds
+                behind.write(b"x")
+            behind.close()
+            outcome.append(None)
+        except ValueError as exc:
+            behind.close(quietly=True)
+            outcome.append(exc)
+
+    worker = threading.Thread(target=hand_over, daemon=True)
+    worker.start()
+    worker.join(timeout=60)  # generous: it takes milliseconds; a blocked queue never ends
+    assert not worker.is_alive(), "the hand-over blocked"
+    assert len(outcome) == 1 and isinstance(outcome[0], ValueError)

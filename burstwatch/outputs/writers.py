@@ -97,7 +97,7 @@ class _WriteBehind:
     """Writes byte buffers to a file in a thread of its own, in order. The kernel's copy into
     the page cache, and any wait for writeback, took up to 0.9 s per 70 MB here, and the
     records still to be made waited for it; a write error is raised at the next ``write`` or
-    at ``close`` as the OSError it was."""
+    at ``close`` as the exception it was (an OSError for a full disk)."""
 
     def __init__(self, raw: Any) -> None:
         import queue
@@ -105,7 +105,7 @@ class _WriteBehind:
 
         self._raw = raw
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
-        self._failure: OSError | None = None
+        self._failure: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="burstwatch-write", daemon=True)
         self._thread.start()
 
@@ -114,8 +114,8 @@ class _WriteBehind:
             if self._failure is None:
                 try:
                     self._raw.write(data)
-                except OSError as exc:
-                    self._failure = exc  # the rest is dropped: the file cannot take it
+                except Exception as exc:  # an OSError (a full disk) or anything else: kept for
+                    self._failure = exc  # the caller; the rest is drained, never left blocking
 
     def write(self, data: Any) -> None:
         self._raise()

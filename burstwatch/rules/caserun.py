@@ -47,33 +47,38 @@ class GeneratedCaptures:
         self._folder.cleanup()
 
     def capture(self, case: RuleCase, gen: dict[str, Any]) -> Path:
-        """The capture of one ``generate`` entry of ``case``, made unless made already."""
+        """The capture of one ``generate`` entry of ``case``, made unless made already; an
+        entry that cannot be made is the case file's error."""
         from burstwatch.synth.scenarios import DEFAULT_START, write_scenario
 
-        params = dict(gen.get("params") or {})
-        if "day" in gen:
-            params["start_ts"] = DEFAULT_START + float(gen["day"]) * 86_400
-        spec = {"scenario": gen.get("scenario"), "seed": gen.get("seed", 0),
-                "link": gen.get("link", "ethernet"), "nanosecond": bool(gen.get("nanosecond")),
-                "params": params}
         try:
-            key = json.dumps(spec, sort_keys=True)
-        except (TypeError, ValueError):  # a parameter JSON cannot say: made again each time
-            key = ""
-        if key in self._made:
-            return self._made[key]
-        self._count += 1
-        path = Path(self._folder.name) / f"capture-{self._count}.pcap"
-        try:
-            write_scenario(str(path), str(gen["scenario"]), int(gen.get("seed", 0)),
-                           link=gen.get("link", "ethernet"),
-                           nanosecond=bool(gen.get("nanosecond")), **params)
-        except (KeyError, TypeError, ValueError) as exc:
+            params = dict(gen.get("params") or {})
+            if "day" in gen:
+                params["start_ts"] = DEFAULT_START + float(gen["day"]) * 86_400
+            scenario, seed = str(gen["scenario"]), int(gen.get("seed", 0))
+            link, nanosecond = gen.get("link", "ethernet"), bool(gen.get("nanosecond"))
+            key = _spec_key(scenario, seed, link, nanosecond, params)
+            if key in self._made:
+                return self._made[key]
+            self._count += 1
+            path = Path(self._folder.name) / f"capture-{self._count}.pcap"
+            write_scenario(str(path), scenario, seed, link=link, nanosecond=nanosecond, **params)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise RuleError([Finding(Location(str(case.file)), "error", "bad-test-case",
                                      f"{case.name}: cannot generate the capture ({exc})")]) from None
         if key:
             self._made[key] = path
         return path
+
+
+def _spec_key(scenario: str, seed: int, link: Any, nanosecond: bool,
+              params: dict[str, Any]) -> str:
+    """What makes a generated capture what it is, as text ("" where a parameter is not
+    plain data: then it is made again each time)."""
+    try:
+        return json.dumps([scenario, seed, link, nanosecond, params], sort_keys=True)
+    except (TypeError, ValueError):
+        return ""
 
 
 def case_captures(case: RuleCase, generated: GeneratedCaptures) -> list[Path]:
