@@ -62,6 +62,25 @@ def test_related_ip_per_distinct_pair_is_the_rows_addresses_in_order() -> None:
                    ["10.0.0.1", "10.0.0.2"], ["10.0.0.3", "10.0.0.1"]]
 
 
+def test_related_ip_json_texts_are_the_lists_as_json() -> None:
+    """The JSON texts ``_related`` makes with numpy are what the encoder writes of its lists,
+    IPv6 and a flow to itself included; an address text that is not plainly an address
+    leaves them to the general way."""
+    from burstwatch.netaddr import parse_addresses
+    from burstwatch.outputs.columns import Coded
+    from burstwatch.outputs.jsonline import json_line
+
+    src_hi, src_lo = parse_addresses(["10.0.0.1", "2001:db8::1", "::1", "10.0.0.1"])
+    dst_hi, dst_lo = parse_addresses(["10.0.0.1", "fe80::a:b", "::1", "192.168.1.200"])
+    related = _related(address_codes(src_hi, src_lo), address_codes(dst_hi, dst_lo))
+    assert related.json is not None
+    assert related.json == [json_line(v) for v in related.values.tolist()]
+    assert [related.json[k] for k in related.index] == [
+        '["10.0.0.1"]', '["2001:db8::1","fe80::a:b"]', '["::1"]', '["10.0.0.1","192.168.1.200"]']
+    odd = Coded(np.array(['a"b'], object), np.zeros(1, np.intp))
+    assert _related(odd, odd).json is None
+
+
 def _expanded(cols: Columns) -> Columns:
     """The same records with every coded column given row by row."""
     def build(name: str) -> Column | None:
@@ -186,3 +205,47 @@ def test_text_codes_refuse_a_column_that_is_not_text() -> None:
     from burstwatch.outputs.columns import _text_codes
 
     assert _text_codes(np.array([1, 2, 3], dtype=object)) is None
+
+
+def test_buffers_hand_the_same_arrays_out_again() -> None:
+    """A written array is filled again (its pages already the process's), never one still
+    being written; at most ``KEEP`` arrays wait for reuse."""
+    from burstwatch.outputs.jsonfill import Buffers
+
+    buffers = Buffers()
+    a = buffers.take(1000)
+    b = buffers.take(500)
+    assert a.shape == (1000,) and b.shape == (500,) and not np.shares_memory(a, b)
+    buffers.give(a)
+    again = buffers.take(900)  # fits in a's array
+    assert again.shape == (900,) and np.shares_memory(again, a)
+    assert not np.shares_memory(buffers.take(900), a)  # a's array is out again: a new one
+    buffers.give(b"not an array of ours")  # ignored
+    for _ in range(Buffers.KEEP + 3):
+        buffers.give(np.empty(64, np.uint8)[:10])
+    assert len(buffers._free) == Buffers.KEEP
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_file_of_many_batches_is_each_batch_written_in_order(demo_batches: list[FlowBatch],
+                                                               fmt: str) -> None:
+    """Batches of different sizes, written through reused arrays by the writing thread: the
+    file is every batch's own text, in order (a reused array's old bytes never show)."""
+    whole = FlowBatch.concat(demo_batches)
+    sizes = [37, 5, 64, 1, 23, 64, 2]
+    order = np.resize(np.arange(len(whole.rows)), sum(sizes))
+    parts, at = [], 0
+    for size in sizes:
+        parts.append(whole.take(order[at:at + size]))
+        at += size
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"many.{fmt}"
+        assert write_records("flow", [flow_columns(p) for p in parts], str(path)) == sum(sizes)
+        expected = b""
+        for k, p in enumerate(parts):
+            one = Path(tmp) / f"one{k}.{fmt}"
+            write_records("flow", [flow_columns(p)], str(one))
+            text = one.read_bytes()
+            expected += text if fmt == "jsonl" or k == 0 else text.split(b"\r\n", 1)[1]
+        assert path.read_bytes() == expected
+        assert expected.count(b"\n") == sum(sizes) + (fmt == "csv")

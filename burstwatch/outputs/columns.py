@@ -36,6 +36,9 @@ class Coded:
 
     values: Column
     index: npt.NDArray[np.intp]
+    # The JSON text of each distinct value, where the builder makes them more cheaply than
+    # ``json_codes`` would (None: the general way).
+    json: list[str] | None = None
 
     def expand(self) -> Column:
         return self.values[self.index]
@@ -272,6 +275,17 @@ def row_patterns(present: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64],
     return pattern.ravel().astype(np.int64), first_row.astype(np.int64)
 
 
+def _with_null(table: tuple[Any, Any, npt.NDArray[np.bool_]], rows: npt.NDArray[np.int64]
+               ) -> tuple[tuple[Any, Any, npt.NDArray[np.bool_]], npt.NDArray[np.int64]]:
+    """A compiled number table with one more text, ``null``, which its missing rows point
+    to (a field every record carries is written as null where it has no value)."""
+    data, off, missing = table
+    null = np.frombuffer(b"null", np.uint8)
+    table = (np.concatenate([data, null]), np.append(off, off[-1] + null.shape[0]),
+             np.append(missing, False))
+    return table, np.where(missing, off.shape[0] - 1, rows)
+
+
 def _template_parts(fields: list[Field]) -> tuple[list[str], list[int]]:
     """A record of these fields as JSON text: its literal pieces (keys, braces, commas) and,
     between piece k and k + 1, the value of ``fields[order[k]]``."""
@@ -333,6 +347,8 @@ class Columns:
         """``json_codes`` of field ``f``'s column (None: no record has it), each distinct
         value encoded once where the column is coded."""
         coded = self.coded(f.name)
+        if coded is not None and coded.json is not None:
+            return list(coded.json), np.asarray(coded.index, np.int64)
         if coded is not None:
             texts, inverse = json_codes(f, coded.values)
             return texts, inverse[coded.index]
@@ -374,12 +390,14 @@ class Columns:
         """``json_buffer`` as bytes."""
         return bytes(self.json_buffer())
 
-    def json_buffer(self) -> bytes | npt.NDArray[np.uint8]:
+    def json_buffer(self, out_array: Callable[[int], npt.NDArray[np.uint8]] | None = None
+                    ) -> bytes | npt.NDArray[np.uint8]:
         """``records()`` as JSON lines in UTF-8 (as ``jsonline.json_line`` writes each record, byte
         for byte, each followed by a newline), built column by column: each distinct value
         of a column is encoded once; rows with the same fields present share one template,
         and a compiled loop copies the template's pieces and the rows' value texts into
-        place (``outputs.jsonfill``), so nothing is built per row in Python."""
+        place (``outputs.jsonfill``), so nothing is built per row in Python. ``out_array``:
+        where the bytes go (``jsonfill.Buffers.take``; default a new array)."""
         if self._records is not None:
             return "".join(json_line(r) + "\n" for r in self._records).encode("utf-8")
         n = self.n
@@ -395,10 +413,15 @@ class Columns:
             required = self.kind in f.required
             col = None if self.coded(f.name) is not None else self.get(f.name)
             table = None if col is None else number_table(f, col)
-            if table is not None and not (required and table[2].any()):
+            if table is not None:
                 fields.append(f)
-                tables.append((table, np.arange(n, dtype=np.int64)))
-                present.append(~table[2])
+                rows = np.arange(n, dtype=np.int64)
+                if required and table[2].any():  # always written: null where missing
+                    table, rows = _with_null(table, rows)
+                    present.append(np.ones(n, np.bool_))
+                else:
+                    present.append(~table[2])
+                tables.append((table, rows))
                 continue
             coded = self.json_codes(f)
             if coded is None and not required:
@@ -419,7 +442,9 @@ class Columns:
             have = [j for j in range(len(fields)) if present[j][row]]
             literals, order = _template_parts([fields[j] for j in have])
             templates.append((literals, [have[k] for k in order]))
-        return fill_lines(tables, templates, pattern)
+        if out_array is None:
+            return fill_lines(tables, templates, pattern)
+        return fill_lines(tables, templates, pattern, out_array)
 
     @staticmethod
     def from_records(kind: str, records: list[dict[str, Any]]) -> Columns:

@@ -8,6 +8,7 @@ says how each column is computed from a ``FlowBatch``, once per batch, never per
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -77,16 +78,27 @@ def address_codes(hi: np.ndarray, lo: np.ndarray) -> Coded:
     return Coded(*address_texts(hi, lo))
 
 
+_ADDRESS_TEXT = re.compile(r"[0-9A-Fa-f.:]*")
+
+
 def _related(src: Coded, dst: Coded) -> Coded:
     """``related.ip``: the distinct addresses of each row, source first; one list per
     distinct (source, destination) pair."""
     key = src.index.astype(np.int64) * max(dst.values.shape[0], 1) + dst.index
     pairs, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    source, destination = src.values[src.index[first]], dst.values[dst.index[first]]
     values = np.empty(pairs.shape[0], object)
     values[:] = [list(dict.fromkeys(a for a in (s, d) if a)) for s, d in
-                 zip(src.values[src.index[first]].tolist(), dst.values[dst.index[first]].tolist(),
-                     strict=True)]
-    return Coded(values, inverse.ravel())
+                 zip(source.tolist(), destination.tolist(), strict=True)]
+    json = None
+    texts = source.tolist() + destination.tolist()
+    if all(texts) and _ADDRESS_TEXT.fullmatch("".join(texts)):
+        # Address texts are JSON strings once quoted (digits, hex, dots, colons): the lists'
+        # texts are joined by numpy over the object arrays, not one encoder call each.
+        one = '["' + source + '"]'
+        both = '["' + source + '","' + destination + '"]'
+        json = np.where(source == destination, one, both).tolist()
+    return Coded(values, inverse.ravel(), json)
 
 
 _HEX = np.array([ord(c) for c in "0123456789abcdef"], np.uint8)

@@ -10,7 +10,8 @@ speed, whatever the number of fields.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,45 @@ def _text_buffer(columns: Sequence[tuple[TextsOrTable, npt.NDArray[np.int64]]]) 
     return (np.concatenate(datas) if datas else np.zeros(0, np.uint8)), np.concatenate(offs)
 
 
+class Buffers:
+    """Output byte arrays handed out and given back once written, so a writer of many
+    batches fills the same few arrays again. A new array's pages are faulted in and zeroed
+    by the kernel at first touch: on this project's test machine that was 2/3 of the fill's
+    time (35 ms of a 4,096-record batch's 9 MB, against 9 ms in an array used before).
+
+    Thread-safe: the writing thread gives arrays back while the filling thread takes."""
+
+    KEEP = 4  # arrays kept for reuse at most (a writer has a few batches in flight)
+
+    def __init__(self) -> None:
+        self._free: list[U8] = []
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> U8:
+        """An array of ``n`` bytes (its contents arbitrary): a view of a given-back array
+        large enough, else a new one a little larger than asked (so a slightly longer batch
+        next time still fits)."""
+        with self._lock:
+            for k, array in enumerate(self._free):
+                if array.shape[0] >= n:
+                    del self._free[k]
+                    return array[:n]
+        return np.empty(n + n // 8, np.uint8)[:n]
+
+    def give(self, view: Any) -> None:
+        """Give back an array ``take`` handed out (anything else is ignored)."""
+        base = getattr(view, "base", None)
+        if isinstance(base, np.ndarray) and base.dtype == np.uint8 and base.ndim == 1:
+            with self._lock:
+                self._free.append(base)
+                if len(self._free) > self.KEEP:  # the smallest goes
+                    self._free.remove(min(self._free, key=len))
+
+
+def _new_array(n: int) -> U8:
+    return np.empty(n, np.uint8)
+
+
 def table_size(texts: TextsOrTable) -> int:
     """How many value texts a column has."""
     return len(texts) if isinstance(texts, list) else int(texts[1].shape[0]) - 1
@@ -98,8 +138,10 @@ def table_size(texts: TextsOrTable) -> int:
 
 def fill_lines(columns: Sequence[tuple[TextsOrTable, npt.NDArray[np.int64]]],
                templates: Sequence[tuple[list[str], list[int]]],
-               pattern: npt.NDArray[np.int64]) -> U8:
-    """JSON lines, each ending in a newline, as UTF-8 in a byte array.
+               pattern: npt.NDArray[np.int64],
+               out_array: Callable[[int], U8] = _new_array) -> U8:
+    """JSON lines, each ending in a newline, as UTF-8 in a byte array (from ``out_array``,
+    given the byte count: ``Buffers.take`` to reuse arrays).
 
     ``columns``: per field, its value texts (a list of strings, or a byte buffer and the
     offsets of its texts, as ``numtext`` makes them) and each row's index among them (where
@@ -131,7 +173,7 @@ def fill_lines(columns: Sequence[tuple[TextsOrTable, npt.NDArray[np.int64]]],
     lengths = _row_lengths(value_idx, text_off, pat, pat_fields, n_fields, lit_len)
     line_off = np.zeros(n, np.int64)
     np.cumsum(lengths[:-1], out=line_off[1:])
-    out = np.empty(int(lengths.sum()), np.uint8)
+    out = out_array(int(lengths.sum()))
     _fill(value_idx, texts, text_off, pat, pat_fields, n_fields, lit, lit_start, lit_end,
           line_off, out)
     return out  # written as it is: a copy into bytes cost as much as half the fill

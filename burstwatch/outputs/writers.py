@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -81,29 +81,44 @@ def _write_jsonl(batches: Iterable[Columns], path: str) -> int:
                 n += len(batch)
             return n
         out.flush()  # (nothing is written through the text layer after this)
-        behind = _WriteBehind(raw)
-        try:
+        from burstwatch.outputs.jsonfill import Buffers
+
+        buffers = Buffers()
+        with _write_behind(raw, buffers.give) as behind:
             for batch in batches:
-                behind.write(batch.json_buffer())
+                behind.write(batch.json_buffer(buffers.take))
                 n += len(batch)
-        except BaseException:
-            behind.close(quietly=True)  # what was made is written (an interrupted run keeps it)
-            raise
-        behind.close()
     return n
+
+
+@contextmanager
+def _write_behind(raw: Any, written: Callable[[Any], None]) -> Iterator[_WriteBehind]:
+    """A ``_WriteBehind`` on ``raw``, closed at the end: what was handed over is written
+    even when the caller fails (an interrupted run keeps it), and a write error is raised
+    unless another exception is already on its way."""
+    behind = _WriteBehind(raw, written)
+    try:
+        yield behind
+    except BaseException:
+        behind.close(quietly=True)
+        raise
+    behind.close()
 
 
 class _WriteBehind:
     """Writes byte buffers to a file in a thread of its own, in order. The kernel's copy into
     the page cache, and any wait for writeback, took up to 0.9 s per 70 MB here, and the
     records still to be made waited for it; a write error is raised at the next ``write`` or
-    at ``close`` as the exception it was (an OSError for a full disk)."""
+    at ``close`` as the exception it was (an OSError for a full disk). ``written`` is called
+    with each buffer once the file has it (``jsonfill.Buffers.give``: the array is filled
+    again)."""
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, written: Callable[[Any], None] | None = None) -> None:
         import queue
         import threading
 
         self._raw = raw
+        self._written = written
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
         self._failure: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="burstwatch-write", daemon=True)
@@ -114,6 +129,8 @@ class _WriteBehind:
             if self._failure is None:
                 try:
                     self._raw.write(data)
+                    if self._written is not None:
+                        self._written(data)
                 except Exception as exc:  # an OSError (a full disk) or anything else: kept for
                     self._failure = exc  # the caller; the rest is drained, never left blocking
 
@@ -198,42 +215,60 @@ def csv_codes(f: Field, col: Column) -> tuple[list[str], npt.NDArray[np.int64]]:
 
 
 def _write_csv(kind: str, batches: Iterable[Columns], path: str) -> int:
-    """Every batch's cells filled into one template (all fields, comma-separated, CRLF) by
-    the compiled loop JSON lines use; each distinct value of a column formatted once."""
-    from burstwatch.outputs.jsonfill import fill_lines  # compiled: loaded by writers only
-    from burstwatch.outputs.numtext import number_table
-
+    """Every batch's cells filled in by ``_csv_lines``, each distinct value of a column
+    formatted once; a file is written from a thread of its own, as JSON lines are."""
     fields = fields_of(kind)
     template = ([""] + [","] * (len(fields) - 1) + ["\r"], list(range(len(fields))))
     n = 0
     with _sink(path) as out:
         out.write(",".join(csv_text(f.name) for f in fields) + "\r\n")
         raw = None if path == "-" else getattr(out, "buffer", None)
-        if raw is not None:
-            out.flush()
-        for batch in batches:
-            if not batch.n:
-                continue
-            tables: list[tuple[Any, npt.NDArray[np.int64]]] = []
-            for f in fields:
-                coded = batch.coded(f.name)
-                col = batch.get(f.name) if coded is None else coded.values
-                if col is None:
-                    tables.append(([""], np.zeros(batch.n, np.int64)))
-                    continue
-                table = None if coded is not None else number_table(f, col, csv=True)
-                if table is not None:
-                    tables.append((table, np.arange(batch.n, dtype=np.int64)))
-                    continue
-                texts, inverse = csv_codes(f, col)
-                tables.append((texts, inverse if coded is None else inverse[coded.index]))
-            lines = fill_lines(tables, [template], np.zeros(batch.n, np.int64))
-            if raw is None:
-                out.write(lines.tobytes().decode("utf-8"))
-            else:
-                raw.write(lines)
-            n += batch.n
+        if raw is None:
+            for batch in batches:
+                if batch.n:
+                    out.write(_csv_lines(batch, fields, template).tobytes().decode("utf-8"))
+                    n += batch.n
+            return n
+        out.flush()  # (nothing is written through the text layer after this)
+        from burstwatch.outputs.jsonfill import Buffers
+
+        buffers = Buffers()
+        with _write_behind(raw, buffers.give) as behind:
+            for batch in batches:
+                if batch.n:
+                    behind.write(_csv_lines(batch, fields, template, buffers.take))
+                    n += batch.n
     return n
+
+
+def _csv_lines(batch: Columns, fields: Sequence[Field], template: tuple[list[str], list[int]],
+               out_array: Callable[[int], npt.NDArray[np.uint8]] | None = None
+               ) -> npt.NDArray[np.uint8]:
+    """A batch's CSV lines (CRLF each) in UTF-8: the cells filled into one template (all
+    fields, comma-separated) by the compiled loop JSON lines use."""
+    from burstwatch.outputs.jsonfill import fill_lines  # compiled: loaded by writers only
+    from burstwatch.outputs.numtext import number_table
+
+    tables: list[tuple[Any, npt.NDArray[np.int64]]] = []
+    for f in fields:
+        coded = batch.coded(f.name)
+        col = batch.get(f.name) if coded is None else coded.values
+        if col is None:
+            tables.append(([""], np.zeros(batch.n, np.int64)))
+            continue
+        table = None if coded is not None else number_table(f, col, csv=True)
+        if table is not None:
+            tables.append((table, np.arange(batch.n, dtype=np.int64)))
+            continue
+        if coded is not None and coded.json is not None and f.array:  # lists: as JSON text
+            tables.append(([csv_text(t) for t in coded.json], np.asarray(coded.index, np.int64)))
+            continue
+        texts, inverse = csv_codes(f, col)
+        tables.append((texts, inverse if coded is None else inverse[coded.index]))
+    pattern = np.zeros(batch.n, np.int64)
+    if out_array is None:
+        return fill_lines(tables, [template], pattern)
+    return fill_lines(tables, [template], pattern, out_array)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
