@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -73,11 +74,19 @@ def unique_pairs(
 
 
 _OCTETS = np.array([str(i) for i in range(256)], dtype=object)
+_HEXTETS: npt.NDArray[np.object_] | None = None  # "0" .. "ffff", made at the first IPv6 address
+
+
+def _hextet_texts() -> npt.NDArray[np.object_]:
+    global _HEXTETS
+    if _HEXTETS is None:
+        _HEXTETS = np.array([format(i, "x") for i in range(65536)], dtype=object)
+    return _HEXTETS
 
 
 def format_distinct(hi: U64, lo: U64) -> npt.NDArray[np.object_]:
-    """Format (hi, lo) pairs as text, IPv4 vectorised (octet strings joined by numpy over
-    object arrays, no Python call per address), IPv6 one by one (rare in a batch)."""
+    """Format (hi, lo) pairs as text, IPv4 and IPv6 alike vectorised (their parts' strings
+    joined by numpy over object arrays, no Python call per address)."""
     out = np.empty(hi.shape[0], dtype=object)
     v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
     if v4.any():
@@ -87,9 +96,59 @@ def format_distinct(hi: U64, lo: U64) -> npt.NDArray[np.object_]:
                    + _OCTETS[((a >> np.uint64(16)) & np.uint64(255)).astype(np.intp)] + dot
                    + _OCTETS[((a >> np.uint64(8)) & np.uint64(255)).astype(np.intp)] + dot
                    + _OCTETS[(a & np.uint64(255)).astype(np.intp)])
-    for i in np.flatnonzero(~v4).tolist():
-        out[i] = hilo_to_ip(int(hi[i]), int(lo[i]))
+    v6 = np.flatnonzero(~v4)
+    if v6.shape[0]:
+        out[v6] = format_ipv6(np.asarray(hi)[v6], np.asarray(lo)[v6])
     return out
+
+
+def format_ipv6(hi: U64, lo: U64) -> npt.NDArray[np.object_]:
+    """(hi, lo) pairs as IPv6 text, exactly as ``ipaddress.IPv6Address`` writes them (RFC
+    5952): hextets in lower-case hex without leading zeros, the longest run of two or more
+    zero hextets (the first of equals) written ``::``. The run of every address is found by
+    numpy, and addresses with the same run are joined together over object arrays."""
+    n = hi.shape[0]
+    words = np.empty((n, 8), np.int64)
+    for k in range(4):
+        shift = np.uint64(48 - 16 * k)
+        words[:, k] = ((hi >> shift) & np.uint64(0xFFFF)).astype(np.int64)
+        words[:, 4 + k] = ((lo >> shift) & np.uint64(0xFFFF)).astype(np.int64)
+    zero = words == 0
+    # The longest zero run: at each position, the run's length ending there; its end is the
+    # first position where that length is largest.
+    run = np.zeros((n, 8), np.int64)
+    run[:, 0] = zero[:, 0]
+    for k in range(1, 8):
+        run[:, k] = np.where(zero[:, k], run[:, k - 1] + 1, 0)
+    length = run.max(axis=1)
+    end = np.argmax(run, axis=1) + 1  # first maximum: the first of equally long runs
+    length[length < 2] = 0  # a single zero hextet is written as "0"
+    start = end - length
+    texts = _hextet_texts()[words]
+    out = np.empty(n, dtype=object)
+    plan = start * 9 + length  # the same run, the same joining
+    for key in np.unique(plan).tolist():
+        rows = np.flatnonzero(plan == key)
+        s, m = divmod(key, 9)
+        part = texts[rows]
+        if m == 0:
+            out[rows] = _joined(part, 0, 8)
+            continue
+        text: Any = "::"
+        if s:
+            text = _joined(part, 0, s) + text
+        if s + m < 8:
+            text = text + _joined(part, s + m, 8)
+        out[rows] = text
+    return out
+
+
+def _joined(parts: npt.NDArray[np.object_], a: int, b: int) -> npt.NDArray[np.object_]:
+    """Columns ``a``..``b - 1`` of ``parts`` joined with ":" row by row (``b > a``)."""
+    text = parts[:, a]
+    for k in range(a + 1, b):
+        text = text + ":" + parts[:, k]
+    return text
 
 
 def format_addresses(hi: npt.ArrayLike, lo: npt.ArrayLike) -> list[str]:

@@ -30,8 +30,8 @@ def test_format_addresses_repeats_and_mixes_families() -> None:
 
 
 def test_vectorised_formatting_equals_the_ipaddress_module() -> None:
-    """format_distinct builds dotted quads with numpy; every address, edge octets included,
-    reads exactly as the standard library prints it, and IPv6 goes through the library."""
+    """format_distinct builds dotted quads and IPv6 text with numpy; every address, edge
+    octets included, reads exactly as the standard library prints it."""
     import ipaddress
 
     from burstwatch.netaddr import format_distinct, parse_addresses
@@ -47,3 +47,33 @@ def test_vectorised_formatting_equals_the_ipaddress_module() -> None:
         mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
         expected.append(str(mapped or ip))  # IPv4-mapped addresses are stored IPv4
     assert format_distinct(hi, lo).tolist() == expected
+
+
+# Hextets drawn so that zero runs of every length and place, and ties between runs, occur.
+hextets = st.lists(st.sampled_from([0, 0, 0, 1, 0xFFFF, 0xABC]) | st.integers(0, 0xFFFF),
+                   min_size=8, max_size=8)
+
+
+@given(st.lists(hextets, min_size=1, max_size=40))
+def test_ipv6_text_is_what_ipaddress_writes(addresses: list[list[int]]) -> None:
+    """RFC 5952 as the standard library applies it: the longest zero run (two or more, the
+    first of equals) as "::", hex digits lower-case without leading zeros."""
+    import ipaddress
+
+    from burstwatch.netaddr import format_ipv6
+
+    values = [int("".join(f"{w:04x}" for w in words), 16) for words in addresses]
+    hi = np.array([v >> 64 for v in values], np.uint64)
+    lo = np.array([v & (2**64 - 1) for v in values], np.uint64)
+    assert format_ipv6(hi, lo).tolist() == [str(ipaddress.IPv6Address(v)) for v in values]
+
+
+def test_ipv6_text_edges() -> None:
+    from burstwatch.netaddr import format_ipv6, parse_addresses
+
+    texts = ["::", "::1", "1::", "1:0:0:1:0:0:0:1", "1:0:0:1:1:0:0:1", "1:0:1:1:1:1:1:1",
+             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "0:1:0:1:0:1:0:1", "fe80::1:0:0:0"]
+    hi, lo = parse_addresses(texts)
+    assert format_ipv6(hi, lo).tolist() == [
+        "::", "::1", "1::", "1:0:0:1::1", "1::1:1:0:0:1", "1:0:1:1:1:1:1:1",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "0:1:0:1:0:1:0:1", "fe80::1:0:0:0"]  # equal runs: the first
