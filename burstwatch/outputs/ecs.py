@@ -87,17 +87,21 @@ def _related(src: Coded, dst: Coded) -> Coded:
     key = src.index.astype(np.int64) * max(dst.values.shape[0], 1) + dst.index
     pairs, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     source, destination = src.values[src.index[first]], dst.values[dst.index[first]]
+    sources, destinations = source.tolist(), destination.tolist()
     values = np.empty(pairs.shape[0], object)
-    values[:] = [list(dict.fromkeys(a for a in (s, d) if a)) for s, d in
-                 zip(source.tolist(), destination.tolist(), strict=True)]
     json = None
-    texts = source.tolist() + destination.tolist()
-    if all(texts) and _ADDRESS_TEXT.fullmatch("".join(texts)):
-        # Address texts are JSON strings once quoted (digits, hex, dots, colons): the lists'
-        # texts are joined by numpy over the object arrays, not one encoder call each.
+    if all(sources) and all(destinations) and _ADDRESS_TEXT.fullmatch(
+            "".join(sources) + "".join(destinations)):
+        # Every address known and plain (digits, hex, dots, colons): each list is one or two
+        # texts, and its JSON the texts quoted, joined by numpy over the object arrays.
+        values[:] = [[s] if s == d else [s, d] for s, d in
+                     zip(sources, destinations, strict=True)]
         one = '["' + source + '"]'
         both = '["' + source + '","' + destination + '"]'
         json = np.where(source == destination, one, both).tolist()
+    else:
+        values[:] = [list(dict.fromkeys(a for a in (s, d) if a)) for s, d in
+                     zip(sources, destinations, strict=True)]
     return Coded(values, inverse.ravel(), json)
 
 
