@@ -52,3 +52,36 @@ def test_published_vectors(vec: tuple) -> None:
 def test_both_directions_give_one_id(vec: tuple) -> None:
     proto, s, d, sp, dp, deflt, _ = vec
     assert community_id(proto, d, s, dp, sp) == deflt
+
+
+def test_vectorised_ids_are_the_published_vectors() -> None:
+    """The columns' way (one compiled SHA-1 per row) gives every published seed-0 id."""
+    import numpy as np
+
+    from burstwatch.netaddr import parse_addresses
+    from burstwatch.outputs.community_id import community_ids
+
+    sh, sl = parse_addresses([v[1] for v in VECTORS])
+    dh, dl = parse_addresses([v[2] for v in VECTORS])
+    got = community_ids(np.array([v[0] for v in VECTORS]), sh, sl, dh, dl,
+                        np.array([v[3] or 0 for v in VECTORS]),
+                        np.array([v[4] or 0 for v in VECTORS]))
+    assert got == [v[5] for v in VECTORS]
+
+
+def test_compiled_sha1_is_hashlibs_for_every_one_block_length() -> None:
+    """Messages of 0 to 55 bytes (all that fit one padded block), random and all-ones."""
+    import hashlib
+
+    import numpy as np
+
+    from burstwatch.outputs.community_id import _sha1_rows
+
+    rng = np.random.default_rng(7)
+    lengths = np.repeat(np.arange(56, dtype=np.int64), 4)
+    messages = rng.integers(0, 256, (lengths.shape[0], 55), dtype=np.uint8)
+    messages[::4] = 0xFF
+    out = np.empty((lengths.shape[0], 20), np.uint8)
+    _sha1_rows(messages, lengths, out)
+    assert [out[i].tobytes() for i in range(out.shape[0])] == [
+        hashlib.sha1(messages[i, :n].tobytes()).digest() for i, n in enumerate(lengths.tolist())]
