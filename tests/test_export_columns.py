@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from burstwatch.outputs.columns import Coded, Column, Columns, row_patterns
+from burstwatch.outputs.columns import Coded, Column, Columns, python_values, row_patterns
 from burstwatch.outputs.ecs import _related, address_codes, burst_columns, flow_columns, hex_ids
 from burstwatch.outputs.writers import csv_text, table, write_records
 from burstwatch.records import FlowBatch
@@ -249,3 +249,18 @@ def test_a_file_of_many_batches_is_each_batch_written_in_order(demo_batches: lis
             expected += text if fmt == "jsonl" or k == 0 else text.split(b"\r\n", 1)[1]
         assert path.read_bytes() == expected
         assert expected.count(b"\n") == sum(sizes) + (fmt == "csv")
+
+
+def test_parquet_text_columns_have_null_where_missing() -> None:
+    """A keyword column goes to Arrow as it is, with "" and None null, as the general way
+    (``python_values``) has them."""
+    import pyarrow as pa
+
+    from burstwatch.outputs.writers import _arrow_column
+    from burstwatch.schema import fields_of
+
+    f = next(f for f in fields_of("flow") if f.name == "tls.client.server_name")
+    col = np.array(["a.example", "", None, "b.example"], object)
+    got = _arrow_column(pa, f, col, 4)
+    assert got.type == pa.string() and got.to_pylist() == ["a.example", None, None, "b.example"]
+    assert got.equals(pa.array(python_values(f, col), pa.string()))

@@ -316,6 +316,11 @@ def _arrow_column(pa: Any, f: Field, col: Column | None, n: int) -> Any:
                 return pa.array(np.where(missing, 0, arr).astype(np.int64), typ, mask=missing)
             return pa.array(arr, typ, mask=missing)
         return pa.array(arr.astype(np.int64) if f.type != "double" else arr, typ)
+    if f.type in ("keyword", "ip") and not f.array and col.dtype == object:
+        try:  # text as it is, "" missing (as ``python_values`` has it), converted by Arrow
+            return pa.array(col, typ, from_pandas=True, mask=col == "")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: the general way
+            pass
     return pa.array(python_values(f, col) if f.type not in ("date",) else col.tolist(), typ)
 
 
