@@ -74,16 +74,6 @@ def unique_pairs(
 
 
 _OCTETS = np.array([str(i) for i in range(256)], dtype=object)
-_HEXTETS: npt.NDArray[np.object_] | None = None  # "0" .. "ffff", made at the first IPv6 address
-
-
-def _hextet_texts() -> npt.NDArray[np.object_]:
-    global _HEXTETS
-    if _HEXTETS is None:
-        _HEXTETS = np.array([format(i, "x") for i in range(65536)], dtype=object)
-    return _HEXTETS
-
-
 def format_distinct(hi: U64, lo: U64) -> npt.NDArray[np.object_]:
     """Format (hi, lo) pairs as text, IPv4 and IPv6 alike vectorised (their parts' strings
     joined by numpy over object arrays, no Python call per address)."""
@@ -124,7 +114,11 @@ def format_ipv6(hi: U64, lo: U64) -> npt.NDArray[np.object_]:
     end = np.argmax(run, axis=1) + 1  # first maximum: the first of equally long runs
     length[length < 2] = 0  # a single zero hextet is written as "0"
     start = end - length
-    texts = _hextet_texts()[words]
+    # Each distinct hextet's text made once (a table of all 65,536 would hold 4 MiB for good).
+    distinct, inverse = np.unique(words, return_inverse=True)
+    hextets = np.empty(distinct.shape[0], dtype=object)
+    hextets[:] = [format(w, "x") for w in distinct.tolist()]
+    texts = hextets[inverse.reshape(n, 8)]
     out = np.empty(n, dtype=object)
     plan = start * 9 + length  # the same run, the same joining
     for key in np.unique(plan).tolist():
