@@ -142,6 +142,9 @@ class Pipeline:
         else:
             kept, clock = keep_shard(packets, *self.shard)
             out = table.update(kept, clock)
+        # The table was the last to read the batch's bytes (its payload samples are copies):
+        # a mapped capture's pages go back now, not when the reading is far enough ahead.
+        packets.records.release_pages()
         stats.flows_evicted += table.evicted - evicted
         return out
 

@@ -154,7 +154,8 @@ def test_a_fifo_is_read_by_one_process(tmp_path: Path) -> None:
 
 # ---- failing workers: an annotator that goes wrong in the second worker ----
 class _Breaking(FlowAnnotator):
-    """Raises, or kills its own process, at its third step in the second worker only."""
+    """Raises, or kills its own process, at its second step in the second worker only (the
+    capture's three files make three reading steps and the flush, two groups of two)."""
 
     def __init__(self, geo: GeoDatabase, settings: Settings, how: str) -> None:
         super().__init__(geo, settings)
@@ -162,7 +163,7 @@ class _Breaking(FlowAnnotator):
 
     def __call__(self, out: FlowOutput) -> dict[str, np.ndarray]:
         self.calls += 1
-        if self.calls == 3 and multiprocessing.current_process().name == "burstwatch-shard-1":
+        if self.calls == 2 and multiprocessing.current_process().name == "burstwatch-shard-1":
             if self.how == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
             raise ValueError("broken annotator")

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import mmap
 import os
+import weakref
 from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
@@ -20,13 +21,29 @@ import numpy as np
 
 from burstwatch.ingest.records import U8
 
+# What a reader asks for at a time: each window is a batch of the pipeline, whose steps cost
+# a fixed number of Python and numpy calls whatever their size (the flow table's bookkeeping,
+# the decoder's set-up, page hints, GIL hand-overs). 24 MiB windows made a scan of the 5 M-
+# packet capture about 10 % faster than 16 MiB ones at the same peak memory; 32 MiB, 13 %
+# at 310 MiB (docs/benchmarks.md, bench/bench_window.py).
+WINDOW_BYTES = 24 << 20
 _RELEASE_EVERY = 8 << 20  # give back mmap pages in steps of this many bytes
-# ... and only this far behind the read position (two 16 MiB windows): a batch handed out is
-# decoded in one thread and its flows' first payloads copied in another, up to two queued
-# batches later. A page released before that is faulted in again from the page cache (a
-# minor fault: only the pages of those few payloads); a longer lag keeps every page of the
-# capture mapped that long (64 MiB cost 32 MiB more resident memory for no measurable time).
-_RELEASE_LAG = 32 << 20
+# ... and only this far behind the read position. A reader advances once it has handed a
+# batch out and the batch was decoded in its thread; the flow table, in another thread and
+# up to a few batches behind, reads its flows' first payloads from the batch and then gives
+# the batch's pages back itself (``release_read``). A page released before the table reads
+# it is faulted in again from the page cache (a minor fault, only the pages of those few
+# payloads) and given back with the batch. A lag that waited for the table instead kept
+# every page of the capture mapped that long: two 16 MiB windows cost 55 MiB of resident
+# memory, and two 32 MiB windows 95 MiB (docs/benchmarks.md).
+_RELEASE_LAG = 8 << 20
+# A page faulted in maps its neighbours in the page cache with it (the kernel's fault-around,
+# 64 KiB here): ``release_read`` also covers this much before the bytes it is given, where
+# the previous batch's pages can be mapped again that way.
+_FAULT_AROUND_MARGIN = 1 << 20
+# The mappings ``release_read`` may drop pages of: capture files mapped read-only here, whose
+# pages come back unchanged from the page cache (not, say, a packet ring shared with the kernel).
+_FILE_MAPS: weakref.WeakSet[mmap.mmap] = weakref.WeakSet()
 # Ask the kernel to start reading this far ahead of the read position (in steps of
 # _RELEASE_EVERY), so a capture that is not in the page cache comes in while the batches
 # before it are decoded, not one page fault at a time.
@@ -66,6 +83,25 @@ def _advise(mm: mmap.mmap, base: int, name: str, start: int, length: int) -> Non
         advise(option, start, length)
 
 
+def release_read(data: U8, end: int) -> None:
+    """The caller has read what it needed of ``data[:end]``: where ``data`` is a view of a
+    capture file mapped by ``MmapSource``, the mapped pages from a little before it up to
+    ``end`` are given back (reading them again faults them in again from the page cache, so
+    a page another reader still wanted costs time, never data). Anything else is left alone."""
+    base = data
+    while isinstance(base, np.ndarray) and base.base is not None:
+        base = base.base
+    if not (isinstance(base, memoryview) and base.obj in _FILE_MAPS):
+        return
+    mapped = np.frombuffer(base, np.uint8)
+    first = mapped.ctypes.data  # page-aligned: the mapping's start
+    start = max(data.ctypes.data - _FAULT_AROUND_MARGIN, first) // mmap.PAGESIZE * mmap.PAGESIZE
+    stop = min(data.ctypes.data + max(end, 0), first + mapped.shape[0])
+    stop = -(-stop // mmap.PAGESIZE) * mmap.PAGESIZE
+    if stop > start:
+        _advise(base.obj, first, "MADV_DONTNEED", start - first, stop - start)
+
+
 class ByteSource(Protocol):
     """A forward-only view of an input's bytes."""
 
@@ -93,6 +129,7 @@ class MmapSource:
         self._advised = 0  # bytes up to here were announced with MADV_WILLNEED
         if size:
             self._mm: mmap.mmap | None = mmap.mmap(fileobj.fileno(), 0, access=mmap.ACCESS_READ)
+            _FILE_MAPS.add(self._mm)
             # Read front to back: the kernel reads ahead asynchronously, as for read(),
             # instead of around each faulting page, and does not promote the pages.
             self._all: U8 = np.frombuffer(self._mm, dtype=np.uint8)

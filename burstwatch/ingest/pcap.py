@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from burstwatch.errors import NotACaptureError
-from burstwatch.ingest.bytesource import ByteSource
+from burstwatch.ingest.bytesource import WINDOW_BYTES, ByteSource
 from burstwatch.ingest.records import U8, CaptureWarning, RecordBatch
 from burstwatch.jit import njit
 from burstwatch.prefetch import ask_ahead
@@ -107,7 +107,7 @@ def read_pcap(
     name: str,
     warnings: list[CaptureWarning],
     batch_size: int = 65536,
-    window_bytes: int = 16 << 20,
+    window_bytes: int = WINDOW_BYTES,
 ) -> Iterator[RecordBatch]:
     """Yield record batches from a classic pcap stream positioned at its first byte."""
     header = PcapHeader(src.window(GLOBAL_HEADER_LEN))

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from burstwatch.errors import NotACaptureError
-from burstwatch.ingest.bytesource import ByteSource
+from burstwatch.ingest.bytesource import WINDOW_BYTES, ByteSource
 from burstwatch.ingest.records import U8, CaptureWarning, RecordBatch
 from burstwatch.jit import njit
 from burstwatch.prefetch import ask_ahead
@@ -409,7 +409,7 @@ def read_pcapng(
     name: str,
     warnings: list[CaptureWarning],
     batch_size: int = 65536,
-    window_bytes: int = 16 << 20,
+    window_bytes: int = WINDOW_BYTES,
 ) -> Iterator[RecordBatch]:
     """Yield record batches from a pcapng stream positioned at its first byte."""
     batch_size = max(1, batch_size)

@@ -45,6 +45,14 @@ class RecordBatch:
     def __len__(self) -> int:
         return int(self.offset.shape[0])
 
+    def release_pages(self) -> None:
+        """Say that nothing will read these records' bytes again: where they are pages of a
+        mapped capture file, those are given back (``bytesource.release_read``)."""
+        if self.offset.shape[0]:
+            from burstwatch.ingest.bytesource import release_read
+
+            release_read(self.data, int((self.offset + self.caplen).max()))
+
     @staticmethod
     def empty() -> RecordBatch:
         return RecordBatch(
