@@ -102,6 +102,7 @@ def _resident_mib(path: Path) -> float:
     return total / 1024
 
 
+@pytest.mark.slow  # 4 s of writing and reading 330 MB; the pipeline's own bound is tested below
 def test_pages_a_straggler_touches_behind_the_lag_are_released_again(tmp_path: Path) -> None:
     """A reader that lags further than the release lag faults pages in again; the next
     releases cover them, so the mapped capture's resident pages stay bounded."""
