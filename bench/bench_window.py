@@ -4,9 +4,10 @@ windows, release lags and enrichment groups.
     python bench/bench_window.py CAPTURE [--rounds 8] [--variants 16:32:8,32:48:8,...]
 
 A variant is WINDOW_MiB:LAG_MiB:STEPS: the bytes of capture read per step (`read_pcap`'s
-``window_bytes``, 16 MiB as shipped), how far behind the reading position mapped pages are
-released (`bytesource._RELEASE_LAG`, 32 MiB) and how many steps enrichment takes at once
-(`FlowConfig.steps_per_batch`, 8). Each round runs every variant once in a child process
+``window_bytes``, `bytesource.WINDOW_BYTES` = 24 MiB as shipped), how far behind the reading
+position the reader releases mapped pages (`bytesource._RELEASE_LAG`, 8 MiB; the flow table
+also releases each batch's pages once done with it, in every variant) and how many steps
+enrichment takes at once (`FlowConfig.steps_per_batch`, 8). Each round runs every variant once in a child process
 (alternating, so a slow spell of the machine hits all alike) and records its wall time, its
 CPU time (user + system) and its peak resident memory; the table gives the medians and the
 peak's maximum. Per-step work (numpy calls, GIL hand-overs, page hints) is paid per window,
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import time
 
-DEFAULT_VARIANTS = "16:32:8,16:32:16,24:48:8,32:48:8"
+DEFAULT_VARIANTS = "16:32:8,24:8:8,24:8:16,32:8:8"
 
 
 def child(capture: str, variant: str) -> None:

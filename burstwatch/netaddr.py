@@ -74,6 +74,8 @@ def unique_pairs(
 
 
 _OCTETS = np.array([str(i) for i in range(256)], dtype=object)
+
+
 def format_distinct(hi: U64, lo: U64) -> npt.NDArray[np.object_]:
     """Format (hi, lo) pairs as text, IPv4 and IPv6 alike vectorised (their parts' strings
     joined by numpy over object arrays, no Python call per address)."""

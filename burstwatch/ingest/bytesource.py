@@ -24,8 +24,8 @@ from burstwatch.ingest.records import U8
 # What a reader asks for at a time: each window is a batch of the pipeline, whose steps cost
 # a fixed number of Python and numpy calls whatever their size (the flow table's bookkeeping,
 # the decoder's set-up, page hints, GIL hand-overs). 24 MiB windows made a scan of the 5 M-
-# packet capture about 10 % faster than 16 MiB ones at the same peak memory; 32 MiB, 13 %
-# at 310 MiB (docs/benchmarks.md, bench/bench_window.py).
+# packet capture 10-19 % faster than 16 MiB ones at the same peak memory (two runs); 32 MiB
+# a few % more, but at 310-313 MiB (docs/benchmarks.md, bench/bench_window.py).
 WINDOW_BYTES = 24 << 20
 _RELEASE_EVERY = 8 << 20  # give back mmap pages in steps of this many bytes
 # ... and only this far behind the read position. A reader advances once it has handed a
