@@ -75,14 +75,10 @@ def _top(col: str) -> str:
 # small temporary table: DuckDB holds every hash table and materialised part of a statement
 # until it ends, and as one statement the answer held about twenty at once (136 MiB on a
 # ledger of 55 k flow rows and 18 k bursts; split, the largest step holds about a third).
-# A later step reads an earlier one's table through a named subquery, which DuckDB would
-# otherwise copy whole where it is used twice: read in place, the five statements took
-# 370-425 ms instead of 440-560 on the 5 M-packet capture's ledger (docs/benchmarks.md).
-_STEP = "NOT MATERIALIZED (SELECT * FROM "
 # 1. Each flow of the judged conversations, with its context and bytes, in the horizon.
 _HORIZON = f"""CREATE OR REPLACE TEMP TABLE judge_hz AS WITH {_RECORDS} SELECT * FROM hz"""
-_CONNECTIONS = f"""CREATE OR REPLACE TEMP TABLE judge_conn AS
-WITH hz AS {_STEP}judge_hz),
+_CONNECTIONS = """CREATE OR REPLACE TEMP TABLE judge_conn AS
+WITH hz AS (SELECT * FROM judge_hz),
 summ AS (
     -- a flow row once (live snapshots of one window repeat it: keep the latest) ...
     SELECT * FROM hz WHERE src = 'flow'
@@ -139,7 +135,7 @@ _FIRST_PARTS = ",\n".join(f"judge_{name} AS ({select})" for name, select in _FIR
 
 # 3. The conversations: their flows summed, the values carrying most of their bytes, joined
 # with their history.
-_CONVERSATIONS = f"""WITH conn AS {_STEP}judge_conn),
+_CONVERSATIONS = f"""WITH conn AS (SELECT * FROM judge_conn),
 {_FIRST_PARTS},
 conv AS (
     SELECT local_ip, party, any_value(party_kind) AS party_kind,
@@ -186,7 +182,7 @@ JOIN judge_host h ON h.local_ip = c.local_ip
 ORDER BY c.local_ip, c.party"""
 
 # 4. The bursts of the conversations, from step 1's records.
-_BURSTS = f"""WITH hz AS {_STEP}judge_hz),
+_BURSTS = """WITH hz AS (SELECT * FROM judge_hz),
 keys AS (
     SELECT local_ip, party, row_number() OVER (ORDER BY local_ip, party) - 1 AS conversation
     FROM (SELECT DISTINCT local_ip, party FROM hz)
