@@ -173,8 +173,8 @@ def loaded() -> Path | None:
 
 
 def load(directory: Path) -> int:
-    """Import the build's extension modules and give each kernel its compiled signatures;
-    returns how many."""
+    """Import the build's extension modules and give each kernel its compiled signatures, as
+    its module is imported (``jit.install_ahead``); returns how many."""
     global _loaded
     index = json.loads((directory / "index.json").read_text(encoding="utf-8"))
     done = 0

@@ -45,6 +45,9 @@ MODE_VARIABLE = "BURSTWATCH_KERNELS"  # "jit": numba decorates every kernel at i
 
 _lock = threading.RLock()
 _kernels: dict[tuple[str, str], Kernel] = {}  # (module, name) -> kernel
+# Ahead-of-time builds of kernels whose modules are not imported yet: each kernel takes its
+# own when its module defines it, so loading a build imports nothing (``install_ahead``).
+_pending: dict[tuple[str, str], list[tuple[tuple[ArgumentType, ...], Callable[..., Any]]]] = {}
 _loaded_hooks: list[Callable[[], None]] = []
 _numba_njit: Any = None  # numba.njit once numba is set up
 # The call no build had (kernel and argument types) that made numba load, if one did (for
@@ -164,10 +167,15 @@ def njit(*args: Any, **options: Any) -> Any:
 
     def decorate(func: Callable[..., Any]) -> Any:
         with _lock:
-            if _numba_njit is not None:
+            key = (func.__module__, func.__qualname__)
+            builds = _pending.pop(key, [])
+            # A module imported after numba loaded (a call no build had) still runs the
+            # builds it has; only a kernel without any is numba's at once.
+            if _numba_njit is not None and not builds:
                 return _numba_njit(**options)(func)
             kernel = Kernel(func, options)
-            _kernels[(func.__module__, func.__qualname__)] = kernel
+            kernel.built.extend(builds)
+            _kernels[key] = kernel
             return kernel
 
     if args and callable(args[0]) and len(args) == 1 and not options:
@@ -240,18 +248,18 @@ def use_jit() -> None:
 def install_ahead(entries: Sequence[tuple[str, str, list[dict[str, Any]], Callable[..., Any]]]
                   ) -> int:
     """Give kernels their ahead-of-time builds: (module, kernel, argument types, compiled
-    function) each. Modules named are imported; returns how many builds were installed."""
-    import importlib
-
-    done = 0
-    for module, name, parts, compiled in entries:
-        importlib.import_module(module)
-        kernel = _kernels.get((module, name))
-        if kernel is None:
-            continue
-        kernel.built.append((tuple(ArgumentType(p) for p in parts), compiled))
-        done += 1
-    return done
+    function) each; returns how many builds were taken. A kernel already defined gets its
+    build now, any other when its module is imported (``njit``): a command imports only the
+    modules it uses, not every module that has a kernel."""
+    with _lock:
+        for module, name, parts, compiled in entries:
+            build = (tuple(ArgumentType(p) for p in parts), compiled)
+            kernel = _kernels.get((module, name))
+            if kernel is not None:
+                kernel.built.append(build)
+            else:
+                _pending.setdefault((module, name), []).append(build)
+    return len(entries)
 
 
 def _start() -> None:

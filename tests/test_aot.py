@@ -5,6 +5,7 @@ recorded signatures gives every golden record of the demo without loading numba 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import pytest
 from numba.core.errors import NumbaError
 from numba.core.registry import cpu_target
 
-from burstwatch import aot
+from burstwatch import aot, jit
 from burstwatch.jit import ArgumentType, Kernel, scalar_type
 from burstwatch.sidecompiler import argument_type, describe
 
@@ -120,6 +121,77 @@ def test_a_kernel_runs_its_build_for_matching_arguments_and_numba_otherwise() ->
     assert kernel(data, out[::1].astype(np.int32)) == 5
     assert len(calls) == 1
     assert kernel.dispatcher.signatures  # numba's dispatcher, reachable as before
+
+
+LAZY_MODULE = """
+from burstwatch.jit import njit
+
+
+@njit(cache=False)
+def with_build(x):
+    return x + 1
+
+
+@njit(cache=False)
+def without_build(x):
+    return x + 2
+"""
+
+
+def _built_int(x: int) -> str:
+    return f"built {x}"
+
+
+@pytest.fixture
+def lazy_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The name of a kernel module that is not imported yet; the kernel registry is this
+    test's own, and numba is not loaded for it (until a call needs it)."""
+    name = f"burstwatch_lazy_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(LAZY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for state, empty in (("_kernels", {}), ("_pending", {}), ("_loaded_hooks", []),
+                         ("missed", []), ("_numba_njit", None)):
+        monkeypatch.setattr(jit, state, empty)
+    yield name
+    sys.modules.pop(name, None)
+
+
+def test_a_build_waits_for_its_module_to_be_imported(lazy_module: str) -> None:
+    """Loading a build imports no kernel module: a command imports only what it uses, and
+    each kernel takes its build when its module defines it."""
+    taken = jit.install_ahead([(lazy_module, "with_build", [{"scalar": "int64"}], _built_int)])
+    assert taken == 1 and lazy_module not in sys.modules
+    module = importlib.import_module(lazy_module)
+    assert isinstance(module.with_build, Kernel) and module.with_build(3) == "built 3"
+    assert module.with_build(2.5) == 3.5  # a type the build lacks: numba's JIT
+    assert isinstance(module.without_build, Kernel) and not module.without_build.built
+    assert not jit._pending
+
+
+def test_a_build_installed_after_its_module_is_imported_is_taken_at_once(lazy_module: str) -> None:
+    module = importlib.import_module(lazy_module)
+    assert module.with_build(3) == 4
+    jit.install_ahead([(lazy_module, "with_build", [{"scalar": "int64"}], _built_int)])
+    assert module.with_build(3) == "built 3" and not jit._pending
+
+
+def test_a_module_imported_once_numba_is_loaded_still_runs_its_builds(
+        lazy_module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Numba loads at the first call no build had; kernel modules imported after that keep
+    their builds (only a kernel without any becomes numba's dispatcher at once)."""
+    decorated: list[str] = []
+
+    def numba_njit(**options: Any) -> Any:
+        def decorate(func: Any) -> str:
+            decorated.append(func.__name__)
+            return "numba's dispatcher"
+        return decorate
+
+    jit.install_ahead([(lazy_module, "with_build", [{"scalar": "int64"}], _built_int)])
+    monkeypatch.setattr(jit, "_numba_njit", numba_njit)
+    module = importlib.import_module(lazy_module)
+    assert module.with_build(4) == "built 4"
+    assert module.without_build == "numba's dispatcher" and decorated == ["without_build"]
 
 
 _twice = Kernel(lambda x: 2 * x, {"inline": "always", "cache": False})
@@ -231,7 +303,11 @@ from burstwatch.cli.main import main
 code = main(sys.argv[1:])
 sys.stderr.write("\\nPROBE " + json.dumps({"numba": "numba" in sys.modules,
                                            "build": str(aot.loaded()),
-                                           "missed": jit.missed}) + "\\n")
+                                           "missed": jit.missed,
+                                           "loaded": sorted(set(sys.modules) & {
+                                               "duckdb", "pyarrow", "yaml", "sklearn",
+                                               "burstwatch.ledger.store",
+                                               "burstwatch.score.conversation"})}) + "\\n")
 raise SystemExit(code)
 """
 
@@ -299,6 +375,18 @@ def test_the_first_run_scans_with_the_jit_and_the_next_loads_the_build(
     assert "compiling" not in again.stderr and "background" not in again.stderr
     assert again.stdout == proc.stdout
     assert probe["numba"] is False
+
+
+@pytest.mark.slow
+def test_a_command_with_the_build_imports_only_the_modules_it_uses(built: Path) -> None:
+    """``info`` reads and decodes: with the build loaded it imports neither the ledger's
+    database nor the rules nor the scorer, as without one (``jit.install_ahead``)."""
+    proc, probe = run_probe(built, "info", "pcaps/demo.pcap")
+    assert proc.returncode == 0 and "3,660" in proc.stdout, proc.stderr
+    assert probe["build"] != "None" and probe["numba"] is False and not probe["missed"]
+    assert probe["loaded"] == []
+    _, scan = run_probe(built, "scan", "pcaps/demo.pcap")
+    assert {"duckdb", "yaml", "burstwatch.score.conversation"} <= set(scan["loaded"])
 
 
 @pytest.mark.slow
