@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[list[str], float | None]] = {
     "--help": (["--help"], None),
     "lookup 8.8.8.8": (["lookup", "8.8.8.8"], None),
     "rules lint rules": (["rules", "lint", "rules"], None),
+    "info pcaps/demo.pcap": (["info", "pcaps/demo.pcap"], None),
+    "flows pcaps/demo.pcap -o -": (["flows", "pcaps/demo.pcap", "-o", "-"], None),
     "scan pcaps/demo.pcap": (["scan", "pcaps/demo.pcap"], 0.6),
     f"{JIT}scan pcaps/demo.pcap": (["scan", "pcaps/demo.pcap"], None),
 }

@@ -62,6 +62,15 @@ def test_scan_and_flows_load_no_scikit_learn(argv: tuple[str, ...]) -> None:
     assert "cryptography" not in mods  # only a QUIC Initial needs AES; the demo has none
 
 
+@pytest.mark.parametrize("argv", [("info", "pcaps/demo.pcap"), ("flows", "pcaps/demo.pcap", "-o", "-")])
+def test_reading_commands_load_no_ledger_database(argv: tuple[str, ...]) -> None:
+    """``info`` and ``flows`` keep no ledger and judge nothing: no DuckDB, no scorer (with a
+    build of the kernels as well: tests/test_aot.py)."""
+    mods = loaded(*argv)
+    assert "numpy" in mods  # they did run
+    assert not mods & {"duckdb", "sklearn"}
+
+
 def test_scan_sets_up_numba_without_scipy_linalg_or_cffi() -> None:
     """numba's checks for linear algebra and cffi (burstwatch/jit.py) import neither package;
     they stay importable afterwards, and the pipeline's kernels still run."""
