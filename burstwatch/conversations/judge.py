@@ -145,6 +145,8 @@ class Judge:
         cases = []
         by_level: dict[str, int] = {}
         order = _burst_ranges(bursts, n)
+        # The case names the address its record does (``records.main_remote_ip``).
+        remote = frame.columns.get("destination.ip")
         prefetch = getattr(reasons, "prefetch", None)
         if prefetch is not None and candidates:
             prefetch(np.array(sorted(candidates), np.intp))
@@ -163,8 +165,9 @@ class Judge:
             ):
                 found = [*found, Finding("anomaly score", "burstwatch.anomaly",
                                          _score_text(scores[row], reasons[row]), level)]
+            remote_ip = "" if remote is None else str(remote[row] or "")
             cases.append(self._case(row, conv, bursts, order, feats, scope, level, decided,
-                                    found, scores[row], reasons[row], capture))
+                                    found, scores[row], reasons[row], capture, remote_ip))
             by_level[level] = by_level.get(level, 0) + 1
         cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
         return Judgement(cases, n, by_level)
@@ -245,21 +248,13 @@ class Judge:
               ranges: npt.NDArray[np.int64], feats: ConversationFeatures,
               scope: npt.NDArray[np.object_], level: str, decided: str,
               found: list[Finding], score: float, reasons: list[dict[str, Any]],
-              capture: str) -> Case:
+              capture: str, remote_ip: str) -> Case:
         a, b = int(ranges[row]), int(ranges[row + 1])
         up = np.arange(a, b)[bursts.direction[a:b] == 0]
         rate = bursts.rate
         listed = [Burst(int(bursts.start_ns[i]), int(bursts.end_ns[i]), int(bursts.bytes[i]),
                         float(rate[i]), f"{int(bursts.flow_id[i]) & ((1 << 64) - 1):016x}")
                   for i in up.tolist()]
-        remote_ip = str(conv.remote_ip[row] or "")  # without bursts: by its flows' bytes
-        if up.shape[0]:
-            by_ip: dict[str, int] = {}
-            for ip, nbytes in zip(bursts.remote_ip[up].tolist(), bursts.bytes[up].tolist(), strict=True):
-                by_ip[ip] = by_ip.get(ip, 0) + nbytes
-            remote_ip = max(by_ip, key=lambda k: by_ip[k])
-        elif b > a:
-            remote_ip = str(bursts.remote_ip[a])
         flows = sorted({f"{int(x) & ((1 << 64) - 1):016x}" for x in bursts.flow_id[a:b].tolist()})
         first = int(bursts.start_ns[up].min()) if up.shape[0] else int(conv.first_seen_ns[row])
         last = int(bursts.end_ns[up].max()) if up.shape[0] else int(conv.last_seen_ns[row])
