@@ -9,10 +9,16 @@ import numpy as np
 import pytest
 
 from burstwatch.config import load_settings
+from burstwatch.decode import Decoder
 from burstwatch.enrich.annotate import FlowAnnotator
-from burstwatch.enrich.encryption.opening import HEAD_BYTES, opens_protocol
+from burstwatch.enrich.encryption.opening import HEAD_BYTES, SAMPLE_POLICY, opens_protocol
 from burstwatch.enrich.geo import GeoDatabase
+from burstwatch.flows import FlowConfig, FlowTable
+from burstwatch.flows import table as table_module
+from burstwatch.flows.key import group_packets
 from burstwatch.flows.sampling import keep_lengths
+from burstwatch.ingest.bytesource import StreamSource
+from burstwatch.ingest.pcap import read_pcap
 from burstwatch.pipeline import run_flows
 from burstwatch.synth.payloads import tls_client_hello, wg_initiation
 from burstwatch.synth.scenarios import SCENARIOS, write_scenario
@@ -113,3 +119,77 @@ def test_cut_samples_on_real_captures(shared_pcaps: Path) -> None:
     assert all(n > 0 for path, n in rows.items() if path.parent == shared_pcaps)
     encap = shared_pcaps / "encap"
     assert rows[encap / "ndpi-anyconnect-vpn.pcap"] > 0 and rows[encap / "ndpi-cloudflare-warp.pcap"] > 0
+
+
+# ---- samples copied in the decoding thread (FlowTable.prepare) -------------------------------
+
+def _samples(path: Path, *, copies: bool, told: str = "truth", poison: bool = False) -> list[tuple]:
+    """Every payload sample the flow table takes from ``path`` read in 64 KiB steps, as the
+    pipeline runs it (``copies``: each step's grouping and payload copies made by ``prepare``
+    first) or without copies. ``told``: what ``prepare`` is told of the flows that took all
+    their samples: the ``truth``, ``all`` flows of the step (no copy at all) or a random
+    ``half`` of the open ones (wrong both ways). ``poison``: the step's capture bytes are zeroed after
+    ``prepare``, so a sample read from the capture instead of the copy is noticed."""
+    table = FlowTable(sample_policy=SAMPLE_POLICY)
+    decoder = Decoder()
+    rng = np.random.default_rng(3)
+    out: list[tuple] = []
+    with open(path, "rb") as f:
+        for records in read_pcap(StreamSource(f, chunk=1 << 16), path.name, [],
+                                 window_bytes=1 << 16):
+            packets = decoder(records)
+            if told == "all":  # the open flows and those the step opens
+                step = group_packets(packets, np.flatnonzero(packets.status == 0)).uniq
+                everything = np.unique(np.concatenate([table._index_hash, step]))
+                table.sampled_out = (everything, everything)
+            elif told == "half":
+                some = np.unique(rng.choice(table._index_hash, table._index_hash.shape[0] // 2))
+                table.sampled_out = (some, np.unique(rng.choice(table._index_hash, some.shape[0])))
+            grouped = table.prepare(packets) if copies else None
+            if poison:  # the records' bytes only: the reader keeps what follows for the next
+                records.data[: int(records.offset[-1] + records.caplen[-1])] = 0
+            s = table.update(packets, grouped=grouped).samples
+            out += [(int(s.flow_id[k]), int(s.direction[k]), bool(s.whole[k]),
+                     bytes(s.data[s.offset[k]:s.offset[k] + s.length[k]]))
+                    for k in range(len(s.flow_id))]
+    return out
+
+
+@pytest.mark.parametrize("name", ["browsing", "exfil_tls", "exfil_quic", "dns_lookups"])
+def test_samples_from_copies_are_the_capture_s(name: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / f"{name}.pcap"
+    write_scenario(str(path), name, seed=7)
+    monkeypatch.setattr(table_module, "COPY_SHARE", 1)  # copy however much may be sampled
+    read = _samples(path, copies=False)
+    assert len(read) >= 4 and any(len(b) > 30 for *_, b in read)
+    # the table reads the copies: the capture zeroed after prepare changes nothing ...
+    assert _samples(path, copies=True, poison=True) == read
+    # ... and without a copy (told every flow is done) it reads the capture
+    assert _samples(path, copies=True, told="all") == read
+    assert _samples(path, copies=True, told="all", poison=True) != read
+    # told wrong both ways, samples are still the capture's
+    assert _samples(path, copies=True, told="half") == read
+
+
+def test_prepare_copies_only_what_may_be_sampled(tmp_path: Path) -> None:
+    """A long upload: once its sides have taken their samples, steps copy none of its
+    payloads, and no step copies more than the first samples of each key and side."""
+    path = tmp_path / "backup_upload.pcap"
+    write_scenario(str(path), "backup_upload", seed=7)
+    table = FlowTable(sample_policy=SAMPLE_POLICY)
+    decoder = Decoder()
+    copied, steps = [], 0
+    with open(path, "rb") as f:
+        for records in read_pcap(StreamSource(f, chunk=1 << 16), path.name, [],
+                                 window_bytes=1 << 16):
+            packets = decoder(records)
+            grouped = table.prepare(packets)
+            assert grouped is not None and grouped.payloads is not None
+            copies = int((grouped.payloads.start >= 0).sum())
+            groups = int(grouped.uniq.shape[0])
+            assert copies <= 2 * FlowConfig().payload_samples * groups
+            copied.append(copies)
+            table.update(packets, grouped=grouped)
+            steps += 1
+    assert steps > 20 and sum(c == 0 for c in copied) > steps // 2, copied

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from burstwatch.decode.batch import PacketBatch
+from burstwatch.flows.sampling import PayloadCopy
 from burstwatch.jit import njit
 
 U64 = npt.NDArray[np.uint64]
@@ -98,6 +99,7 @@ class GroupedPackets:
     payload: npt.NDArray[np.int64]
     flags: npt.NDArray[np.uint8]
     proto: npt.NDArray[np.uint8]
+    payloads: PayloadCopy | None = None  # those the table may sample (``FlowTable.prepare``)
 
 
 @njit(cache=True, nogil=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from burstwatch.flows import state as st
 from burstwatch.jit import njit
 
 # (bytes buffer, offsets, lengths, transport, originator's port, responder's port) -> accept
@@ -37,6 +38,20 @@ class SamplePolicy:
     opens: Opens
     prefix: int
     head: int
+
+
+@dataclass(frozen=True)
+class PayloadCopy:
+    """The payloads of a batch's packets that the flow table may sample, copied by the
+    decoding thread (``FlowTable.prepare``) while their capture pages are still mapped. The
+    table, a few batches behind, reads its samples here: from the capture itself each read
+    faulted a page the reader had already given back in again (about a fifth of a scan's page
+    faults and a third of the table thread's time on the 5 M-packet capture,
+    docs/benchmarks.md). Where a sampled packet has no copy the table reads the capture, so a
+    copy only ever saves time."""
+
+    data: npt.NDArray[np.uint8]
+    start: npt.NDArray[np.int64]  # per packet the table takes (position in ``idx``): -1, none
 
 
 @njit(cache=True, nogil=True)
@@ -65,3 +80,49 @@ def keep_lengths(
             out_len[k] = take
             out_whole[k] = take == n
             state[s, d] = max(budget - take, 0)
+
+
+@njit(cache=True, nogil=True)
+def sides_sampled_out(live: np.ndarray, runs: np.ndarray, meta: np.ndarray, nsamples: int,
+                      from_a: np.ndarray, from_b: np.ndarray) -> None:
+    """For each open flow in slot ``live[k]``: whether what side a of its key sends
+    (``from_a[k]``), and what side b sends, has given all its ``nsamples`` payload samples."""
+    for k in range(live.shape[0]):
+        s = live[k]
+        orig = runs[s, 0, st.R_SAMPLED] >= nsamples
+        resp = runs[s, 1, st.R_SAMPLED] >= nsamples
+        a_is_orig = meta[s, st.M_ORIG_IS_A] == 1
+        from_a[k] = orig if a_is_orig else resp
+        from_b[k] = resp if a_is_orig else orig
+
+
+@njit(cache=True, nogil=True)
+def may_sample(order: np.ndarray, inverse: np.ndarray, from_a: np.ndarray, payload: np.ndarray,
+               done_a: np.ndarray, done_b: np.ndarray, nsamples: int, out: np.ndarray) -> int:
+    """The packets of a batch the flow table may take as payload samples, into ``out``
+    (positions, key by key): a flow samples the first ``nsamples`` payloads each side sends,
+    so at most the first that many of each key and side in the batch, and none of a side
+    that has given all its samples (``done_a``/``done_b`` per key). ``order`` lists the
+    packets key by key, each key's in capture order; ``inverse`` is each packet's key."""
+    n = 0
+    key = -1
+    sent_a = 0
+    sent_b = 0
+    for j in range(order.shape[0]):
+        i = order[j]
+        g = inverse[i]
+        if g != key:
+            key, sent_a, sent_b = g, 0, 0
+        if payload[i] <= 0:
+            continue
+        if from_a[i]:
+            if sent_a < nsamples and not done_a[g]:
+                out[n] = i
+                n += 1
+            sent_a += 1
+        else:
+            if sent_b < nsamples and not done_b[g]:
+                out[n] = i
+                n += 1
+            sent_b += 1
+    return n

@@ -16,6 +16,8 @@ most half the ceiling's packets, so every new key finds room and none is left un
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import numpy.typing as npt
 
@@ -38,7 +40,13 @@ from burstwatch.flows.records import (
     FlowRows,
     PayloadSamples,
 )
-from burstwatch.flows.sampling import SamplePolicy, keep_lengths
+from burstwatch.flows.sampling import (
+    PayloadCopy,
+    SamplePolicy,
+    keep_lengths,
+    may_sample,
+    sides_sampled_out,
+)
 
 _OUT_ROWS = 8192
 # Expiry and window roll-over are decided from packet times alone, so how often the clock is
@@ -50,6 +58,10 @@ _OUT_BURSTS = 8192
 # A flow with packets both ways and at least this many in all is established: the last kind
 # of flow the table evicts at its ceiling (a TCP handshake and one exchange is five).
 ESTABLISHED_PACKETS = 4
+# ``prepare`` copies the payloads the table may sample only while they are at most this share
+# of the batch's bytes: at a capture's start, or on traffic of short flows, nearly every
+# packet may be sampled, and those batches' samples are read from the capture as before.
+COPY_SHARE = 4
 
 
 class FlowTable:
@@ -84,6 +96,13 @@ class FlowTable:
         self._index_slot = np.zeros(0, np.int64)
         self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)  # a stack: pop from end
         self._nfree = capacity
+        # Hashes of the open flows that have taken all their payload samples from key side a
+        # and from side b, each sorted: the decoding thread copies no payload those sides send
+        # (``prepare``). Replaced, never changed in place, after each step; the other thread
+        # may read the one before, which is wrong only where a flow ended and came back on its
+        # key, and then costs a read of the capture, nothing else.
+        self.sampled_out: tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]] = (
+            np.zeros(0, np.uint64), np.zeros(0, np.uint64))
         self.now = np.iinfo(np.int64).min
         self._last_tick = np.iinfo(np.int64).min
         self.hash_collisions = 0
@@ -248,7 +267,32 @@ class FlowTable:
         idx = np.flatnonzero(batch.status == 0)
         if not idx.shape[0] or idx.shape[0] > self._part_size():
             return None
-        return group_packets(batch, idx)
+        grouped = group_packets(batch, idx)
+        if not self.sample_payloads:
+            return grouped
+        return dataclasses.replace(grouped, payloads=self._copy_payloads(batch, grouped))
+
+    def _copy_payloads(self, batch: PacketBatch, grouped: GroupedPackets) -> PayloadCopy | None:
+        """The payloads the table may sample, copied; None where they are more than a
+        ``COPY_SHARE``th of the batch's bytes. A flow samples the first payloads each side
+        sends (``FlowConfig.payload_samples``), so those are at most the first that many of
+        each key and side in the batch, leaving out the sides that have taken all theirs
+        (``sampled_out``)."""
+        done_a, done_b = (_member(done, grouped.uniq) for done in self.sampled_out)
+        which = np.empty(grouped.order.shape[0], np.int64)
+        which = which[:may_sample(grouped.order, grouped.inverse, grouped.keys.src_is_a,
+                                  grouped.payload, done_a, done_b, int(self._cfg[6]), which)]
+        start, length = _payload_spans(batch, grouped.idx[which])
+        total = int(length.sum())
+        if total > batch.records.data.shape[0] // COPY_SHARE:
+            return None
+        at = np.full(grouped.idx.shape[0], -1, np.int64)
+        out_off = np.zeros(which.shape[0], np.int64)
+        np.cumsum(length[:-1], out=out_off[1:])
+        data = np.empty(max(total, 1), np.uint8)
+        gather_bytes(batch.records.data, start, length, out_off, data)
+        at[which] = out_off
+        return PayloadCopy(data, at)
 
     def _part_size(self) -> int:
         # A part of at most half the ceiling's packets always fits after eviction (its new
@@ -317,10 +361,15 @@ class FlowTable:
             bursts.append(self._collect_bursts(nb))
             if j >= order.shape[0]:
                 break
-        samples = (
-            self._collect_samples(batch, idx, slot, sample, sample_dir, sample_fid)
-            if self.sample_payloads else PayloadSamples.empty()
-        )
+        samples = PayloadSamples.empty()
+        if self.sample_payloads:
+            samples = self._collect_samples(batch, idx, slot, sample, sample_dir, sample_fid,
+                                            grouped.payloads)
+            live = self._index_slot
+            from_a = np.empty(live.shape[0], np.bool_)
+            from_b = np.empty(live.shape[0], np.bool_)
+            sides_sampled_out(live, self.runs, self.meta, int(cfg[6]), from_a, from_b)
+            self.sampled_out = (self._index_hash[from_a], self._index_hash[from_b])  # sorted
         self.now = max(self.now, int(ts.max()) if clock_ns is None else clock_ns)
         if self.now - self._last_tick < _TICK_EVERY_NS:
             return FlowOutput(FlowRows.concat(rows), BurstRows.concat(bursts), samples)
@@ -501,17 +550,16 @@ class FlowTable:
     def _collect_samples(
         self, batch: PacketBatch, idx: npt.NDArray[np.intp], slot: npt.NDArray[np.int64],
         sample: npt.NDArray[np.bool_], sample_dir: npt.NDArray[np.int8],
-        sample_fid: npt.NDArray[np.int64],
+        sample_fid: npt.NDArray[np.int64], copied: PayloadCopy | None,
     ) -> PayloadSamples:
         which = np.flatnonzero(sample)  # capture order: per flow direction, first come first
         if not which.shape[0]:
             return PayloadSamples.empty()
         pk = idx[which]
         rec = batch.records
-        start = rec.offset[pk] + batch.payload_off[pk]
-        end = np.minimum(rec.offset[pk] + batch.cap_len[pk], start + batch.payload_len[pk])
-        length = np.maximum(end - start, 0).astype(np.int64)
-        start = start.astype(np.int64)
+        data, (start, length) = rec.data, _payload_spans(batch, pk)
+        if copied is not None and bool((copied.start[which] >= 0).all()):
+            data, start = copied.data, copied.start[which]  # the same bytes, copied before
         slots = slot[which]
         # Samples are oriented client -> server (flows.records.PayloadSamples), which is the
         # table's local -> remote unless the remote side opened the connection.
@@ -524,7 +572,7 @@ class FlowTable:
         if policy is None:
             keep, whole = length, np.ones(length.shape[0], np.bool_)
         else:
-            opens = policy.opens(rec.data, start, length, proto, op, rp)
+            opens = policy.opens(data, start, length, proto, op, rp)
             keep = np.empty_like(length)
             whole = np.empty(length.shape[0], np.bool_)
             keep_lengths(slots, direction, (code & 4) != 0, opens, length, self.sample_budget,
@@ -533,10 +581,10 @@ class FlowTable:
         # and enrichment may run behind it in another thread.
         out_off = np.zeros(keep.shape[0], np.int64)
         np.cumsum(keep[:-1], out=out_off[1:])
-        data = np.empty(max(int(keep.sum()), 1), np.uint8)
-        gather_bytes(rec.data, start, keep, out_off, data)
+        kept = np.empty(max(int(keep.sum()), 1), np.uint8)
+        gather_bytes(data, start, keep, out_off, kept)
         return PayloadSamples(
-            flow_id=sample_fid[which], direction=direction, data=data, offset=out_off,
+            flow_id=sample_fid[which], direction=direction, data=kept, offset=out_off,
             length=keep, proto=proto, client_port=op, server_port=rp, ts_ns=batch.ts_ns[pk],
             completes=(code & 2) != 0, whole=whole,
         )
@@ -544,6 +592,25 @@ class FlowTable:
     def _empty_output(self) -> FlowOutput:
         return FlowOutput(FlowRows.empty(), BurstRows.empty(), PayloadSamples.empty())
 
+
+def _member(sorted_values: npt.NDArray[np.uint64], values: npt.NDArray[np.uint64]
+            ) -> npt.NDArray[np.bool_]:
+    """Which of ``values`` are in ``sorted_values``."""
+    if not sorted_values.shape[0]:
+        return np.zeros(values.shape[0], np.bool_)
+    pos = np.minimum(np.searchsorted(sorted_values, values), sorted_values.shape[0] - 1)
+    return sorted_values[pos] == values
+
+
+def _payload_spans(batch: PacketBatch, pk: npt.NDArray[np.intp]) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64]
+]:
+    """Where the captured payload of each packet ``pk`` lies in the batch's bytes: (start,
+    length); a payload cut by the snap length ends where the capture does."""
+    rec = batch.records
+    start = rec.offset[pk] + batch.payload_off[pk]
+    end = np.minimum(rec.offset[pk] + batch.cap_len[pk], start + batch.payload_len[pk])
+    return start.astype(np.int64), np.maximum(end - start, 0).astype(np.int64)
 
 
 class RecentKeys:
