@@ -291,6 +291,7 @@ class FlowTable:
         np.cumsum(length[:-1], out=out_off[1:])
         data = np.empty(max(total, 1), np.uint8)
         gather_bytes(batch.records.data, start, length, out_off, data)
+        data.flags.writeable = False  # read as the capture is: one compiled signature for both
         at[which] = out_off
         return PayloadCopy(data, at)
 
