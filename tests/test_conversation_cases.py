@@ -99,6 +99,7 @@ def test_benign_shapes_raise_nothing_at_medium(
     assert [c["burstwatch"]["case"]["reason"] for c in cases if c["event"]["severity"] >= MEDIUM] == []
 
 
+@pytest.mark.slow
 def test_one_continuous_200_mb_upload_abroad_is_at_most_low(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -416,6 +416,7 @@ def test_the_shipped_model_loads_and_says_what_it_learned_from() -> None:
     assert default_model_path().parent == Path(__file__).resolve().parent.parent / "burstwatch" / "score" / "data"
 
 
+@pytest.mark.slow
 def test_the_shipped_model_keeps_benign_real_captures_below_the_alert_threshold(shared_pcaps: Path) -> None:
     listed = [(p, label) for p, label in catalog(shared_pcaps) if must_stay_low(label)]
     assert listed, "the catalog lists no NEG or POS* capture"

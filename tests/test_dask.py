@@ -57,6 +57,7 @@ def assert_same_run(one: tuple, other: tuple) -> None:
         s2.packets, s2.flow_rows, s2.window_rows, s2.bursts, s2.files)
 
 
+@pytest.mark.slow
 def test_cluster_gives_the_rows_ledger_and_cases_of_one_process(
     tmp_path: Path, scheduler: str, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -121,6 +122,7 @@ class _DyingFactory(AnnotatorFactory):
         return _Dying(self.geo, self.settings, self.marker, self.how)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_replaced_and_the_result_is_the_same(
     tmp_path: Path, scheduler: str,
 ) -> None:
@@ -133,6 +135,7 @@ def test_a_killed_worker_is_replaced_and_the_result_is_the_same(
     assert_same_run((batches, ledger, stats), got)
 
 
+@pytest.mark.slow
 def test_a_failing_task_ends_the_run_with_one_error(tmp_path: Path, scheduler: str) -> None:
     paths = multi_file_capture(tmp_path, 5)
     with pytest.raises(ParallelError,

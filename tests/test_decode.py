@@ -517,6 +517,7 @@ DPKT_LINK = {
 }
 
 
+@pytest.mark.slow
 def test_real_captures_match_dpkt(shared_pcaps: Path) -> None:
     have_pcapng = pcapng_reader_available()
     compared = 0
@@ -597,6 +598,7 @@ def damaged_frames(draw: st.DrawFn) -> tuple[int, bytes]:
     return linktype, bytes(frame)
 
 
+@pytest.mark.slow
 def test_kernel_reads_only_captured_bytes_at_every_cut() -> None:
     # Every seed frame cut at every length that ends inside its headers, as a snaplen would.
     # Random cuts rarely land in the few bytes where a missing check shows, so sweep them all.

@@ -109,6 +109,7 @@ def test_flow_totals_match_scapy_on_real_captures(shared_pcaps: Path, name: str)
     assert ours == theirs
 
 
+@pytest.mark.slow
 def test_flow_totals_match_scapy_on_generated_capture(tmp_path: Path) -> None:
     from tests.flowcraft import Conversation, three_uploads
 

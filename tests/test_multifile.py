@@ -102,6 +102,7 @@ def demo_cases() -> list[dict]:
     return cases
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.integers(1, 3659), min_size=1, max_size=4, unique=True), st.randoms())
 def test_a_capture_split_anywhere_gives_the_same_flows_bursts_and_alerts(

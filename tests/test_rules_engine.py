@@ -864,6 +864,7 @@ def reference(cond: Condition, frame: dict[str, np.ndarray], row: int) -> bool:
     return all(results) if isinstance(cond, All) else any(results)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=frames(), match=conditions, allow=st.none() | conditions)
 def test_evaluator_agrees_with_per_row_reference(

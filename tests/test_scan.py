@@ -218,6 +218,7 @@ def test_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], tmp_pat
     assert "not an ISO 3166-1 alpha-2 country code" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_shipped_rules_lint_clean_and_their_tests_pass(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "lint", str(REPO / "rules")]) == 0
     assert main(["rules", "test", str(REPO / "rules")]) == 0

@@ -91,6 +91,7 @@ def hostile_mmdb(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_database_text_is_escaped_in_lookup_and_scan(hostile_mmdb: Path, tmp_path: Path) -> None:
     for code, out, err in (run_on_terminal("lookup", "77.88.8.8", "--geoip", str(hostile_mmdb)),
                            (lambda p: (p.returncode, p.stdout, p.stderr))(
