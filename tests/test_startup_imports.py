@@ -64,8 +64,9 @@ def test_scan_and_flows_load_no_scikit_learn(argv: tuple[str, ...]) -> None:
 
 @pytest.mark.parametrize("argv", [("info", "pcaps/demo.pcap"), ("flows", "pcaps/demo.pcap", "-o", "-")])
 def test_reading_commands_load_no_ledger_database(argv: tuple[str, ...]) -> None:
-    """``info`` and ``flows`` keep no ledger and judge nothing: no DuckDB, no scorer (with a
-    build of the kernels as well: tests/test_aot.py)."""
+    """``info`` and ``flows`` keep no ledger and judge nothing: neither DuckDB nor
+    scikit-learn is loaded (with a build of the kernels as well, where the scorer is checked
+    too: tests/test_aot.py)."""
     mods = loaded(*argv)
     assert "numpy" in mods  # they did run
     assert not mods & {"duckdb", "sklearn"}

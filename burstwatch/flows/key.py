@@ -85,7 +85,8 @@ class GroupedPackets:
     """What the flow table's update needs of a batch before it looks at its own state: the
     packets it takes (``idx``), their keys, their grouping by flow (one stable sort: capture
     order within each flow) and the per-packet columns it reads. Nothing here depends on the
-    table, so the decoding thread computes it (``FlowTable.prepare``) while the table's thread
+    table's state but the payload copies, which only use what it published after an earlier
+    step, so the decoding thread computes it (``FlowTable.prepare``) while the table's thread
     works on the batch before."""
 
     idx: npt.NDArray[np.intp]

@@ -261,9 +261,10 @@ class FlowTable:
                           PayloadSamples.concat([o.samples for o in outs]))
 
     def prepare(self, batch: PacketBatch) -> GroupedPackets | None:
-        """``update``'s first steps for ``batch``, which read nothing of the table's state:
-        another thread may make them while the table works on the batch before. None where
-        ``update`` takes the batch in parts, or it has no decoded packet."""
+        """``update``'s first steps for ``batch``, which read nothing of the table's state but
+        ``sampled_out`` (published whole after each step, and only ever a reason to copy
+        less): another thread may make them while the table works on the batch before. None
+        where ``update`` takes the batch in parts, or it has no decoded packet."""
         idx = np.flatnonzero(batch.status == 0)
         if not idx.shape[0] or idx.shape[0] > self._part_size():
             return None
