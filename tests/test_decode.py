@@ -609,6 +609,7 @@ def test_kernel_reads_only_captured_bytes_at_every_cut() -> None:
             assert columns(decode(records), 0) == columns(slow, 0), (linktype, frame.hex(), keep)
 
 
+@pytest.mark.slow
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(damaged_frames(), st.sampled_from([0, 0, 1, 1500, 70_000]))
 def test_kernel_reads_only_captured_bytes(sample: tuple[int, bytes], wire_extra: int) -> None:

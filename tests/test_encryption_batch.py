@@ -473,6 +473,7 @@ def fuzzed_flow(draw: st.DrawFn) -> Flow:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(flows=st.lists(fuzzed_flow(), min_size=1, max_size=12))
 def test_fuzzed_batches_match_and_never_raise(flows: list[Flow]) -> None:

@@ -182,6 +182,7 @@ class _Failing(AnnotatorFactory):
         return _Breaking(self.geo, self.settings, self.how)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("how", "message"), [
     ("kill", r"^worker 2 \(pid \d+\) ended unexpectedly \(killed by SIGKILL\)"),
     ("raise", "^worker 2 failed: ValueError: broken annotator$"),

@@ -74,6 +74,7 @@ def test_argument_descriptions_round_trip() -> None:
         argument_type({"scalar": "__import__"})
 
 
+@pytest.mark.slow
 def test_the_manifest_holds_the_signatures_the_recorded_commands_call() -> None:
     """Stale after a kernel's arguments change: regenerate with
     ``python -m burstwatch.builders.kernel_manifest``."""

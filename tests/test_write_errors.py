@@ -69,6 +69,7 @@ def test_flows_output_file_on_a_full_disk(tmp_path: Path, suffix: str) -> None:
     one_error_line(cli("flows", DEMO, "-o", str(link)), str(link), "No space left on device")
 
 
+@pytest.mark.slow
 @needs_dev_full
 def test_flows_and_info_to_a_full_standard_output() -> None:
     one_error_line(cli("flows", DEMO, shell_tail=f"> {FULL}"), "standard output")
@@ -85,6 +86,7 @@ def test_a_closed_pipe_is_one_line() -> None:
     one_error_line(done, "cannot write to standard output (Broken pipe)")
 
 
+@pytest.mark.slow
 def test_closed_standard_output_and_input() -> None:
     one_error_line(cli("flows", DEMO, shell_tail=">&-"), "standard output is closed")
     one_error_line(cli("scan", "-", shell_tail="<&-"), "standard input is closed")
@@ -177,7 +179,11 @@ def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], threading.
     return proc, opened
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+@pytest.mark.parametrize("sig", [
+    pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
+    pytest.param(signal.SIGHUP, marks=pytest.mark.slow),
+    signal.SIGINT,
+])
 def test_a_signal_stops_scan_which_still_writes_the_alerts_found(tmp_path: Path, sig: int) -> None:
     alerts = tmp_path / "alerts.jsonl"
     proc, opened = start(tmp_path, "scan", "--alerts", str(alerts))
@@ -191,6 +197,7 @@ def test_a_signal_stops_scan_which_still_writes_the_alerts_found(tmp_path: Path,
     assert "summary:" in out and "cases: 1 (" in out
 
 
+@pytest.mark.slow
 def test_a_signal_stops_flows_which_keeps_the_records(tmp_path: Path) -> None:
     out_file = tmp_path / "flows.jsonl"
     proc, opened = start(tmp_path, "flows", "-o", str(out_file))
@@ -228,6 +235,7 @@ def test_live_json_lines_write_null_for_nan(capsys: pytest.CaptureFixture[str]) 
         "burstwatch": {"anomaly_score": None, "rate": None}}
 
 
+@pytest.mark.slow
 @needs_dev_full
 def test_an_unwritable_standard_error_loses_messages_not_the_run(tmp_path: Path) -> None:
     """``2>/dev/full``: the alerts are written, the exit status is the run's (1: flagged, 2:
@@ -241,6 +249,7 @@ def test_an_unwritable_standard_error_loses_messages_not_the_run(tmp_path: Path)
     assert (missing.returncode, missing.stdout) == (2, "")
 
 
+@pytest.mark.slow
 def test_a_closed_standard_error_loses_messages_not_the_run() -> None:
     done = cli("scan", DEMO, "--format", "jsonl", shell_tail="2>&-")
     assert done.returncode == 1
