@@ -1,5 +1,5 @@
 """Allow ``python -m burstwatch``."""
 
-from burstwatch.cli.main import main
+from burstwatch.cli.main import run
 
-raise SystemExit(main())
+run()

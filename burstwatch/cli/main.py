@@ -7,9 +7,13 @@ one-line message and exit status 2; nothing reaches the user as a traceback.
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
+import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from burstwatch import __version__
 from burstwatch.cli import (
@@ -54,6 +58,31 @@ def build_parser() -> argparse.ArgumentParser:
     state.register(sub)
     kernels.register(sub)
     return parser
+
+
+def run() -> NoReturn:
+    """The command line's entry point: :func:`main`, then an exit without the interpreter's
+    teardown.
+
+    When a command returns, what it wrote is closed and its threads have ended; what the
+    teardown would still do is free memory object by object (a last full collection, every
+    module's objects, DuckDB's and numpy's buffers): 0.1-0.2 s after a scan, a sixth of the
+    demo's run, for what the operating system takes back at once. Exit handlers still run and
+    the standard streams are flushed. While another thread still works, or a flush fails,
+    the interpreter's own exit handles it as it always did.
+    """
+    code = main()
+    main_thread = threading.main_thread()
+    if any(t.is_alive() and not t.daemon and t is not main_thread for t in threading.enumerate()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,4 +157,4 @@ def _from_database(exc: BaseException) -> bool:
     return any(c.__module__.split(".")[0] in ("duckdb", "_duckdb") for c in type(exc).__mro__)
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()
