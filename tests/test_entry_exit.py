@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pstats
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,17 @@ def test_a_thread_still_working_gets_the_interpreters_own_exit() -> None:
     # the thread was waited for, and the teardown ran as in any interpreter exit
     assert set(lines) == {"found 1 case", "thread finished", "exit handler ran", "teardown ran"}
     assert lines[0] == "found 1 case"
+
+
+def test_a_profiler_still_writes_its_findings(tmp_path: Path) -> None:
+    script = tmp_path / "command.py"
+    script.write_text(CHILD.format(setup="", before_return="pass"))
+    stats = tmp_path / "run.prof"
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(stats), str(script)],
+                          capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=120)
+    assert done.returncode == 0, done.stderr  # cProfile takes the exit and says 0 itself
+    assert "command" in {name for _, _, name in pstats.Stats(str(stats)).stats}  # type: ignore[attr-defined]
+    assert "teardown ran" in done.stdout
 
 
 def test_a_standard_output_that_fails_at_the_last_flush_gets_the_interpreters_own_exit() -> None:

@@ -68,12 +68,14 @@ def run() -> NoReturn:
     teardown would still do is free memory object by object (a last full collection, every
     module's objects, DuckDB's and numpy's buffers): 0.1-0.2 s after a scan, a sixth of the
     demo's run, for what the operating system takes back at once. Exit handlers still run and
-    the standard streams are flushed. While another thread still works, or a flush fails,
-    the interpreter's own exit handles it as it always did.
+    the standard streams are flushed. While another thread still works, a profiler or
+    tracer watches (``python -m cProfile``, a debugger: they write what they found after the
+    program ends), or a flush fails, the interpreter's own exit handles it as it always did.
     """
     code = main()
     main_thread = threading.main_thread()
-    if any(t.is_alive() and not t.daemon and t is not main_thread for t in threading.enumerate()):
+    if (any(t.is_alive() and not t.daemon and t is not main_thread for t in threading.enumerate())
+            or sys.getprofile() is not None or sys.gettrace() is not None):
         sys.exit(code)
     atexit._run_exitfuncs()
     try:
