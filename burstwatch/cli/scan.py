@@ -224,6 +224,8 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
                 held.write_behind()  # a file scan commits in large transactions, behind the run
                 if _small_input(group):
                     held.connect_ahead()  # set up while it is read; its memory does not matter
+                else:
+                    held.import_ahead()  # only the library, while it is read: no memory of its own
                 flow_alerts: list[Alert] = []
                 try:
                     with progress_bar() as progress:

@@ -19,10 +19,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
 from burstwatch.errors import LedgerError
@@ -38,6 +37,9 @@ from burstwatch.ledger.schema import (
     TABLES,
 )
 from burstwatch.records import FlowBatch
+
+if TYPE_CHECKING:
+    import duckdb
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 DEFAULT_MEMORY_MB = 512.0
@@ -67,7 +69,7 @@ class Ledger:
         self._connect_lock = threading.Lock()
         self.path = path
         self.read_only = read_only
-        if isinstance(con, duckdb.DuckDBPyConnection):
+        if not callable(con):
             self._connection = con
             recorded = self.meta("retention_days")
             self.retention_days = DEFAULT_RETENTION_DAYS if recorded is None else float(recorded)
@@ -153,6 +155,13 @@ class Ledger:
         if self._connection is None and self._connect is not None:
             threading.Thread(target=self._connect_quietly, name="burstwatch-ledger-open",
                              daemon=True).start()
+
+    def import_ahead(self) -> None:
+        """For a ledger not connected yet: import DuckDB now, in a thread of its own, so that
+        the connection made later does not wait for it. Done while a capture is read, whose
+        threads leave the interpreter free most of the time."""
+        if self._connection is None and self._connect is not None:
+            threading.Thread(target=_duckdb, name="burstwatch-ledger-import", daemon=True).start()
 
     def _connect_quietly(self) -> None:
         with contextlib.suppress(Exception):
@@ -337,9 +346,9 @@ class Ledger:
                 self._con.rollback()
                 raise
             self._con.commit()
-        except duckdb.OutOfMemoryException:
+        except _duckdb().OutOfMemoryException:
             raise  # the configured memory limit: said with its remedy by the command
-        except duckdb.Error as exc:
+        except _duckdb().Error as exc:
             raise LedgerError(f"{self.path or 'ledger'}: cannot write: "
                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
@@ -373,8 +382,19 @@ def _max_end(table: pa.Table) -> int:
     return int(table.column("end_ns").to_numpy().max())
 
 
+def _duckdb() -> ModuleType:
+    """DuckDB, imported when a ledger is first connected, not with this module: a large
+    input's scan sets its in-memory ledger up after the reading, and its 70-110 ms import
+    is then done in a thread while the capture is read (``Ledger.import_ahead``), not before
+    the reading starts."""
+    import duckdb
+
+    return duckdb
+
+
 def _connect(path: str, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
     """Connect, turning DuckDB's errors into messages about the ledger."""
+    duckdb = _duckdb()
     try:
         return duckdb.connect(path, read_only=read_only, config=config)
     except duckdb.Error as exc:
@@ -400,7 +420,7 @@ def _new_in_memory(config: dict[str, Any], retention_days: float | None,
         spill.append(folder)
     except OSError:
         folder = ""  # no temporary folder to write: past its limit the ledger says so instead
-    con = duckdb.connect(":memory:", config={**config, "temp_directory": folder})
+    con = _duckdb().connect(":memory:", config={**config, "temp_directory": folder})
     _check_or_create(con, ":memory:", False)
     if retention_days is not None:
         con.execute(f"INSERT OR REPLACE INTO {META.name} VALUES (?, ?)",
@@ -466,7 +486,7 @@ class _Writer:
     def _raise(self) -> None:
         if self._failure is not None:
             failure, self._failure = self._failure, None
-            if isinstance(failure, LedgerError | duckdb.OutOfMemoryException):
+            if isinstance(failure, LedgerError | _duckdb().OutOfMemoryException):
                 raise failure
             raise LedgerError(f"{self._ledger.path or 'ledger'}: cannot write: {failure}") from failure
 
