@@ -57,6 +57,10 @@ class BatchSink(Protocol):
 
     def settle_provisional(self, keep: bool) -> int: ...
 
+    def connect_ahead(self) -> None:
+        """The input is read: what the rows still to come and the questions after them need
+        may be set up now, while the last steps are enriched (the ledger's database)."""
+
 
 OPEN_FLOWS_STATE = "open_flows"  # the ledger's name for the checkpoint a run leaves behind
 
@@ -310,8 +314,9 @@ def run_flows(
         return Pipeline(name, config, enrich, ledger, stats, local, whole_samples, on_features)
 
     stop = stop if stop is not None else threading.Event()
-    steps = (_separate_steps(inputs, make, stats, progress, stop) if separate
-             else _timeline_steps(inputs, make, stats, progress, carried, stop))
+    read = ledger.connect_ahead if ledger is not None else None
+    steps = (_separate_steps(inputs, make, stats, progress, stop, read) if separate
+             else _timeline_steps(inputs, make, stats, progress, carried, stop, read))
     # Enrichment and what follows run behind the flow table; without them there is nothing
     # to overlap, and a second thread would only add its own malloc arena to the peak RSS.
     if enricher_factory is not None:
@@ -406,8 +411,10 @@ Steps = Iterator[tuple[Pipeline, "FlowOutput | _LeaveOpen"]]
 def _timeline_steps(
     inputs: list[str], make: Callable[[str], Pipeline], stats: RunStats,
     progress: Progress | None, carried: BatchSink | None, stop: threading.Event,
+    read: Callable[[], None] | None = None,
 ) -> Steps:
-    """(pipeline, flow table output) for every batch of the one timeline of all inputs."""
+    """(pipeline, flow table output) for every batch of the one timeline of all inputs;
+    ``read`` is called once they are read, before the open flows are flushed."""
     timeline = Timeline(inputs)
     pipe = make(timeline.name)
     total = timeline.size_hint
@@ -439,6 +446,8 @@ def _timeline_steps(
                 progress(timeline.bytes_consumed, total)
             if stop.is_set():
                 break
+        if read is not None:
+            read()
         if carried is not None and first:
             return  # no packet: the previous run's open flows stay as they were, for the next
         if carried is not None:
@@ -476,9 +485,10 @@ def _continue(pipe: Pipeline, make: Callable[[str], Pipeline], carried: BatchSin
 
 def _separate_steps(
     inputs: list[str], make: Callable[[str], Pipeline], stats: RunStats, progress: Progress | None,
-    stop: threading.Event,
+    stop: threading.Event, read: Callable[[], None] | None = None,
 ) -> Steps:
-    """(pipeline, flow table output) for every batch of every input, each input alone."""
+    """(pipeline, flow table output) for every batch of every input, each input alone;
+    ``read`` is called once the last one's flush is handed on."""
     log = InputLog()
     try:
         for reader, batches in iter_files(inputs, log):
@@ -494,5 +504,7 @@ def _separate_steps(
             yield pipe, pipe.table.flush()
             if stop.is_set():
                 break
+        if read is not None:
+            read()
     finally:
         stats.warnings.extend(log.warnings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
@@ -473,6 +474,36 @@ def test_write_behind_gives_the_same_ledger_and_reports_failures(tmp_path: Path)
     with pytest.raises(LedgerError, match="cannot write"):
         ledger.sync()
     ledger.close()
+
+
+def test_connecting_ahead_with_write_behind_connects_and_inserts_what_is_held(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the input is read (``connect_ahead``), the writer connects a ledger created at
+    its first use and inserts the rows it holds, without waiting for a reader's sync; rows
+    appended later still reach the database by the next read."""
+    from burstwatch.ledger import store
+
+    inserted = threading.Event()
+    write = store._Writer._write
+
+    def noting_write(self: store._Writer, pending: dict[str, list[object]]) -> None:
+        write(self, pending)  # type: ignore[arg-type]
+        if pending:
+            inserted.set()
+
+    monkeypatch.setattr(store._Writer, "_write", noting_write)
+    early = batch([], [Burst(1, A, "198.51.100.7", 0, T, T + S, 20_000)])
+    late = batch([], [Burst(2, A, "198.51.100.7", 0, T + 2 * S, T + 3 * S, 30_000)])
+    with Ledger.open(None) as ledger:
+        ledger.write_behind()  # holds up to 200,000 rows before it writes on its own
+        ledger.append(early)
+        assert ledger._connection is None
+        ledger.connect_ahead()
+        assert inserted.wait(timeout=120)  # no read has asked for the rows
+        assert ledger._connection is not None
+        ledger.append(late)
+        rows = ledger.connection.execute("SELECT flow_id FROM bursts ORDER BY 1").fetchall()
+    assert rows == [(1,), (2,)]
 
 
 def test_a_judge_may_ask_only_for_conversations_that_can_make_a_case() -> None:

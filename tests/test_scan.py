@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -345,12 +346,14 @@ def test_a_small_capture_sets_its_ledger_up_while_it_is_read_a_large_one_after(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """The in-memory ledger of a small input is set up as the reading starts (its memory
     does not matter, its set-up time then overlaps the reading); a large input's only once
-    its reading ends, so the reading, its peak, does without it. Same cases either way."""
+    it has been read, so the reading, its peak, does without it (while the last steps are
+    enriched). Same cases either way."""
     from burstwatch.cli import scan
+    from burstwatch.ingest.timeline import Timeline
     from burstwatch.ledger.store import Ledger
 
     events: list[str] = []
-    connect_ahead, append = Ledger.connect_ahead, Ledger.append
+    connect_ahead, append, batches = Ledger.connect_ahead, Ledger.append, Timeline.batches
 
     def noting_connect(self: Ledger) -> None:
         events.append("connect")
@@ -360,15 +363,20 @@ def test_a_small_capture_sets_its_ledger_up_while_it_is_read_a_large_one_after(
         events.append("rows")
         append(self, *args, **kw)
 
+    def noting_batches(self: Timeline) -> Iterator[object]:
+        yield from batches(self)
+        events.append("read")
+
     monkeypatch.setattr(Ledger, "connect_ahead", noting_connect)
     monkeypatch.setattr(Ledger, "append", noting_append)
+    monkeypatch.setattr(Timeline, "batches", noting_batches)
     demo = str(PROJECT_PCAPS / "demo.pcap")
     small = scan_alerts(capsys, demo)
-    assert events[0] == "connect" and "rows" in events
+    assert events[0] == "connect" and "rows" in events and "read" in events
     events.clear()
     monkeypatch.setattr(scan, "CONNECT_AT_START_BYTES", 1000)
     assert scan_alerts(capsys, demo) == small
-    assert events.index("connect") > events.index("rows")
+    assert events.index("connect") > events.index("read")
 
 
 def test_only_regular_files_under_the_limit_in_all_are_small(

@@ -127,8 +127,9 @@ def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], hor
 
 
 # Inputs smaller than this in all set up their in-memory ledger while they are read: the
-# database's set-up (about 60 ms) then overlaps the reading. Larger ones set it up once the
-# reading ends, so the reading, their peak of memory, does without its 25 MiB.
+# database's set-up (about 60 ms) then overlaps the reading. Larger ones set it up once they
+# are read (run_flows calls connect_ahead), so the reading, their peak of memory, does
+# without its 25 MiB.
 CONNECT_AT_START_BYTES = 64 << 20
 
 

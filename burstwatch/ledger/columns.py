@@ -106,7 +106,7 @@ def burst_table(batch: FlowBatch, text: TextCache, provisional: bool = False) ->
         "rate": pa.array(b.rate),
         "flow_id": pa.array(b.flow_id),
         "source": _source(batch.source, n),
-        "provisional": pa.repeat(pa.scalar(provisional), n),
+        "provisional": pa.repeat(pa.scalar(provisional, pa.bool_()), n),
     }
     return _table(BURSTS, cols)
 
@@ -133,6 +133,6 @@ def flow_table(batch: FlowBatch, text: TextCache, provisional: bool = False) -> 
         "peak_rate": pa.array(r.acc_f[:, fs.F_PEAK_RATE]),
         "peak_up_rate": pa.array(r.acc_f[:, fs.F_PEAK_RATE0]),
         "source": _source(batch.source, n),
-        "provisional": pa.repeat(pa.scalar(provisional), n),
+        "provisional": pa.repeat(pa.scalar(provisional, pa.bool_()), n),
     }
     return _table(FLOWS, cols)

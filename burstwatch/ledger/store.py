@@ -151,8 +151,12 @@ class Ledger:
     def connect_ahead(self) -> None:
         """Set up an in-memory ledger created at its first use now, in a thread of its own
         (DuckDB lets go of the GIL while it sets up; about 60 ms), so it is ready when the
-        rows that wait for it arrive. A failure is raised where the ledger is next used."""
-        if self._connection is None and self._connect is not None:
+        rows that wait for it arrive; with write-behind, that thread is the writer's, which
+        then also inserts the rows it holds (the rest of a large input's rows then wait for
+        less at the end). A failure is raised where the ledger is next used."""
+        if self._writer is not None:
+            self._writer.write_now()
+        elif self._connection is None and self._connect is not None:
             threading.Thread(target=self._connect_quietly, name="burstwatch-ledger-open",
                              daemon=True).start()
 
@@ -457,13 +461,21 @@ def _check_or_create(con: duckdb.DuckDBPyConnection, where: str, read_only: bool
         raise LedgerError(f"{where} is a damaged burstwatch ledger (missing {sorted(missing)})")
 
 
+class _WriteNow:
+    """The writer's cue: connect if need be, and insert what is held now."""
+
+
+_WRITE_NOW = _WriteNow()
+
+
 class _Writer:
     """The write-behind thread: batches in, converted and inserted in large transactions."""
 
     def __init__(self, ledger: Ledger, max_rows: int) -> None:
         self._ledger = ledger
         self._max_rows = max_rows
-        self._queue: queue.Queue[tuple[FlowBatch, bool] | threading.Event | None] = queue.Queue(maxsize=64)
+        self._queue: queue.Queue[tuple[FlowBatch, bool] | threading.Event | _WriteNow | None] = (
+            queue.Queue(maxsize=64))
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="burstwatch-ledger", daemon=True)
         self._thread.start()
@@ -471,6 +483,11 @@ class _Writer:
     def put(self, batch: FlowBatch, provisional: bool) -> None:
         self._raise()
         self._queue.put((batch, provisional))
+
+    def write_now(self) -> None:
+        """Insert the rows held so far without waiting for them (connecting if need be)."""
+        self._raise()
+        self._queue.put(_WRITE_NOW)
 
     def sync(self) -> None:
         done = threading.Event()
@@ -498,10 +515,13 @@ class _Writer:
             try:
                 if item is None:
                     return
-                if isinstance(item, threading.Event):
+                if isinstance(item, _WriteNow):
+                    self._ledger._con  # noqa: B018 (the property connects)
+                if isinstance(item, threading.Event | _WriteNow):
                     self._write(pending)
                     pending, rows = {}, 0
-                    item.set()
+                    if isinstance(item, threading.Event):
+                        item.set()
                     continue
                 for name, table in self._ledger._tables(*item):
                     pending.setdefault(name, []).append(table)
