@@ -453,6 +453,25 @@ def test_provisional_rows_are_dropped_or_kept_when_settled() -> None:
     assert rows == [(1, False), (2, False)]
 
 
+def test_an_in_memory_ledger_keeps_its_rows_compressed() -> None:
+    """A scan's in-memory ledger is a compressed in-memory database: at a checkpoint (which
+    DuckDB makes by itself once enough has been written, as on the 5 M-packet capture) its
+    rows are stored compressed, as in a file, and every row reads back."""
+    rows = [Row(k, A, f"198.51.{k % 200}.7", T + k * S, T + k * S + S, up=k, down=2 * k)
+            for k in range(1, 130_001)]
+    with Ledger.open(None) as ledger:
+        con = ledger.connection
+        assert con.execute("SELECT options['compress'] FROM duckdb_databases() "
+                           "WHERE database_name = current_database()").fetchone() == ("true",)
+        ledger.append(batch(rows, []))
+        con.execute("CHECKPOINT")
+        kinds = {r[0] for r in con.execute(
+            "SELECT DISTINCT compression FROM pragma_storage_info('flows')").fetchall()}
+        assert kinds - {"Uncompressed", "Constant", "Empty Validity"}  # some real compression
+        assert con.execute("SELECT count(*), sum(bytes_up) FROM flows").fetchone() == (
+            130_000, sum(range(1, 130_001)))
+
+
 def test_write_behind_gives_the_same_ledger_and_reports_failures(tmp_path: Path) -> None:
     """Coalesced appends by a thread of their own: every read sees every append, the content
     equals direct appends, and a failure in the thread is the caller's LedgerError."""
