@@ -3,11 +3,14 @@ windows, release lags and enrichment groups.
 
     python bench/bench_window.py CAPTURE [--rounds 8] [--variants 16:32:8,32:48:8,...]
 
-A variant is WINDOW_MiB:LAG_MiB:STEPS: the bytes of capture read per step (`read_pcap`'s
-``window_bytes``, `bytesource.WINDOW_BYTES` = 24 MiB as shipped), how far behind the reading
+A variant is WINDOW_MiB:LAG_MiB:STEPS[:AHEAD:DECODED]: the bytes of capture read per step
+(`read_pcap`'s ``window_bytes``, `bytesource.WINDOW_BYTES` = 24 MiB as shipped), how far behind the reading
 position the reader releases mapped pages (`bytesource._RELEASE_LAG`, 8 MiB; the flow table
 also releases each batch's pages once done with it, in every variant) and how many steps
-enrichment takes at once (`FlowConfig.steps_per_batch`, 8). Each round runs every variant once in a child process
+enrichment takes at once (`FlowConfig.steps_per_batch`, 8); optionally how many groups the
+flow table's thread may have ready for enrichment (AHEAD) and how many decoded batches the
+decoding thread may have ready for the flow table (DECODED), both `read_ahead`'s depth, 2.
+Each round runs every variant once in a child process
 (alternating, so a slow spell of the machine hits all alike) and records its wall time, its
 CPU time (user + system) and its peak resident memory; the table gives the medians and the
 peak's maximum. Per-step work (numpy calls, GIL hand-overs, page hints) is paid per window,
@@ -22,16 +25,18 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 DEFAULT_VARIANTS = "16:32:8,24:8:8,24:8:16,32:8:8"
 
 
 def child(capture: str, variant: str) -> None:
     """One scan with ``variant``'s settings; prints wall s, CPU s and peak RSS MiB."""
-    window, lag, steps = (int(x) for x in variant.split(":"))
+    window, lag, steps, *depths = (int(x) for x in variant.split(":"))
     import burstwatch.flows.config as flow_config
     import burstwatch.ingest.bytesource as bytesource
     import burstwatch.ingest.pcap as pcap
+    import burstwatch.pipeline as pipeline
 
     defaults = list(pcap.read_pcap.__defaults__ or ())
     defaults[-1] = window << 20  # window_bytes, the last parameter
@@ -44,6 +49,13 @@ def child(capture: str, variant: str) -> None:
         object.__setattr__(self, "steps_per_batch", steps)
 
     flow_config.FlowConfig.__init__ = init  # type: ignore[method-assign]
+    ahead, decoded = (depths + [2, 2])[:2]
+    read_ahead = pipeline.read_ahead
+
+    def deeper(items: Any, depth: int = 2, name: str = "burstwatch-read-ahead") -> Any:
+        return read_ahead(items, decoded if name == "burstwatch-decode" else ahead, name=name)
+
+    pipeline.read_ahead = deeper  # type: ignore[assignment]
     from burstwatch.cli.main import main
 
     start = time.perf_counter()
