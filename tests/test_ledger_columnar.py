@@ -1,0 +1,146 @@
+"""The conversation question answered from rows in memory (ledger/columnar.py) against the
+same question asked of DuckDB (ledger/queries.py), on random ledgers: every column equal.
+
+The rows are made so that no answer depends on an order SQL leaves open: a flow's rows end
+at distinct times, and a flow keeps one host, remote address, port, transport and server
+name, which only a burst may lack when a row of its flow has it (its other context, verdict,
+country, AS, varies from row to row, NULLs included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from burstwatch.ledger import Ledger, columnar, queries
+from burstwatch.ledger.schema import BURSTS, FLOWS
+
+S = 1_000_000_000
+T0 = 1_700_000_000 * S
+HOSTS = ["10.0.0.5", "10.0.0.17", "2001:db8:aaaa::5", "10.0.0.9"]
+REMOTES = [("203.0.113.7", "203.0.113.0/24"), ("203.0.113.80", "203.0.113.0/24"),
+           ("198.51.100.4", "198.51.100.0/24"), ("2001:db8:1::9", "2001:db8:1::/48"),
+           ("192.0.2.200", "192.0.2.0/24")]
+NAMES = [None, ("a.example.com", "example.com"), ("b.example.com", "example.com"),
+         ("files.example.co.uk", "example.co.uk"), ("x.test.org", "test.org")]
+VERDICTS = [None, "tls", "quic", "entropy", "none"]
+COUNTRIES = [None, "DE", "US", "RU"]
+ASNS = [None, 64500, 64501, 64502]
+ORGS = [None, "Example Net", "Other Org"]
+
+
+def _random_rows(rng: np.random.Generator, nflows: int) -> tuple[pa.Table, pa.Table]:
+    """Random bursts and flow rows (whole flows, windows, repeated window snapshots and
+    flows with bursts only), every row's end a distinct time."""
+    bursts: dict[str, list] = {c.name: [] for c in BURSTS.columns}
+    flows: dict[str, list] = {c.name: [] for c in FLOWS.columns}
+    ends = iter(rng.permutation(nflows * 40) * S // 7 + T0)
+
+    def context(row: dict[str, list], name: tuple[str, str] | None, may_hide: bool) -> None:
+        hidden = may_hide and rng.random() < 0.3  # a burst before its flow's name was known
+        row["sni"].append(None if name is None or hidden else name[0])
+        row["sni_domain"].append(None if name is None or hidden else name[1])
+        row["verdict"].append(VERDICTS[rng.integers(len(VERDICTS))])
+        row["remote_country"].append(COUNTRIES[rng.integers(len(COUNTRIES))])
+        row["remote_asn"].append(ASNS[rng.integers(len(ASNS))])
+        row["remote_org"].append(ORGS[rng.integers(len(ORGS))])
+        row["ja4"].append(None)
+
+    def common(row: dict[str, list], fid: int, host: str, remote: tuple[str, str],
+               port: int, transport: str, start: int, end: int) -> None:
+        row["flow_id"].append(fid)
+        row["local_ip"].append(host)
+        row["local_port"].append(40000 + fid % 1000)
+        row["remote_ip"].append(remote[0])
+        row["remote_net"].append(remote[1])
+        row["remote_port"].append(port)
+        row["transport"].append(transport)
+        row["start_ns"].append(start)
+        row["end_ns"].append(end)
+        row["source"].append("random.pcap")
+        row["provisional"].append(False)
+
+    for fid in range(1, nflows + 1):
+        host = HOSTS[rng.integers(len(HOSTS))]
+        remote = REMOTES[rng.integers(len(REMOTES))]
+        name = NAMES[rng.integers(len(NAMES))]
+        port, transport = [(443, "tcp"), (443, "udp"), (22, "tcp"), (53, "udp")][rng.integers(4)]
+        start = T0 + int(rng.integers(0, 3 * 86_400)) * S
+        shape = rng.integers(4)  # 0: bursts only, 1: whole flow, 2: windows + whole, 3: windows
+        for _ in range(rng.integers(0, 5)):
+            end = int(next(ends)) + start - T0
+            common(bursts, fid, host, remote, port, transport, start + int(rng.integers(0, 9)) * S, end)
+            size = int(rng.integers(0, 5)) * 1000
+            bursts["direction"].append(int(rng.integers(2)))
+            bursts["bytes"].append(size)
+            bursts["packets"].append(size // 1000 + 1)
+            bursts["rate"].append(float(rng.integers(1, 100)) * 1000.0)
+            context(bursts, name, may_hide=shape > 0)  # the flow's rows name it
+        rows: list[tuple[str, int | None]] = []
+        if shape in (1, 2):
+            rows.append(("flow", None))
+        if shape in (2, 3):
+            windows = int(rng.integers(1, 4))
+            rows += [("window", w) for w in range(windows)]
+            rows += [("window", int(rng.integers(windows)))] * int(rng.integers(0, 2))  # snapshot
+        for kind, index in rows:
+            end = int(next(ends)) + start - T0
+            common(flows, fid, host, remote, port, transport, start, end)
+            flows["kind"].append(kind)
+            flows["window_index"].append(index)
+            flows["reason"].append("idle")
+            flows["bytes_up"].append(int(rng.integers(0, 5)) * 700)
+            flows["bytes_down"].append(int(rng.integers(0, 5)) * 300)
+            flows["packets_up"].append(1)
+            flows["packets_down"].append(1)
+            flows["peak_rate"].append(0.0)
+            flows["peak_up_rate"].append(0.0)
+            context(flows, name, may_hide=False)
+    return _table(BURSTS, bursts), _table(FLOWS, flows)
+
+
+_ARROW = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "TINYINT": pa.int8(),
+          "DOUBLE": pa.float64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}
+
+
+def _table(schema, cols: dict[str, list]) -> pa.Table:
+    return pa.table({c.name: pa.array(cols[c.name], _ARROW[c.type]) for c in schema.columns})
+
+
+def _sql(bursts: pa.Table, flows: pa.Table, **kw) -> tuple:
+    with Ledger.open(None) as ledger:
+        con = ledger.connection
+        for name, table in ((BURSTS.name, bursts), (FLOWS.name, flows)):
+            con.register("_rows", table)
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _rows")
+            con.unregister("_rows")
+        return queries.conversations(ledger, **kw)
+
+
+def _same(a: object, b: object) -> None:
+    for f in fields(a):  # type: ignore[arg-type]
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        assert x.dtype == y.dtype, f.name
+        assert x.tolist() == y.tolist(), f.name
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_answers_from_memory_are_the_databases(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    bursts, flows = _random_rows(rng, int(rng.integers(1, 60)))
+    latest = max(max(bursts.column("end_ns").to_pylist(), default=0),
+                 max(flows.column("end_ns").to_pylist(), default=0))
+    for horizon_h, back_h in ((24, 0), (6, 0), (12, 20), (1000, 0)):
+        now = latest - back_h * 3600 * S
+        flagged = [int(f) for f in rng.choice(np.arange(1, 60), 5)]
+        for bursty_only in (True, False):
+            kw = {"horizon_ns": horizon_h * 3600 * S, "now_ns": now, "bursty_only": bursty_only,
+                  "flagged": flagged}
+            conv_sql, bursts_sql = _sql(bursts, flows, **kw)
+            conv_mem, bursts_mem = columnar.conversations(bursts, flows, **kw)
+            assert len(conv_sql) == len(conv_mem)
+            _same(conv_sql, conv_mem)
+            _same(bursts_sql, bursts_mem)
