@@ -115,9 +115,13 @@ def test_the_conversation_query_runs_on_one_thread_and_puts_the_setting_back(
                 seen.append(str(real("SELECT current_setting('threads')").fetchone()[0]))
                 return real(sql, *args)
 
-        class Held:
+        class Held:  # a ledger with a database (none holding rows in memory)
             connection = Watch()
             latest_ns = ledger.latest_ns
+
+            @staticmethod
+            def held_rows() -> None:
+                return None
 
         conv, _ = conversations(Held())  # type: ignore[arg-type]
         assert as_lists(conv) == CONVERSATIONS
@@ -154,9 +158,13 @@ def test_on_a_large_ledger_the_query_hands_memory_back_and_puts_the_settings_bac
                         "SELECT current_setting('allocator_flush_threshold')").fetchone()[0]))
                 return real(sql, *args)
 
-        class Held:
+        class Held:  # a ledger with a database (none holding rows in memory)
             connection = Watch()
             latest_ns = ledger.latest_ns
+
+            @staticmethod
+            def held_rows() -> None:
+                return None
 
         before = con.execute("SELECT current_setting('allocator_flush_threshold'), "
                              "current_setting('allocator_bulk_deallocation_flush_threshold')").fetchone()
@@ -499,9 +507,11 @@ def test_connecting_ahead_with_write_behind_connects_and_inserts_what_is_held(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Once the input is read (``connect_ahead``), the writer connects a ledger created at
     its first use and inserts the rows it holds, without waiting for a reader's sync; rows
-    appended later still reach the database by the next read."""
+    appended later still reach the database by the next read. (An in-memory ledger holding
+    no rows in memory: one past ``HOLD_ROWS``.)"""
     from burstwatch.ledger import store
 
+    monkeypatch.setattr(store, "HOLD_ROWS", 0)
     inserted = threading.Event()
     write = store._Writer._write
 

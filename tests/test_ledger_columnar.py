@@ -1,5 +1,6 @@
 """The conversation question answered from rows in memory (ledger/columnar.py) against the
-same question asked of DuckDB (ledger/queries.py), on random ledgers: every column equal.
+same question asked of DuckDB (ledger/queries.py), on random ledgers: every column equal; and
+the in-memory ledger that holds its rows until it needs its database (ledger/store.py).
 
 The rows are made so that no answer depends on an order SQL leaves open: a flow's rows end
 at distinct times, and a flow keeps one host, remote address, port, transport and server
@@ -15,8 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from burstwatch.ledger import Ledger, columnar, queries
+from burstwatch.ledger import Ledger, columnar, queries, store
+from burstwatch.ledger.columns import ARROW_TYPES
 from burstwatch.ledger.schema import BURSTS, FLOWS
+from tests.ledgercraft import CURRENT, HISTORY, A, B
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
@@ -102,12 +105,8 @@ def _random_rows(rng: np.random.Generator, nflows: int) -> tuple[pa.Table, pa.Ta
     return _table(BURSTS, bursts), _table(FLOWS, flows)
 
 
-_ARROW = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "TINYINT": pa.int8(),
-          "DOUBLE": pa.float64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}
-
-
 def _table(schema, cols: dict[str, list]) -> pa.Table:
-    return pa.table({c.name: pa.array(cols[c.name], _ARROW[c.type]) for c in schema.columns})
+    return pa.table({c.name: pa.array(cols[c.name], ARROW_TYPES[c.type]) for c in schema.columns})
 
 
 def _sql(bursts: pa.Table, flows: pa.Table, **kw) -> tuple:
@@ -127,10 +126,24 @@ def _same(a: object, b: object) -> None:
         assert x.tolist() == y.tolist(), f.name
 
 
+def _as_dictionaries(table: pa.Table) -> pa.Table:
+    """Its text as dictionaries (as a ledger's own tables have them), in two chunks."""
+    half = table.num_rows // 2
+    parts = [table.slice(0, half), table.slice(half)]
+    return pa.concat_tables([pa.table({
+        name: part.column(name).combine_chunks().dictionary_encode()
+        if part.schema.field(name).type == pa.string() else part.column(name)
+        for name in part.column_names}) for part in parts])
+
+
 @pytest.mark.parametrize("seed", range(12))
-def test_answers_from_memory_are_the_databases(seed: int) -> None:
+def test_answers_from_memory_are_the_databases(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Odd seeds: text as dictionaries in chunks, coded by Arrow's kernels."""
     rng = np.random.default_rng(seed)
     bursts, flows = _random_rows(rng, int(rng.integers(1, 60)))
+    if seed % 2:
+        monkeypatch.setattr(columnar, "ARROW_CODING_FROM_ROWS", 0)
+        bursts, flows = _as_dictionaries(bursts), _as_dictionaries(flows)
     latest = max(max(bursts.column("end_ns").to_pylist(), default=0),
                  max(flows.column("end_ns").to_pylist(), default=0))
     for horizon_h, back_h in ((24, 0), (6, 0), (12, 20), (1000, 0)):
@@ -144,3 +157,86 @@ def test_answers_from_memory_are_the_databases(seed: int) -> None:
             assert len(conv_sql) == len(conv_mem)
             _same(conv_sql, conv_mem)
             _same(bursts_sql, bursts_mem)
+
+
+def _answers(ledger: Ledger) -> list[list]:
+    conv, bursts = queries.conversations(ledger)
+    return [getattr(t, f.name).tolist() for t in (conv, bursts) for f in fields(t)]
+
+
+def test_an_in_memory_ledger_answers_from_its_rows_then_moves_them_into_its_database() -> None:
+    """Rows appended (a repeat once, as the database keeps it) are answered from memory
+    with no database; asking for SQL sets the database up with every row held, and the
+    answers stay the same. A file ledger holding the same rows answers the same."""
+    rows = len(HISTORY.bursts) + len(CURRENT.bursts), len(HISTORY.rows) + len(CURRENT.rows)
+    with Ledger.open(None) as ledger:
+        for appended in (HISTORY, CURRENT, CURRENT):
+            ledger.append(appended)
+        held = ledger.held_rows()
+        assert held is not None and (held[0].num_rows, held[1].num_rows) == rows
+        from_memory = _answers(ledger)
+        assert ledger._connection is None
+        con = ledger.connection
+        assert ledger.held_rows() is None
+        assert con.execute("SELECT (SELECT count(*) FROM bursts), (SELECT count(*) FROM flows)"
+                           ).fetchone() == rows
+        assert _answers(ledger) == from_memory
+    assert from_memory[0] == [A, A, B]  # three conversations, by host (ledgercraft's)
+
+
+def test_a_ledger_holding_its_rows_connects_nothing_ahead() -> None:
+    """Its writer converts the rows; there is no database to set up ahead."""
+    import threading
+
+    with Ledger.open(None) as ledger:
+        ledger.write_behind()
+        ledger.append(HISTORY)
+        ledger.connect_ahead()
+        ledger.sync()
+        assert ledger._connection is None
+        assert not [t for t in threading.enumerate() if t.name == "burstwatch-ledger-open"]
+        held = ledger.held_rows()
+        assert held is not None and held[0].num_rows == len(HISTORY.bursts)
+
+
+def test_a_ledger_past_what_it_holds_moves_its_rows_into_its_database(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setattr(store, "HOLD_ROWS", len(HISTORY.bursts) + len(HISTORY.rows))
+    with Ledger.open(None) as ledger:
+        ledger.append(HISTORY)
+        assert ledger._connection is None
+        ledger.append(CURRENT)  # one row too many
+        assert ledger._connection is not None and ledger.held_rows() is None
+        moved = _answers(ledger)
+    with Ledger.open(str(tmp_path / "l.duckdb")) as file:
+        file.append(HISTORY)
+        file.append(CURRENT)
+        assert _answers(file) == moved
+
+
+@pytest.mark.parametrize("days", [5.0, 30.0])
+def test_retention_drops_held_rows_as_the_database_does(monkeypatch: pytest.MonkeyPatch,
+                                                        days: float) -> None:
+    """HISTORY is ten days before CURRENT: five days of retention drop it when CURRENT comes
+    (novelty then starts with CURRENT), as they drop it from a ledger's database."""
+    answers, pruned = [], []
+    for hold in (store.HOLD_ROWS, 0):
+        monkeypatch.setattr(store, "HOLD_ROWS", hold)
+        with Ledger.open(None, days) as ledger:
+            ledger.append(HISTORY)
+            ledger.append(CURRENT)
+            assert (ledger.held_rows() is not None) == (hold > 0)
+            answers.append(_answers(ledger))
+            pruned.append(ledger.pruned)
+    assert answers[0] == answers[1]
+    assert pruned[0] == pruned[1] == (len(HISTORY.bursts) + len(HISTORY.rows) if days < 10 else 0)
+
+
+def test_provisional_rows_go_to_the_database() -> None:
+    """Provisional rows replace rows held: the database's business (a run with a file)."""
+    with Ledger.open(None) as ledger:
+        ledger.append(HISTORY)
+        ledger.append(CURRENT, provisional=True)
+        assert ledger.held_rows() is None
+        assert ledger.connection.execute("SELECT count(*) FROM bursts WHERE provisional"
+                                         ).fetchone() == (len(CURRENT.bursts),)

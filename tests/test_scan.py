@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -322,9 +321,13 @@ def test_a_ledger_memory_limit_too_small_is_one_line_exit_2(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """DuckDB refusing the judgement's query under a tiny configured limit used to end in a
     traceback of the database's exception. What the in-memory ledger spills goes to a folder
-    of its own, removed at the end, never to ``.tmp`` in the working folder."""
+    of its own, removed at the end, never to ``.tmp`` in the working folder. (A ledger whose
+    rows go to its database: one past what it holds in memory.)"""
     import tempfile
 
+    from burstwatch.ledger import store
+
+    monkeypatch.setattr(store, "HOLD_ROWS", 0)
     config = tmp_path / "tiny.yaml"
     config.write_text("limits:\n  ledger_memory_mb: 1\n")
     work = tmp_path / "work"
@@ -340,59 +343,6 @@ def test_a_ledger_memory_limit_too_small_is_one_line_exit_2(
     assert len(lines) == 1
     assert "ledger: Out of Memory Error" in lines[0]
     assert "raise limits.ledger_memory_mb" in lines[0]
-
-
-def test_a_small_capture_sets_its_ledger_up_while_it_is_read_a_large_one_after(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The in-memory ledger of a small input is set up as the reading starts (its memory
-    does not matter, its set-up time then overlaps the reading); a large input's only once
-    it has been read, so the reading, its peak, does without it (while the last steps are
-    enriched). Same cases either way."""
-    from burstwatch.cli import scan
-    from burstwatch.ingest.timeline import Timeline
-    from burstwatch.ledger.store import Ledger
-
-    events: list[str] = []
-    connect_ahead, append, batches = Ledger.connect_ahead, Ledger.append, Timeline.batches
-
-    def noting_connect(self: Ledger) -> None:
-        events.append("connect")
-        connect_ahead(self)
-
-    def noting_append(self: Ledger, *args: object, **kw: object) -> None:
-        events.append("rows")
-        append(self, *args, **kw)
-
-    def noting_batches(self: Timeline) -> Iterator[object]:
-        yield from batches(self)
-        events.append("read")
-
-    monkeypatch.setattr(Ledger, "connect_ahead", noting_connect)
-    monkeypatch.setattr(Ledger, "append", noting_append)
-    monkeypatch.setattr(Timeline, "batches", noting_batches)
-    demo = str(PROJECT_PCAPS / "demo.pcap")
-    small = scan_alerts(capsys, demo)
-    assert events[0] == "connect" and "rows" in events and "read" in events
-    events.clear()
-    monkeypatch.setattr(scan, "CONNECT_AT_START_BYTES", 1000)
-    assert scan_alerts(capsys, demo) == small
-    assert events.index("connect") > events.index("read")
-
-
-def test_only_regular_files_under_the_limit_in_all_are_small(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from burstwatch.cli import scan
-
-    monkeypatch.setattr(scan, "CONNECT_AT_START_BYTES", 100)
-    a, b = tmp_path / "a.pcap", tmp_path / "b.pcap"
-    a.write_bytes(b"x" * 60)
-    b.write_bytes(b"x" * 39)
-    assert scan._small_input([str(a), str(b)])
-    b.write_bytes(b"x" * 40)
-    assert not scan._small_input([str(a), str(b)])  # 100 bytes in all
-    assert not scan._small_input(["-"])
-    assert not scan._small_input([str(tmp_path)])  # a directory: not looked into
-    assert not scan._small_input([str(tmp_path / "missing.pcap")])
 
 
 def test_a_case_without_bursts_names_the_address_its_flows_went_to(

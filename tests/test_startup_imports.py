@@ -96,32 +96,26 @@ def test_hidden_modules_import_again_after_numba_is_set_up() -> None:
     assert proc.stdout.strip() == "ok", proc.stderr
 
 
-LARGE_INPUT_PROBE = """
+NO_DATABASE_PROBE = """
 import json, sys
-import burstwatch.cli.scan as scan
-from burstwatch.ledger.store import Ledger
 from burstwatch.cli.main import main
 
-scan.CONNECT_AT_START_BYTES = 0  # the demo taken as a large input: ledger set up after reading
-seen = []
-import_ahead = Ledger.import_ahead
-def watched(self):
-    seen.append("duckdb" in sys.modules)  # what the scan's set-up imported before the reading
-    import_ahead(self)
-Ledger.import_ahead = watched
 code = main(sys.argv[1:])
-sys.stderr.write("\\nSEEN " + json.dumps([seen, code]) + "\\n")
+sys.stderr.write("\\nSEEN " + json.dumps(["duckdb" in sys.modules, code]) + "\\n")
 """
 
 
-def test_a_large_inputs_scan_imports_duckdb_while_reading_not_before() -> None:
-    """A large input's in-memory ledger is set up after the reading (its memory is kept off
-    the reading's peak); DuckDB's import is not done before the reading either, but in a
-    thread while it runs (``Ledger.import_ahead``), and the judgement still finds the case."""
-    proc = subprocess.run([sys.executable, "-c", LARGE_INPUT_PROBE, "scan", "pcaps/demo.pcap"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+@pytest.mark.parametrize("report", [False, True])
+def test_a_scan_judges_without_duckdb_unless_its_report_asks_the_ledger(
+        report: bool, tmp_path: Path) -> None:
+    """A one-shot scan's in-memory ledger holds its rows as Arrow tables and answers the
+    conversation question from them: DuckDB is never imported. A report reads the ledger in
+    SQL: then the rows move into a database. The demo's case either way."""
+    extra = ["--report", str(tmp_path / "r.html")] if report else []
+    proc = subprocess.run([sys.executable, "-c", NO_DATABASE_PROBE, "scan", "pcaps/demo.pcap",
+                           *extra], cwd=ROOT, capture_output=True, text=True, timeout=600)
     line = [x for x in proc.stderr.splitlines() if x.startswith("SEEN ")]
     assert line, proc.stderr
-    seen, code = json.loads(line[-1][len("SEEN "):])
-    assert seen == [False]
-    assert code == 1 and "cases: 1 (" in proc.stdout  # the demo's case, judged in DuckDB
+    imported, code = json.loads(line[-1][len("SEEN "):])
+    assert imported == report
+    assert code == 1 and "cases: 1 (" in proc.stdout

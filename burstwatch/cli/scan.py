@@ -10,8 +10,6 @@ Exit status: 0 nothing flagged, 1 something flagged, 2 error (like grep).
 from __future__ import annotations
 
 import argparse
-import os
-import stat
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
@@ -126,28 +124,6 @@ def judge_and_revise(ledger: Ledger, judge: Judge, flow_alerts: list[Alert], hor
     return judgement
 
 
-# Inputs smaller than this in all set up their in-memory ledger while they are read: the
-# database's set-up (about 60 ms) then overlaps the reading. Larger ones set it up once they
-# are read (run_flows calls connect_ahead), so the reading, their peak of memory, does
-# without its 25 MiB.
-CONNECT_AT_START_BYTES = 64 << 20
-
-
-def _small_input(files: list[str]) -> bool:
-    """Whether ``files`` are regular files of fewer than ``CONNECT_AT_START_BYTES`` in all
-    (standard input, streams, patterns and directories are not looked into: not small)."""
-    total = 0
-    for path in files:
-        try:
-            st = os.stat(path)
-        except (OSError, ValueError):
-            return False
-        if not stat.S_ISREG(st.st_mode):
-            return False
-        total += st.st_size
-    return total < CONNECT_AT_START_BYTES
-
-
 def run(args: argparse.Namespace) -> int:
     from burstwatch.cli.interrupt import stop_on_signals
 
@@ -222,11 +198,9 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     try:
         for k, group in enumerate(groups):
             with ledger if k == 0 else Ledger.open(None, args.retention, memory_mb=ledger_mb) as held:
-                held.write_behind()  # a file scan commits in large transactions, behind the run
-                if _small_input(group):
-                    held.connect_ahead()  # set up while it is read; its memory does not matter
-                else:
-                    held.import_ahead()  # only the library, while it is read: no memory of its own
+                # Rows are converted (and a file's committed in large transactions) behind the
+                # run; an in-memory ledger holds them as Arrow tables, without a database.
+                held.write_behind()
                 flow_alerts: list[Alert] = []
                 try:
                     with progress_bar() as progress:

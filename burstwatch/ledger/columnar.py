@@ -22,6 +22,8 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from burstwatch.conversations.model import ConversationBursts, Conversations
+from burstwatch.ledger.columns import empty_table
+from burstwatch.ledger.schema import BURSTS, FLOWS, Table
 
 I64 = npt.NDArray[np.int64]
 _T = TypeVar("_T", bound=np.generic)
@@ -420,3 +422,37 @@ def _bursts(hz: _Records, pair: I64, vocab: _Vocabulary) -> ConversationBursts:
         packets=hz.packets[order], flow_id=hz.flow_ids[hz.flow[order]],
         remote_ip=vocab.text(hz.remote_ip[order], ""),
     )
+
+
+# What makes two rows the same record (store._SAME, the database's test).
+_SAME_KEY = {BURSTS.name: ("flow_id", "direction", "start_ns"),
+             FLOWS.name: ("flow_id", "kind", "end_ns", "window_index")}
+
+
+def without_repeats(tables: Sequence[pa.Table], schema: Table) -> pa.Table:
+    """``tables`` (rows of ``schema``, in the order they were added) as one, without a row
+    whose record an earlier table holds: what the ledger's ``INSERT ... WHERE NOT EXISTS``
+    keeps (rows repeated within one table all stay, as they do there)."""
+    if not tables:
+        return empty_table(schema)
+    whole = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+    if len(tables) == 1:
+        return whole
+    keys = [_coded_in_python([whole.column(name)])[0][0] if name == "kind"
+            else _integers(whole.column(name), -1) for name in _SAME_KEY[schema.name]]
+    added = np.repeat(np.arange(len(tables)), [t.num_rows for t in tables])
+    order = np.lexsort((added, *reversed(keys)))
+    same = np.ones(max(order.shape[0] - 1, 0), np.bool_)
+    for key in keys:
+        same &= key[order][1:] == key[order][:-1]
+    first = np.r_[True, ~same] if order.size else np.zeros(0, np.bool_)
+    earliest = np.empty(order.shape[0], np.int64)
+    earliest[order] = added[order][np.maximum.accumulate(np.where(first, np.arange(order.size), 0))]
+    keep = added == earliest
+    if keep.all():
+        return whole
+    # Table by table: taking from the whole would unify dictionaries, which Arrow cannot do
+    # for those holding a null (the domains of names with none).
+    kept = np.split(keep, np.cumsum([t.num_rows for t in tables])[:-1])
+    return pa.concat_tables([t if k.all() else t.take(pa.array(np.flatnonzero(k)))
+                             for t, k in zip(tables, kept, strict=True)])

@@ -86,6 +86,17 @@ def _source(name: str, n: int) -> pa.Array:
     return from_distinct([name], np.zeros(n, np.int32))
 
 
+# Each ledger column type as Arrow's (the tables' plain types; built columns may be
+# dictionaries of these).
+ARROW_TYPES = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "TINYINT": pa.int8(),
+               "DOUBLE": pa.float64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}
+
+
+def empty_table(schema: Table) -> pa.Table:
+    """A table of ``schema`` with no rows."""
+    return pa.table({c.name: pa.array([], ARROW_TYPES[c.type]) for c in schema.columns})
+
+
 def _table(schema: Table, cols: dict[str, pa.Array]) -> pa.Table:
     return pa.table({name: cols[name] for name in schema.names})
 

@@ -206,11 +206,18 @@ def conversations(
     its own time. A record belongs to the horizon its end falls in (each record to exactly
     one of consecutive horizons); novelty is over every record that ended by ``now_ns``.
     Bytes come from flow summaries (windows of windowed flows, else the whole-flow row), or
-    from the flow's bursts while it has no summary in the horizon.
+    from the flow's bursts while it has no summary in the horizon. A ledger holding its rows
+    in memory answers in numpy (``columnar``), with the same answers.
     """
     now = ledger.latest_ns if now_ns is None else now_ns
     if now is None:
         return _conversations({}, 0, 0), _bursts({})
+    held = ledger.held_rows()
+    if held is not None:  # an in-memory ledger without a database: the same, in numpy
+        from burstwatch.ledger import columnar
+
+        return columnar.conversations(*held, horizon_ns, now, bursty_only=bursty_only,
+                                      flagged=flagged)
     params = {"now": now, "h0": now - horizon_ns, "all": not bursty_only,
               "flagged": [int(f) for f in flagged]}
     con = ledger.connection

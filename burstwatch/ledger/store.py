@@ -69,6 +69,7 @@ class Ledger:
         self._connect_lock = threading.Lock()
         self.path = path
         self.read_only = read_only
+        self._held: _Held | None = None
         if not callable(con):
             self._connection = con
             recorded = self.meta("retention_days")
@@ -81,6 +82,11 @@ class Ledger:
             self._connect = con
             self.retention_days = retention_days
             self._latest_ns = None
+            # A new in-memory ledger holds its rows as Arrow tables, and answers the
+            # conversation question from them (``columnar``), until it outgrows
+            # ``HOLD_ROWS`` or is asked for anything else: then it sets up its database
+            # and moves them in. A one-shot scan never pays for the database.
+            self._held = _Held()
         self._spill: list[str] = []  # an in-memory ledger's folder for what exceeds its limit
         self._next_prune_ns: int | None = None
         # Rows deleted for age since this ledger was opened (at open, while appending and by
@@ -114,6 +120,8 @@ class Ledger:
             ledger = cls(lambda: _new_in_memory(config, days, spill), None, False,
                          DEFAULT_RETENTION_DAYS if days is None else days)
             ledger._spill = spill
+            if ledger._held is not None:  # its memory limit bounds what it holds, too
+                ledger._held.max_bytes = int(max(memory_mb or DEFAULT_MEMORY_MB, 1.0) * 2**20)
             return ledger
         if not read_only:
             try:
@@ -153,19 +161,13 @@ class Ledger:
         (DuckDB lets go of the GIL while it sets up; about 60 ms), so it is ready when the
         rows that wait for it arrive; with write-behind, that thread is the writer's, which
         then also inserts the rows it holds (the rest of a large input's rows then wait for
-        less at the end). A failure is raised where the ledger is next used."""
+        less at the end). A failure is raised where the ledger is next used. Nothing to set
+        up for a ledger that holds its rows in memory (its writer still converts them)."""
         if self._writer is not None:
             self._writer.write_now()
-        elif self._connection is None and self._connect is not None:
+        elif self._held is None and self._connection is None and self._connect is not None:
             threading.Thread(target=self._connect_quietly, name="burstwatch-ledger-open",
                              daemon=True).start()
-
-    def import_ahead(self) -> None:
-        """For a ledger not connected yet: import DuckDB now, in a thread of its own, so that
-        the connection made later does not wait for it. Done while a capture is read, whose
-        threads leave the interpreter free most of the time."""
-        if self._connection is None and self._connect is not None:
-            threading.Thread(target=_duckdb, name="burstwatch-ledger-import", daemon=True).start()
 
     def _connect_quietly(self) -> None:
         with contextlib.suppress(Exception):
@@ -196,28 +198,37 @@ class Ledger:
         if self._latest_ns is not None:
             latest = max(latest, self._latest_ns)
         due = self._next_prune_ns is None or latest >= self._next_prune_ns
-        with self._transaction():
-            for name, table in tables:
-                self._con.register("_batch", table)
-                # A record already held (the same capture scanned again, or the same traffic
-                # from a second sensor: flow ids are a hash of the 5-tuple and start time) is
-                # not added twice; only rows that end after the batch's first start can match.
-                # Provisional rows (flows a run leaves open) replace the same rows held, so the
-                # run that continues those flows finds them provisional and drops them.
-                since = int(table.column("start_ns").to_numpy().min())
-                if table.column("provisional").to_numpy(zero_copy_only=False).any():
-                    self._con.execute(
-                        f"DELETE FROM {name} t WHERE t.end_ns >= ? AND EXISTS ("
-                        f"SELECT 1 FROM _batch b WHERE {_SAME[name]})", [since])
-                self._con.execute(
-                    f"INSERT INTO {name} BY NAME SELECT b.* FROM _batch b WHERE NOT EXISTS ("
-                    f"SELECT 1 FROM {name} t WHERE t.end_ns >= ? AND {_SAME[name]})", [since])
-                self._con.unregister("_batch")
-            deleted = self._prune(_cutoff(latest, self.retention_days)) if due else 0
+        held = self._held
+        if held is not None and held.takes(tables):
+            held.add(tables)
+            deleted = held.prune(_cutoff(latest, self.retention_days)) if due else 0
+        else:
+            with self._transaction():
+                self._add(tables)
+                deleted = self._prune(_cutoff(latest, self.retention_days)) if due else 0
         self.pruned += deleted
         self._latest_ns = latest
         if due:
             self._next_prune_ns = latest + PRUNE_EVERY_NS
+
+    def _add(self, tables: list[tuple[str, pa.Table]]) -> None:
+        """The inserts, inside the caller's transaction."""
+        for name, table in tables:
+            self._con.register("_batch", table)
+            # A record already held (the same capture scanned again, or the same traffic
+            # from a second sensor: flow ids are a hash of the 5-tuple and start time) is
+            # not added twice; only rows that end after the batch's first start can match.
+            # Provisional rows (flows a run leaves open) replace the same rows held, so the
+            # run that continues those flows finds them provisional and drops them.
+            since = int(table.column("start_ns").to_numpy().min())
+            if table.column("provisional").to_numpy(zero_copy_only=False).any():
+                self._con.execute(
+                    f"DELETE FROM {name} t WHERE t.end_ns >= ? AND EXISTS ("
+                    f"SELECT 1 FROM _batch b WHERE {_SAME[name]})", [since])
+            self._con.execute(
+                f"INSERT INTO {name} BY NAME SELECT b.* FROM _batch b WHERE NOT EXISTS ("
+                f"SELECT 1 FROM {name} t WHERE t.end_ns >= ? AND {_SAME[name]})", [since])
+            self._con.unregister("_batch")
 
     def prune(self, before_ns: int | None = None) -> int:
         """Delete bursts and flow rows that ended before ``before_ns``.
@@ -303,6 +314,7 @@ class Ledger:
                 self._writer.stop()
         finally:
             self._writer = None
+            self._held = None
             with self._connect_lock:  # after a connection being set up ahead, if one is
                 self._connect = None
                 con, self._connection = self._connection, None
@@ -326,10 +338,31 @@ class Ledger:
             with self._connect_lock:
                 if self._connection is None and self._connect is not None:
                     self._connection = self._connect()
+                    self._move_held()
                 con = self._connection
             if con is None:
                 raise LedgerError("the ledger is closed")
         return con
+
+    def _move_held(self) -> None:
+        """The rows held in memory into the database just set up (as they were added: the
+        same rows as if they had gone in at once), and no more holding."""
+        held, self._held = self._held, None
+        if held is None or not held.tables:
+            return
+        with self._transaction():
+            for tables in held.tables:
+                self._add(tables)
+            if held.cutoff is not None:
+                self._set_meta("pruned_before_ns", str(held.cutoff))
+
+    def held_rows(self) -> tuple[pa.Table, pa.Table] | None:
+        """The ``bursts`` and ``flows`` rows of a ledger holding them in memory (as the
+        database would hold them: a row added again is there once), else None."""
+        self.sync()
+        if self._held is None:
+            return None
+        return self._held.rows()
 
     def _writable(self) -> None:
         if self.read_only:
@@ -387,10 +420,8 @@ def _max_end(table: pa.Table) -> int:
 
 
 def _duckdb() -> ModuleType:
-    """DuckDB, imported when a ledger is first connected, not with this module: a large
-    input's scan sets its in-memory ledger up after the reading, and its 70-110 ms import
-    is then done in a thread while the capture is read (``Ledger.import_ahead``), not before
-    the reading starts."""
+    """DuckDB, imported when a ledger is first connected, not with this module: a scan's
+    in-memory ledger holds its rows without a database and never pays its 70-110 ms."""
     import duckdb
 
     return duckdb
@@ -467,6 +498,66 @@ def _check_or_create(con: duckdb.DuckDBPyConnection, where: str, read_only: bool
         raise LedgerError(f"{where} is a damaged burstwatch ledger (missing {sorted(missing)})")
 
 
+# An in-memory ledger holds up to this many rows as Arrow tables (about 180 bytes a row,
+# their text as dictionaries: 13 MiB for the 5 M-packet capture's 73 k rows, 70 MiB at the
+# limit); past it, its database takes them, which compresses them and spills past its
+# memory limit.
+HOLD_ROWS = 400_000
+
+
+class _Held:
+    """The rows of an in-memory ledger that has no database yet: each append's tables, in
+    order; retention applied to them as the database would (``prune``)."""
+
+    def __init__(self) -> None:
+        self.tables: list[list[tuple[str, pa.Table]]] = []
+        self.count = 0
+        self.bytes = 0
+        self.max_bytes = int(DEFAULT_MEMORY_MB * 2**20)
+        self.cutoff: int | None = None  # the last prune's
+
+    def takes(self, tables: list[tuple[str, pa.Table]]) -> bool:
+        """Whether these can be held: not past ``HOLD_ROWS`` nor the ledger's memory limit,
+        and no provisional rows (which replace rows held, a run with a ledger file's
+        business)."""
+        return (self.count + sum(t.num_rows for _, t in tables) <= HOLD_ROWS
+                and self.bytes + sum(t.nbytes for _, t in tables) <= self.max_bytes
+                and not any(t.column("provisional").to_numpy(zero_copy_only=False).any()
+                            for _, t in tables))
+
+    def add(self, tables: list[tuple[str, pa.Table]]) -> None:
+        self.tables.append(tables)
+        self.count += sum(t.num_rows for _, t in tables)
+        self.bytes += sum(t.nbytes for _, t in tables)
+
+    def prune(self, cutoff: int) -> int:
+        """Drop the rows that ended before ``cutoff``; how many."""
+        self.cutoff = cutoff
+        if not any((t.column("end_ns").to_numpy() < cutoff).any()
+                   for tables in self.tables for _, t in tables):
+            return 0
+        # A repeat of a row pruned now was never added (the database checks on insert).
+        self.tables = [[(s.name, t) for s, t in zip((BURSTS, FLOWS), self.rows(), strict=True)]]
+        deleted = 0
+        for tables in self.tables:
+            for i, (name, table) in enumerate(tables):
+                end = table.column("end_ns").to_numpy()
+                if (end < cutoff).any():
+                    deleted += int((end < cutoff).sum())
+                    tables[i] = (name, table.filter(pa.array(end >= cutoff)))
+        self.count -= deleted
+        return deleted
+
+    def rows(self) -> tuple[pa.Table, pa.Table]:
+        from burstwatch.ledger.columnar import without_repeats
+
+        out = []
+        for schema in (BURSTS, FLOWS):
+            parts = [t for tables in self.tables for name, t in tables if name == schema.name]
+            out.append(without_repeats(parts, schema))
+        return out[0], out[1]
+
+
 class _WriteNow:
     """The writer's cue: connect if need be, and insert what is held now."""
 
@@ -521,7 +612,7 @@ class _Writer:
             try:
                 if item is None:
                     return
-                if isinstance(item, _WriteNow):
+                if isinstance(item, _WriteNow) and self._ledger._held is None:
                     self._ledger._con  # noqa: B018 (the property connects)
                 if isinstance(item, threading.Event | _WriteNow):
                     self._write(pending)
