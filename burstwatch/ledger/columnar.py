@@ -33,21 +33,13 @@ Bool = npt.NDArray[np.bool_]
 _SHARED_TEXT = ("verdict", "sni", "sni_domain", "remote_country", "remote_org")
 
 
-# From this many rows on, text is coded by Arrow's hash and sort kernels (pyarrow.compute,
-# 70 ms to import) rather than a Python dictionary (about 0.5 us a value): the 5 M-packet
-# capture's 73 k rows, 0.45 s in Python.
-ARROW_CODING_FROM_ROWS = 20_000
-
-
 class _Vocabulary:
     """Text columns coded as integers ranked in the strings' sorted (byte) order, so codes
     compare as the strings do; -1 is NULL (and the empty string, which the ledger stores
     as NULL)."""
 
     def __init__(self, columns: dict[str, list[pa.ChunkedArray]]) -> None:
-        rows = sum(len(c) for parts in columns.values() for c in parts)
-        coded = _coded_by_arrow if rows >= ARROW_CODING_FROM_ROWS else _coded_in_python
-        self.codes, values = coded([c for parts in columns.values() for c in parts])
+        self.codes, values = _coded([c for parts in columns.values() for c in parts])
         self.values: npt.NDArray[np.object_] = np.empty(len(values), object)
         self.values[:] = values
         at = iter(self.codes)
@@ -67,39 +59,22 @@ class _Vocabulary:
         return out
 
 
-def _coded_in_python(columns: list[pa.ChunkedArray]) -> tuple[list[I64], list[str]]:
-    index: dict[str, int] = {}
+def _coded(columns: list[pa.ChunkedArray]) -> tuple[list[I64], list[str]]:
+    """Each column's codes among the sorted distinct strings of all, and those strings: by
+    Arrow's hash and sort kernels (a Python dictionary took 0.45 s for the 5 M-packet
+    capture's rows). Called through ``pyarrow._compute``, the kernels' own module: importing
+    ``pyarrow.compute``, which wraps each of them with its documentation, takes 70-80 ms."""
+    from pyarrow._compute import CastOptions, SetLookupOptions, call_function
 
-    def code(value: str | None) -> int:
-        return -1 if value is None or value == "" else index.setdefault(value, len(index))
-
-    provisional = []
-    for column in columns:
-        parts = [np.zeros(0, np.int64)]
-        for chunk in column.chunks:
-            if pa.types.is_dictionary(chunk.type):
-                local = np.array([code(v) for v in chunk.dictionary.to_pylist()] + [-1], np.int64)
-                parts.append(local[_integers(chunk.indices, -1)])
-            else:
-                parts.append(np.array([code(v) for v in chunk.to_pylist()], np.int64))
-        provisional.append(np.concatenate(parts))
-    values = list(index)
-    order = sorted(range(len(values)), key=values.__getitem__)
-    rank = np.empty(len(values) + 1, np.int64)
-    rank[np.asarray(order, np.int64)] = np.arange(len(values))
-    rank[-1] = -1  # NULL stays -1
-    return [rank[p] for p in provisional], [values[i] for i in order]
-
-
-def _coded_by_arrow(columns: list[pa.ChunkedArray]) -> tuple[list[I64], list[str]]:
-    import pyarrow.compute as pc
-
-    plain = [c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in columns]
+    plain = [call_function("cast", [c], CastOptions(pa.string()))
+             if pa.types.is_dictionary(c.type) else c for c in columns]
     every = pa.chunked_array([chunk for c in plain for chunk in c.chunks], pa.string())
-    values = pc.unique(every).drop_null()
-    values = values.filter(pc.not_equal(values, ""))
-    values = values.take(pc.sort_indices(values))  # binary order, as DuckDB's ORDER BY
-    codes = [pc.index_in(c, value_set=values).fill_null(-1).to_numpy().astype(np.int64)
+    values = call_function("unique", [every])
+    values = call_function("filter", [values, call_function("not_equal", [values, pa.scalar("")])])
+    values = call_function("take", [values, call_function("sort_indices", [values])])
+    lookup = SetLookupOptions(value_set=values)  # NULL and "" are found nowhere: -1
+    codes = [call_function("coalesce", [call_function("index_in", [c], lookup),
+                                        pa.scalar(-1, pa.int32())]).to_numpy().astype(np.int64)
              for c in plain]
     return codes, values.to_pylist()
 
@@ -438,7 +413,7 @@ def without_repeats(tables: Sequence[pa.Table], schema: Table) -> pa.Table:
     whole = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
     if len(tables) == 1:
         return whole
-    keys = [_coded_in_python([whole.column(name)])[0][0] if name == "kind"
+    keys = [_coded([whole.column(name)])[0][0] if name == "kind"
             else _integers(whole.column(name), -1) for name in _SAME_KEY[schema.name]]
     added = np.repeat(np.arange(len(tables)), [t.num_rows for t in tables])
     order = np.lexsort((added, *reversed(keys)))
