@@ -7,7 +7,7 @@ A variant is WINDOW_MiB:LAG_MiB:STEPS[:AHEAD:DECODED]: the bytes of capture read
 (`read_pcap`'s ``window_bytes``, `bytesource.WINDOW_BYTES` = 24 MiB as shipped), how far behind the reading
 position the reader releases mapped pages (`bytesource._RELEASE_LAG`, 8 MiB; the flow table
 also releases each batch's pages once done with it, in every variant) and how many steps
-enrichment takes at once (`FlowConfig.steps_per_batch`, 8); optionally how many groups the
+enrichment takes at once (`FlowConfig.steps_per_batch`, 16); optionally how many groups the
 flow table's thread may have ready for enrichment (AHEAD) and how many decoded batches the
 decoding thread may have ready for the flow table (DECODED), both `read_ahead`'s depth, 2.
 Each round runs every variant once in a child process
