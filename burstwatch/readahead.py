@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterable
-from typing import TypeVar
+from collections.abc import Generator, Iterable, Iterator
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -72,3 +72,40 @@ def read_ahead(items: Iterable[T], depth: int = 2,
         # A producer blocked on a read (standard input) is left behind: it is a daemon thread
         # and notices the stop at its next item.
         worker.join(timeout=1.0)
+
+
+class StartedAhead(Generic[T]):
+    """``items``, whose first item is computed now, in a thread of its own, while the caller
+    does other work (a scan loads its rules and model while its input's reading starts).
+    Iterating yields that item (or raises what computing it raised), then the rest, in the
+    caller's thread. ``close`` waits for the first item (ask the producer to stop first, as
+    a scan's stop event does) and closes ``items``."""
+
+    def __init__(self, items: Iterator[T], name: str = "burstwatch-start") -> None:
+        self._items = items
+        self._first: list[tuple[bool, object]] = []
+        self._thread = threading.Thread(target=self._start, name=name, daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            self._first.append((True, next(self._items)))
+        except StopIteration:
+            self._first.append((False, None))
+        except BaseException as exc:  # raised in the caller's thread
+            self._first.append((False, exc))
+
+    def __iter__(self) -> Iterator[T]:
+        self._thread.join()
+        produced, item = self._first[0]
+        if isinstance(item, BaseException):
+            raise item
+        if produced:
+            yield item  # type: ignore[misc]
+            yield from self._items
+
+    def close(self) -> None:
+        self._thread.join()
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import jsonschema
@@ -410,3 +411,30 @@ def test_rule_cases_asking_for_the_same_scenario_share_one_generated_capture(
             with pytest.raises(RuleError, match="cannot generate the capture"):
                 generated.capture(case(tls), bad)
     assert not a.exists() and not a.parent.exists()
+
+
+def test_the_reading_starts_before_the_rules_and_the_model_load(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The input's reading starts, in threads of its own, before the rules and the model are
+    loaded (Python work that would otherwise come first): here loading the rules waits until
+    the capture has been opened. The header comes out in full before the cases, as before."""
+    import burstwatch.rules
+    from burstwatch.ingest.timeline import Timeline
+
+    opened = threading.Event()
+    init, load = Timeline.__init__, burstwatch.rules.load_rules
+
+    def noting_init(self: Timeline, *args: object, **kw: object) -> None:
+        opened.set()
+        init(self, *args, **kw)  # type: ignore[arg-type]
+
+    def waiting_load(*args: object, **kw: object) -> object:
+        assert opened.wait(timeout=120), "the rules were loaded before the reading started"
+        return load(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Timeline, "__init__", noting_init)
+    monkeypatch.setattr(burstwatch.rules, "load_rules", waiting_load)
+    assert main(["scan", str(PROJECT_PCAPS / "demo.pcap")]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("burstwatch scan: ") and out[2].startswith("rules: 8 loaded")
+    assert out[6].startswith("LEVEL") and out[7].startswith("HIGH")

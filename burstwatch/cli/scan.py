@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from burstwatch import heap
@@ -36,8 +38,13 @@ if TYPE_CHECKING:
 
     from burstwatch.alerts.record import Alert
     from burstwatch.cli.interrupt import StopRequest
+    from burstwatch.config import Settings
+    from burstwatch.conversations.cases import Case
     from burstwatch.conversations.judge import Judge, Judgement
+    from burstwatch.enrich.geo import GeoDatabase
     from burstwatch.ledger import Ledger
+    from burstwatch.records import FlowBatch
+    from burstwatch.records import Progress as ProgressFn
 
 CASES_STATE = "cases"  # the ledger's name for the case revisions
 
@@ -131,40 +138,79 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, stop)
 
 
+class _Judging:
+    """What judges the rows, loaded while the first input's reading starts: the rules (the
+    flow rules' detector), the conversation judge and its model, the consoles; and the
+    header, printed once they are known."""
+
+    def __init__(self, args: argparse.Namespace, settings: Settings, geo: GeoDatabase) -> None:
+        # What the end of the run uses, imported here while the input is being read.
+        import burstwatch.conversations.cases  # noqa: F401
+        import burstwatch.outputs.jsonline  # noqa: F401
+        from burstwatch.alerts.detect import Detector
+        from burstwatch.alerts.frame import rule_catalog
+        from burstwatch.cli.console import clean, stderr_console, stdout_console
+        from burstwatch.conversations.judge import Judge
+        from burstwatch.rules import load_rules
+
+        self.err = stderr_console()
+        self.as_table = args.format == "table"
+        self.out: Console = stdout_console() if self.as_table else self.err
+        rules = load_rules(_rule_paths(args), rule_catalog())
+        flow_rules = [r for r in rules if r.applies_to == "flow"]
+        self.detector = Detector(flow_rules)
+        scorer, model_line = conversation_scorer_from_args(args)
+        self.judge = Judge(rules, settings, scorer)
+        out = self.out
+        inputs = ", ".join("<stdin>" if f == "-" else f for f in args.files)
+        out.print(f"burstwatch scan: {inputs}", markup=False)
+        out.print(f"home countries: {', '.join(settings.home_countries)} ({settings.source})",
+                  markup=False)
+        out.print(f"rules: {len(rules)} loaded from {', '.join(_rule_paths(args))} "
+                  f"({len(flow_rules)} on flows, {len(self.judge.rules)} on conversations)",
+                  markup=False)
+        out.print(geo.header(), markup=False)
+        out.print(model_line, markup=False)
+        out.print(f"ledger: {args.state or 'in memory (this run only)'}; "
+                  f"horizon {args.horizon:g} h", markup=False)
+        stale = geo.staleness_warning()
+        if stale:
+            self.err.print(f"burstwatch: warning: {clean(stale)}")
+
+
+def _drawn_once(progress: ProgressFn | None, shown: threading.Event) -> ProgressFn | None:
+    """The progress bar, drawing only once ``shown`` is set (after the header)."""
+    if progress is None:
+        return None
+    draw = progress
+
+    def update(done: int, total: int) -> None:
+        if shown.is_set():
+            draw(done, total)
+
+    return update
+
+
 def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     if not args.dask:  # the workers' fork server loads the package while this process does
         from burstwatch.parallel.plan import start_fork_server
 
         start_fork_server(args.jobs, args.files, args.state is not None)
-    # Imported here, not above: the parser is built without loading the pipeline.
-    from burstwatch.alerts.detect import Detector
-    from burstwatch.alerts.frame import rule_catalog
-    from burstwatch.alerts.record import LEVEL_ORDER
-    from burstwatch.cli.console import clean, stderr_console, stdout_console
+    # Imported here, not above: the parser is built without loading the pipeline. What the
+    # reading needs first; the rules, the judge and the consoles once it has started.
     from burstwatch.cli.progress import progress_bar
-    from burstwatch.conversations.cases import Case
-    from burstwatch.conversations.judge import Judge
     from burstwatch.enrich.annotate import AnnotatorFactory, EnrichStats
     from burstwatch.flows.roles import local_nets
     from burstwatch.ingest.timeline import expand_inputs
     from burstwatch.ledger import Ledger
-    from burstwatch.outputs.jsonline import json_line
     from burstwatch.parallel.options import dask_cluster
     from burstwatch.pipeline import RunStats, run_flows
-    from burstwatch.report import ReportData, check_writable, from_ledger, merge_all, write_report
-    from burstwatch.rules import load_rules
+    from burstwatch.readahead import StartedAhead
+    from burstwatch.report import ReportData, check_writable
 
     heap.arrow_buffers_on_this_heap()  # before the ledger makes its first table
-    err = stderr_console()
-    as_table = args.format == "table"
-    out: Console = stdout_console() if as_table else err
     settings = settings_from_args(args)
     geo = geo_from_args(args)
-    rules = load_rules(_rule_paths(args), rule_catalog())
-    flow_rules = [r for r in rules if r.applies_to == "flow"]
-    detector = Detector(flow_rules)
-    scorer, model_line = conversation_scorer_from_args(args)
-    judge = Judge(rules, settings, scorer)
     if args.report:
         check_writable(args.report)
     alerts_file = _open_alerts(args.alerts)
@@ -172,25 +218,14 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     ledger_mb = settings.limits.ledger_memory_mb
     ledger = Ledger.open(args.state, args.retention, memory_mb=ledger_mb)
 
-    inputs = ", ".join("<stdin>" if f == "-" else f for f in args.files)
-    out.print(f"burstwatch scan: {inputs}", markup=False)
-    out.print(f"home countries: {', '.join(settings.home_countries)} ({settings.source})", markup=False)
-    out.print(f"rules: {len(rules)} loaded from {', '.join(_rule_paths(args))} "
-              f"({len(flow_rules)} on flows, {len(judge.rules)} on conversations)", markup=False)
-    out.print(geo.header(), markup=False)
-    out.print(model_line, markup=False)
-    out.print(f"ledger: {args.state or 'in memory (this run only)'}; horizon {args.horizon:g} h",
-              markup=False)
-    stale = geo.staleness_warning()
-    if stale:
-        err.print(f"burstwatch: warning: {clean(stale)}")
-
     stats = RunStats()
     enrich_stats = EnrichStats()
     cases: list[Case] = []
     conversations_seen = 0
     by_level_count: dict[str, int] = {}
     interrupted = False
+    judging: _Judging | None = None
+    shown = threading.Event()
     # Unrelated captures (--separate) are judged each on its own, unless a ledger file is
     # given: then everything goes into that one history.
     groups = ([[f] for f in expand_inputs(args.files)] if args.separate and args.state is None
@@ -204,21 +239,38 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
                 flow_alerts: list[Alert] = []
                 try:
                     with progress_bar() as progress:
-                        for batch in run_flows(group, flow_config(args, settings), stats,
-                                               AnnotatorFactory(geo, settings, enrich_stats),
-                                               progress, local=local_nets(settings.internal_nets),
-                                               ledger=held, separate=args.separate,
-                                               carry=args.state is not None, stop=stop.event,
-                                               jobs=args.jobs, cluster=dask_cluster(args)):
-                            flow_alerts.extend(detector(batch))
+                        batches: Iterable[FlowBatch] = run_flows(
+                            group, flow_config(args, settings), stats,
+                            AnnotatorFactory(geo, settings, enrich_stats),
+                            _drawn_once(progress, shown), local=local_nets(settings.internal_nets),
+                            ledger=held, separate=args.separate, carry=args.state is not None,
+                            stop=stop.event, jobs=args.jobs, cluster=dask_cluster(args))
+                        if judging is None:
+                            # The reading starts now, in threads that mostly leave the
+                            # interpreter free, while the rules and the model load.
+                            started = StartedAhead(iter(batches))
+                            try:
+                                judging = _Judging(args, settings, geo)
+                            except BaseException:
+                                stop.event.set()
+                                started.close()
+                                raise
+                            shown.set()
+                            batches = started
+                        for batch in batches:
+                            flow_alerts.extend(judging.detector(batch))
                 except KeyboardInterrupt:
+                    if judging is None:
+                        raise
                     interrupted = True  # judge what was read: nothing found is lost
                 held.connect_ahead()  # while the last rows are converted for it
                 interrupted = interrupted or stop.requested
                 heap.give_back()  # what reading freed, before the conversation query grows
-                judgement = judge_and_revise(held, judge, flow_alerts, args.horizon,
+                judgement = judge_and_revise(held, judging.judge, flow_alerts, args.horizon,
                                              _name(group), keep_cases=args.state is not None)
                 if args.report:
+                    from burstwatch.report import from_ledger
+
                     report_parts.append(from_ledger(
                         held, [c.to_record() for c in judgement.cases], settings.home_countries,
                         int(args.horizon * 3600e9)))
@@ -229,10 +281,19 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
             if interrupted:
                 break
     finally:
+        from burstwatch.cli.console import clean, stderr_console
+
+        err = judging.err if judging is not None else stderr_console()
         for w in stats.warnings:
             err.print(f"burstwatch: warning: {clean(w)}")
         if stats.decode_warning():
             err.print(f"burstwatch: warning: {stats.decode_warning()}")
+    from burstwatch.alerts.record import LEVEL_ORDER
+    from burstwatch.outputs.jsonline import json_line
+
+    if judging is None:  # no input at all
+        judging = _Judging(args, settings, geo)
+    out, as_table = judging.out, judging.as_table
     cases.sort(key=lambda c: (-c.severity, c.first_ns, c.case_id))
     lines = [json_line(case.to_record()) for case in cases]
     if alerts_file is not None and args.alerts.endswith((".csv", ".parquet")):
@@ -250,6 +311,8 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
             sys.stdout.write(line + "\n")
         sys.stdout.flush()
     if args.report and report_parts:
+        from burstwatch.report import merge_all, write_report
+
         report = merge_all(report_parts)
         report.packets, report.flows = stats.packets, stats.flow_rows
         size = write_report(args.report, report)
