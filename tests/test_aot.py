@@ -380,13 +380,15 @@ def test_the_first_run_scans_with_the_jit_and_the_next_loads_the_build(
 @pytest.mark.slow
 def test_a_command_with_the_build_imports_only_the_modules_it_uses(built: Path) -> None:
     """``info`` reads and decodes: with the build loaded it imports neither the ledger's
-    database nor the rules nor the scorer, as without one (``jit.install_ahead``)."""
+    database nor the rules nor the scorer, as without one (``jit.install_ahead``). ``scan``
+    loads the rules and the scorer, and no database either (its ledger holds its rows)."""
     proc, probe = run_probe(built, "info", "pcaps/demo.pcap")
     assert proc.returncode == 0 and "3,660" in proc.stdout, proc.stderr
     assert probe["build"] != "None" and probe["numba"] is False and not probe["missed"]
     assert probe["loaded"] == []
     _, scan = run_probe(built, "scan", "pcaps/demo.pcap")
-    assert {"duckdb", "yaml", "burstwatch.score.conversation"} <= set(scan["loaded"])
+    assert {"yaml", "burstwatch.score.conversation"} <= set(scan["loaded"])
+    assert "duckdb" not in scan["loaded"]
 
 
 @pytest.mark.slow
