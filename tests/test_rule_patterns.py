@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from burstwatch.rules import FieldTest, default_catalog, evaluate, lint
+from burstwatch.rules import FieldTest, default_catalog, evaluate
+from burstwatch.rules.lint import lint
 from burstwatch.rules.model import Rule
 
 HOSTILE_SNI = "a" * 50_000 + "!"  # 50 k characters an attacker can put in a ClientHello

@@ -29,10 +29,10 @@ from burstwatch.rules import (
     default_catalog,
     evaluate,
     evaluate_all,
-    lint,
     load_rules,
     parse_text,
 )
+from burstwatch.rules.lint import lint
 from burstwatch.rules.model import Location
 
 UUID = "0b5b2a8e-3c1d-4b8f-9a57-1f2e3d4c5b6a"

@@ -12,9 +12,10 @@ import pytest
 
 from burstwatch.alerts.frame import rule_catalog
 from burstwatch.cli.main import main
-from burstwatch.rules import evaluate, lint, load_rules
+from burstwatch.rules import evaluate, load_rules
 from burstwatch.rules.catalog import RENAMED_FIELDS, column_name
 from burstwatch.rules.condition import And, Neg, Or, Quantified, Ref, parse_condition
+from burstwatch.rules.lint import lint
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 SHIPPED = sorted(p for p in RULES.glob("*.yml"))

@@ -5,17 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
-from burstwatch.records import Progress as ProgressFn
+if TYPE_CHECKING:
+    from burstwatch.records import Progress as ProgressFn
 
 _MIN_BYTES = 32 << 20  # below this a run is over before a bar helps
 
@@ -26,6 +19,16 @@ def progress_bar(enabled: bool = True) -> Iterator[ProgressFn | None]:
     if not enabled or not sys.stderr.isatty():
         yield None
         return
+    # rich, only on a terminal: a scan's reading starts before its consoles are loaded.
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     bar = Progress(
         "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
         TransferSpeedColumn(), TimeRemainingColumn(),

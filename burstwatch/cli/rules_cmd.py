@@ -34,7 +34,7 @@ def _paths(args: argparse.Namespace) -> list[str]:
 def run_lint(args: argparse.Namespace) -> int:
     from burstwatch.alerts.frame import rule_catalog
     from burstwatch.cli.console import stderr_console, stdout_console
-    from burstwatch.rules import lint
+    from burstwatch.rules.lint import lint
 
     findings = lint(_paths(args), rule_catalog())
     out = stdout_console()

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from burstwatch.ledger import Ledger
     from burstwatch.records import FlowBatch
     from burstwatch.records import Progress as ProgressFn
+    from burstwatch.report import ReportData
 
 CASES_STATE = "cases"  # the ledger's name for the case revisions
 
@@ -206,12 +207,13 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     from burstwatch.parallel.options import dask_cluster
     from burstwatch.pipeline import RunStats, run_flows
     from burstwatch.readahead import StartedAhead
-    from burstwatch.report import ReportData, check_writable
 
     heap.arrow_buffers_on_this_heap()  # before the ledger makes its first table
     settings = settings_from_args(args)
     geo = geo_from_args(args)
     if args.report:
+        from burstwatch.report import check_writable
+
         check_writable(args.report)
     alerts_file = _open_alerts(args.alerts)
     report_parts: list[ReportData] = []
