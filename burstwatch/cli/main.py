@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from burstwatch import __version__
 from burstwatch.cli import (
@@ -33,6 +33,9 @@ from burstwatch.cli.exit_codes import ExitCode
 from burstwatch.cli.options import OneLineParser
 from burstwatch.cli.streams import finish_stdout, guard_stdout
 from burstwatch.errors import BurstwatchError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -110,10 +113,6 @@ def _main(argv: Sequence[str] | None) -> int:
 
         stderr_console().print(f"burstwatch: error: {clean(exc)}")
         return ExitCode.ERROR
-    # rich is imported after parsing: --version and --help do not load it.
-    from burstwatch.cli.console import error_lines, stderr_console
-
-    err = stderr_console()
     # Flows create short-lived per-flow objects by the hundred thousand; with the defaults the
     # collector rescans every long-lived module object again and again. Freeze what import
     # created and collect the young generation less often.
@@ -122,7 +121,7 @@ def _main(argv: Sequence[str] | None) -> int:
     handler: Command | None = getattr(args, "handler", None)
     if handler is None:  # no command, or `rules`/`state` without an action
         what = " ".join(x for x in ("burstwatch", args.command) if x)
-        err.print(f"{what}: error: say what to do (see '{what} --help')")
+        _err().print(f"{what}: error: say what to do (see '{what} --help')")
         return ExitCode.ERROR
     try:
         if getattr(args, "compiles_kernels", False):  # numba is loaded by these commands only
@@ -135,13 +134,16 @@ def _main(argv: Sequence[str] | None) -> int:
         finish_stdout()
         return code
     except BurstwatchError as exc:
+        from burstwatch.cli.console import error_lines
+
+        err = _err()
         first, *more = error_lines(exc)
         err.print(f"burstwatch: error: {first}")
         for line in more:  # the findings of rule files, each with its place
             err.print(line)
         return ExitCode.ERROR
     except KeyboardInterrupt:
-        err.print("burstwatch: interrupted")
+        _err().print("burstwatch: interrupted")
         return ExitCode.INTERRUPTED
     except Exception as exc:
         if not _from_database(exc):
@@ -150,8 +152,16 @@ def _main(argv: Sequence[str] | None) -> int:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = ("; raise limits.ledger_memory_mb in the configuration"
                 if "out of memory" in text.lower() else "")
-        err.print(f"burstwatch: error: ledger: {text}{hint}", markup=False)
+        _err().print(f"burstwatch: error: ledger: {text}{hint}", markup=False)
         return ExitCode.ERROR
+
+
+def _err() -> Console:
+    """The console for errors. rich is imported only when one is said: --version and --help
+    do not load it, and a scan loads it while its input is being read."""
+    from burstwatch.cli.console import stderr_console
+
+    return stderr_console()
 
 
 def _from_database(exc: BaseException) -> bool:
