@@ -208,7 +208,6 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
     from burstwatch.pipeline import RunStats, run_flows
     from burstwatch.readahead import StartedAhead
 
-    heap.arrow_buffers_on_this_heap()  # before the ledger makes its first table
     settings = settings_from_args(args)
     geo = geo_from_args(args)
     if args.report:

@@ -22,11 +22,8 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
+from burstwatch import heap
 from burstwatch.errors import LedgerError
-from burstwatch.ledger.columns import burst_table, flow_table
-from burstwatch.ledger.party import TextCache
 from burstwatch.ledger.schema import (
     BURSTS,
     DEFAULT_RETENTION_DAYS,
@@ -40,6 +37,9 @@ from burstwatch.records import FlowBatch
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
+
+    from burstwatch.ledger.party import TextCache
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 DEFAULT_MEMORY_MB = 512.0
@@ -92,7 +92,7 @@ class Ledger:
         # Rows deleted for age since this ledger was opened (at open, while appending and by
         # ``prune``), so a run can say what retention took.
         self.pruned = 0
-        self._text = TextCache()
+        self._text: TextCache | None = None  # made with the first rows
         self._writer: _Writer | None = None
 
     @classmethod
@@ -187,6 +187,15 @@ class Ledger:
             self._writer.sync()
 
     def _tables(self, batch: FlowBatch, provisional: bool) -> list[tuple[str, pa.Table]]:
+        # pyarrow and the Public Suffix List are loaded here, with the first rows (in the
+        # write-behind thread, while a scan reads its input), not when the ledger is opened.
+        from burstwatch.ledger.columns import burst_table, flow_table
+
+        if self._text is None:
+            from burstwatch.ledger.party import TextCache
+
+            heap.arrow_buffers_on_this_heap()  # before the first table
+            self._text = TextCache()
         tables = [(BURSTS.name, burst_table(batch, self._text, provisional)),
                   (FLOWS.name, flow_table(batch, self._text, provisional))]
         return [(name, t) for name, t in tables if t.num_rows]
@@ -419,6 +428,13 @@ def _max_end(table: pa.Table) -> int:
     return int(table.column("end_ns").to_numpy().max())
 
 
+def _arrow() -> ModuleType:
+    """pyarrow, loaded by the first rows (``Ledger._tables``) rather than with this module."""
+    import pyarrow
+
+    return pyarrow
+
+
 def _duckdb() -> ModuleType:
     """DuckDB, imported when a ledger is first connected, not with this module: a scan's
     in-memory ledger holds its rows without a database and never pays its 70-110 ms."""
@@ -544,7 +560,7 @@ class _Held:
                 end = table.column("end_ns").to_numpy()
                 if (end < cutoff).any():
                     deleted += int((end < cutoff).sum())
-                    tables[i] = (name, table.filter(pa.array(end >= cutoff)))
+                    tables[i] = (name, table.filter(_arrow().array(end >= cutoff)))
         self.count -= deleted
         return deleted
 
@@ -634,5 +650,5 @@ class _Writer:
 
     def _write(self, pending: dict[str, list[pa.Table]]) -> None:
         if pending:
-            self._ledger._insert([(name, pa.concat_tables(parts, promote_options="default"))
+            self._ledger._insert([(name, _arrow().concat_tables(parts, promote_options="default"))
                                   for name, parts in pending.items()])
