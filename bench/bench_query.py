@@ -8,6 +8,10 @@ them), then `ledger.queries.conversations` runs ``--rounds`` times as `scan` cal
 conversations only, at the ledger's newest record); each round prints the whole query's time and each statement's. The last
 line is a digest of every column returned, so two trees can be checked to give the same
 answers as well as compared for speed (`PYTHONPATH=OTHER_TREE python bench/bench_query.py`).
+Then the same question is answered ``--rounds`` times in numpy from the same rows as Arrow
+tables (`ledger.columnar`, as a scan's in-memory ledger answers it), with its digest, which
+must be the same. (Those tables' text is plain, as DuckDB hands it out; a scan's held tables
+have most of theirs as dictionaries.)
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from burstwatch.ledger import Ledger, queries
+from burstwatch.ledger import Ledger, columnar, queries
 from burstwatch.ledger.schema import BURSTS, FLOWS
 
 
@@ -88,6 +92,20 @@ def main() -> None:
                         if isinstance(v, np.ndarray)})
         answer = digest(columns)
     print(f"median {statistics.median(whole) * 1000:.0f} ms; answers {answer}")
+
+    held = [con.sql(f"SELECT * FROM {t}").to_arrow_table() for t in (BURSTS.name, FLOWS.name)]
+    in_memory: list[float] = []
+    for _ in range(args.rounds):
+        start = time.perf_counter()
+        conv, burst_rows = columnar.conversations(*held, queries.DAY_NS, now, bursty_only=True)
+        in_memory.append(time.perf_counter() - start)
+        columns = {f"conv.{k}": v for k, v in vars(conv).items() if isinstance(v, np.ndarray)}
+        columns.update({f"bursts.{k}": v for k, v in vars(burst_rows).items()
+                        if isinstance(v, np.ndarray)})
+    same = "the same" if digest(columns) == answer else "DIFFERENT"
+    print(f"in memory (ledger/columnar.py): median {statistics.median(in_memory) * 1000:.0f} ms "
+          f"({', '.join(f'{t * 1000:.0f}' for t in in_memory)}); answers {digest(columns)} "
+          f"({same})")
 
 
 if __name__ == "__main__":
