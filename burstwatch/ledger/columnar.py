@@ -3,8 +3,8 @@
 An in-memory ledger (a one-shot scan's) keeps its rows as the Arrow tables it would insert
 into DuckDB until something asks it for SQL (``store.Ledger``). Its conversations are then
 answered here, from those tables, with the meaning ``queries.conversations`` gives them in SQL:
-on the 5 M-packet capture's rows in a few tens of milliseconds instead of the database's
-0.5-0.9 s, and without DuckDB's import, set-up and memory. tests/test_ledger_columnar.py holds
+on the 5 M-packet capture's rows in about 0.2 s instead of the database's 0.5-0.9 s, and
+without DuckDB's import, set-up and memory. tests/test_ledger_columnar.py holds
 both answers to be the same on random ledgers.
 
 Text columns become integer codes in one vocabulary ranked in sorted (byte) order, so
@@ -23,14 +23,15 @@ import pyarrow as pa
 
 from burstwatch.conversations.model import ConversationBursts, Conversations
 from burstwatch.ledger.columns import empty_table
+from burstwatch.ledger.queries import SHARED
 from burstwatch.ledger.schema import BURSTS, FLOWS, Table
 
 I64 = npt.NDArray[np.int64]
 _T = TypeVar("_T", bound=np.generic)
 Bool = npt.NDArray[np.bool_]
 
-# Context a row may not know yet and the rest of its flow's rows do (queries._SHARED).
-_SHARED_TEXT = ("verdict", "sni", "sni_domain", "remote_country", "remote_org")
+# Context a row may not know yet and the rest of its flow's rows do: the text columns.
+_SHARED_TEXT = tuple(c for c in SHARED if c != "remote_asn")
 
 
 class _Vocabulary:
@@ -203,7 +204,7 @@ def _records(bursts: pa.Table, flows: pa.Table) -> tuple[_Vocabulary, _Records]:
     # Each flow's context: per column, the value of its latest flow row that has one.
     from_flows = np.r_[np.zeros(nb, np.bool_), np.ones(nf, np.bool_)]
     shared = {}
-    for name in (*_SHARED_TEXT, "remote_asn"):
+    for name in SHARED:
         own = texts[name]
         latest = flows_of.latest(end, from_flows & (own >= 0))
         shared[name] = np.where(own >= 0, own, _pick(latest[flow], own))

@@ -22,11 +22,11 @@ DAY_NS = 24 * HOUR_NS
 _FOREVER = np.iinfo(np.int64).max
 
 # What a burst (or an early window) may not know yet and the rest of its flow's rows do.
-_SHARED = ("verdict", "sni", "sni_domain", "remote_country", "remote_asn", "remote_org")
+SHARED = ("verdict", "sni", "sni_domain", "remote_country", "remote_asn", "remote_org")
 _CTX = ",\n        ".join(
-    f"arg_max({c}, end_ns) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in _SHARED
+    f"arg_max({c}, end_ns) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in SHARED
 )
-_COALESCED = ", ".join(f"coalesce(r.{c}, x.{c}) AS {c}" for c in _SHARED)
+_COALESCED = ", ".join(f"coalesce(r.{c}, x.{c}) AS {c}" for c in SHARED)
 _PARTY = """coalesce(r.sni_domain, x.sni_domain, r.remote_net) AS party,
         CASE WHEN coalesce(r.sni_domain, x.sni_domain) IS NULL THEN 'net' ELSE 'domain' END
             AS party_kind"""
