@@ -83,25 +83,26 @@ class StartedAhead(Generic[T]):
 
     def __init__(self, items: Iterator[T], name: str = "burstwatch-start") -> None:
         self._items = items
-        self._first: list[tuple[bool, object]] = []
+        self._first: list[tuple[str, object]] = []  # ("item" | "end" | "error", value)
         self._thread = threading.Thread(target=self._start, name=name, daemon=True)
         self._thread.start()
 
     def _start(self) -> None:
         try:
-            self._first.append((True, next(self._items)))
+            self._first.append(("item", next(self._items)))
         except StopIteration:
-            self._first.append((False, None))
+            self._first.append(("end", None))
         except BaseException as exc:  # raised in the caller's thread
-            self._first.append((False, exc))
+            self._first.append(("error", exc))
 
     def __iter__(self) -> Iterator[T]:
         self._thread.join()
-        produced, item = self._first[0]
-        if isinstance(item, BaseException):
-            raise item
-        if produced:
-            yield item  # type: ignore[misc]
+        outcome, value = self._first[0]
+        if outcome == "error":
+            assert isinstance(value, BaseException)
+            raise value
+        if outcome == "item":
+            yield value  # type: ignore[misc]
             yield from self._items
 
     def close(self) -> None:

@@ -266,7 +266,7 @@ def _run(args: argparse.Namespace, stop: StopRequest) -> int:
                     interrupted = True  # judge what was read: nothing found is lost
                 held.connect_ahead()  # while the last rows are converted for it
                 interrupted = interrupted or stop.requested
-                heap.give_back()  # what reading freed, before the conversation query grows
+                heap.give_back()  # what reading freed, before the conversation question
                 judgement = judge_and_revise(held, judging.judge, flow_alerts, args.horizon,
                                              _name(group), keep_cases=args.state is not None)
                 if args.report:

@@ -24,7 +24,7 @@ import pyarrow as pa
 from burstwatch.conversations.model import ConversationBursts, Conversations
 from burstwatch.ledger.columns import empty_table
 from burstwatch.ledger.queries import SHARED
-from burstwatch.ledger.schema import BURSTS, FLOWS, Table
+from burstwatch.ledger.schema import SAME_RECORD, Table
 
 I64 = npt.NDArray[np.int64]
 _T = TypeVar("_T", bound=np.generic)
@@ -351,9 +351,9 @@ def conversations(
     def first_with(column: str) -> I64:
         values, top = rec.shared[column][hist], tops[column]
         known = values >= 0
-        width = max(int(values.max(initial=0)), int(top.max(initial=0))) + 1
-        seen = _earliest(rec.local_ip[hist][known] * width + values[known],
-                         rec.start_ns[hist][known], local * width + top)
+        span = max(int(values.max(initial=0)), int(top.max(initial=0))) + 1
+        seen = _earliest(rec.local_ip[hist][known] * span + values[known],
+                         rec.start_ns[hist][known], local * span + top)
         return np.where(top >= 0, seen, -1)
 
     hosts = _Groups(rec.local_ip[hist])
@@ -400,11 +400,6 @@ def _bursts(hz: _Records, pair: I64, vocab: _Vocabulary) -> ConversationBursts:
     )
 
 
-# What makes two rows the same record (store._SAME, the database's test).
-_SAME_KEY = {BURSTS.name: ("flow_id", "direction", "start_ns"),
-             FLOWS.name: ("flow_id", "kind", "end_ns", "window_index")}
-
-
 def without_repeats(tables: Sequence[pa.Table], schema: Table) -> pa.Table:
     """``tables`` (rows of ``schema``, in the order they were added) as one, without a row
     whose record an earlier table holds: what the ledger's ``INSERT ... WHERE NOT EXISTS``
@@ -415,7 +410,7 @@ def without_repeats(tables: Sequence[pa.Table], schema: Table) -> pa.Table:
     if len(tables) == 1:
         return whole
     keys = [_coded([whole.column(name)])[0][0] if name == "kind"
-            else _integers(whole.column(name), -1) for name in _SAME_KEY[schema.name]]
+            else _integers(whole.column(name), -1) for name in SAME_RECORD[schema.name]]
     added = np.repeat(np.arange(len(tables)), [t.num_rows for t in tables])
     order = np.lexsort((added, *reversed(keys)))
     same = np.ones(max(order.shape[0] - 1, 0), np.bool_)

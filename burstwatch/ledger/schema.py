@@ -131,6 +131,13 @@ FLOWS = Table(
     ),
 )
 
+# What makes two rows the same record (a capture scanned again, the same traffic from a
+# second sensor): the ledger adds a row only when none with these values is held.
+SAME_RECORD = {
+    BURSTS.name: ("flow_id", "direction", "start_ns"),
+    FLOWS.name: ("flow_id", "kind", "end_ns", "window_index"),
+}
+
 META = Table(
     "ledger_meta",
     "facts about the file itself: schema version, retention, last prune",

@@ -29,9 +29,11 @@ from burstwatch.ledger.schema import (
     DEFAULT_RETENTION_DAYS,
     FLOWS,
     META,
+    SAME_RECORD,
     SCHEMA_VERSION,
     STATE,
     TABLES,
+    Table,
 )
 from burstwatch.records import FlowBatch
 
@@ -411,12 +413,14 @@ class Ledger:
         self._con.execute(f"INSERT OR REPLACE INTO {META.name} VALUES (?, ?)", [key, value])
 
 
-# What makes two rows the same record (``t`` held, ``b`` new).
-_SAME = {
-    BURSTS.name: "t.flow_id = b.flow_id AND t.direction = b.direction AND t.start_ns = b.start_ns",
-    FLOWS.name: ("t.flow_id = b.flow_id AND t.kind = b.kind AND t.end_ns = b.end_ns AND "
-                 "t.window_index IS NOT DISTINCT FROM b.window_index"),
-}
+def _same_sql(table: Table) -> str:
+    """``SAME_RECORD`` as a join condition (``t`` held, ``b`` new); NULLs compare equal."""
+    nullable = {c.name for c in table.columns if c.nullable}
+    return " AND ".join(f"t.{c} IS NOT DISTINCT FROM b.{c}" if c in nullable else f"t.{c} = b.{c}"
+                        for c in SAME_RECORD[table.name])
+
+
+_SAME = {t.name: _same_sql(t) for t in (BURSTS, FLOWS)}
 
 
 def _cutoff(latest_ns: int, days: float) -> int:
@@ -554,6 +558,7 @@ class _Held:
             return 0
         # A repeat of a row pruned now was never added (the database checks on insert).
         self.tables = [[(s.name, t) for s, t in zip((BURSTS, FLOWS), self.rows(), strict=True)]]
+        self.count = sum(t.num_rows for _, t in self.tables[0])
         deleted = 0
         for tables in self.tables:
             for i, (name, table) in enumerate(tables):
