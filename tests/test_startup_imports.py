@@ -4,6 +4,7 @@ interpreter (deterministic), never how long it takes (that is bench/bench_startu
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,25 @@ def test_a_scan_judges_without_duckdb_unless_its_report_asks_the_ledger(
     imported, code = json.loads(line[-1][len("SEEN "):])
     assert imported == report
     assert code == 1 and "cases: 1 (" in proc.stdout
+
+
+THREADS_PROBE = """
+import os, sys
+import burstwatch.cli
+import numpy
+print(os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc (Linux)")
+def test_a_command_starts_no_blas_threads_unless_asked() -> None:
+    """numpy's OpenBLAS would start a worker thread per core (which spins before it sleeps);
+    a command loads numpy with one thread, the interpreter's own, unless the user chose."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", THREADS_PROBE], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600, check=True).stdout.split()
+    assert out == ["1", "1"]
+    env["OPENBLAS_NUM_THREADS"] = "3"
+    out = subprocess.run([sys.executable, "-c", THREADS_PROBE], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600, check=True).stdout.split()
+    assert out[0] == "3"
