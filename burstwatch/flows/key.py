@@ -100,6 +100,9 @@ class GroupedPackets:
     payload: npt.NDArray[np.int64]
     flags: npt.NDArray[np.uint8]
     proto: npt.NDArray[np.uint8]
+    # Packets whose key is not their group's first packet's: 64-bit hash collisions inside
+    # the batch (almost always none; the table then compares keys per group, not per packet).
+    collided: int = 0
     payloads: PayloadCopy | None = None  # those the table may sample (``FlowTable.prepare``)
 
 
@@ -144,6 +147,22 @@ def group_by_hash(
     return groups
 
 
+@njit(cache=True, nogil=True)
+def count_unlike_first(
+    a_hi: np.ndarray, a_lo: np.ndarray, b_hi: np.ndarray, b_lo: np.ndarray, ports: np.ndarray,
+    inverse: np.ndarray, first: np.ndarray,
+) -> int:
+    """How many packets have another key than their group's first packet (grouped by hash:
+    ``inverse``, ``first``), i.e. collided with it."""
+    unlike = 0
+    for i in range(inverse.shape[0]):
+        f = first[inverse[i]]
+        if (a_hi[i] != a_hi[f] or a_lo[i] != a_lo[f] or b_hi[i] != b_hi[f]
+                or b_lo[i] != b_lo[f] or ports[i] != ports[f]):
+            unlike += 1
+    return unlike
+
+
 def group_hashes(h: U64) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64],
                                   npt.NDArray[np.intp]]:
     """``group_by_hash`` of the hashes ``h`` (at least one), its table made for it:
@@ -163,11 +182,13 @@ def group_packets(batch: PacketBatch, idx: npt.NDArray[np.intp]) -> GroupedPacke
     keys = batch_keys(batch, idx)
     n = idx.shape[0]
     order, inverse, first = group_hashes(keys.hash)
+    collided = count_unlike_first(keys.a_hi, keys.a_lo, keys.b_hi, keys.b_lo, keys.ports,
+                                  inverse, first)
     # Every packet decoded (the usual case): the batch's own columns, not copies of them.
     every = n == len(batch)
     return GroupedPackets(
         idx=idx, keys=keys, order=order, uniq=keys.hash[first], first=first,
-        inverse=inverse, ts=batch.ts_ns if every else batch.ts_ns[idx],
+        inverse=inverse, collided=collided, ts=batch.ts_ns if every else batch.ts_ns[idx],
         wire=(batch.wire_len if every else batch.wire_len[idx]).astype(np.int64),
         payload=(batch.payload_len if every else batch.payload_len[idx]).astype(np.int64),
         flags=batch.tcp_flags if every else batch.tcp_flags[idx],

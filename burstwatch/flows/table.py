@@ -28,7 +28,7 @@ from burstwatch.flows import roles
 from burstwatch.flows import state as st
 from burstwatch.flows.config import FlowConfig
 from burstwatch.flows.kernel import evict, gather_bytes, process_packets, tick
-from burstwatch.flows.key import GroupedPackets, group_packets
+from burstwatch.flows.key import BatchKeys, GroupedPackets, group_packets
 from burstwatch.flows.records import (
     TUNNEL_DST_HI,
     TUNNEL_DST_LO,
@@ -228,6 +228,18 @@ class FlowTable:
             self._free[self._nfree : self._nfree + slots.shape[0]] = slots
         self._nfree += slots.shape[0]
 
+    def _holds_each(self, slots: npt.NDArray[np.int64], keys: BatchKeys,
+                    at: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
+        """Whether the key in each of ``slots`` is the key of packet ``at``."""
+        return ((self.k_a_hi[slots] == keys.a_hi[at]) & (self.k_a_lo[slots] == keys.a_lo[at])
+                & (self.k_b_hi[slots] == keys.b_hi[at]) & (self.k_b_lo[slots] == keys.b_lo[at])
+                & (self.k_ports[slots] == keys.ports[at]))
+
+    def _holds(self, slots: npt.NDArray[np.int64], keys: BatchKeys,
+               at: npt.NDArray[np.intp]) -> bool:
+        """Whether every one of ``slots`` holds the key of packet ``at``."""
+        return bool(self._holds_each(slots, keys, at).all())
+
     @property
     def active_flows(self) -> int:
         return int(self._index_slot.shape[0])
@@ -335,16 +347,15 @@ class FlowTable:
             self._index_hash, self._index_slot = merged_hash[o], merged_slot[o]
         self.due[slot_of] = DUE_NOW  # packets arrived: the next clock sweep looks at these
         slot = slot_of[inverse]
-        same = (
-            (self.k_a_hi[slot] == keys.a_hi) & (self.k_a_lo[slot] == keys.a_lo)
-            & (self.k_b_hi[slot] == keys.b_hi) & (self.k_b_lo[slot] == keys.b_lo)
-            & (self.k_ports[slot] == keys.ports)
-        )
         ts = grouped.ts
-        if not same.all():  # a 64-bit hash collision: count it, leave those packets out
-            self.hash_collisions += int((~same).sum())
-            order = order[same[order]]
         n_all = idx.shape[0]
+        # A 64-bit hash collision: count it, leave out the packets whose key is not the one
+        # the table holds. Only where the batch's groups are not all of one key each, or a
+        # group's first packet is not the key the table found for it, are packets compared.
+        if grouped.collided or not self._holds(slot_of[found], keys, first[found]):
+            same = self._holds_each(slot, keys, np.arange(n_all))
+            self.hash_collisions += n_all - int(same.sum())
+            order = order[same[order]]
         cfg = self._cfg if self.sample_payloads else self._cfg_nosample
         sample = np.zeros(n_all, np.bool_)
         sample_dir = np.zeros(n_all, np.int8)
