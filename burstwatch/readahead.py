@@ -14,6 +14,8 @@ import threading
 from collections.abc import Generator, Iterable, Iterator
 from typing import Generic, TypeVar
 
+from burstwatch import priority
+
 T = TypeVar("T")
 
 _DONE = object()
@@ -61,6 +63,7 @@ def read_ahead(items: Iterable[T], depth: int = 2,
     worker.start()
     try:
         while True:
+            priority.behind()  # whichever thread consumes waits on the producer
             item = q.get()
             if item is _DONE:
                 return

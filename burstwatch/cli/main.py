@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
-from burstwatch import __version__
+from burstwatch import __version__, priority
 from burstwatch.cli import (
     flows,
     generate,
@@ -75,6 +75,7 @@ def run() -> NoReturn:
     tracer watches (``python -m cProfile``, a debugger: they write what they found after the
     program ends), or a flush fails, the interpreter's own exit handles it as it always did.
     """
+    priority.enable()  # the reading thread first (this process is the command's own)
     code = main()
     main_thread = threading.main_thread()
     if (any(t.is_alive() and not t.daemon and t is not main_thread for t in threading.enumerate())

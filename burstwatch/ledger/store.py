@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from burstwatch import heap
+from burstwatch import heap, priority
 from burstwatch.errors import LedgerError
 from burstwatch.ledger.schema import (
     BURSTS,
@@ -626,6 +626,7 @@ class _Writer:
             raise LedgerError(f"{self._ledger.path or 'ledger'}: cannot write: {failure}") from failure
 
     def _run(self) -> None:
+        priority.behind()
         pending: dict[str, list[pa.Table]] = {}
         rows = 0
         while True:

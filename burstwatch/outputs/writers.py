@@ -125,6 +125,9 @@ class _WriteBehind:
         self._thread.start()
 
     def _run(self) -> None:
+        from burstwatch import priority
+
+        priority.behind()
         while (data := self._queue.get()) is not None:
             if self._failure is None:
                 try:
