@@ -90,6 +90,36 @@ def test_a_small_file_gets_no_hints_it_does_not_need(
     assert rec.calls == []
 
 
+def _vm_flags(path: Path) -> list[str]:
+    """The kernel's flags (``VmFlags``) of this process's mapping of ``path``."""
+    mine = False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+            mine = line.rstrip().endswith(str(path))
+        elif mine and line.startswith("VmFlags:"):
+            return head[1:]
+    raise AssertionError(f"{path} is not mapped")
+
+
+THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+
+
+@pytest.mark.skipif(not THP.is_file() or "[never]" in (THP.read_text() if THP.is_file() else ""),
+                    reason="needs transparent huge pages (Linux, not 'never')")
+def test_a_mapped_capture_is_read_and_mapped_in_huge_pieces(tmp_path: Path) -> None:
+    """The kernel is asked for 2 MiB folios (``hg``) and front-to-back reading (``sr``) on
+    the capture's own mapping: it read a cold capture into 4 KiB pages otherwise."""
+    path = tmp_path / "capture.bin"
+    with path.open("wb") as f:
+        f.truncate(4 << 20)
+    with path.open("rb") as f:
+        src = MmapSource(f)
+        flags = _vm_flags(path)
+        src.close()
+    assert "hg" in flags and "sr" in flags, flags
+
+
 def _resident_mib(path: Path) -> float:
     """Resident MiB of this process's mappings of ``path`` (/proc/self/smaps)."""
     total, mine = 0, False
