@@ -240,3 +240,21 @@ def test_provisional_rows_go_to_the_database() -> None:
         assert ledger.held_rows() is None
         assert ledger.connection.execute("SELECT count(*) FROM bursts WHERE provisional"
                                          ).fetchone() == (len(CURRENT.bursts),)
+
+
+def test_text_is_coded_by_the_strings_rows_hold() -> None:
+    """Codes rank the strings some row holds, in byte order; NULL and "" are -1. Dictionary
+    chunks may hold strings no row uses (rows dropped as repeats or aged out keep their
+    dictionaries) and NULL among their values; a plain chunk's strings are its rows'."""
+    d1 = pa.DictionaryArray.from_arrays(pa.array([0, 2, None, 2, 4], pa.int32()),
+                                        pa.array(["b", "unused", "a", "", None]))
+    d2 = pa.DictionaryArray.from_arrays(pa.array([1, 1, 0], pa.int32()),
+                                        pa.array(["zz", "é", "also unused"]))
+    dict_column = pa.chunked_array([d1, d2])
+    plain_column = pa.chunked_array([pa.array(["c", None, "a"]), pa.array(["", "b"])])
+    codes, values = columnar._coded([dict_column, plain_column])
+    rows = [dict_column.to_pylist(), plain_column.to_pylist()]
+    held = sorted({v for col in rows for v in col if v}, key=lambda v: v.encode())
+    assert values == held == ["a", "b", "c", "zz", "é"]
+    for got, want in zip(codes, rows, strict=True):
+        assert got.tolist() == [held.index(v) if v else -1 for v in want]
