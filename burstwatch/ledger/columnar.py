@@ -80,7 +80,7 @@ def _coded(columns: list[pa.ChunkedArray]) -> tuple[list[I64], list[str]]:
     places: list[list[tuple[int, int, I64 | None]]] = []
     at = 0
     for column in columns:
-        place = []
+        place: list[tuple[int, int, I64 | None]] = []
         for chunk in column.chunks:
             if pa.types.is_dictionary(chunk.type):
                 strings.append(text(chunk.dictionary))
