@@ -26,6 +26,7 @@ from burstwatch.flows import FlowConfig
 from burstwatch.flows import state as fs
 from burstwatch.flows.records import BurstRows, FlowOutput, FlowRows, PayloadSamples
 from burstwatch.netaddr import unique_pairs
+from burstwatch.ordering import stable_argsort
 
 SCOPE_NAMES = {
     Scope.UNKNOWN: "unknown",
@@ -170,7 +171,7 @@ class FlowAnnotator:
             return
         recent = self._recent
         changed = []
-        order = todo[np.argsort(rows.start_ns[todo], kind="stable")]
+        order = todo[stable_argsort(rows.start_ns[todo])]
         # The loop's inputs as Python values, converted column by column (not per row); a
         # row's kind is read before the row itself is carried, so reading it ahead is the same.
         keys = _five_tuples(rows, order)

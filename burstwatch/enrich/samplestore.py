@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from burstwatch.flows.kernel import gather_bytes, move_down
 from burstwatch.flows.records import PayloadSamples
+from burstwatch.ordering import stable_argsort
 
 I64 = npt.NDArray[np.int64]
 _MAX_RUNS = 8
@@ -74,7 +75,7 @@ class SampleStore:
         self._fid[a:b], self._dir[a:b], self._off[a:b] = s.flow_id, s.direction, out_off
         self._len[a:b], self._whole[a:b], self._alive[a:b] = s.length, s.whole, True
         self._n, self._live = b, self._live + k
-        order = np.argsort(s.flow_id, kind="stable")
+        order = stable_argsort(s.flow_id)
         self._runs.append((s.flow_id[order], a + order))
         if len(self._runs) > _MAX_RUNS:
             self._merge_runs()
@@ -137,7 +138,7 @@ class SampleStore:
         got = np.concatenate(found) if found else np.zeros(0, np.int64)
         got = got[self._alive[got]]
         got.sort()  # arrival order, then grouped by flow keeping it
-        got = got[np.argsort(self._fid[got], kind="stable")]
+        got = got[stable_argsort(self._fid[got])]
         out = (self._fid[got], self._dir[got].astype(np.int64), self._off[got], self._len[got],
                self._whole[got])
         self._alive[got] = False
@@ -155,7 +156,7 @@ class SampleStore:
         fids, pos = fids[alive], pos[alive]
         # Runs are in arrival order and each is sorted: a stable sort merges them (timsort
         # finds the runs), keeping each flow's records in arrival order.
-        order = np.argsort(fids, kind="stable")
+        order = stable_argsort(fids)
         self._runs = [(fids[order], pos[order])]
 
     def _compact_records(self, extra: int) -> None:
@@ -185,7 +186,7 @@ class SampleStore:
         into an arena twice the size needed."""
         need = self.live_bytes + extra
         live = np.flatnonzero(self._alive[: self._n])
-        order = live[np.argsort(self._off[live], kind="stable")]
+        order = live[stable_argsort(self._off[live])]
         lens = self._len[order]
         packed = np.zeros(lens.shape[0], np.int64)
         if lens.shape[0]:

@@ -343,7 +343,7 @@ class FlowTable:
             slot_of[new] = slots
             merged_hash = np.concatenate([self._index_hash, uniq[new]])
             merged_slot = np.concatenate([self._index_slot, slots])
-            o = np.argsort(merged_hash, kind="stable")
+            o = np.argsort(merged_hash)  # the hashes are distinct: any sort is stable
             self._index_hash, self._index_slot = merged_hash[o], merged_slot[o]
         self.due[slot_of] = DUE_NOW  # packets arrived: the next clock sweep looks at these
         slot = slot_of[inverse]

@@ -31,6 +31,7 @@ from burstwatch.errors import BurstwatchError, InputError
 from burstwatch.flows.kernel import gather_bytes
 from burstwatch.ingest.records import I64, CaptureWarning, RecordBatch
 from burstwatch.ingest.source import CaptureReader, open_capture
+from burstwatch.ordering import stable_argsort
 
 I32 = npt.NDArray[np.int32]
 DEFAULT_BATCH_SIZE = 65536
@@ -474,7 +475,7 @@ def _merge(pieces: list[Piece], batch_size: int) -> Iterator[tuple[RecordBatch, 
         return np.concatenate([getattr(b, column)[lo:hi] for b, _, lo, hi, _ in pieces])
 
     key = np.concatenate([k[lo:hi] for _, k, lo, hi, _ in pieces])
-    order = np.argsort(key, kind="stable")
+    order = stable_argsort(key)
     counts = np.array([hi - lo for _, _, lo, hi, _ in pieces], np.int64)
     piece = np.repeat(np.arange(len(pieces)), counts)[order]
     rank = np.repeat(np.array([p[4] for p in pieces], np.int32), counts)[order]

@@ -25,6 +25,7 @@ from burstwatch.conversations.model import ConversationBursts, Conversations
 from burstwatch.ledger.columns import empty_table
 from burstwatch.ledger.queries import SHARED
 from burstwatch.ledger.schema import SAME_RECORD, Table
+from burstwatch.ordering import stable_argsort
 
 I64 = npt.NDArray[np.int64]
 _T = TypeVar("_T", bound=np.generic)
@@ -144,7 +145,7 @@ class _Groups:
     """Rows grouped by an integer key (one stable sort): sums, extremes and rows per group."""
 
     def __init__(self, key: I64) -> None:
-        self.order = np.argsort(key, kind="stable")
+        self.order = stable_argsort(key)
         ordered = key[self.order]
         head = np.r_[True, ordered[1:] != ordered[:-1]] if ordered.size else np.zeros(0, np.bool_)
         self.starts = np.flatnonzero(head)

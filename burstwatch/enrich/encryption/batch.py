@@ -28,6 +28,7 @@ from burstwatch.enrich.encryption.ssh import detect_ssh
 from burstwatch.enrich.encryption.tls import detect_tls
 from burstwatch.enrich.encryption.verdict import EncryptionVerdict, FlowSample
 from burstwatch.enrich.encryption.wireguard import detect_wireguard
+from burstwatch.ordering import stable_argsort
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -211,7 +212,7 @@ def classify_packed_columns(
     probes = None if probe is None else np.asarray(probe, np.bool_).ravel()
     if probes is not None and probes.shape[0] != n:
         raise ValueError("classify_packed: probe needs one entry per flow")
-    order = np.argsort(flows, kind="stable")
+    order = stable_argsort(flows)
     by_flow = flows[order]
     out: list[VerdictColumns] = []
     for lo in range(0, n, CHUNK_FLOWS):

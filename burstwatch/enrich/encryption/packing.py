@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from burstwatch.flows.kernel import gather_bytes
+from burstwatch.ordering import stable_argsort
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -71,7 +72,7 @@ def pack_columns(
     keep = length > 0
     source, offset, length = source[keep], offset[keep], length[keep]
     slot = direction[keep] * n + flow[keep]
-    order = np.argsort(slot, kind="stable")
+    order = stable_argsort(slot)
     dir_first = np.zeros(2 * n + 1, np.int64)
     np.cumsum(np.bincount(slot, minlength=2 * n), out=dir_first[1:])
     lens = length[order]
