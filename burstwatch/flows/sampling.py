@@ -97,14 +97,22 @@ def sides_sampled_out(live: np.ndarray, runs: np.ndarray, meta: np.ndarray, nsam
 
 
 @njit(cache=True, nogil=True)
-def may_sample(order: np.ndarray, inverse: np.ndarray, from_a: np.ndarray, payload: np.ndarray,
-               done_a: np.ndarray, done_b: np.ndarray, nsamples: int, out: np.ndarray) -> int:
-    """The packets of a batch the flow table may take as payload samples, into ``out``
-    (positions, key by key): a flow samples the first ``nsamples`` payloads each side sends,
-    so at most the first that many of each key and side in the batch, and none of a side
-    that has given all its samples (``done_a``/``done_b`` per key). ``order`` lists the
-    packets key by key, each key's in capture order; ``inverse`` is each packet's key."""
+def plan_copy(order: np.ndarray, inverse: np.ndarray, from_a: np.ndarray, payload: np.ndarray,
+              done_a: np.ndarray, done_b: np.ndarray, nsamples: int, idx: np.ndarray,
+              offset: np.ndarray, payload_off: np.ndarray, cap_len: np.ndarray,
+              payload_len: np.ndarray, which: np.ndarray, start: np.ndarray,
+              length: np.ndarray, out_off: np.ndarray) -> tuple[int, int]:
+    """The packets of a batch the flow table may take as payload samples, and where their
+    payloads lie: (how many, their bytes in all). A flow samples the first ``nsamples``
+    payloads each side sends, so at most the first that many of each key and side in the
+    batch, and none of a side that has given all its samples (``done_a``/``done_b`` per
+    key). ``order`` lists the packets key by key, each key's in capture order; ``inverse``
+    is each packet's key; packet i is record ``idx[i]``. For the k-th one taken: its
+    position ``which[k]``, its captured payload's ``start`` and ``length`` in the batch's
+    bytes (a payload cut by the snap length ends where the capture does) and ``out_off``,
+    where it goes in a copy of them all, one after another."""
     n = 0
+    total = 0
     key = -1
     sent_a = 0
     sent_b = 0
@@ -116,13 +124,20 @@ def may_sample(order: np.ndarray, inverse: np.ndarray, from_a: np.ndarray, paylo
         if payload[i] <= 0:
             continue
         if from_a[i]:
-            if sent_a < nsamples and not done_a[g]:
-                out[n] = i
-                n += 1
+            take = sent_a < nsamples and not done_a[g]
             sent_a += 1
         else:
-            if sent_b < nsamples and not done_b[g]:
-                out[n] = i
-                n += 1
+            take = sent_b < nsamples and not done_b[g]
             sent_b += 1
-    return n
+        if take:
+            p = idx[i]
+            first = int(offset[p]) + int(payload_off[p])
+            last = min(int(offset[p]) + int(cap_len[p]), first + int(payload_len[p]))
+            size = max(last - first, 0)
+            which[n] = i
+            start[n] = first
+            length[n] = size
+            out_off[n] = total
+            total += size
+            n += 1
+    return n, total

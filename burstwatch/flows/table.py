@@ -44,7 +44,7 @@ from burstwatch.flows.sampling import (
     PayloadCopy,
     SamplePolicy,
     keep_lengths,
-    may_sample,
+    plan_copy,
     sides_sampled_out,
 )
 
@@ -292,20 +292,20 @@ class FlowTable:
         each key and side in the batch, leaving out the sides that have taken all theirs
         (``sampled_out``)."""
         done_a, done_b = (_member(done, grouped.uniq) for done in self.sampled_out)
-        which = np.empty(grouped.order.shape[0], np.int64)
-        which = which[:may_sample(grouped.order, grouped.inverse, grouped.keys.src_is_a,
-                                  grouped.payload, done_a, done_b, int(self._cfg[6]), which)]
-        start, length = _payload_spans(batch, grouped.idx[which])
-        total = int(length.sum())
-        if total > batch.records.data.shape[0] // COPY_SHARE:
+        most = grouped.order.shape[0]
+        which, start, length, out_off = (np.empty(most, np.int64) for _ in range(4))
+        rec = batch.records
+        n, total = plan_copy(grouped.order, grouped.inverse, grouped.keys.src_is_a,
+                             grouped.payload, done_a, done_b, int(self._cfg[6]), grouped.idx,
+                             rec.offset, batch.payload_off, batch.cap_len, batch.payload_len,
+                             which, start, length, out_off)
+        if total > rec.data.shape[0] // COPY_SHARE:
             return None
-        at = np.full(grouped.idx.shape[0], -1, np.int64)
-        out_off = np.zeros(which.shape[0], np.int64)
-        np.cumsum(length[:-1], out=out_off[1:])
         data = np.empty(max(total, 1), np.uint8)
-        gather_bytes(batch.records.data, start, length, out_off, data)
+        gather_bytes(rec.data, start[:n], length[:n], out_off[:n], data)
         data.flags.writeable = False  # read as the capture is: one compiled signature for both
-        at[which] = out_off
+        at = np.full(grouped.idx.shape[0], -1, np.int64)
+        at[which[:n]] = out_off[:n]
         return PayloadCopy(data, at)
 
     def _part_size(self) -> int:
