@@ -31,3 +31,12 @@ def test_extremes_and_ties(dtype: type) -> None:
     assert stable_argsort(key).tolist() == np.argsort(key, kind="stable").tolist()
     few = np.array([3, 1, 3, 1, 2] * 200, dtype=dtype)  # a narrow range: the quick path
     assert stable_argsort(few).tolist() == np.argsort(few, kind="stable").tolist()
+
+
+@pytest.mark.parametrize("runs", [1, 2, 9])
+def test_keys_in_sorted_runs(runs: int) -> None:
+    """Keys in a few sorted runs (merged sample-store runs, files' times) take timsort's
+    path; ties across runs keep the runs' order."""
+    rng = np.random.default_rng(runs)
+    key = np.concatenate([np.sort(rng.integers(0, 1000, 3000)) for _ in range(runs)])
+    assert stable_argsort(key).tolist() == np.argsort(key, kind="stable").tolist()

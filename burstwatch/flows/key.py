@@ -102,7 +102,7 @@ class GroupedPackets:
     proto: npt.NDArray[np.uint8]
     # Packets whose key is not their group's first packet's: 64-bit hash collisions inside
     # the batch (almost always none; the table then compares keys per group, not per packet).
-    collided: int = 0
+    collided: int
     payloads: PayloadCopy | None = None  # those the table may sample (``FlowTable.prepare``)
 
 
