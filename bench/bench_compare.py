@@ -1,7 +1,7 @@
 """Side by side: burstwatch against argus, suricata and nfstream on one capture, whole processes.
 
     python bench/bench_compare.py CAPTURE [--rounds 3] [--nfstream-python PATH] [--only NAMES]
-                                          [--baseline TREE] [--cold]
+                                          [--baseline TREE] [--cold] [--check]
 
 Every round runs every system once, in an order rotated from round to round, so load on a
 shared machine falls on all of them alike (pairing); the table gives the median wall time,
@@ -170,6 +170,9 @@ def main() -> int:
     ap.add_argument("--nfstream-python", default=sys.executable)
     ap.add_argument("--only", help="comma-separated system names to run")
     ap.add_argument("--baseline", help="another source tree whose scan runs in the same rounds")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 when a target is missed (scan 2x argus, 3x suricata, "
+                         "300 MiB; flows -o within 15 %% of scan)")
     ap.add_argument("--cold", action="store_true",
                     help="drop the page cache before every run (needs root)")
     args = ap.parse_args()
@@ -223,7 +226,32 @@ def main() -> int:
     if missing:
         print()
         print("missing: " + "; ".join(missing))
+    if args.check:
+        missed = missed_targets({k: statistics.median(v) for k, v in walls.items()},
+                                {k: max(v) for k, v in rss.items()})
+        for line in missed:
+            print(f"target missed: {line}")
+        return 1 if missed else 0
     return 0
+
+
+def missed_targets(wall: dict[str, float], peak: dict[str, int]) -> list[str]:
+    """The side-by-side targets (issue 16) that medians ``wall`` and peaks ``peak`` miss:
+    scan at least 2x quicker than argus and 3x than suricata, at most 300 MiB, and
+    ``flows -o`` within 15 % of scan. Only systems that ran are compared; scan must have."""
+    scan = wall.get("burstwatch scan")
+    if scan is None:
+        return ["burstwatch scan did not run"]
+    missed = []
+    for peer, times in (("argus", 2.0), ("suricata", 3.0)):
+        if peer in wall and wall[peer] / scan < times:
+            missed.append(f"scan {wall[peer] / scan:.2f}x {peer}, not {times:g}x")
+    if peak["burstwatch scan"] > 300 * 2**20:
+        missed.append(f"scan peak {peak['burstwatch scan'] / 2**20:.0f} MiB, over 300")
+    flows = wall.get("burstwatch flows -o x.jsonl")
+    if flows is not None and flows > 1.15 * scan:
+        missed.append(f"flows -o {flows / scan - 1:.0%} over scan, not within 15 %")
+    return missed
 
 
 if __name__ == "__main__":
