@@ -21,8 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from burstwatch.decode import Decoder, PacketBatch
-from burstwatch.decode.batch import STATUS_NAMES
-from burstwatch.decode.summary import undecoded_kinds
+from burstwatch.decode.summary import BatchCounts, count_batch
 from burstwatch.enrich.nets import NetSet
 from burstwatch.errors import BurstwatchError, InputError
 from burstwatch.features import compute_features
@@ -81,10 +80,7 @@ class Decoded:
     decoded."""
 
     packets: PacketBatch
-    wire_bytes: int
-    status_counts: np.ndarray
-    encap_counts: np.ndarray
-    undecoded: dict[str, int]
+    counts: BatchCounts
     grouped: GroupedPackets | None  # the flow table's first steps (FlowTable.prepare)
 
 
@@ -128,17 +124,16 @@ class Pipeline:
         packets = self.decoder(records)
         # the flow table's stateless first steps, for the whole batch (a shard keeps a part)
         grouped = self.table.prepare(packets) if self.shard is None else None
-        return Decoded(packets, int(records.wirelen.sum(dtype=np.int64)),
-                       np.bincount(packets.status, minlength=len(STATUS_NAMES)),
-                       packets.encap_counts(), undecoded_kinds(packets), grouped)
+        return Decoded(packets, count_batch(packets, records.wirelen), grouped)
 
     def table_part(self, decoded: Decoded) -> FlowOutput:
         """``table_step``'s flow table, on what ``decode_part`` gave."""
         packets = decoded.packets
         stats = self.stats
         stats.packets += len(packets)
-        stats.wire_bytes += decoded.wire_bytes
-        stats.add_decode(decoded.status_counts, decoded.encap_counts, decoded.undecoded)
+        counts = decoded.counts
+        stats.wire_bytes += counts.wire_bytes
+        stats.add_decode(counts.status_counts, counts.encap_counts, counts.undecoded)
         table = self.table
         evicted = table.evicted
         if self.shard is None:

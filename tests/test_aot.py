@@ -493,13 +493,14 @@ import numpy as np
 from burstwatch import aot, jit
 from burstwatch.ingest.pcap import walk_records
 aot.ready()
-data = np.fromfile("pcaps/demo.pcap", np.uint8)
+data = np.fromfile("pcaps/demo.pcap", np.uint8)[24:]  # the records, after the file header
 data.flags.writeable = False
-out = [np.zeros(5000, t) for t in (np.int64, np.uint32, np.uint32, np.int64)]
-built = walk_records(data, False, 24, 0, *out)
+types = (np.int64, np.uint32, np.uint32, np.int64, np.uint16, np.uint16, np.int64)
+out = [np.zeros(5000, t) for t in types]
+built = walk_records(data, 24, False, 1000, 262144, 1, *out)
 before = jit.jit_loaded()
 strided = np.zeros(5000 * 2, np.int64)[::2]  # layout A: not what was built
-other = walk_records(data, False, 24, 0, strided, *out[1:])
+other = walk_records(data, 24, False, 1000, 262144, 1, strided, *out[1:])
 print(json.dumps({"built": list(built), "other": list(other), "jit_before": before,
                   "jit_after": jit.jit_loaded(), "same": bool((strided == out[0]).all())}))
 """

@@ -159,15 +159,6 @@ class PacketBatch:
         )
         return PacketBatch(**cols, records=sub)
 
-    def encap_counts(self) -> npt.NDArray[np.int64]:
-        """Packets per encapsulation (ENCAP_NAMES order) that crossed it."""
-        if not self.encap.any():
-            return np.zeros(len(ENCAP_NAMES), np.int64)
-        per_mask = np.bincount(self.encap, minlength=1 << len(ENCAP_NAMES))
-        masks = np.arange(per_mask.shape[0])
-        return np.array([per_mask[(masks >> k) & 1 == 1].sum() for k in range(len(ENCAP_NAMES))],
-                        np.int64)
-
 
 def encap_names(mask: int) -> list[str]:
     """The names of the encapsulation bits set in ``mask`` (in ``ENCAP_NAMES`` order)."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from burstwatch.decode import batch as b
 from burstwatch.decode.batch import ENCAP_NAMES, STATUS_NAMES, PacketBatch
@@ -13,6 +14,7 @@ from burstwatch.decode.config import DecodeConfig
 from burstwatch.decode.decoder import Decoder
 from burstwatch.ingest.records import CaptureWarning
 from burstwatch.ingest.source import open_capture
+from burstwatch.jit import njit
 
 LINKTYPE_NAMES = {
     0: "NULL",
@@ -56,6 +58,49 @@ def undecoded_kinds(packets: PacketBatch) -> dict[str, int]:
         label = linktype_name(k)
         out[label] = out.get(label, 0) + c
     return out
+
+
+@njit(cache=True, nogil=True)
+def _tally(status: np.ndarray, encap: np.ndarray, wirelen: np.ndarray,
+           status_counts: np.ndarray, encap_counts: np.ndarray) -> tuple[int, int]:
+    """Add each packet's ``status`` and encapsulation bits (``encap``) to the counts; return
+    (the records' wire bytes, packets not decoded to IP)."""
+    undecoded = 0
+    bits = encap_counts.shape[0]
+    for i in range(status.shape[0]):
+        s = status[i]
+        status_counts[s] += 1
+        if s != b.STATUS_OK and s != b.STATUS_FRAGMENT:
+            undecoded += 1
+        e = encap[i]
+        if e:
+            for k in range(bits):
+                encap_counts[k] += (e >> k) & 1
+    wire = 0
+    for i in range(wirelen.shape[0]):
+        wire += wirelen[i]
+    return wire, undecoded
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    """What a run counts of each decoded batch (``RunStats.add_decode``)."""
+
+    wire_bytes: int  # of the records read
+    status_counts: npt.NDArray[np.int64]  # packets per ``STATUS_NAMES``
+    encap_counts: npt.NDArray[np.int64]  # packets per ``ENCAP_NAMES`` that crossed it
+    undecoded: dict[str, int]  # ``undecoded_kinds``
+
+
+def count_batch(packets: PacketBatch, wirelen: npt.NDArray[np.uint32]) -> BatchCounts:
+    """``packets``' counts, and the wire bytes of the records they came from (``wirelen``),
+    in one compiled pass: the decoding thread counts each batch, and each numpy step it
+    took instead was a GIL hand-over with the threads behind it."""
+    status_counts = np.zeros(len(STATUS_NAMES), np.int64)
+    encap_counts = np.zeros(len(ENCAP_NAMES), np.int64)
+    wire, undecoded = _tally(packets.status, packets.encap, wirelen, status_counts, encap_counts)
+    return BatchCounts(wire, status_counts, encap_counts,
+                       undecoded_kinds(packets) if undecoded else {})
 
 
 def undecoded_warning(packets: int, decode: dict[str, int], undecoded: dict[str, int]) -> str | None:
@@ -137,13 +182,14 @@ def summarize_capture(path: str, config: DecodeConfig | None = None) -> CaptureS
         packets = decoder(records)
         summary.packets += len(packets)
         summary.captured_bytes += int(records.caplen.sum(dtype=np.int64))
-        summary.wire_bytes += int(records.wirelen.sum(dtype=np.int64))
+        tally = count_batch(packets, records.wirelen)
+        summary.wire_bytes += tally.wire_bytes
         lo, hi = int(packets.ts_ns.min()), int(packets.ts_ns.max())
         first = lo if first is None else min(first, lo)
         last = hi if last is None else max(last, hi)
-        status_totals += np.bincount(packets.status, minlength=len(STATUS_NAMES))
-        encap_totals += packets.encap_counts()
-        for k, c in undecoded_kinds(packets).items():
+        status_totals += tally.status_counts
+        encap_totals += tally.encap_counts
+        for k, c in tally.undecoded.items():
             summary.undecoded[k] = summary.undecoded.get(k, 0) + c
         kinds, counts = np.unique(packets.linktype, return_counts=True)
         for k, c in zip(kinds.tolist(), counts.tolist(), strict=True):

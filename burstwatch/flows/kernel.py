@@ -409,6 +409,18 @@ def gather_bytes(
 
 
 @njit(cache=True, nogil=True)
+def gather_payloads(src: np.ndarray, which: np.ndarray, start: np.ndarray, length: np.ndarray,
+                    out_off: np.ndarray, out: np.ndarray, at: np.ndarray) -> None:
+    """``gather_bytes``, and where each copied slice went by its packet: ``at[which[k]]`` is
+    ``out_off[k]``, -1 for the packets not copied. One call: the decoding thread takes the
+    GIL back after each."""
+    at[:] = -1
+    for k in range(which.shape[0]):
+        at[which[k]] = out_off[k]
+    gather_bytes(src, start, length, out_off, out)
+
+
+@njit(cache=True, nogil=True)
 def move_down(buf: np.ndarray, start: np.ndarray, length: np.ndarray, out_off: np.ndarray) -> None:
     """Within one buffer, copy slice k from ``start[k]`` down to ``out_off[k]``, with slices
     in increasing ``start`` and ``out_off[k] <= start[k]``: a forward copy never overwrites

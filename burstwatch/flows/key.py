@@ -112,12 +112,14 @@ def group_by_hash(
     order: np.ndarray, inverse: np.ndarray, first: np.ndarray,
 ) -> int:
     """Group the packets by their key hash ``h``, in one pass with an open-addressing table
-    (``slot_group`` all -1 and ``slot_hash``, a power of two of at least 2 n slots each):
-    groups are numbered in the order of their first packets (``first``), ``inverse`` gives
-    each packet's group, and ``order`` lists the packets group by group, each group's in
-    capture order (a counting sort; ``start``: n + 1 zeros). Returns the number of groups.
-    A stable sort of the hashes did the same in three times the time."""
+    (``slot_group`` and ``slot_hash``, a power of two of at least 2 n slots each; filled
+    here): groups are numbered in the order of their first packets (``first``), ``inverse``
+    gives each packet's group, and ``order`` lists the packets group by group, each group's
+    in capture order (a counting sort in ``start``, n + 1 slots). Returns the number of
+    groups. A stable sort of the hashes did the same in three times the time."""
     n = h.shape[0]
+    slot_group[:] = -1  # here, not by numpy in the caller: one GIL hand-over fewer
+    start[:] = 0
     mask = np.uint64(slot_group.shape[0] - 1)
     groups = 0
     for i in range(n):
@@ -163,17 +165,37 @@ def count_unlike_first(
     return unlike
 
 
+@njit(cache=True, nogil=True)
+def group_keys(
+    a_hi: np.ndarray, a_lo: np.ndarray, b_hi: np.ndarray, b_lo: np.ndarray, ports: np.ndarray,
+    h: np.ndarray, slot_group: np.ndarray, slot_hash: np.ndarray, start: np.ndarray,
+    order: np.ndarray, inverse: np.ndarray, first: np.ndarray, uniq: np.ndarray,
+) -> tuple[int, int]:
+    """``group_by_hash`` of a batch's keys, each group's hash (``uniq``) and
+    ``count_unlike_first``: (groups, packets collided). One call, as the decoding thread
+    takes the GIL back after each; these three were six hand-overs with numpy's steps."""
+    groups = group_by_hash(h, slot_group, slot_hash, start, order, inverse, first)
+    for g in range(groups):
+        uniq[g] = h[first[g]]
+    return groups, count_unlike_first(a_hi, a_lo, b_hi, b_lo, ports, inverse, first)
+
+
+def _hash_table(n: int) -> tuple[npt.NDArray[np.int64], U64, npt.NDArray[np.int64]]:
+    """Scratch for grouping ``n`` hashes: a power of two of at least 2 n slots, and the
+    counting sort's n + 1 (filled by ``group_by_hash``)."""
+    slots = 1 << (2 * n - 1).bit_length()
+    return np.empty(slots, np.int64), np.empty(slots, np.uint64), np.empty(n + 1, np.int64)
+
+
 def group_hashes(h: U64) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64],
                                   npt.NDArray[np.intp]]:
     """``group_by_hash`` of the hashes ``h`` (at least one), its table made for it:
     (order, inverse, first)."""
     n = h.shape[0]
-    slots = 1 << (2 * n - 1).bit_length()
     order = np.empty(n, np.intp)
     inverse = np.empty(n, np.int64)
     first = np.empty(n, np.intp)
-    groups = group_by_hash(h, np.full(slots, -1, np.int64), np.empty(slots, np.uint64),
-                           np.zeros(n + 1, np.int64), order, inverse, first)
+    groups = group_by_hash(h, *_hash_table(n), order, inverse, first)
     return order, inverse, first[:groups]
 
 
@@ -181,13 +203,16 @@ def group_packets(batch: PacketBatch, idx: npt.NDArray[np.intp]) -> GroupedPacke
     """The packets ``idx`` (at least one) of ``batch``, keyed and grouped by flow."""
     keys = batch_keys(batch, idx)
     n = idx.shape[0]
-    order, inverse, first = group_hashes(keys.hash)
-    collided = count_unlike_first(keys.a_hi, keys.a_lo, keys.b_hi, keys.b_lo, keys.ports,
-                                  inverse, first)
+    order = np.empty(n, np.intp)
+    inverse = np.empty(n, np.int64)
+    first = np.empty(n, np.intp)
+    uniq = np.empty(n, np.uint64)
+    groups, collided = group_keys(keys.a_hi, keys.a_lo, keys.b_hi, keys.b_lo, keys.ports,
+                                  keys.hash, *_hash_table(n), order, inverse, first, uniq)
     # Every packet decoded (the usual case): the batch's own columns, not copies of them.
     every = n == len(batch)
     return GroupedPackets(
-        idx=idx, keys=keys, order=order, uniq=keys.hash[first], first=first,
+        idx=idx, keys=keys, order=order, uniq=uniq[:groups], first=first[:groups],
         inverse=inverse, collided=collided, ts=batch.ts_ns if every else batch.ts_ns[idx],
         wire=(batch.wire_len if every else batch.wire_len[idx]).astype(np.int64),
         payload=(batch.payload_len if every else batch.payload_len[idx]).astype(np.int64),

@@ -96,38 +96,54 @@ def sides_sampled_out(live: np.ndarray, runs: np.ndarray, meta: np.ndarray, nsam
         from_b[k] = resp if a_is_orig else orig
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _holds(sorted_values: np.ndarray, value: np.uint64) -> bool:
+    k = np.searchsorted(sorted_values, value)
+    return k < sorted_values.shape[0] and sorted_values[k] == value
+
+
 @njit(cache=True, nogil=True)
 def plan_copy(order: np.ndarray, inverse: np.ndarray, from_a: np.ndarray, payload: np.ndarray,
-              done_a: np.ndarray, done_b: np.ndarray, nsamples: int, idx: np.ndarray,
-              offset: np.ndarray, payload_off: np.ndarray, cap_len: np.ndarray,
+              uniq: np.ndarray, done_a: np.ndarray, done_b: np.ndarray, nsamples: int,
+              idx: np.ndarray, offset: np.ndarray, payload_off: np.ndarray, cap_len: np.ndarray,
               payload_len: np.ndarray, which: np.ndarray, start: np.ndarray,
               length: np.ndarray, out_off: np.ndarray) -> tuple[int, int]:
     """The packets of a batch the flow table may take as payload samples, and where their
     payloads lie: (how many, their bytes in all). A flow samples the first ``nsamples``
     payloads each side sends, so at most the first that many of each key and side in the
-    batch, and none of a side that has given all its samples (``done_a``/``done_b`` per
-    key). ``order`` lists the packets key by key, each key's in capture order; ``inverse``
-    is each packet's key; packet i is record ``idx[i]``. For the k-th one taken: its
-    position ``which[k]``, its captured payload's ``start`` and ``length`` in the batch's
-    bytes (a payload cut by the snap length ends where the capture does) and ``out_off``,
-    where it goes in a copy of them all, one after another."""
+    batch, and none of a side that has given all its samples (the key hashes ``done_a``,
+    ``done_b``, sorted; ``uniq`` is each key's hash). ``order`` lists the packets key by
+    key, each key's in capture order; ``inverse`` is each packet's key; packet i is record
+    ``idx[i]``. For the k-th one taken: its position ``which[k]``, its captured payload's
+    ``start`` and ``length`` in the batch's bytes (a payload cut by the snap length ends
+    where the capture does) and ``out_off``, where it goes in a copy of them all, one after
+    another."""
     n = 0
     total = 0
     key = -1
     sent_a = 0
     sent_b = 0
+    out_a = -1  # whether the key's side a is done: -1 not looked up yet
+    out_b = -1
     for j in range(order.shape[0]):
         i = order[j]
         g = inverse[i]
         if g != key:
-            key, sent_a, sent_b = g, 0, 0
+            key, sent_a, sent_b, out_a, out_b = g, 0, 0, -1, -1
         if payload[i] <= 0:
             continue
+        take = False
         if from_a[i]:
-            take = sent_a < nsamples and not done_a[g]
+            if sent_a < nsamples:
+                if out_a < 0:
+                    out_a = 1 if _holds(done_a, uniq[g]) else 0
+                take = out_a == 0
             sent_a += 1
         else:
-            take = sent_b < nsamples and not done_b[g]
+            if sent_b < nsamples:
+                if out_b < 0:
+                    out_b = 1 if _holds(done_b, uniq[g]) else 0
+                take = out_b == 0
             sent_b += 1
         if take:
             p = idx[i]

@@ -27,7 +27,7 @@ from burstwatch.enrich.nets import NetSet
 from burstwatch.flows import roles
 from burstwatch.flows import state as st
 from burstwatch.flows.config import FlowConfig
-from burstwatch.flows.kernel import evict, gather_bytes, process_packets, tick
+from burstwatch.flows.kernel import evict, gather_bytes, gather_payloads, process_packets, tick
 from burstwatch.flows.key import BatchKeys, GroupedPackets, group_packets
 from burstwatch.flows.records import (
     TUNNEL_DST_HI,
@@ -291,21 +291,20 @@ class FlowTable:
         sends (``FlowConfig.payload_samples``), so those are at most the first that many of
         each key and side in the batch, leaving out the sides that have taken all theirs
         (``sampled_out``)."""
-        done_a, done_b = (_member(done, grouped.uniq) for done in self.sampled_out)
+        done_a, done_b = self.sampled_out
         most = grouped.order.shape[0]
         which, start, length, out_off = (np.empty(most, np.int64) for _ in range(4))
         rec = batch.records
         n, total = plan_copy(grouped.order, grouped.inverse, grouped.keys.src_is_a,
-                             grouped.payload, done_a, done_b, int(self._cfg[6]), grouped.idx,
-                             rec.offset, batch.payload_off, batch.cap_len, batch.payload_len,
-                             which, start, length, out_off)
+                             grouped.payload, grouped.uniq, done_a, done_b, int(self._cfg[6]),
+                             grouped.idx, rec.offset, batch.payload_off, batch.cap_len,
+                             batch.payload_len, which, start, length, out_off)
         if total > rec.data.shape[0] // COPY_SHARE:
             return None
         data = np.empty(max(total, 1), np.uint8)
-        gather_bytes(rec.data, start[:n], length[:n], out_off[:n], data)
+        at = np.empty(grouped.idx.shape[0], np.int64)
+        gather_payloads(rec.data, which[:n], start[:n], length[:n], out_off[:n], data, at)
         data.flags.writeable = False  # read as the capture is: one compiled signature for both
-        at = np.full(grouped.idx.shape[0], -1, np.int64)
-        at[which[:n]] = out_off[:n]
         return PayloadCopy(data, at)
 
     def _part_size(self) -> int:
@@ -604,15 +603,6 @@ class FlowTable:
 
     def _empty_output(self) -> FlowOutput:
         return FlowOutput(FlowRows.empty(), BurstRows.empty(), PayloadSamples.empty())
-
-
-def _member(sorted_values: npt.NDArray[np.uint64], values: npt.NDArray[np.uint64]
-            ) -> npt.NDArray[np.bool_]:
-    """Which of ``values`` are in ``sorted_values``."""
-    if not sorted_values.shape[0]:
-        return np.zeros(values.shape[0], np.bool_)
-    pos = np.minimum(np.searchsorted(sorted_values, values), sorted_values.shape[0] - 1)
-    return sorted_values[pos] == values
 
 
 def _payload_spans(batch: PacketBatch, pk: npt.NDArray[np.intp]) -> tuple[

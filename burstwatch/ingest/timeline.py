@@ -199,14 +199,26 @@ def _resume(
 
 
 class _Segment:
-    """A batch read but not yet emitted entirely, with its records' merge keys."""
+    """A batch read but not yet emitted entirely. Its records' merge keys are worked out
+    only where another input's records could sort among them: never for one input alone,
+    whose batches pass through as they are read."""
 
-    __slots__ = ("batch", "key", "start")
+    __slots__ = ("batch", "floor", "_key", "start")
 
-    def __init__(self, batch: RecordBatch, key: I64) -> None:
+    def __init__(self, batch: RecordBatch, floor: int) -> None:
         self.batch = batch
-        self.key = key  # running maximum of the file's timestamps, record by record
+        self.floor = floor  # the file's latest timestamp before this batch
+        self._key: I64 | None = None
         self.start = 0
+
+    @property
+    def key(self) -> I64:
+        """Running maximum of the file's timestamps, record by record."""
+        if self._key is None:
+            key = np.maximum.accumulate(self.batch.ts_ns)
+            np.maximum(key, self.floor, out=key)
+            self._key = key
+        return self._key
 
 
 class _File:
@@ -223,13 +235,12 @@ class _File:
         self.done = False
 
     def push(self, batch: RecordBatch) -> None:
-        key = np.maximum.accumulate(batch.ts_ns)
-        np.maximum(key, self.top, out=key)
-        self.top = int(key[-1])
-        self.pending.append(_Segment(batch, key))
+        floor = self.top
+        self.top = max(floor, int(batch.ts_ns.max()))
+        self.pending.append(_Segment(batch, floor))
 
 
-Piece = tuple[RecordBatch, I64, int, int, int]  # batch, keys, first, end, file rank
+Piece = tuple[RecordBatch, _Segment, int, int, int]  # batch, its segment, first, end, file rank
 
 
 class Timeline:
@@ -299,7 +310,7 @@ class Timeline:
 
     def batches(self) -> Generator[RecordBatch, None, None]:
         """The merged stream's record batches."""
-        stream = self.sourced_batches()
+        stream = self._stream(sources=False)
         try:
             for batch, _ in stream:
                 yield batch
@@ -309,10 +320,20 @@ class Timeline:
     def sourced_batches(self) -> Generator[tuple[RecordBatch, I32], None, None]:
         """Record batches with each record's source index (into :attr:`sources`); a record's
         ``file_offset`` is an offset in that source."""
+        stream = self._stream(sources=True)
+        try:
+            for batch, source in stream:
+                assert source is not None
+                yield batch, source
+        finally:
+            stream.close()
+
+    def _stream(self, sources: bool) -> Generator[tuple[RecordBatch, I32 | None], None, None]:
+        """The merged batches, with their records' source indexes where ``sources``."""
         active: list[_File] = []  # in rank order, so equal keys keep file order
         try:
             while True:
-                yield from self._emit(active)
+                yield from self._emit(active, sources)
                 file = self._limiting(active)
                 if file is None:
                     return
@@ -357,7 +378,8 @@ class Timeline:
                 best = head
         return best
 
-    def _emit(self, active: list[_File]) -> Iterator[tuple[RecordBatch, I32]]:
+    def _emit(self, active: list[_File], sources: bool
+              ) -> Iterator[tuple[RecordBatch, I32 | None]]:
         lows = self._bounds(active)
         pieces: list[list[Piece]] = []
         for file in active:
@@ -368,9 +390,12 @@ class Timeline:
         if not pieces:
             return
         if len(pieces) == 1 or _disjoint(pieces):
-            for mine in sorted(pieces, key=lambda p: (int(p[0][1][p[0][2]]), p[0][4])):
+            if len(pieces) > 1:
+                pieces.sort(key=lambda p: (int(p[0][1].key[p[0][2]]), p[0][4]))
+            for mine in pieces:
                 for batch, _, lo, hi, rank in mine:
-                    yield _slice(batch, lo, hi), np.full(hi - lo, rank, np.int32)
+                    yield (_slice(batch, lo, hi),
+                           np.full(hi - lo, rank, np.int32) if sources else None)
         else:
             yield from _merge([p for mine in pieces for p in mine], self._batch_size)
 
@@ -426,12 +451,17 @@ def _take(file: _File, bound: tuple[int, int]) -> list[Piece]:
     """Remove from ``file``'s pending records those sorting before ``bound``; they form a
     prefix, as keys never decrease within a file."""
     side: Literal["left", "right"] = "right" if file.rank < bound[1] else "left"  # by rank
+    # No key read yet reaches the bound: all of them go (one input alone, always)
+    everything = file.top < bound[0] or (file.top == bound[0] and side == "right")
     out: list[Piece] = []
     while file.pending:
         seg = file.pending[0]
-        end = seg.start + int(np.searchsorted(seg.key[seg.start :], bound[0], side=side))
+        if everything:
+            end = len(seg.batch)
+        else:
+            end = seg.start + int(np.searchsorted(seg.key[seg.start :], bound[0], side=side))
         if end > seg.start:
-            out.append((seg.batch, seg.key, seg.start, end, file.rank))
+            out.append((seg.batch, seg, seg.start, end, file.rank))
         if end < len(seg.batch):
             seg.start = end
             break
@@ -442,7 +472,7 @@ def _take(file: _File, bound: tuple[int, int]) -> list[Piece]:
 def _disjoint(pieces: list[list[Piece]]) -> bool:
     """Whether the files' runs follow one another without interleaving (no copy needed)."""
     spans = sorted(
-        ((int(p[0][1][p[0][2]]), p[0][4]), (int(p[-1][1][p[-1][3] - 1]), p[-1][4]))
+        ((int(p[0][1].key[p[0][2]]), p[0][4]), (int(p[-1][1].key[p[-1][3] - 1]), p[-1][4]))
         for p in pieces
     )
     return all(spans[i][1] < spans[i + 1][0] for i in range(len(spans) - 1))
@@ -474,7 +504,7 @@ def _merge(pieces: list[Piece], batch_size: int) -> Iterator[tuple[RecordBatch, 
     def cat(column: str) -> npt.NDArray[Any]:
         return np.concatenate([getattr(b, column)[lo:hi] for b, _, lo, hi, _ in pieces])
 
-    key = np.concatenate([k[lo:hi] for _, k, lo, hi, _ in pieces])
+    key = np.concatenate([seg.key[lo:hi] for _, seg, lo, hi, _ in pieces])
     order = stable_argsort(key)
     counts = np.array([hi - lo for _, _, lo, hi, _ in pieces], np.int64)
     piece = np.repeat(np.arange(len(pieces)), counts)[order]
