@@ -219,7 +219,9 @@ class FlowTable:
                          self.meta[slots, st.M_PREV_END], self.now)
         if not slots.shape[0]:
             return
-        keep = ~np.isin(self._index_slot, slots)
+        gone = np.zeros(self._cap, np.bool_)
+        gone[slots] = True
+        keep = ~gone[self._index_slot]
         self._index_hash = self._index_hash[keep]
         self._index_slot = self._index_slot[keep]
         if self._free.shape[0] < self._nfree + slots.shape[0]:
@@ -340,10 +342,12 @@ class FlowTable:
             self._set_tunnel(slots, batch, idx[src])
             self._set_roles(slots)
             slot_of[new] = slots
-            merged_hash = np.concatenate([self._index_hash, uniq[new]])
-            merged_slot = np.concatenate([self._index_slot, slots])
-            o = np.argsort(merged_hash)  # the hashes are distinct: any sort is stable
-            self._index_hash, self._index_slot = merged_hash[o], merged_slot[o]
+            # The new keys go in where they sort: one pass over the index, not a sort of it
+            # (the hashes are distinct, so no order among equals is needed).
+            o = np.argsort(uniq[new])
+            at = np.searchsorted(self._index_hash, uniq[new][o])
+            self._index_hash = np.insert(self._index_hash, at, uniq[new][o])
+            self._index_slot = np.insert(self._index_slot, at, slots[o])
         self.due[slot_of] = DUE_NOW  # packets arrived: the next clock sweep looks at these
         slot = slot_of[inverse]
         ts = grouped.ts
