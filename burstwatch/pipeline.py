@@ -122,9 +122,10 @@ class Pipeline:
         what the table saw). The counting is done here, in the decoding thread: the table's
         thread is the busier one."""
         packets = self.decoder(records)
+        counts = count_batch(packets, records.wirelen)
         # the flow table's stateless first steps, for the whole batch (a shard keeps a part)
-        grouped = self.table.prepare(packets) if self.shard is None else None
-        return Decoded(packets, count_batch(packets, records.wirelen), grouped)
+        grouped = self.table.prepare(packets, counts.decoded) if self.shard is None else None
+        return Decoded(packets, counts, grouped)
 
     def table_part(self, decoded: Decoded) -> FlowOutput:
         """``table_step``'s flow table, on what ``decode_part`` gave."""

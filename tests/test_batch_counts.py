@@ -39,6 +39,7 @@ def test_counts_by_hand() -> None:
         "vlan": 1, "gre": 2}
     # the two not decoded to IP are the demo's Ethernet frames: their ethertype is IPv4's
     assert counts.undecoded == {"ethertype 0x0800": 2}
+    assert counts.decoded.tolist() == [0, 3]  # what the flow table takes: status ok only
 
 
 def test_a_batch_of_ip_packets_has_nothing_undecoded() -> None:
@@ -66,6 +67,7 @@ def test_the_same_as_numpy_counts_on_real_captures(shared_pcaps: Path) -> None:
             assert counts.encap_counts.tolist() == [
                 int(((packets.encap >> k) & 1).sum()) for k in range(len(ENCAP_NAMES))], path
             assert counts.undecoded == undecoded_kinds(packets), path
+            assert counts.decoded.tolist() == np.flatnonzero(packets.status == 0).tolist(), path
             checked += 1
     if not checked:
         pytest.skip("no readable capture among the shared ones")

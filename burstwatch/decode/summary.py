@@ -62,15 +62,21 @@ def undecoded_kinds(packets: PacketBatch) -> dict[str, int]:
 
 @njit(cache=True, nogil=True)
 def _tally(status: np.ndarray, encap: np.ndarray, wirelen: np.ndarray,
-           status_counts: np.ndarray, encap_counts: np.ndarray) -> tuple[int, int]:
-    """Add each packet's ``status`` and encapsulation bits (``encap``) to the counts; return
-    (the records' wire bytes, packets not decoded to IP)."""
+           status_counts: np.ndarray, encap_counts: np.ndarray, ok: np.ndarray,
+           ) -> tuple[int, int, int]:
+    """Add each packet's ``status`` and encapsulation bits (``encap``) to the counts and list
+    the packets decoded (``ok``); return (the records' wire bytes, packets not decoded to
+    IP, packets listed in ``ok``)."""
     undecoded = 0
+    decoded = 0
     bits = encap_counts.shape[0]
     for i in range(status.shape[0]):
         s = status[i]
         status_counts[s] += 1
-        if s != b.STATUS_OK and s != b.STATUS_FRAGMENT:
+        if s == b.STATUS_OK:
+            ok[decoded] = i
+            decoded += 1
+        elif s != b.STATUS_FRAGMENT:
             undecoded += 1
         e = encap[i]
         if e:
@@ -79,7 +85,7 @@ def _tally(status: np.ndarray, encap: np.ndarray, wirelen: np.ndarray,
     wire = 0
     for i in range(wirelen.shape[0]):
         wire += wirelen[i]
-    return wire, undecoded
+    return wire, undecoded, decoded
 
 
 @dataclass(frozen=True)
@@ -90,17 +96,20 @@ class BatchCounts:
     status_counts: npt.NDArray[np.int64]  # packets per ``STATUS_NAMES``
     encap_counts: npt.NDArray[np.int64]  # packets per ``ENCAP_NAMES`` that crossed it
     undecoded: dict[str, int]  # ``undecoded_kinds``
+    decoded: npt.NDArray[np.intp]  # the packets decoded to IP (status ok), in order
 
 
 def count_batch(packets: PacketBatch, wirelen: npt.NDArray[np.uint32]) -> BatchCounts:
-    """``packets``' counts, and the wire bytes of the records they came from (``wirelen``),
-    in one compiled pass: the decoding thread counts each batch, and each numpy step it
+    """``packets``' counts, the wire bytes of the records they came from (``wirelen``) and
+    which packets were decoded, in one compiled pass: the decoding thread counts each batch, and each numpy step it
     took instead was a GIL hand-over with the threads behind it."""
     status_counts = np.zeros(len(STATUS_NAMES), np.int64)
     encap_counts = np.zeros(len(ENCAP_NAMES), np.int64)
-    wire, undecoded = _tally(packets.status, packets.encap, wirelen, status_counts, encap_counts)
+    ok = np.empty(len(packets), np.intp)
+    wire, undecoded, decoded = _tally(packets.status, packets.encap, wirelen, status_counts,
+                                      encap_counts, ok)
     return BatchCounts(wire, status_counts, encap_counts,
-                       undecoded_kinds(packets) if undecoded else {})
+                       undecoded_kinds(packets) if undecoded else {}, ok[:decoded])
 
 
 def undecoded_warning(packets: int, decode: dict[str, int], undecoded: dict[str, int]) -> str | None:

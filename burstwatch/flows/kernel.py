@@ -271,8 +271,8 @@ def process_packets(
             n = _roll_if_due(s, t, window, meta, runs, acc_i, acc_f, row_meta, row_i, row_f, n)
         if meta[s, st.M_WIN_START] < 0:
             meta[s, st.M_WIN_START] = t
-        w = wire[i]
-        pl = payload[i]
+        w = np.int64(wire[i])
+        pl = np.int64(payload[i])
         for k in range(2):
             if acc_i[s, k, st.I_FIRST] < 0:
                 acc_i[s, k, st.I_FIRST] = t

@@ -96,8 +96,8 @@ class GroupedPackets:
     first: npt.NDArray[np.intp]  # each group's first packet (position in idx)
     inverse: npt.NDArray[np.int64]  # each packet's group
     ts: npt.NDArray[np.int64]
-    wire: npt.NDArray[np.int64]
-    payload: npt.NDArray[np.int64]
+    wire: npt.NDArray[np.uint32]
+    payload: npt.NDArray[np.uint32]
     flags: npt.NDArray[np.uint8]
     proto: npt.NDArray[np.uint8]
     # Packets whose key is not their group's first packet's: 64-bit hash collisions inside
@@ -214,8 +214,8 @@ def group_packets(batch: PacketBatch, idx: npt.NDArray[np.intp]) -> GroupedPacke
     return GroupedPackets(
         idx=idx, keys=keys, order=order, uniq=uniq[:groups], first=first[:groups],
         inverse=inverse, collided=collided, ts=batch.ts_ns if every else batch.ts_ns[idx],
-        wire=(batch.wire_len if every else batch.wire_len[idx]).astype(np.int64),
-        payload=(batch.payload_len if every else batch.payload_len[idx]).astype(np.int64),
+        wire=batch.wire_len if every else batch.wire_len[idx],
+        payload=batch.payload_len if every else batch.payload_len[idx],
         flags=batch.tcp_flags if every else batch.tcp_flags[idx],
         proto=batch.proto if every else batch.proto[idx],
     )

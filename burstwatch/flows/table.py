@@ -274,12 +274,14 @@ class FlowTable:
                           BurstRows.concat([o.bursts for o in outs]),
                           PayloadSamples.concat([o.samples for o in outs]))
 
-    def prepare(self, batch: PacketBatch) -> GroupedPackets | None:
+    def prepare(self, batch: PacketBatch, decoded: npt.NDArray[np.intp] | None = None
+                ) -> GroupedPackets | None:
         """``update``'s first steps for ``batch``, which read nothing of the table's state but
         ``sampled_out`` (published whole after each step, and only ever a reason to copy
         less): another thread may make them while the table works on the batch before. None
-        where ``update`` takes the batch in parts, or it has no decoded packet."""
-        idx = np.flatnonzero(batch.status == 0)
+        where ``update`` takes the batch in parts, or it has no decoded packet. ``decoded``:
+        the packets whose status is ok, where the caller has them (``count_batch``)."""
+        idx = np.flatnonzero(batch.status == 0) if decoded is None else decoded
         if not idx.shape[0] or idx.shape[0] > self._part_size():
             return None
         grouped = group_packets(batch, idx)
