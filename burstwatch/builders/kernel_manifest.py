@@ -83,8 +83,14 @@ def rare_calls() -> None:
 
     from burstwatch.cli.warmup import warm_up_capture_kernels
     from burstwatch.flows.kernel import move_down
+    from burstwatch.flows.table import RecentKeys
 
     warm_up_capture_kernels()  # live's ring walk and pcap writer
+    # FlowTable._set_roles once flows have ended and left the table (RecentKeys.find): the
+    # demo's flows all end with the capture.
+    recent = RecentKeys(1)
+    recent.add(np.zeros(1, np.uint64), np.zeros(1, np.int64), np.zeros(1, np.int64), 0)
+    recent.find(np.zeros(1, np.uint64))
     # SampleStore._compact_arena: the arena, and its live records' offsets, lengths and new
     # offsets (fancy-indexed int64 columns).
     index = np.zeros(1, np.int64)

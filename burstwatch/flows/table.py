@@ -27,7 +27,14 @@ from burstwatch.enrich.nets import NetSet
 from burstwatch.flows import roles
 from burstwatch.flows import state as st
 from burstwatch.flows.config import FlowConfig
-from burstwatch.flows.kernel import evict, gather_bytes, gather_payloads, process_packets, tick
+from burstwatch.flows.kernel import (
+    evict,
+    gather_bytes,
+    gather_payloads,
+    look_up_recent,
+    process_packets,
+    tick,
+)
 from burstwatch.flows.key import BatchKeys, GroupedPackets, group_packets
 from burstwatch.flows.records import (
     TUNNEL_DST_HI,
@@ -681,7 +688,9 @@ class RecentKeys:
 
     def load(self, h: npt.NDArray[np.uint64], init: npt.NDArray[np.int64],
              end: npt.NDArray[np.int64]) -> None:
-        self._chunks = [(h, init, end)] if h.shape[0] else []
+        # copies: arrays read from a state file may be read-only views of it
+        self._chunks = ([(np.array(h, np.uint64), np.array(init, np.int64), np.array(end, np.int64))]
+                        if h.shape[0] else [])
 
     def find(self, hashes: npt.NDArray[np.uint64]) -> tuple[
         npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64]
@@ -690,12 +699,7 @@ class RecentKeys:
         found = np.zeros(hashes.shape[0], np.bool_)
         init = np.zeros(hashes.shape[0], np.int64)
         end = np.zeros(hashes.shape[0], np.int64)
-        for h, i, e in reversed(self._chunks):
-            if not h.shape[0]:
-                continue
-            pos = np.minimum(np.searchsorted(h, hashes), h.shape[0] - 1)
-            hit = (h[pos] == hashes) & ~found
-            init[hit] = i[pos[hit]]
-            end[hit] = e[pos[hit]]
-            found |= hit
+        for h, i, e in reversed(self._chunks):  # newest first: a key's latest entry wins
+            if h.shape[0]:
+                look_up_recent(h, i, e, hashes, found, init, end)
         return found, init[found], end[found]
