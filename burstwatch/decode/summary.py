@@ -101,8 +101,9 @@ class BatchCounts:
 
 def count_batch(packets: PacketBatch, wirelen: npt.NDArray[np.uint32]) -> BatchCounts:
     """``packets``' counts, the wire bytes of the records they came from (``wirelen``) and
-    which packets were decoded, in one compiled pass: the decoding thread counts each batch, and each numpy step it
-    took instead was a GIL hand-over with the threads behind it."""
+    which packets were decoded, in one compiled pass: the decoding thread counts each
+    batch, and each numpy step it took instead was a GIL hand-over with the threads behind
+    it."""
     status_counts = np.zeros(len(STATUS_NAMES), np.int64)
     encap_counts = np.zeros(len(ENCAP_NAMES), np.int64)
     ok = np.empty(len(packets), np.intp)

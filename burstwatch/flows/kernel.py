@@ -415,23 +415,14 @@ def look_up_recent(h: np.ndarray, init_of: np.ndarray, end_of: np.ndarray, hashe
     ended keys (``h``; initiator ``init_of``, end ``end_of``), where it has one. One call a
     chunk: six numpy steps a chunk, each a GIL hand-over, were a third of the flow table
     thread's."""
-    m = h.shape[0]
     for k in range(hashes.shape[0]):
         if found[k]:
             continue
-        x = hashes[k]
-        lo = 0
-        hi = m
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if h[mid] < x:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < m and h[lo] == x:
+        at = np.searchsorted(h, hashes[k])
+        if at < h.shape[0] and h[at] == hashes[k]:
             found[k] = True
-            init[k] = init_of[lo]
-            end[k] = end_of[lo]
+            init[k] = init_of[at]
+            end[k] = end_of[at]
 
 
 @njit(cache=True, nogil=True)

@@ -354,8 +354,9 @@ class FlowTable:
             # The new keys go in where they sort: one pass over the index, not a sort of it
             # (the hashes are distinct, so no order among equals is needed).
             o = np.argsort(uniq[new])
-            at = np.searchsorted(self._index_hash, uniq[new][o])
-            self._index_hash = np.insert(self._index_hash, at, uniq[new][o])
+            added = uniq[new][o]
+            at = np.searchsorted(self._index_hash, added)
+            self._index_hash = np.insert(self._index_hash, at, added)
             self._index_slot = np.insert(self._index_slot, at, slots[o])
         self.due[slot_of] = DUE_NOW  # packets arrived: the next clock sweep looks at these
         slot = slot_of[inverse]
